@@ -1,0 +1,109 @@
+"""The HTTP surface: create_app(settings) builds the ASGI app."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+
+from ..catalog import Catalog
+from ..clock import Clock, SystemClock
+from ..commit import Committer
+from ..errors import DomainError
+from ..ingest import Salts
+from ..metrics import Metrics
+from ..rankings import Rankings
+from ..settings import Settings
+from ..store import StorageUnavailable, Store, connect
+from . import articles, batch, ops, rankings
+from .front import Front
+from .openapi import document
+from .problems import PROBLEM_TYPE, from_error, problem, unavailable
+from .state import Services
+
+log = logging.getLogger("viewcount.api")
+
+
+def create_app(settings: Settings, clock: Clock | None = None,
+               store: Store | None = None) -> Front:
+    """The service's ASGI app; it owns its Redis client unless one is passed in."""
+    clock = clock or SystemClock()
+    metrics = Metrics()
+    holder: dict[str, Services] = {}
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        own = store is None
+        active = store or connect(settings)
+        svc = Services(settings, clock, active, Catalog(active, clock),
+                       Committer(active, settings, clock), Salts(active),
+                       Rankings(active, settings.snapshot_poll_s), metrics)
+        app.state.services = holder["services"] = svc
+        try:
+            await svc.rankings.refresh()
+        except Exception as exc:  # Redis may come later; readiness says so meanwhile
+            log.warning("no ranking snapshot at start", extra={"error": str(exc)})
+        svc.rankings.start()
+        try:
+            yield
+        finally:
+            await svc.rankings.stop()
+            if own:
+                await active.close()
+
+    app = FastAPI(title="viewcount", version="1", lifespan=lifespan,
+                  docs_url="/docs", redoc_url=None,
+                  description="View counts and rankings for news and content sites.")
+    for router in (articles.router, batch.router, rankings.router, ops.router):
+        app.include_router(router)
+    _handlers(app, metrics, settings)
+    app.openapi = lambda: document(app)  # type: ignore[method-assign]
+    return Front(app, settings, holder)
+
+
+def _handlers(app: FastAPI, metrics: Metrics, settings: Settings) -> None:
+    def answer(status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> Response:
+        return Response(body, status, {k.decode(): v.decode() for k, v in headers},
+                        media_type=PROBLEM_TYPE)
+
+    @app.exception_handler(DomainError)
+    async def domain(request: Request, exc: DomainError) -> Response:
+        metrics.rejected.labels(exc.code).inc()
+        return answer(*from_error(exc))
+
+    @app.exception_handler(StorageUnavailable)
+    async def storage(request: Request, exc: StorageUnavailable) -> Response:
+        metrics.redis_errors.inc()
+        return answer(*unavailable(settings.retry_after_s))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation(request: Request, exc: RequestValidationError) -> Response:
+        errors: list[dict[str, Any]] = list(exc.errors())
+        where = ".".join(str(p) for p in errors[0]["loc"]) if errors else "request"
+        return answer(*problem("invalid_parameter", f"{where}: {errors[0]['msg']}"
+                               if errors else "invalid request"), [])
+
+    @app.exception_handler(HTTPException)
+    async def http(request: Request, exc: HTTPException) -> Response:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code,
+                                                                 "invalid_parameter")
+        return answer(*problem(code, str(exc.detail)), [])
+
+    @app.exception_handler(Exception)
+    async def internal(request: Request, exc: Exception) -> Response:
+        log.exception("request failed", extra={"path": request.url.path})
+        return answer(*problem("internal_error", "an unexpected error; it has been logged"), [])
+
+
+def app_from_env() -> Front:
+    """The app as uvicorn workers build it: settings from the environment."""
+    from .. import logs
+
+    settings = Settings()
+    logs.setup(settings.log_level, settings.log_json)
+    return create_app(settings)

@@ -1,0 +1,88 @@
+"""Catalog and live counts: /v1/articles, /v1/views (GET), /v1/themes."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Query, Request, Response
+
+from ..catalog import article_from_fields
+from ..errors import InvalidParameter
+from ..validate import article_id, is_article_id
+from .auth import Admin, Svc
+from .problems import schema
+from .responses import json, json_body
+from .schemas import ArticleIn, ArticleOut, ArticleViews, ManyViews, Themes, Timeseries
+
+router = APIRouter(tags=["articles"])
+MAX_IDS = 100
+MAX_ARTICLE_BODY = 16 * 1024
+
+
+@router.get("/v1/articles/{article}", response_model=ArticleOut,
+            responses=schema("invalid_article_id", "unknown_article", "storage_unavailable"))
+async def get_article(article: str, svc: Svc) -> Response:
+    """An article's catalog entry with its live counts."""
+    return json(await svc.catalog.get(article_id(article)))
+
+
+@router.put("/v1/articles/{article}", response_model=ArticleOut, dependencies=[Admin],
+            openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
+                "schema": ArticleIn.model_json_schema()}}}},
+            responses={201: {"model": ArticleOut, "description": "Created"},
+                       **schema("invalid_body", "unauthorized", "admin_disabled",
+                                "invalid_article_id", "invalid_field", "payload_too_large",
+                                "storage_unavailable")})
+async def put_article(article: str, svc: Svc, request: Request) -> Response:
+    """Create or replace an article (admin)."""
+    entry = article_from_fields(article_id(article),
+                                await json_body(request, MAX_ARTICLE_BODY, field_errors=True))
+    created = await svc.catalog.put(entry)
+    await svc.rankings.remember(entry.id)
+    return json(await svc.catalog.get(entry.id), 201 if created else 200)
+
+
+@router.delete("/v1/articles/{article}", status_code=204, dependencies=[Admin],
+               response_class=Response,
+               responses=schema("unauthorized", "admin_disabled", "invalid_article_id",
+                                "unknown_article", "storage_unavailable"))
+async def delete_article(article: str, svc: Svc) -> Response:
+    """Delete an article and its counters; it leaves every ranking at once (admin)."""
+    article = article_id(article)
+    await svc.catalog.delete(article)
+    await svc.rankings.forget(article, svc.clock.now())
+    return Response(status_code=204)
+
+
+@router.get("/v1/articles/{article}/views", response_model=ArticleViews,
+            responses=schema("invalid_article_id", "unknown_article", "storage_unavailable"))
+async def article_views(article: str, svc: Svc) -> Response:
+    """Live counts of one article."""
+    return json(await svc.catalog.views(article_id(article)))
+
+
+@router.get("/v1/articles/{article}/timeseries", response_model=Timeseries,
+            responses=schema("invalid_article_id", "invalid_parameter", "unknown_article",
+                             "storage_unavailable"))
+async def timeseries(article: str, svc: Svc, window: str = "24h") -> Response:
+    """Hourly views of one article over the last 24 hours."""
+    if window != "24h":
+        raise InvalidParameter("window: only 24h is available (hourly points)")
+    points = await svc.catalog.hourly(article_id(article), 24)
+    return json({"article": article, "granularity": "hour", "points": points})
+
+
+@router.get("/v1/views", response_model=ManyViews,
+            responses=schema("invalid_parameter", "storage_unavailable"))
+async def many_views(svc: Svc, articles: str = Query(
+        ..., description="1-100 comma-separated article ids")) -> Response:
+    """Live counts of several articles; null for ids not in the catalog."""
+    ids = articles.split(",")
+    if not 1 <= len(ids) <= MAX_IDS or not all(is_article_id(i) for i in ids):
+        raise InvalidParameter(f"articles: 1-{MAX_IDS} comma-separated article ids")
+    return json({"views": await svc.catalog.many_views(ids)})
+
+
+@router.get("/v1/themes", response_model=Themes, responses=schema("storage_unavailable"))
+async def themes(svc: Svc) -> Response:
+    """Themes in the catalog, with their number of articles."""
+    return json({"themes": await svc.catalog.themes()})
+

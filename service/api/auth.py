@@ -1,0 +1,30 @@
+"""Admin authentication: a bearer token compared in constant time."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from ..errors import AdminDisabled, Unauthorized
+from .state import Services
+
+
+def services(request: Request) -> Services:
+    svc: Services = request.app.state.services
+    return svc
+
+
+def require_admin(request: Request) -> None:
+    token = services(request).settings.admin_token
+    if token is None:
+        raise AdminDisabled("the admin API is disabled: set VIEWCOUNT_ADMIN_TOKEN")
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    expected = token.get_secret_value().encode()
+    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected):
+        raise Unauthorized("send Authorization: Bearer <VIEWCOUNT_ADMIN_TOKEN>")
+
+
+Svc = Annotated[Services, Depends(services)]
+Admin = Depends(require_admin)

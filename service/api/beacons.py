@@ -1,0 +1,134 @@
+"""The beacon endpoints, in pure ASGI: the hottest path, kept free of framework overhead."""
+
+from __future__ import annotations
+
+import base64
+import logging
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+from urllib.parse import parse_qsl
+
+from .. import commit
+from ..errors import DomainError, UnknownArticle
+from ..ingest import (View, beacon_fields, check_size, client_digest, client_ip, is_bot,
+                      parse_beacon, reader_digest)
+from ..store import StorageUnavailable
+from .problems import PROBLEM_TYPE, from_error, problem, unavailable
+from .state import Services
+
+log = logging.getLogger("viewcount.api")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+COUNTED = b'{"counted":true}'
+DUPLICATE = b'{"counted":false,"reason":"duplicate"}'
+BOT = b'{"counted":false,"reason":"bot"}'
+PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
+JSON = b"application/json"
+
+
+async def record(services: Services, fields: dict[str, Any], scope: Scope) -> bytes:
+    """Count one beacon view; the JSON answer once it is in Redis."""
+    article, event_id, visitor = beacon_fields(fields)
+    headers = _headers(scope)
+    user_agent = headers.get(b"user-agent", b"").decode("latin-1")
+    ip = client_ip(scope["client"][0] if scope.get("client") else None,
+                   headers.get(b"x-forwarded-for", b"").decode("latin-1") or None,
+                   services.settings)
+    now = services.clock.now()
+    salt = await services.salts.for_day(int(now // 86400))
+    view = View(article, now, bot=is_bot(user_agent), event_id=event_id,
+                reader=reader_digest(salt, ip, user_agent, visitor),
+                client=client_digest(salt, ip))
+    outcome = await services.committer.submit(view)
+    metrics = services.metrics
+    if outcome == commit.COUNTED:
+        metrics.views.inc()
+        return COUNTED
+    if outcome == commit.BOT:
+        metrics.bots.inc()
+        return BOT
+    if outcome == commit.UNKNOWN:
+        raise UnknownArticle(f"no article '{article}' in the catalog")
+    metrics.duplicates.inc()
+    return DUPLICATE
+
+
+def _headers(scope: Scope) -> dict[bytes, bytes]:
+    cached: dict[bytes, bytes] | None = scope.get("viewcount.headers")
+    if cached is None:
+        cached = dict(scope["headers"])
+        scope["viewcount.headers"] = cached
+    return cached
+
+
+async def post_view(services: Services, scope: Scope, receive: Receive, send: Send) -> None:
+    """POST /v1/views."""
+    try:
+        limit = services.settings.max_body_bytes
+        declared = _headers(scope).get(b"content-length")
+        if declared is not None and declared.isdigit():
+            check_size(int(declared), limit)
+        body = await read_body(receive, limit)
+        content_type = _headers(scope).get(b"content-type", b"").decode("latin-1")
+        answer = await record(services, parse_beacon(body, content_type), scope)
+    except Exception as exc:
+        await send_error(services, send, exc)
+        return
+    await respond(send, 202, answer, JSON)
+
+
+async def pixel(services: Services, scope: Scope, receive: Receive, send: Send) -> None:
+    """GET /v1/views/pixel.gif?article=..."""
+    try:
+        query = scope.get("query_string", b"").decode("latin-1")
+        check_size(len(query), services.settings.max_body_bytes)
+        fields = dict(parse_qsl(query, max_num_fields=16))
+        await record(services, fields, scope)
+    except Exception as exc:
+        await send_error(services, send, exc)
+        return
+    await respond(send, 200, PIXEL, b"image/gif", [(b"cache-control", b"no-store")])
+
+
+async def read_body(receive: Receive, limit: int) -> bytes:
+    """The request body, refused as soon as it passes ``limit`` bytes."""
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ConnectionAbortedError("client went away")
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        check_size(size, limit)
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+async def respond(send: Send, status: int, body: bytes, content_type: bytes,
+                  extra: list[tuple[bytes, bytes]] | None = None) -> None:
+    headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
+    if extra:
+        headers += extra
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def send_error(services: Services, send: Send, exc: Exception) -> None:
+    if isinstance(exc, ConnectionAbortedError):
+        return
+    if isinstance(exc, DomainError):
+        services.metrics.rejected.labels(exc.code).inc()
+        status, body, extra = from_error(exc)
+    elif isinstance(exc, StorageUnavailable):
+        services.metrics.redis_errors.inc()
+        status, body, extra = unavailable(services.settings.retry_after_s)
+    else:
+        log.exception("beacon failed")
+        status, body = problem("internal_error", "the view could not be recorded")
+        extra = []
+    await respond(send, status, body, PROBLEM_TYPE.encode(), extra)

@@ -1,0 +1,91 @@
+"""The outermost ASGI layer: security headers, CORS, and the beacon fast path."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..settings import Settings
+from . import beacons
+from .beacons import Receive, Scope, Send
+from .state import Services
+
+SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"strict-origin-when-cross-origin"),
+    (b"x-frame-options", b"DENY"),
+]
+API_CSP = (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")
+PUBLIC_POSTS = frozenset({"/v1/views"})
+PREFLIGHT_MAX_AGE = b"86400"
+
+
+class Front:
+    """Wraps the FastAPI app; answers beacons itself, without the framework in the way."""
+
+    def __init__(self, app: Any, settings: Settings, holder: dict[str, Services]) -> None:
+        self.app = app
+        self.settings = settings
+        self.holder = holder
+        self.any_origin = "*" in settings.origins
+        self.origins = frozenset(o.encode() for o in settings.origins)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        method, path = scope["method"], scope["path"]
+        public = method in ("GET", "HEAD") or path in PUBLIC_POSTS
+        extra = list(SECURITY_HEADERS)
+        origin = self._allowed_origin(scope)
+        if method == "OPTIONS":
+            await self._preflight(scope, send, origin)
+            return
+        if public and origin is not None:
+            extra.append((b"access-control-allow-origin", origin))
+            if origin != b"*":
+                extra.append((b"vary", b"Origin"))
+
+        async def send_with_headers(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                names = {name.lower() for name, _ in headers}
+                headers += [h for h in extra if h[0] not in names]
+                if b"content-security-policy" not in names and not path.startswith("/docs"):
+                    headers.append(API_CSP)
+                message["headers"] = headers
+            await send(message)
+
+        svc = self.holder.get("services")
+        if svc is not None and path == "/v1/views" and method == "POST":
+            await beacons.post_view(svc, scope, receive, send_with_headers)
+        elif svc is not None and path == "/v1/views/pixel.gif" and method == "GET":
+            await beacons.pixel(svc, scope, receive, send_with_headers)
+        else:
+            await self.app(scope, receive, send_with_headers)
+
+    def _allowed_origin(self, scope: Scope) -> bytes | None:
+        origin = next((v for k, v in scope["headers"] if k == b"origin"), None)
+        if origin is None:
+            return None
+        if self.any_origin:
+            return b"*"
+        return origin if origin in self.origins else None
+
+    async def _preflight(self, scope: Scope, send: Send, origin: bytes | None) -> None:
+        """CORS preflight: allowed for public reads and beacons, never for admin endpoints."""
+        headers = dict(scope["headers"])
+        wanted = headers.get(b"access-control-request-method", b"").upper()
+        path = scope["path"]
+        allowed = wanted in (b"GET", b"HEAD") or (wanted == b"POST" and path in PUBLIC_POSTS)
+        response = list(SECURITY_HEADERS)
+        if allowed and origin is not None:
+            response += [
+                (b"access-control-allow-origin", origin),
+                (b"access-control-allow-methods", b"GET, HEAD, POST"),
+                (b"access-control-allow-headers", b"content-type"),
+                (b"access-control-max-age", PREFLIGHT_MAX_AGE),
+            ]
+            if origin != b"*":
+                response.append((b"vary", b"Origin"))
+        await send({"type": "http.response.start", "status": 204, "headers": response})
+        await send({"type": "http.response.body", "body": b""})

@@ -1,0 +1,78 @@
+"""The OpenAPI document: FastAPI's, plus the pure-ASGI beacon routes and the problem schema."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from .problems import PROBLEM_TYPE, schema
+from .schemas import BeaconAnswer, Problem
+
+BEACON_ERRORS = ("invalid_body", "unknown_article", "payload_too_large",
+                 "unsupported_media_type", "invalid_article_id", "rate_limited",
+                 "storage_unavailable")
+_BEACON_FIELDS = {
+    "type": "object", "required": ["article"],
+    "properties": {
+        "article": {"type": "string", "pattern": "^[A-Za-z0-9._~-]{1,200}$"},
+        "event_id": {"type": "string", "minLength": 1, "maxLength": 64},
+        "visitor": {"type": "string", "minLength": 1, "maxLength": 128},
+    },
+}
+
+
+def document(app: FastAPI) -> dict[str, Any]:
+    if app.openapi_schema:
+        return app.openapi_schema
+    spec = get_openapi(title=app.title, version=app.version, description=app.description,
+                       routes=app.routes)
+    components = spec.setdefault("components", {}).setdefault("schemas", {})
+    components["Problem"] = Problem.model_json_schema()
+    components["BeaconAnswer"] = BeaconAnswer.model_json_schema()
+    answer = {"$ref": "#/components/schemas/BeaconAnswer"}
+    errors = _stringify(schema(*BEACON_ERRORS))
+    spec["paths"].setdefault("/v1/views", {})["post"] = {
+        "tags": ["beacons"], "summary": "Record one view",
+        "operationId": "record_view",
+        "requestBody": {"required": True, "content": {
+            "application/json": {"schema": _BEACON_FIELDS},
+            "text/plain": {"schema": {"type": "string",
+                                      "description": "the same JSON, as sendBeacon sends it"}},
+            "application/x-www-form-urlencoded": {"schema": _BEACON_FIELDS},
+        }},
+        "responses": {"202": {"description": "Accepted: written to Redis",
+                              "content": {"application/json": {"schema": answer}}}, **errors},
+    }
+    spec["paths"]["/v1/views/pixel.gif"] = {"get": {
+        "tags": ["beacons"], "summary": "Record one view from an <img> (no JavaScript)",
+        "operationId": "record_view_pixel",
+        "parameters": [
+            {"name": name, "in": "query", "required": name == "article",
+             "schema": _BEACON_FIELDS["properties"][name]}
+            for name in ("article", "event_id", "visitor")
+        ],
+        "responses": {"200": {"description": "A 1x1 transparent GIF",
+                              "content": {"image/gif": {"schema": {"type": "string",
+                                                                   "format": "binary"}}}},
+                      **errors},
+    }}
+    problem_422 = _stringify(schema("invalid_parameter"))["422"]
+    for path in spec["paths"].values():
+        for operation in path.values():
+            if _is_fastapi_422(operation):  # our 422s are problem documents
+                operation["responses"]["422"] = problem_422
+    app.openapi_schema = spec
+    return spec
+
+
+def _stringify(responses: dict[int | str, Any]) -> dict[str, Any]:
+    return {str(status): entry for status, entry in responses.items()}
+
+
+def _is_fastapi_422(operation: dict[str, Any]) -> bool:
+    """FastAPI's default 422 entry names HTTPValidationError; ours are problem documents."""
+    content = operation.get("responses", {}).get("422", {}).get("content", {})
+    ref = content.get("application/json", {}).get("schema", {}).get("$ref", "")
+    return ref.endswith("HTTPValidationError") and PROBLEM_TYPE not in content

@@ -1,0 +1,52 @@
+"""Operations: health, readiness, metrics, and a rollup on demand."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from ..clock import rfc3339
+from ..rollup import Rollup
+from .auth import Admin, Svc
+from .problems import problem, schema
+from .responses import json
+from .schemas import RollupOut, Status
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz", response_model=Status)
+async def healthz() -> Response:
+    """The process is up."""
+    return json({"status": "ok"})
+
+
+@router.get("/readyz", response_model=Status, responses=schema("storage_unavailable"))
+async def readyz(svc: Svc) -> Response:
+    """Redis answers."""
+    if await svc.store.ping():
+        return json({"status": "ready"})
+    status, body = problem("storage_unavailable", "Redis does not answer")
+    return Response(body, status, {"retry-after": str(svc.settings.retry_after_s)},
+                    media_type="application/problem+json")
+
+
+@router.get("/metrics", response_class=Response,
+            responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text"}})
+async def metrics(svc: Svc) -> Response:
+    """Prometheus metrics of this process."""
+    as_of = svc.rankings.as_of
+    if as_of is not None:
+        svc.metrics.rollup_age.set(svc.clock.now() - as_of)
+    return Response(generate_latest(svc.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+@router.post("/v1/rollup", response_model=RollupOut, dependencies=[Admin],
+             responses=schema("unauthorized", "admin_disabled", "storage_unavailable"))
+async def rollup(svc: Svc) -> Response:
+    """Run a rollup now (admin)."""
+    result = await Rollup(svc.store, svc.settings, svc.clock).run()
+    svc.metrics.rollup_duration.observe(result.duration_ms / 1000)
+    await svc.rankings.refresh()
+    return json({"as_of": rfc3339(result.as_of), "duration_ms": result.duration_ms,
+                 "published": result.published})

@@ -1,0 +1,26 @@
+"""What the HTTP layer works with, built once per app in its lifespan."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..catalog import Catalog
+from ..clock import Clock
+from ..commit import Committer
+from ..ingest import Salts
+from ..metrics import Metrics
+from ..rankings import Rankings
+from ..settings import Settings
+from ..store import Store
+
+
+@dataclass
+class Services:
+    settings: Settings
+    clock: Clock
+    store: Store
+    catalog: Catalog
+    committer: Committer
+    salts: Salts
+    rankings: Rankings
+    metrics: Metrics

@@ -1,0 +1,215 @@
+"""The `viewcount` command line: serve, scheduler, rollup."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+
+from pydantic import ValidationError
+
+from . import logs
+from .clock import SystemClock, rfc3339
+from .embedded import EmbeddedError, EmbeddedRedis
+from .settings import Settings
+from .store import connect
+
+log = logging.getLogger("viewcount.cli")
+MIN_TOKEN_LENGTH = 16
+
+
+class StartupError(Exception):
+    """A reason not to start, printed as one line."""
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        _fail(f"bad setting VIEWCOUNT_{str(first['loc'][0]).upper()}: {first['msg']}")
+    logs.setup(settings.log_level, settings.log_json)
+    try:
+        args.run(settings, args)
+    except StartupError as exc:
+        _fail(str(exc))
+    except KeyboardInterrupt:
+        pass
+
+
+def _fail(message: str) -> None:
+    print(f"viewcount: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="viewcount", description=__doc__)
+    commands = parser.add_subparsers(required=True, metavar="command")
+    serve = commands.add_parser("serve", help="the HTTP API, plus one scheduler process")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument("--no-scheduler", action="store_true",
+                       help="run no scheduler here (it runs in its own container)")
+    serve.add_argument("--demo", action="store_true", help="load a sample news catalog")
+    serve.set_defaults(run=_serve)
+    commands.add_parser("scheduler", help="only the rollup scheduler").set_defaults(
+        run=_scheduler)
+    commands.add_parser("rollup", help="one rollup now, then exit").set_defaults(run=_rollup)
+    return parser
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> None:
+    _check_port(args.host, args.port)
+    _check_token(settings)
+    with _redis(settings) as url:
+        env = {**os.environ, "VIEWCOUNT_REDIS_URL": url}
+        settings = settings.model_copy(update={"redis_url": url})
+        _check_redis(settings)
+        if args.demo:
+            if settings.admin_token is None:
+                token = secrets.token_urlsafe(24)
+                env["VIEWCOUNT_ADMIN_TOKEN"] = token
+                print(f"viewcount: demo admin token (shown once): {token}", file=sys.stderr)
+            asyncio.run(_load_demo(settings))
+        elif settings.admin_token is None:
+            log.warning("admin API disabled: set VIEWCOUNT_ADMIN_TOKEN to enable it")
+        scheduler = None
+        if not args.no_scheduler:
+            scheduler = subprocess.Popen([sys.executable, "-m", "service.cli", "scheduler"],
+                                         env=env)
+        os.environ.update(env)
+        print(f"viewcount: serving on http://{args.host}:{args.port}/", file=sys.stderr)
+        try:
+            import uvicorn
+
+            uvicorn.run("service.api:app_from_env", factory=True, host=args.host,
+                        port=args.port, workers=args.workers, access_log=False,
+                        log_config=None, timeout_graceful_shutdown=10)
+        finally:
+            if scheduler is not None:
+                scheduler.terminate()
+                scheduler.wait(15)
+
+
+def _scheduler(settings: Settings, args: argparse.Namespace) -> None:
+    from .scheduler import run_forever
+
+    if not settings.redis_url:
+        raise StartupError("the scheduler needs the shared Redis: set VIEWCOUNT_REDIS_URL")
+    _check_redis(settings)
+
+    async def run() -> None:
+        store = connect(settings)
+        try:
+            await run_forever(store, settings, SystemClock())
+        finally:
+            await store.close()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_until_terminated(run()))
+
+
+def _rollup(settings: Settings, args: argparse.Namespace) -> None:
+    from .rollup import Rollup
+
+    with _redis(settings) as url:
+        settings = settings.model_copy(update={"redis_url": url})
+        _check_redis(settings)
+
+        async def run() -> None:
+            store = connect(settings)
+            try:
+                result = await Rollup(store, settings, SystemClock()).run()
+            finally:
+                await store.close()
+            print(f'{{"as_of": "{rfc3339(result.as_of)}", "duration_ms": {result.duration_ms}, '
+                  f'"published": {str(result.published).lower()}}}')
+
+        asyncio.run(run())
+
+
+async def _until_terminated(work: object) -> None:
+    """Run until the work ends or SIGTERM/SIGINT arrives, then cancel it cleanly."""
+    import signal
+
+    task = asyncio.ensure_future(work)  # type: ignore[arg-type]
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, task.cancel)
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def _load_demo(settings: Settings) -> None:
+    from .demo import load
+
+    store = connect(settings)
+    try:
+        views = await load(store, settings, SystemClock())
+    finally:
+        await store.close()
+    log.info("demo catalog loaded", extra={"simulated_views": views})
+
+
+@contextlib.contextmanager
+def _redis(settings: Settings) -> Iterator[str]:
+    """The configured Redis URL, or an embedded server's for as long as the block runs."""
+    if settings.redis_url:
+        yield settings.redis_url
+        return
+    server = EmbeddedRedis(settings.data_dir)
+    try:
+        url = server.start()
+    except (EmbeddedError, OSError) as exc:
+        raise StartupError(f"cannot start the embedded Redis: {exc}") from exc
+    try:
+        yield url
+    finally:
+        server.stop()
+
+
+def _check_redis(settings: Settings) -> None:
+    async def ping() -> None:
+        store = connect(settings)
+        try:
+            if not await store.ping():
+                raise StartupError(f"cannot reach Redis at {settings.redis_url}")
+        finally:
+            await store.close()
+
+    try:
+        asyncio.run(ping())
+    except ValueError as exc:
+        raise StartupError(f"bad VIEWCOUNT_REDIS_URL {settings.redis_url!r}: {exc}") from exc
+    except StartupError:
+        raise
+    except Exception as exc:
+        raise StartupError(f"cannot reach Redis at {settings.redis_url}: {exc}") from exc
+
+
+def _check_port(host: str, port: int) -> None:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            raise StartupError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+
+
+def _check_token(settings: Settings) -> None:
+    token = settings.admin_token
+    if token is not None and len(token.get_secret_value()) < MIN_TOKEN_LENGTH:
+        raise StartupError(f"VIEWCOUNT_ADMIN_TOKEN is too short: use at least "
+                           f"{MIN_TOKEN_LENGTH} random characters")
+
+
+if __name__ == "__main__":
+    main()

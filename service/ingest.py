@@ -1,0 +1,147 @@
+"""A view event from bytes to counters: parse, validate, identify the reader, detect bots."""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+from urllib.parse import parse_qs
+
+import orjson
+from crawlerdetect import CrawlerDetect
+
+from . import keys
+from .clock import Clock
+from .errors import InvalidBody, PayloadTooLarge, UnsupportedMediaType
+from .settings import Settings
+from .store import Store
+from .validate import article_id
+
+MAX_EVENT_ID = 64
+MAX_VISITOR = 128
+SALT_TTL_S = 2 * 86400
+
+
+@dataclass(slots=True)
+class View:
+    """One view on its way to Redis. Holds digests only: never a raw IP or User-Agent."""
+
+    article: str
+    at: float
+    bot: bool = False
+    event_id: str | None = None
+    reader: bytes | None = None  # keyed digest of the reader (dedupe, unique readers)
+    client: bytes | None = None  # keyed digest of the client IP (rate limit)
+    dedupe: bool = True  # beacons: one view per reader per window; batches: event ids only
+
+
+# --- bodies -----------------------------------------------------------------------------------
+def parse_beacon(body: bytes, content_type: str) -> dict[str, Any]:
+    """The beacon fields from a JSON, text/plain JSON or form body."""
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media in ("application/json", "text/plain", ""):
+        try:
+            fields = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise InvalidBody("the body is not valid JSON") from exc
+        if not isinstance(fields, dict):
+            raise InvalidBody("the body must be a JSON object")
+        return fields
+    if media == "application/x-www-form-urlencoded":
+        try:
+            pairs = parse_qs(body.decode("utf-8", "strict"), strict_parsing=False,
+                             max_num_fields=16)
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise InvalidBody("the form body is not valid UTF-8 url-encoding") from exc
+        return {name: values[0] for name, values in pairs.items()}
+    raise UnsupportedMediaType(
+        "send application/json, text/plain (JSON) or application/x-www-form-urlencoded"
+    )
+
+
+def beacon_fields(fields: dict[str, Any]) -> tuple[str, str | None, str | None]:
+    """Checked (article, event_id, visitor) of a beacon."""
+    if "article" not in fields:
+        raise InvalidBody("the field 'article' is required")
+    raw_article = fields["article"]
+    if not isinstance(raw_article, str):
+        raise InvalidBody("the field 'article' must be a string")
+    return article_id(raw_article), optional_text(fields, "event_id", MAX_EVENT_ID), \
+        optional_text(fields, "visitor", MAX_VISITOR)
+
+
+def optional_text(fields: dict[str, Any], name: str, max_len: int) -> str | None:
+    value = fields.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not 1 <= len(value) <= max_len:
+        raise InvalidBody(f"the field '{name}' must be a string of 1-{max_len} characters")
+    return value
+
+
+def check_size(size: int, limit: int) -> None:
+    if size > limit:
+        raise PayloadTooLarge(f"the body is over the {limit}-byte limit")
+
+
+# --- who is reading ---------------------------------------------------------------------------
+_crawlers = CrawlerDetect()
+
+
+@lru_cache(maxsize=4096)
+def is_bot(user_agent: str) -> bool:
+    """Known crawlers, bots and headless browsers; an empty User-Agent is a script too."""
+    if not user_agent.strip():
+        return True
+    return bool(_crawlers.isCrawler(user_agent))
+
+
+def client_ip(peer: str | None, forwarded_for: str | None, settings: Settings) -> str:
+    """The socket peer, or the X-Forwarded-For entry a trusted proxy added."""
+    ip = peer or ""
+    networks = settings.proxy_networks
+    if not networks or not forwarded_for:
+        return ip
+    hops = [h.strip() for h in forwarded_for.split(",") if h.strip()]
+    # Walk back from the nearest hop while the sender is one of our proxies.
+    while hops and _trusted(ip, networks):
+        ip = hops.pop()
+    return ip
+
+
+def _trusted(ip: str, networks: tuple[Any, ...]) -> bool:
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return False
+    return any(address in net for net in networks)
+
+
+class Salts:
+    """The daily salt that keys every reader digest, shared by all processes through Redis."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._day = -1
+        self._key = b""
+
+    async def for_day(self, day: int) -> bytes:
+        if day != self._day:
+            fresh = os.urandom(32).hex()
+            client = self.store.client
+            await client.set(keys.salt(day), fresh, nx=True, ex=SALT_TTL_S)  # type: ignore[misc]
+            stored = await client.get(keys.salt(day))  # type: ignore[misc]
+            self._key, self._day = bytes.fromhex(stored or fresh), day
+        return self._key
+
+
+def reader_digest(salt: bytes, ip: str, user_agent: str, visitor: str | None) -> bytes:
+    material = f"{ip}\0{user_agent}\0{visitor or ''}".encode()
+    return hashlib.blake2b(material, key=salt, digest_size=16).digest()
+
+
+def client_digest(salt: bytes, ip: str) -> bytes:
+    return hashlib.blake2b(ip.encode(), key=salt, digest_size=12, person=b"ratelimit").digest()

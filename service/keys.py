@@ -1,0 +1,137 @@
+"""Every Redis key viewcount uses, built here and nowhere else.
+
+Keys carry a hash tag so multi-key scripts stay in one Redis Cluster slot:
+- an article and everything counted for it live under its shard's tag, chosen by a hash of the
+  article id, so the write load spreads over ``SHARDS`` slots (and so over every cluster node);
+- rankings, the leader lease and their fencing live under one ``{rank}`` tag;
+- the daily salt lives under ``{salt}``.
+Article ids and themes are validated before they reach this module (no ``{``, ``}``, ``:``).
+"""
+
+from __future__ import annotations
+
+import zlib
+from functools import lru_cache
+
+from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
+
+PREFIX = "vc"
+SHARDS = 16
+
+
+def _spread_tags(count: int) -> tuple[str, ...]:
+    """One tag per shard, each hashing into its own equal slice of the slot space."""
+    slice_size = REDIS_CLUSTER_HASH_SLOTS // count
+    tags = []
+    for shard in range(count):
+        candidate = 0
+        while key_slot(f"{{s{shard}.{candidate}}}".encode()) // slice_size != shard:
+            candidate += 1
+        tags.append(f"{{s{shard}.{candidate}}}")
+    return tuple(tags)
+
+
+SHARD_TAGS = _spread_tags(SHARDS)
+
+
+@lru_cache(maxsize=65536)
+def shard_of(article: str) -> int:
+    return zlib.crc32(article.encode()) % SHARDS
+
+
+def shard_of_digest(digest: bytes) -> int:
+    return digest[0] % SHARDS
+
+
+def _s(shard: int) -> str:
+    return f"{PREFIX}:{SHARD_TAGS[shard]}"
+
+
+# --- per shard -------------------------------------------------------------------------------
+def articles(shard: int) -> str:
+    """Set of the shard's article ids: the catalog check on the beacon path."""
+    return f"{_s(shard)}:articles"
+
+
+def article_themes(shard: int) -> str:
+    """Hash article -> theme, for the rollup's theme lists."""
+    return f"{_s(shard)}:theme"
+
+
+def theme_counts(shard: int) -> str:
+    """Hash theme -> number of the shard's articles in it."""
+    return f"{_s(shard)}:themes"
+
+
+def totals(shard: int) -> str:
+    """Sorted set article -> all-time views (counted plus imported): live counts and `all`."""
+    return f"{_s(shard)}:total"
+
+
+def bots(shard: int) -> str:
+    """Hash article -> bot views."""
+    return f"{_s(shard)}:bots"
+
+
+def window(shard: int, name: str) -> str:
+    """Sorted set article -> views inside a sliding window, kept incrementally."""
+    return f"{_s(shard)}:win:{name}"
+
+
+def window_starts(shard: int) -> str:
+    """Hash window -> index of its oldest bucket still summed into the window set."""
+    return f"{_s(shard)}:winfrom"
+
+
+def bucket(shard: int, granularity: str, index: int) -> str:
+    """Sorted set article -> views in one time bucket."""
+    return f"{_s(shard)}:b:{granularity}:{index}"
+
+
+def per_minute(shard: int, minute: int) -> str:
+    """Counter of the shard's counted views in one minute (the live views-per-minute figure)."""
+    return f"{_s(shard)}:pm:{minute}"
+
+
+def rate(shard: int, minute: int) -> str:
+    """Hash client-ip digest -> requests in one minute, for the per-IP rate limit."""
+    return f"{_s(shard)}:rl:{minute}"
+
+
+# --- per article (under its shard's tag) ------------------------------------------------------
+def meta(article: str) -> str:
+    """Hash of the article's catalog fields."""
+    return f"{_s(shard_of(article))}:a:{article}"
+
+
+def readers(article: str, day: int) -> str:
+    """HyperLogLog of the article's unique readers on one day."""
+    return f"{_s(shard_of(article))}:u:{article}:{day}"
+
+
+def seen(article: str, digest: str) -> str:
+    """Dedupe marker: this reader viewed this article within the dedupe window."""
+    return f"{_s(shard_of(article))}:dd:{digest}"
+
+
+def event(article: str, digest: str) -> str:
+    """Idempotency marker of an event id."""
+    return f"{_s(shard_of(article))}:ev:{digest}"
+
+
+# --- rankings and their leader (one slot) -----------------------------------------------------
+RANK = f"{PREFIX}:{{rank}}"
+LEADER = f"{RANK}:leader"
+EPOCH = f"{RANK}:epoch"
+CURRENT = f"{RANK}:current"
+TOMBSTONES = f"{RANK}:deleted"
+
+
+def snapshot(generation: int) -> str:
+    """Hash list-name -> pre-serialised items of one ranking snapshot."""
+    return f"{RANK}:snap:{generation}"
+
+
+def salt(day: int) -> str:
+    return f"{PREFIX}:{{salt}}:{day}"
+GENERATION = f"{RANK}:generation"

@@ -1,0 +1,29 @@
+-- delete_article.lua: remove an article and every counter kept for it in its shard.
+--
+-- KEYS[1] article meta hash   KEYS[2] shard articles set   KEYS[3] shard article->theme hash
+-- KEYS[4] shard theme->count hash   KEYS[5..] sorted sets and hashes holding the article as a
+--   member (totals, windows, buckets, bots), then its reader HyperLogLogs.
+-- ARGV[1] id   ARGV[2] number of member-holding keys (from KEYS[5])
+-- Returns 1 when deleted, 0 when the article did not exist.
+
+local id = ARGV[1]
+if redis.call('SREM', KEYS[2], id) == 0 then return 0 end
+local theme = redis.call('HGET', KEYS[3], id)
+redis.call('HDEL', KEYS[3], id)
+if theme then
+  if redis.call('HINCRBY', KEYS[4], theme, -1) <= 0 then redis.call('HDEL', KEYS[4], theme) end
+end
+redis.call('DEL', KEYS[1])
+local holders = tonumber(ARGV[2])
+for k = 5, 4 + holders do
+  local kind = redis.call('TYPE', KEYS[k])['ok']
+  if kind == 'zset' then
+    redis.call('ZREM', KEYS[k], id)
+  elseif kind == 'hash' then
+    redis.call('HDEL', KEYS[k], id)
+  end
+end
+for k = 5 + holders, #KEYS do
+  redis.call('DEL', KEYS[k])
+end
+return 1

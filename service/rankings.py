@@ -1,0 +1,112 @@
+"""The ranking snapshot as readers see it: a per-process cache, refreshed when it changes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+
+import orjson
+from redis.exceptions import RedisError
+
+from . import keys
+from .clock import rfc3339
+from .rollup import list_name
+from .store import Store
+
+log = logging.getLogger("viewcount.rankings")
+_CACHE_LIMIT = 4096
+
+
+@dataclass
+class _Snapshot:
+    generation: int = 0
+    version: int = 0
+    as_of: float | None = None
+    lists: dict[str, list[bytes]] = field(default_factory=dict)  # items without rank
+    bodies: dict[tuple[str, str | None, int], bytes] = field(default_factory=dict)
+
+    @property
+    def etag(self) -> str:
+        return f'"{self.generation}.{self.version}"'
+
+
+class Rankings:
+    """Serves popular lists from memory; a background task notices new snapshots."""
+
+    def __init__(self, store: Store, poll_s: float) -> None:
+        self.store = store
+        self.poll_s = poll_s
+        self._current = _Snapshot()
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def as_of(self) -> float | None:
+        return self._current.as_of
+
+    def body(self, window: str, theme: str | None, limit: int) -> tuple[str, bytes]:
+        """ETag and JSON body of one list, built once per snapshot and limit."""
+        snap = self._current
+        cache_key = (window, theme, limit)
+        body = snap.bodies.get(cache_key)
+        if body is None:
+            items = snap.lists.get(list_name(window, theme), [])[:limit]
+            ranked = b",".join(b'{"rank":%d,%s' % (n, item[1:]) for n, item in
+                               enumerate(items, 1))
+            head = orjson.dumps({"window": window, "theme": theme,
+                                 "as_of": rfc3339(snap.as_of) if snap.as_of else None})
+            body = head[:-1] + b',"items":[' + ranked + b"]}"
+            if len(snap.bodies) < _CACHE_LIMIT:
+                snap.bodies[cache_key] = body
+        return snap.etag, body
+
+    async def refresh(self) -> None:
+        """Load the current snapshot if its generation or version changed."""
+        client = self.store.client
+        current = await client.hgetall(keys.CURRENT)  # type: ignore[misc]
+        generation, version = int(current.get("generation", 0)), int(current.get("version", 0))
+        if (generation, version) == (self._current.generation, self._current.version):
+            return
+        raw = await client.hgetall(keys.snapshot(generation)) if generation else {}  # type: ignore[misc]
+        if generation and not raw:
+            return  # expired under us: keep serving what we have
+        deleted = set(await client.zrange(keys.TOMBSTONES, 0, -1))  # type: ignore[misc]
+        lists = {}
+        for name, payload in raw.items():
+            if name != "_":
+                lists[name] = [orjson.dumps(item) for item in orjson.loads(payload)
+                               if item["article"] not in deleted]
+        self._current = _Snapshot(generation, version, float(current["as_of"]) if generation
+                                  else None, lists)
+
+    async def forget(self, article: str, deleted_at: float) -> None:
+        """Drop a deleted article from every list at once, in every process."""
+        pipe = self.store.client.pipeline(transaction=True)
+        pipe.zadd(keys.TOMBSTONES, {article: deleted_at})
+        pipe.hincrby(keys.CURRENT, "version", 1)
+        await pipe.execute()
+        await self.refresh()
+
+    async def remember(self, article: str) -> None:
+        """A re-created article may rank again."""
+        client = self.store.client
+        if await client.zrem(keys.TOMBSTONES, article):  # type: ignore[misc]
+            await client.hincrby(keys.CURRENT, "version", 1)  # type: ignore[misc]
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._poll())
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _poll(self) -> None:
+        while True:
+            try:
+                await self.refresh()
+            except (RedisError, OSError, asyncio.TimeoutError) as exc:
+                log.warning("snapshot refresh failed", extra={"error": str(exc)})
+            await asyncio.sleep(self.poll_s)

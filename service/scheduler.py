@@ -1,0 +1,129 @@
+"""The rollup schedule: APScheduler runs it, a Redis lease makes one scheduler the leader."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import uuid
+from datetime import UTC, datetime
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from . import keys
+from .clock import Clock
+from .metrics import Metrics
+from .rollup import Rollup
+from .settings import Settings
+from .store import Call, Script, StorageUnavailable, Store
+
+log = logging.getLogger("viewcount.scheduler")
+_LEASE = Script.load("lease")
+_RELEASE = Script.load("release")
+
+
+class Lease:
+    """The leader lease in Redis: renewed while held, fenced by an epoch in its token."""
+
+    def __init__(self, store: Store, lease_s: float) -> None:
+        self.store = store
+        self.lease_ms = int(lease_s * 1000)
+        self.owner = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.token = ""
+
+    async def keep(self) -> bool:
+        """Take the lease or renew it; True while this scheduler leads."""
+        try:
+            self.token = str(await self.store.run(Call(
+                _LEASE, [keys.LEADER, keys.EPOCH], [self.owner, self.token, self.lease_ms])))
+        except StorageUnavailable as exc:
+            log.warning("lease renewal failed", extra={"error": str(exc)})
+            self.token = ""
+        return bool(self.token)
+
+    async def release(self) -> None:
+        if self.token:
+            await self.store.run(Call(_RELEASE, [keys.LEADER], [self.token]))
+            self.token = ""
+
+
+class RollupScheduler:
+    """Runs a rollup every interval while this process holds the lease.
+
+    A heartbeat job keeps (or takes) the lease every third of its length; the rollup job runs
+    every interval, coalesced, one instance at a time. A new leader rolls up at once when the
+    last snapshot is older than an interval, so a dead leader costs at most about one interval.
+    """
+
+    def __init__(self, store: Store, settings: Settings, clock: Clock,
+                 metrics: Metrics | None = None) -> None:
+        self.store = store
+        self.settings = settings
+        self.clock = clock
+        self.metrics = metrics or Metrics()
+        self.lease = Lease(store, settings.lease_s)
+        self.rollup = Rollup(store, settings, clock)
+        self.scheduler = AsyncIOScheduler()
+        self.rollups = 0
+        self._lock = asyncio.Lock()
+
+    def start(self) -> None:
+        interval = self.settings.rollup_interval_s
+        self.scheduler.add_job(self.heartbeat, "interval", seconds=self.settings.lease_s / 3,
+                               id="lease", coalesce=True, max_instances=1,
+                               next_run_time=datetime.now(UTC))
+        self.scheduler.add_job(self.tick, "interval", seconds=interval, id="rollup",
+                               coalesce=True, max_instances=1, misfire_grace_time=None)
+        self.scheduler.start()
+
+    async def stop(self) -> None:
+        self.scheduler.shutdown(wait=False)
+        async with self._lock:
+            try:
+                await self.lease.release()
+            except StorageUnavailable:
+                pass
+
+    async def heartbeat(self) -> None:
+        was_leader = bool(self.lease.token)
+        if await self.lease.keep() and not was_leader:
+            log.info("became leader", extra={"token": self.lease.token})
+            if await self._overdue():
+                await self.tick()
+
+    async def tick(self) -> None:
+        """One scheduled rollup, if this process leads and no rollup is running here."""
+        if not self.lease.token or self._lock.locked():
+            return
+        async with self._lock:
+            try:
+                result = await self.rollup.run(self.lease.token)
+            except StorageUnavailable as exc:
+                log.warning("rollup failed", extra={"error": str(exc)})
+                return
+            self.metrics.rollup_duration.observe(result.duration_ms / 1000)
+            if result.published:
+                self.rollups += 1
+            else:
+                log.warning("rollup fenced off: another scheduler leads now")
+                self.lease.token = ""
+
+    async def _overdue(self) -> bool:
+        as_of = await self.store.client.hget(keys.CURRENT, "as_of")  # type: ignore[misc]
+        return as_of is None or self.clock.now() - float(as_of) >= \
+            self.settings.rollup_interval_s * 0.9
+
+
+async def run_forever(store: Store, settings: Settings, clock: Clock) -> None:
+    """`viewcount scheduler`: schedule rollups until cancelled."""
+    scheduler = RollupScheduler(store, settings, clock)
+    scheduler.start()
+    log.info("scheduler started", extra={"interval_s": settings.rollup_interval_s,
+                                         "lease_s": settings.lease_s})
+    try:
+        while True:
+            await asyncio.sleep(3600)
+    finally:
+        await scheduler.stop()
+

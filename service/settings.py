@@ -1,0 +1,64 @@
+"""Every VIEWCOUNT_ environment variable, in one settings class that is passed around."""
+
+from __future__ import annotations
+
+import ipaddress
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_data_dir() -> Path:
+    return Path.home() / ".local" / "share" / "viewcount"
+
+
+class Settings(BaseSettings):
+    """Configuration, read from the environment (prefix ``VIEWCOUNT_``)."""
+
+    model_config = SettingsConfigDict(env_prefix="VIEWCOUNT_", frozen=True, extra="ignore")
+
+    redis_url: str | None = None
+    redis_cluster: bool = False
+    admin_token: SecretStr | None = None
+    rollup_interval_s: float = Field(60.0, gt=0)
+    dedupe_window_s: int = Field(1800, ge=1)
+    allowed_origins: str = "*"
+    trusted_proxies: str = ""
+    max_body_bytes: int = Field(4096, ge=64)
+    rate_limit_per_min: int = Field(600, ge=0, description="per client IP; 0 disables")
+    data_dir: Path = Field(default_factory=_default_data_dir)
+
+    ranking_size: int = Field(100, ge=1, le=1000)
+    event_id_ttl_s: int = Field(86400, ge=60)
+    batch_max_events: int = Field(10_000, ge=1)
+    batch_max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024)
+    redis_timeout_s: float = Field(2.0, gt=0)
+    redis_max_connections: int = Field(64, ge=2)
+    retry_after_s: int = Field(5, ge=1)
+    commit_max_batch: int = Field(512, ge=1)
+    commit_max_inflight: int = Field(2, ge=1)
+    snapshot_poll_s: float = Field(1.0, gt=0)
+    leader_lease_s: float | None = Field(None, gt=0)
+    log_level: str = "info"
+    log_json: bool = True
+
+    @cached_property
+    def origins(self) -> tuple[str, ...]:
+        return tuple(o.strip() for o in self.allowed_origins.split(",") if o.strip())
+
+    @cached_property
+    def proxy_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        return tuple(
+            ipaddress.ip_network(p.strip(), strict=False)
+            for p in self.trusted_proxies.split(",")
+            if p.strip()
+        )
+
+    @property
+    def lease_s(self) -> float:
+        """Leader lease: short enough that a follower takes over within one interval."""
+        if self.leader_lease_s is not None:
+            return self.leader_lease_s
+        return min(max(self.rollup_interval_s / 2, 1.0), 30.0)

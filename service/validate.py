@@ -1,0 +1,32 @@
+"""Validation of the identifiers that become parts of Redis keys: nothing else gets in."""
+
+from __future__ import annotations
+
+import re
+
+from .errors import InvalidArticleId, InvalidParameter
+
+_ARTICLE = re.compile(r"[A-Za-z0-9._~-]{1,200}")
+_THEME = re.compile(r"[a-z0-9-]{1,64}")
+
+
+def is_article_id(value: object) -> bool:
+    return isinstance(value, str) and _ARTICLE.fullmatch(value) is not None
+
+
+def is_theme(value: object) -> bool:
+    return isinstance(value, str) and _THEME.fullmatch(value) is not None
+
+
+def article_id(value: object) -> str:
+    if not is_article_id(value):
+        raise InvalidArticleId(
+            "article ids are 1-200 characters from A-Z a-z 0-9 . _ ~ -"
+        )
+    return value  # type: ignore[return-value]
+
+
+def theme(value: object) -> str:
+    if not is_theme(value):
+        raise InvalidParameter("themes are 1-64 characters from a-z 0-9 -", code="invalid_parameter")
+    return value  # type: ignore[return-value]
