@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import math
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
@@ -118,7 +119,7 @@ class Committer:
                 by_shard[keys.shard_of_digest(view.client)].append(index)
         calls = [
             Call(_RATELIMIT, [keys.rate(shard, minute), keys.rate(shard, minute - 1)],
-                 [limit, f"{weight:.3f}", (minute + 2) * 60,
+                 [limit, f"{weight:.3f}", _ttl((minute + 2) * 60, now),
                   *(views[i].client.hex() for i in idx)])  # type: ignore[union-attr]
             for shard, idx in by_shard.items()
         ]
@@ -145,7 +146,7 @@ class Committer:
                 if name not in bucket_numbers:
                     bucket_numbers[name] = len(fixed) + len(bucket_numbers) + 1
                     expire_at = (index + 1) * gran.bucket_s + gran.retention_s
-                    bucket_args += [gran.name, index, expire_at]
+                    bucket_args += [gran.name, index, _ttl(expire_at, now)]
                 numbers.append(str(bucket_numbers[name]))
             slots.append(",".join(numbers))
         key_list = fixed + list(bucket_numbers)
@@ -168,11 +169,17 @@ class Committer:
                 key_list.append(keys.readers(view.article, day))
                 readers_k = len(key_list)
                 member = view.reader.hex()
-            readers_expire = (DAY.index(view.at) + 1) * DAY.bucket_s + READERS_RETENTION_S
+            readers_ttl = _ttl((DAY.index(view.at) + 1) * DAY.bucket_s + READERS_RETENTION_S, now)
             view_args += [view.article, "b" if view.bot else "v", event_k, seen_k, readers_k,
-                          member, readers_expire, view_slots]
+                          member, readers_ttl, view_slots]
         args = [self.settings.dedupe_window_s, self.settings.event_id_ttl_s,
-                (int(now // 60) + 1) * 60 + PER_MINUTE_RETENTION_S,
+                _ttl((int(now // 60) + 1) * 60 + PER_MINUTE_RETENTION_S, now),
                 len(bucket_numbers), *bucket_args, *view_args]
         return Call(_RECORD, key_list, args)
 
+
+
+def _ttl(expire_at: float, now: float) -> int:
+    """Seconds from the service clock's now: Redis counts TTLs on its own clock, and tests
+    run the service clock elsewhere in time."""
+    return max(1, math.ceil(expire_at - now))

@@ -124,4 +124,4 @@ def connect(settings: Settings, url: str | None = None) -> Store:
         retry=Retry(ExponentialBackoff(), 0),
         **common,
     )
-    return Store(aioredis.Redis(connection_pool=pool), cluster=False)
+    return Store(aioredis.Redis.from_pool(pool), cluster=False)

@@ -2,7 +2,7 @@
 --
 -- KEYS[1] this minute's hash (client digest -> requests)   KEYS[2] the previous minute's hash
 -- ARGV[1] limit per minute   ARGV[2] weight of the previous minute (share of it still inside
---   the sliding minute, 0..1)   ARGV[3] expire-at of KEYS[1] (epoch s)   ARGV[4..] digests,
+--   the sliding minute, 0..1)   ARGV[3] TTL s of KEYS[1]   ARGV[4..] digests,
 --   one per request.
 -- Returns one flag per request: 1 allowed, 0 over the limit. Refused requests are counted
 -- too, so a client that keeps hammering stays limited.
@@ -23,5 +23,5 @@ for i = 4, #ARGV do
     flags[#flags + 1] = 0
   end
 end
-redis.call('EXPIREAT', KEYS[1], ARGV[3])
+redis.call('EXPIRE', KEYS[1], ARGV[3])
 return flags

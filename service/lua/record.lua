@@ -5,10 +5,10 @@
 -- KEYS[8]  window-start hash           KEYS[9]  views-per-minute counter
 -- KEYS[10 .. 9+NB]   time buckets, then every per-view key (readers, dedupe, event id)
 --
--- ARGV[1] dedupe TTL s   ARGV[2] event-id TTL s   ARGV[3] per-minute key expire-at (epoch s)
--- ARGV[4] NB: number of bucket keys; then per bucket: granularity, index, expire-at
+-- ARGV[1] dedupe TTL s   ARGV[2] event-id TTL s   ARGV[3] per-minute key TTL s
+-- ARGV[4] NB: number of bucket keys; then per bucket: granularity, index, TTL s
 -- then per view, 8 fields: article, kind ("v" view, "b" bot), event key #, seen key #,
---   readers key #, readers member, readers expire-at, bucket slots "m5,h,d" as key numbers
+--   readers key #, readers member, readers TTL s, bucket slots "m5,h,d" as key numbers
 --   (a key number is an index into KEYS, 0 when absent).
 -- Returns one code per view: 1 counted, 2 duplicate reader, 3 duplicate event id,
 --   4 unknown article, 5 bot.
@@ -77,7 +77,7 @@ while i + 7 <= #ARGV do
     end
     if readers_k > 0 then
       redis.call('PFADD', KEYS[readers_k], ARGV[i + 5])
-      redis.call('EXPIREAT', KEYS[readers_k], ARGV[i + 6])
+      redis.call('EXPIRE', KEYS[readers_k], ARGV[i + 6])
     end
   end
   codes[#codes + 1] = code
@@ -90,13 +90,13 @@ for k, per_article in pairs(adds) do
   end
 end
 for j = 1, nb do
-  if adds[9 + j] then redis.call('EXPIREAT', KEYS[9 + j], ARGV[4 + (j - 1) * 3 + 3]) end
+  if adds[9 + j] then redis.call('EXPIRE', KEYS[9 + j], ARGV[4 + (j - 1) * 3 + 3]) end
 end
 for article, n in pairs(bot_views) do
   redis.call('HINCRBY', KEYS[3], article, n)
 end
 if counted > 0 then
   redis.call('INCRBY', KEYS[9], counted)
-  redis.call('EXPIREAT', KEYS[9], ARGV[3])
+  redis.call('EXPIRE', KEYS[9], ARGV[3])
 end
 return codes
