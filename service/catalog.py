@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
@@ -197,5 +196,5 @@ class Catalog:
     async def _execute(pipe: Any) -> list[Any]:
         try:
             return list(await pipe.execute())
-        except (RedisError, OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, RedisError, OSError) as exc:
             raise StorageUnavailable(str(exc) or type(exc).__name__) from exc

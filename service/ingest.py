@@ -14,7 +14,6 @@ import orjson
 from crawlerdetect import CrawlerDetect
 
 from . import keys
-from .clock import Clock
 from .errors import InvalidBody, PayloadTooLarge, UnsupportedMediaType
 from .settings import Settings
 from .store import Store

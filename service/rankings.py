@@ -107,6 +107,6 @@ class Rankings:
         while True:
             try:
                 await self.refresh()
-            except (RedisError, OSError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, RedisError, OSError) as exc:
                 log.warning("snapshot refresh failed", extra={"error": str(exc)})
             await asyncio.sleep(self.poll_s)

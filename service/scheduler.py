@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -80,10 +81,8 @@ class RollupScheduler:
     async def stop(self) -> None:
         self.scheduler.shutdown(wait=False)
         async with self._lock:
-            try:
+            with contextlib.suppress(StorageUnavailable):
                 await self.lease.release()
-            except StorageUnavailable:
-                pass
 
     async def heartbeat(self) -> None:
         was_leader = bool(self.lease.token)
@@ -122,8 +121,7 @@ async def run_forever(store: Store, settings: Settings, clock: Clock) -> None:
     log.info("scheduler started", extra={"interval_s": settings.rollup_interval_s,
                                          "lease_s": settings.lease_s})
     try:
-        while True:
-            await asyncio.sleep(3600)
+        await asyncio.Event().wait()  # until cancelled
     finally:
         await scheduler.stop()
 

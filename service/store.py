@@ -62,7 +62,7 @@ class Store:
                 return await self.client.evalsha(script.sha, len(keys), *keys, *call.args)  # type: ignore[misc]
             except NoScriptError:
                 return await self.client.eval(script.source, len(keys), *keys, *call.args)  # type: ignore[misc]
-        except (RedisError, OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, RedisError, OSError) as exc:
             raise StorageUnavailable(str(exc) or type(exc).__name__) from exc
 
     async def run_all(self, calls: Sequence[Call]) -> list[Any]:
@@ -77,7 +77,7 @@ class Store:
             for c in calls:
                 pipe.execute_command("EVALSHA", c.script.sha, len(c.keys), *c.keys, *c.args)
             results = await pipe.execute(raise_on_error=False)
-        except (RedisError, OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, RedisError, OSError) as exc:
             raise StorageUnavailable(str(exc) or type(exc).__name__) from exc
         for index, result in enumerate(results):
             if isinstance(result, NoScriptError):
@@ -89,7 +89,7 @@ class Store:
     async def ping(self) -> bool:
         try:
             return bool(await self.client.ping())  # type: ignore[misc]
-        except (RedisError, OSError, asyncio.TimeoutError):
+        except (TimeoutError, RedisError, OSError):
             return False
 
     async def close(self) -> None:

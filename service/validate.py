@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from .errors import InvalidArticleId, InvalidParameter
+from .errors import InvalidArticleId
 
 _ARTICLE = re.compile(r"[A-Za-z0-9._~-]{1,200}")
 _THEME = re.compile(r"[a-z0-9-]{1,64}")
@@ -26,7 +26,3 @@ def article_id(value: object) -> str:
     return value  # type: ignore[return-value]
 
 
-def theme(value: object) -> str:
-    if not is_theme(value):
-        raise InvalidParameter("themes are 1-64 characters from a-z 0-9 -", code="invalid_parameter")
-    return value  # type: ignore[return-value]

@@ -10,8 +10,16 @@ from urllib.parse import parse_qsl
 
 from .. import commit
 from ..errors import DomainError, UnknownArticle
-from ..ingest import (View, beacon_fields, check_size, client_digest, client_ip, is_bot,
-                      parse_beacon, reader_digest)
+from ..ingest import (
+    View,
+    beacon_fields,
+    check_size,
+    client_digest,
+    client_ip,
+    is_bot,
+    parse_beacon,
+    reader_digest,
+)
 from ..store import StorageUnavailable
 from .problems import PROBLEM_TYPE, from_error, problem, unavailable
 from .state import Services
