@@ -1,0 +1,342 @@
+"""Faults with real processes: exact counts under load, Redis killed, stalled or slow."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+import redis.asyncio as aioredis
+
+from service import keys
+from service.catalog import _PUT
+from service.clock import SystemClock
+from service.commit import Committer
+from service.ingest import View
+from service.store import Call, connect
+
+from .live import (
+    HttpConnection,
+    LoadResult,
+    ServiceProcess,
+    admin_put,
+    beacon_load,
+    service,
+    total_views,
+)
+from .support import RedisProcess, make_settings
+
+ARTICLES = [f"load-article-{n}" for n in range(40)]  # spread over every shard
+REDIS_TIMEOUT_S = 1.0
+FIGURES = Path(os.environ.get("VIEWCOUNT_FIGURES", "test-output/reliability.json"))
+
+
+def record_figure(name: str, value: object) -> None:
+    """Keep a measured figure for the README (test-output/reliability.json)."""
+    FIGURES.parent.mkdir(parents=True, exist_ok=True)
+    figures = json.loads(FIGURES.read_text()) if FIGURES.exists() else {}
+    figures[name] = value
+    FIGURES.write_text(json.dumps(figures, indent=2, sort_keys=True) + "\n")
+    print(f"\n{name}: {value}")
+
+
+async def catalog(port: int) -> HttpConnection:
+    conn = HttpConnection(port)
+    for article in ARTICLES:
+        await admin_put(conn, article)
+    return conn
+
+
+async def exact_count(redis_url: str, views: int, connections: int = 64) -> LoadResult:
+    with service(redis_url, rate_limit_per_min=10_000_000) as svc:
+        conn = await catalog(svc.port)
+        before = await total_views(conn, ARTICLES)
+        result = await beacon_load(svc.port, ARTICLES, views, connections=connections)
+        after = await total_views(conn, ARTICLES)
+        await conn.close()
+    assert result.failures == {} and dict(result.statuses) == {202: views}, result
+    assert result.acked == views
+    assert after - before == views
+    return result
+
+
+async def test_exact_count_under_load(redis_server: RedisProcess,
+                                      redis: aioredis.Redis) -> None:
+    """20,000 new readers from 64 connections: the count rises by exactly 20,000."""
+    result = await exact_count(redis_server.url, 20_000)
+    record_figure("load_20k_views_per_s", round(result.rate_per_s))
+
+
+@pytest.mark.soak
+async def test_exact_count_under_long_load(redis_server: RedisProcess,
+                                           redis: aioredis.Redis) -> None:
+    result = await exact_count(redis_server.url, 200_000)
+    record_figure("soak_200k_views_per_s", round(result.rate_per_s))
+
+
+# --- Redis killed under load ----------------------------------------------------------------
+async def probe_outage(port: int) -> None:
+    """While Redis is down: beacons and readiness answer 503 storage_unavailable, promptly."""
+    probe = HttpConnection(port, timeout_s=5 * REDIS_TIMEOUT_S)
+    ready = await probe.request("GET", "/readyz")
+    assert ready.status == 503 and ready.json()["code"] == "storage_unavailable"
+    beacon = await probe.request("POST", "/v1/views", b'{"article":"load-article-0"}',
+                                 {"Content-Type": "application/json"})
+    assert beacon.status == 503, beacon.body
+    assert beacon.json()["code"] == "storage_unavailable"
+    assert int(beacon.headers["retry-after"]) > 0
+    assert (await probe.request("GET", "/healthz")).status == 200
+    await probe.close()
+
+
+async def wait_ready(port: int, deadline_s: float = 30.0) -> float:
+    """Seconds until /readyz answers 200 again, with the same service process."""
+    started = time.monotonic()
+    probe = HttpConnection(port, timeout_s=5 * REDIS_TIMEOUT_S)
+    while (await probe.request("GET", "/readyz")).status != 200:
+        assert time.monotonic() - started < deadline_s, "the service did not recover"
+        await asyncio.sleep(0.1)
+    await probe.close()
+    return time.monotonic() - started
+
+
+async def kill_redis_under_load(fsync: str, kills: int = 1, down_s: float = 1.5,
+                                up_s: float = 2.0) -> tuple[LoadResult, int]:
+    """SIGKILL Redis ``kills`` times under load, restart it on the same port and data; the
+    load result and the views counted at the end."""
+    args = ("--appendonly", "yes", "--appendfsync", fsync)
+    first = RedisProcess(*args).start()
+    redis_server, recoveries = first, []
+    try:
+        with service(first.url, rate_limit_per_min=10_000_000, redis_timeout_s=REDIS_TIMEOUT_S,
+                     retry_after_s=2) as svc:
+            conn = await catalog(svc.port)
+            stop = asyncio.Event()
+            result = LoadResult()
+            load = asyncio.create_task(beacon_load(
+                svc.port, ARTICLES, None, stop=stop, result=result,
+                timeout_s=5 * REDIS_TIMEOUT_S))
+            for _ in range(kills):
+                await asyncio.sleep(up_s)
+                redis_server.kill()
+                await asyncio.sleep(0.3)
+                await probe_outage(svc.port)
+                await asyncio.sleep(down_s)
+                redis_server = RedisProcess(*args, port=first.port, directory=first.dir)
+                await asyncio.to_thread(redis_server.start)
+                recoveries.append(await wait_ready(svc.port))
+                acked, back = result.acked, time.monotonic()
+                while result.acked == acked:  # beacons are written again
+                    assert time.monotonic() - back < 30, "no beacon was written after restart"
+                    await asyncio.sleep(0.05)
+            await asyncio.sleep(up_s)
+            stop.set()
+            await load
+            counted = await total_views(conn, ARTICLES)
+            await conn.close()
+    finally:
+        redis_server.kill()
+        first.stop()
+    assert result.failures == {}, result.failures  # every request got an HTTP answer in time
+    assert set(result.statuses) <= {202, 503}, result.statuses
+    assert set(result.codes) <= {"storage_unavailable"}, result.codes
+    assert result.missing_retry_after == 0
+    assert counted <= result.sent
+    record_figure(f"kill_{fsync}_recovery_s", round(max(recoveries), 2))
+    record_figure(f"kill_{fsync}_max_latency_s", round(result.max_latency_s, 2))
+    return result, counted
+
+
+async def test_redis_killed_loses_no_acknowledged_view_with_fsync_always() -> None:
+    result, counted = await kill_redis_under_load("always")
+    assert result.statuses[503] > 0  # the outage was seen by the load
+    assert result.acked <= counted <= result.sent
+    record_figure("kill_always", {"sent": result.sent, "acked": result.acked,
+                                  "counted": counted, "lost": result.acked - min(
+                                      counted, result.acked), "answered_503":
+                                  result.statuses[503]})
+
+
+async def test_redis_killed_loses_at_most_a_second_with_fsync_everysec() -> None:
+    result, counted = await kill_redis_under_load("everysec")
+    lost = max(0, result.acked - counted)
+    per_s = result.acked / max(1e-9, result.ended - result.started)
+    assert lost <= per_s * 1.5, (lost, per_s)  # AOF everysec: about one second at most
+    record_figure("kill_everysec", {"sent": result.sent, "acked": result.acked,
+                                    "counted": counted, "lost": lost,
+                                    "acked_per_s": round(per_s)})
+
+
+@pytest.mark.soak
+async def test_redis_killed_repeatedly_loses_nothing() -> None:
+    result, counted = await kill_redis_under_load("always", kills=6, down_s=3.0, up_s=5.0)
+    assert result.acked <= counted <= result.sent
+    record_figure("soak_kills_always", {"kills": 6, "sent": result.sent,
+                                        "acked": result.acked, "counted": counted})
+
+
+# --- the scheduler killed mid-rollup --------------------------------------------------------
+CATALOG_SIZE = 30_000
+
+
+async def big_catalog(url: str, size: int) -> None:
+    """``size`` articles with a view each, and a clear leader, written straight to Redis."""
+    settings = make_settings(url)
+    store = connect(settings)
+    try:
+        calls = [Call(_PUT, [keys.meta(a), keys.articles(keys.shard_of(a)),
+                             keys.article_themes(keys.shard_of(a)),
+                             keys.theme_counts(keys.shard_of(a)), keys.totals(keys.shard_of(a))],
+                      [a, f"Title of {a}", f"https://news.example.com/{a}", f"t{n % 40}", "", 0])
+                 for n, a in ((n, f"bulk-{n}") for n in range(size))]
+        for start in range(0, size, 2000):
+            await store.run_all(calls[start:start + 2000])
+        now = time.time()
+        views = [View(f"bulk-{n}", now - n % 1800) for n in range(size)]
+        views += [View("bulk-7", now)] * 50
+        await Committer(store, settings, SystemClock()).submit_many(views)
+    finally:
+        await store.close()
+
+
+async def next_command(redis_url: str, name: str) -> None:
+    """Return once any client sends command ``name`` to Redis (watched with MONITOR)."""
+    client = aioredis.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        async with client.monitor() as monitor:
+            while True:
+                command = await monitor.next_command()
+                if command["command"].split(" ", 1)[0].upper() == name:
+                    return
+    finally:
+        await client.aclose()
+
+
+async def current_ranking(conn: HttpConnection) -> tuple[str | None, list[str]]:
+    reply = await conn.request("GET", "/v1/popular?window=24h&limit=3")
+    assert reply.status == 200, reply.body
+    body = reply.json()
+    return body["as_of"], [item["article"] for item in body["items"]]
+
+
+async def until_new_ranking(conn: HttpConnection, old_as_of: str | None,
+                            deadline_s: float = 40.0) -> tuple[str | None, list[str]]:
+    started = time.monotonic()
+    while (ranking := await current_ranking(conn))[0] == old_as_of:
+        assert time.monotonic() - started < deadline_s, "no new rollup was published"
+        await asyncio.sleep(0.1)
+    return ranking
+
+
+async def test_scheduler_killed_mid_rollup(redis_server: RedisProcess,
+                                           redis: aioredis.Redis) -> None:
+    """SIGKILL during a rollup: readers keep the last snapshot, the next leader publishes."""
+    await big_catalog(redis_server.url, CATALOG_SIZE)
+    interval = {"rollup_interval_s": 3, "snapshot_poll_s": 0.2}
+    first = ServiceProcess(redis_server.url, command="scheduler", **interval).start()
+    second = ServiceProcess(redis_server.url, command="scheduler", **interval)
+    try:
+        with service(redis_server.url, **interval) as svc:
+            conn = HttpConnection(svc.port)
+            as_of, top = await until_new_ranking(conn, None)
+            assert top[0] == "bulk-7"
+            generation = int(await redis.get(keys.GENERATION))
+            await asyncio.wait_for(next_command(redis_server.url, "ZSCAN"), 30)
+            first.kill()  # in the middle of the next rollup's scans
+            assert int(await redis.get(keys.GENERATION)) == generation  # nothing was written
+            for _ in range(10):  # readers keep the previous snapshot meanwhile
+                assert await current_ranking(conn) == (as_of, top)
+                await asyncio.sleep(0.1)
+            second.start()  # takes the lease once the dead leader's expires
+            new_as_of, new_top = await until_new_ranking(conn, as_of)
+            assert new_as_of is not None and as_of is not None and new_as_of > as_of
+            assert new_top[0] == "bulk-7"
+            current = await redis.hgetall(keys.CURRENT)
+            assert int(current["generation"]) > generation
+            assert first.process is not None
+            assert f"-{first.process.pid}-" not in (await redis.get(keys.LEADER) or "")
+            await conn.close()
+    finally:
+        first.stop()
+        second.stop()
+
+
+# --- a stalled Redis ------------------------------------------------------------------------
+STALL_S = 3.0
+MAX_CONNECTIONS = 16
+
+
+async def stall(server: RedisProcess, how: str) -> asyncio.Task[None]:
+    """Freeze Redis for STALL_S: a DEBUG SLEEP from another client, or SIGSTOP/SIGCONT."""
+    assert server.process is not None
+    if how == "sigstop":
+        pid = server.process.pid
+        os.kill(pid, signal.SIGSTOP)
+
+        async def resume() -> None:
+            await asyncio.sleep(STALL_S)
+            os.kill(pid, signal.SIGCONT)
+
+        return asyncio.create_task(resume())
+    sleeper = aioredis.Redis.from_url(server.url)
+
+    async def sleep() -> None:
+        try:
+            await sleeper.execute_command("DEBUG", "SLEEP", STALL_S)
+        finally:
+            await sleeper.aclose()
+
+    task = asyncio.create_task(sleep())
+    await asyncio.sleep(0.1)  # the server is asleep from here on
+    return task
+
+
+@pytest.mark.parametrize("how", ["debug-sleep", "sigstop"])
+async def test_stalled_redis_times_out_cleanly(how: str) -> None:
+    server = RedisProcess("--enable-debug-command", "yes").start()
+    try:
+        with service(server.url, rate_limit_per_min=10_000_000, redis_timeout_s=REDIS_TIMEOUT_S,
+                     redis_max_connections=MAX_CONNECTIONS) as svc:
+            conn = await catalog(svc.port)
+            warm = await beacon_load(svc.port, ARTICLES, 2000, prefix="warm")
+            assert warm.acked == 2000
+            resumed = await stall(server, how)
+            stalled = asyncio.create_task(beacon_load(
+                svc.port, ARTICLES, 256, prefix="stall", timeout_s=5 * REDIS_TIMEOUT_S))
+            await asyncio.sleep(0.05)
+            health = HttpConnection(svc.port)
+            for _ in range(5):  # the event loop answers while beacons wait on Redis
+                assert (await health.request("GET", "/healthz")).status == 200
+            assert not stalled.done()
+            during = await stalled
+            assert during.failures == {} and during.missing_retry_after == 0, during
+            assert set(during.statuses) <= {202, 503} and during.statuses[503] > 0, during
+            assert set(during.codes) == {"storage_unavailable"}
+            await resumed
+            await wait_ready(svc.port)
+            before = await total_views(conn, ARTICLES)
+            after_stall = await beacon_load(svc.port, ARTICLES, 2000, prefix="after")
+            assert after_stall.acked == 2000  # pooled connections are sound again
+            assert await total_views(conn, ARTICLES) == before + 2000
+            await health.close()
+            await conn.close()
+            clients = await connected_clients(server.url)
+            record_figure(f"stall_{how}", {"answered_503": during.statuses[503],
+                                           "max_latency_s": round(during.max_latency_s, 2),
+                                           "redis_clients_after": clients})
+            assert clients <= MAX_CONNECTIONS  # the pool did not leak
+    finally:
+        server.stop()
+
+
+async def connected_clients(url: str) -> int:
+    """Clients connected to Redis, not counting the one asking."""
+    client = aioredis.Redis.from_url(url)
+    try:
+        return len(await client.client_list()) - 1
+    finally:
+        await client.aclose()
