@@ -1,0 +1,175 @@
+"""The catalog, live counts and admin auth."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from .support import ADMIN, put_article, views_of
+
+ARTICLE = "court-rejects-trumps-175-million-bail"
+BODY = {"title": "Court rejects Trump's $175 million bail", "theme": "world",
+        "url": "https://news.example.com/news/court", "published_at": "2026-11-27T09:35:00Z"}
+
+
+async def test_put_creates_then_replaces(client: httpx.AsyncClient) -> None:
+    created = await client.put(f"/v1/articles/{ARTICLE}", json=BODY, headers=ADMIN)
+    assert created.status_code == 201
+    assert created.json() == {"article": ARTICLE, **BODY, "imported_views": 0, "views": 0,
+                              "bot_views": 0}
+    replaced = await client.put(f"/v1/articles/{ARTICLE}",
+                                json={**BODY, "title": "New title"}, headers=ADMIN)
+    assert replaced.status_code == 200
+    assert replaced.json()["title"] == "New title"
+    fetched = await client.get(f"/v1/articles/{ARTICLE}")
+    assert fetched.status_code == 200
+    assert fetched.json() == replaced.json()
+
+
+async def test_published_at_is_optional_and_normalised(client: httpx.AsyncClient) -> None:
+    body = {key: value for key, value in BODY.items() if key != "published_at"}
+    assert (await client.put("/v1/articles/a1", json=body, headers=ADMIN)).json()[
+        "published_at"] is None
+    offset = {**BODY, "published_at": "2026-11-27T11:35:00+02:00"}
+    assert (await client.put("/v1/articles/a2", json=offset, headers=ADMIN)).json()[
+        "published_at"] == "2026-11-27T09:35:00Z"
+
+
+async def test_imported_views_add_to_the_live_count(client: httpx.AsyncClient) -> None:
+    await client.put(f"/v1/articles/{ARTICLE}", json={**BODY, "imported_views": 36232},
+                     headers=ADMIN)
+    await client.post("/v1/views", json={"article": ARTICLE})
+    assert await views_of(client, ARTICLE) == 36233
+    # Changing the imported figure moves the total by the difference, keeping counted views.
+    await client.put(f"/v1/articles/{ARTICLE}", json={**BODY, "imported_views": 100},
+                     headers=ADMIN)
+    assert await views_of(client, ARTICLE) == 101
+    assert (await client.get(f"/v1/articles/{ARTICLE}")).json()["imported_views"] == 100
+
+
+@pytest.mark.parametrize(("change", "field"), [
+    ({"title": ""}, "title"),
+    ({"title": "x" * 301}, "title"),
+    ({"title": 5}, "title"),
+    ({"url": "ftp://example.com/x"}, "url"),
+    ({"url": "not a url"}, "url"),
+    ({"url": None}, "url"),
+    ({"theme": "Not A Slug"}, "theme"),
+    ({"theme": "x" * 65}, "theme"),
+    ({"theme": "war:{1}"}, "theme"),
+    ({"published_at": "yesterday"}, "published_at"),
+    ({"published_at": "2026-11-27T09:35:00"}, "published_at"),
+    ({"imported_views": -1}, "imported_views"),
+    ({"imported_views": 1.5}, "imported_views"),
+    ({"imported_views": True}, "imported_views"),
+])
+async def test_invalid_fields_name_the_field(client: httpx.AsyncClient, change: dict[str, object],
+                                             field: str) -> None:
+    response = await client.put(f"/v1/articles/{ARTICLE}", json={**BODY, **change},
+                                headers=ADMIN)
+    assert response.status_code == 422
+    problem = response.json()
+    assert problem["code"] == "invalid_field"
+    assert problem["detail"].startswith(field)
+    assert (await client.get(f"/v1/articles/{ARTICLE}")).status_code == 404
+
+
+async def test_missing_field_and_non_object_bodies(client: httpx.AsyncClient) -> None:
+    missing = await client.put(f"/v1/articles/{ARTICLE}", json={"title": "t"}, headers=ADMIN)
+    assert missing.status_code == 422 and missing.json()["detail"].startswith("url")
+    not_object = await client.put(f"/v1/articles/{ARTICLE}", json=[1], headers=ADMIN)
+    assert not_object.status_code == 422 and not_object.json()["code"] == "invalid_field"
+    not_json = await client.put(f"/v1/articles/{ARTICLE}", content=b"{", headers=ADMIN)
+    assert not_json.status_code == 422 and not_json.json()["code"] == "invalid_field"
+
+
+async def test_invalid_article_ids(client: httpx.AsyncClient) -> None:
+    for path in ("/v1/articles/bad%20id", "/v1/articles/a%3Ab", "/v1/articles/%7Bx%7D/views"):
+        response = await client.get(path)
+        assert response.status_code == 422, path
+        assert response.json()["code"] == "invalid_article_id"
+    put = await client.put("/v1/articles/bad%2Aid", json=BODY, headers=ADMIN)
+    assert put.status_code == 422 and put.json()["code"] == "invalid_article_id"
+
+
+async def test_unknown_articles(client: httpx.AsyncClient) -> None:
+    for request in (client.get("/v1/articles/nope"), client.get("/v1/articles/nope/views"),
+                    client.delete("/v1/articles/nope", headers=ADMIN)):
+        response = await request
+        assert response.status_code == 404
+        assert response.json()["code"] == "unknown_article"
+
+
+async def test_delete_removes_the_article_and_its_counters(
+        client: httpx.AsyncClient, redis: object) -> None:
+    await put_article(client, ARTICLE, imported_views=5)
+    await client.post("/v1/views", json={"article": ARTICLE})
+    assert (await client.delete(f"/v1/articles/{ARTICLE}", headers=ADMIN)).status_code == 204
+    assert (await client.get(f"/v1/articles/{ARTICLE}")).status_code == 404
+    assert (await client.post("/v1/views", json={"article": ARTICLE})).status_code == 404
+    assert (await client.get("/v1/themes")).json() == {"themes": []}
+    # Nothing that names the article is left, but markers that expire on their own.
+    leftovers = [key async for key in redis.scan_iter() if ARTICLE in key]  # type: ignore[attr-defined]
+    assert leftovers == []
+    for key in [k async for k in redis.scan_iter(match="*:b:*")]:  # type: ignore[attr-defined]
+        assert await redis.zscore(key, ARTICLE) is None  # type: ignore[attr-defined]
+    # Re-created, it starts from zero.
+    await put_article(client, ARTICLE)
+    assert await views_of(client, ARTICLE) == 0
+
+
+async def test_many_views(client: httpx.AsyncClient) -> None:
+    await put_article(client, "a", imported_views=12)
+    await put_article(client, "b")
+    response = await client.get("/v1/views", params={"articles": "a,b,c"})
+    assert response.status_code == 200
+    assert response.json() == {"views": {"a": 12, "b": 0, "c": None}}
+
+
+@pytest.mark.parametrize("articles", ["", ",", "a,,b", "bad id", ",".join(["a"] * 101)])
+async def test_many_views_bad_parameters(client: httpx.AsyncClient, articles: str) -> None:
+    response = await client.get("/v1/views", params={"articles": articles})
+    assert response.status_code == 422
+    assert response.json()["code"] == "invalid_parameter"
+
+
+async def test_many_views_needs_the_parameter(client: httpx.AsyncClient) -> None:
+    response = await client.get("/v1/views")
+    assert response.status_code == 422
+    assert response.json()["code"] == "invalid_parameter"
+
+
+async def test_themes_count_articles(client: httpx.AsyncClient) -> None:
+    await put_article(client, "a", theme="war")
+    await put_article(client, "b", theme="war")
+    await put_article(client, "c", theme="economy")
+    await put_article(client, "b", theme="economy")  # moved
+    assert (await client.get("/v1/themes")).json() == {"themes": [
+        {"theme": "economy", "articles": 2}, {"theme": "war", "articles": 1}]}
+
+
+@pytest.mark.parametrize(("method", "path", "body"), [
+    ("PUT", f"/v1/articles/{ARTICLE}", BODY),
+    ("DELETE", f"/v1/articles/{ARTICLE}", None),
+    ("POST", "/v1/views/batch", {"events": []}),
+    ("POST", "/v1/rollup", None),
+])
+async def test_admin_endpoints_refuse_missing_or_wrong_tokens(
+        client: httpx.AsyncClient, method: str, path: str, body: object) -> None:
+    for headers in ({}, {"Authorization": "Bearer wrong-token-0123456789"},
+                    {"Authorization": ADMIN["Authorization"].replace("Bearer", "Basic")},
+                    {"Authorization": ADMIN["Authorization"] + "x"}):
+        response = await client.request(method, path, json=body, headers=headers)
+        assert response.status_code == 401, headers
+        assert response.json()["code"] == "unauthorized"
+        assert "access-control-allow-origin" not in response.headers
+
+
+async def test_admin_is_disabled_without_a_token(settings: object) -> None:
+    from .support import client_for
+
+    no_token = settings.model_copy(update={"admin_token": None})  # type: ignore[attr-defined]
+    async with client_for(no_token) as http:
+        response = await http.put(f"/v1/articles/{ARTICLE}", json=BODY, headers=ADMIN)
+        assert response.status_code == 403
+        assert response.json()["code"] == "admin_disabled"
