@@ -30,6 +30,7 @@ _PUBLISH = Script.load("publish")
 SCAN_COUNT = 2000
 META_CHUNK = 500
 TOMBSTONE_MARGIN_S = 60
+MAX_BACKLOG = 1000  # buckets one advance call may look back over, per window
 
 Scores = dict[str, float]
 
@@ -69,20 +70,31 @@ class Rollup:
         return RollupResult(published, as_of, duration_ms, generation)
 
     async def _advance(self, as_of: float) -> None:
+        starts = await self._window_starts()
         calls = []
         for shard in range(keys.SHARDS):
             key_list, args = [keys.window_starts(shard)], [len(SLIDING)]
             for window in SLIDING:
                 gran = window.granularity
                 assert gran is not None
-                lo, hi = gran.index(as_of - gran.retention_s) - 1, gran.index(as_of) + 1
                 start = window.first_bucket(as_of)
-                drop = LAST_WINDOW[gran.name] is window
+                kept = gran.index(as_of - gran.retention_s) - 1
+                # From the last start too, so buckets a slow rollup skipped are dropped.
+                lo = max(min(kept, starts[shard].get(window.name, kept)), start - MAX_BACKLOG)
+                hi = gran.index(as_of) + 1
                 key_list.append(keys.window(shard, window.name))
                 key_list += [keys.bucket(shard, gran.name, i) for i in range(lo, hi + 1)]
-                args += [window.name, lo, hi, start, int(drop)]
+                drop = LAST_WINDOW[gran.name] is window
+                args += [window.name, lo, hi, start, int(drop), kept]
             calls.append(Call(_ADVANCE, key_list, args))
         await asyncio.gather(*(self.store.run(c) for c in calls))
+
+    async def _window_starts(self) -> list[dict[str, int]]:
+        pipe = self.store.client.pipeline(transaction=False)
+        for shard in range(keys.SHARDS):
+            pipe.hgetall(keys.window_starts(shard))
+        return [{name: int(index) for name, index in starts.items()}
+                for starts in await pipe.execute()]
 
     async def _read(self, as_of: float) -> tuple[dict[str, str], dict[str, Scores]]:
         """Every article's theme, and every window's article -> views (views > 0 only)."""

@@ -2,24 +2,26 @@
 --
 -- KEYS[1] window-start hash, then for each window in ARGV order: its window set, then the
 --   bucket keys of indexes lo .. hi (oldest that may still exist .. newest).
--- ARGV[1] number of windows; then per window 5 fields: name, lo, hi, start (index of the
---   window's oldest bucket at as_of), drop (1: no longer window needs buckets it leaves).
+-- ARGV[1] number of windows; then per window 6 fields: name, lo, hi, start (index of the
+--   window's oldest bucket at as_of), drop (1: no longer window needs buckets it leaves),
+--   kept (oldest bucket index whose TTL cannot have run out yet).
 -- Views older than `start` are subtracted bucket by bucket; when the stored start is unknown
--- or older than anything still kept, the window set is rebuilt from its buckets instead.
+-- or older than `kept` (its buckets may be gone), the window set is rebuilt instead.
 -- Returns the number of buckets subtracted.
 
 local subtracted = 0
 local k = 2
 for w = 0, tonumber(ARGV[1]) - 1 do
-  local base = 2 + w * 5
+  local base = 2 + w * 6
   local name, lo, hi = ARGV[base], tonumber(ARGV[base + 1]), tonumber(ARGV[base + 2])
   local start, drop = tonumber(ARGV[base + 3]), ARGV[base + 4] == '1'
+  local kept = tonumber(ARGV[base + 5])
   local set = KEYS[k]
   local first_bucket = k + 1           -- KEYS index of bucket `lo`
   local old = redis.call('HGET', KEYS[1], name)
   if old and tonumber(old) >= start then
     -- nothing left the window since the last rollup
-  elseif old and tonumber(old) >= lo then
+  elseif old and tonumber(old) >= kept then
     for index = tonumber(old), start - 1 do
       local bucket = KEYS[first_bucket + index - lo]
       local members = redis.call('ZRANGE', bucket, 0, -1, 'WITHSCORES')
