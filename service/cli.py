@@ -8,6 +8,7 @@ import contextlib
 import logging
 import os
 import secrets
+import signal
 import socket
 import subprocess
 import sys
@@ -88,6 +89,9 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
                                          env=env)
         os.environ.update(env)
         print(f"viewcount: serving on http://{args.host}:{args.port}/", file=sys.stderr)
+        # uvicorn re-raises SIGTERM once it has shut down; exit through the finally blocks
+        # below (scheduler, embedded server) instead of dying on the spot.
+        signal.signal(signal.SIGTERM, _exit_on_signal)
         try:
             import uvicorn
 
@@ -98,6 +102,10 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
             if scheduler is not None:
                 scheduler.terminate()
                 scheduler.wait(15)
+
+
+def _exit_on_signal(signum: int, frame: object) -> None:
+    raise SystemExit(0)
 
 
 def _scheduler(settings: Settings, args: argparse.Namespace) -> None:
@@ -139,8 +147,6 @@ def _rollup(settings: Settings, args: argparse.Namespace) -> None:
 
 async def _until_terminated(work: object) -> None:
     """Run until the work ends or SIGTERM/SIGINT arrives, then cancel it cleanly."""
-    import signal
-
     task = asyncio.ensure_future(work)  # type: ignore[arg-type]
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
