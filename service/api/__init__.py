@@ -20,7 +20,7 @@ from ..metrics import Metrics
 from ..rankings import Rankings
 from ..settings import Settings
 from ..store import StorageUnavailable, Store, connect
-from . import articles, batch, ops, rankings
+from . import articles, batch, ops, pages, rankings
 from .front import Front
 from .openapi import document
 from .problems import PROBLEM_TYPE, from_error, problem, unavailable
@@ -59,7 +59,7 @@ def create_app(settings: Settings, clock: Clock | None = None,
     app = FastAPI(title="viewcount", version="1", lifespan=lifespan,
                   docs_url="/docs", redoc_url=None,
                   description="View counts and rankings for news and content sites.")
-    for router in (articles.router, batch.router, rankings.router, ops.router):
+    for router in (articles.router, batch.router, rankings.router, ops.router, pages.router):
         app.include_router(router)
     _handlers(app, metrics, settings)
     app.openapi = lambda: document(app)  # type: ignore[method-assign]

@@ -115,3 +115,9 @@ class Timeseries(BaseModel):
     article: str
     granularity: str
     points: list[TimeseriesPoint]
+
+
+class Stats(BaseModel):
+    views_per_minute: int = Field(description="views counted site-wide in the last complete "
+                                              "minute")
+    as_of: str = Field(description="the end of that minute")

@@ -1,0 +1,128 @@
+/* The demo page's dashboard: window and theme switches, views per minute, the hourly chart. */
+(function (d) {
+  "use strict";
+  var SVG = "http://www.w3.org/2000/svg";
+  var STATS_EVERY_MS = 5000;
+  var CHART_EVERY_MS = 60000;
+  var lang = d.body.getAttribute("data-lang") || "en";
+  var article = d.body.getAttribute("data-article");
+  var numbers = new Intl.NumberFormat(lang);
+
+  function getJSON(path) {
+    return fetch(path, { credentials: "omit" }).then(function (r) {
+      if (!r.ok) throw new Error("HTTP " + r.status);
+      return r.json();
+    });
+  }
+
+  function press(group, button) {
+    group.querySelectorAll("button").forEach(function (b) {
+      b.setAttribute("aria-pressed", String(b === button));
+    });
+  }
+
+  // Buttons that set one attribute of the widget their group controls.
+  function switches(group, attribute) {
+    group.addEventListener("click", function (event) {
+      var button = event.target.closest("button");
+      var widget = d.getElementById(group.getAttribute("data-controls"));
+      if (!button || !widget) return;
+      widget.setAttribute(attribute, button.getAttribute("data-" + attribute));
+      press(group, button);
+    });
+  }
+
+  function themeChips(holder) {
+    var current = holder.getAttribute("data-theme");
+    getJSON("/v1/themes").then(function (data) {
+      data.themes.forEach(function (entry) {
+        var button = d.createElement("button");
+        button.type = "button";
+        button.textContent = entry.theme;
+        button.setAttribute("data-theme", entry.theme);
+        button.setAttribute("aria-pressed", String(entry.theme === current));
+        holder.appendChild(button);
+      });
+    }).catch(function () {});
+    switches(holder, "theme");
+  }
+
+  function stats() {
+    var out = d.getElementById("vpm");
+    var asOf = d.getElementById("vpm-as-of");
+    if (!out) return;
+    var time = new Intl.DateTimeFormat(lang, { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+    var poll = function () {
+      if (d.hidden) return;
+      getJSON("/v1/stats").then(function (data) {
+        out.textContent = numbers.format(data.views_per_minute);
+        asOf.textContent = "as of " + time.format(new Date(data.as_of));
+      }).catch(function () {});
+    };
+    poll();
+    setInterval(poll, STATS_EVERY_MS);
+  }
+
+  function node(name, attrs, text) {
+    var el = d.createElementNS(SVG, name);
+    for (var key in attrs) el.setAttribute(key, attrs[key]);
+    if (text !== undefined) el.textContent = text;
+    return el;
+  }
+
+  // A round axis maximum whose four gridlines fall on whole numbers.
+  function niceMax(value) {
+    var step = Math.max(1, Math.ceil(value / 4));
+    var magnitude = Math.pow(10, Math.floor(Math.log10(step)));
+    var factors = [1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10];
+    for (var i = 0; i < factors.length; i++) {
+      var candidate = factors[i] * magnitude;
+      if (candidate >= step && Number.isInteger(candidate)) return candidate * 4;
+    }
+    return 10 * magnitude * 4;
+  }
+
+  function drawChart(holder, points) {
+    var width = 720, height = 220, left = 40, bottom = 24, top = 10;
+    var plotW = width - left - 8, plotH = height - top - bottom;
+    var max = niceMax(Math.max.apply(null, points.map(function (p) { return p.views; })));
+    var svg = node("svg", { viewBox: "0 0 " + width + " " + height, preserveAspectRatio: "xMidYMid meet" });
+    for (var g = 0; g <= 4; g++) {
+      var y = top + plotH - (plotH * g) / 4;
+      svg.appendChild(node("line", { class: "grid", x1: left, x2: width - 8, y1: y, y2: y }));
+      svg.appendChild(node("text", { class: "axis", x: left - 6, y: y + 4, "text-anchor": "end" }, numbers.format((max * g) / 4)));
+    }
+    var slot = plotW / points.length;
+    var hour = new Intl.DateTimeFormat(lang, { hour: "2-digit", minute: "2-digit" });
+    points.forEach(function (point, i) {
+      var h = (plotH * point.views) / max;
+      var x = left + i * slot + slot * 0.15;
+      var bar = node("rect", { class: i === points.length - 1 ? "bar now" : "bar", x: x.toFixed(1), y: (top + plotH - h).toFixed(1), width: (slot * 0.7).toFixed(1), height: Math.max(h, 0).toFixed(1), rx: 2 });
+      var label = hour.format(new Date(point.at));
+      bar.appendChild(node("title", {}, label + " · " + numbers.format(point.views)));
+      svg.appendChild(bar);
+      if (i % 4 === 0) svg.appendChild(node("text", { class: "axis", x: (x + slot * 0.35).toFixed(1), y: height - 6, "text-anchor": "middle" }, label));
+    });
+    holder.replaceChildren(svg);
+    holder.setAttribute("data-points", String(points.length));
+  }
+
+  function chart() {
+    var holder = d.getElementById("chart");
+    if (!holder || !article) return;
+    var load = function () {
+      if (d.hidden) return;
+      getJSON("/v1/articles/" + encodeURIComponent(article) + "/timeseries?window=24h")
+        .then(function (data) { drawChart(holder, data.points); })
+        .catch(function () {});
+    };
+    load();
+    setInterval(load, CHART_EVERY_MS);
+  }
+
+  d.querySelectorAll(".seg[data-controls]").forEach(function (group) { switches(group, "window"); });
+  var chips = d.getElementById("theme-chips");
+  if (chips) themeChips(chips);
+  stats();
+  chart();
+})(document);

@@ -1,0 +1,279 @@
+/*! viewcount widgets: <viewcount-popular> and <viewcount-views>. No framework, no build step.
+ * <script async src="https://COUNTER/v1/widget.js"></script>
+ * <viewcount-popular window="24h" theme="war" limit="5" lang="uk"></viewcount-popular>
+ * <viewcount-views article="ARTICLE-ID" lang="uk"></viewcount-views>
+ * Attributes: lang (default: the nearest lang attribute), label-one/-few/-many/-other (labels),
+ * refresh (seconds), and for the list: link ("/news/{article}"; default the article's url),
+ * count ("views": all-time total, the default; "window": views in the window).
+ * Style: CSS custom properties --viewcount-* and ::part(list|item|link|count|number|label). */
+(function (w, d) {
+  "use strict";
+  // Old browsers keep whatever fallback content the page put inside the elements.
+  if (!w.customElements || !w.fetch || !w.Intl || !Intl.PluralRules) return;
+
+  var script = d.currentScript || d.querySelector('script[src*="widget.js"]');
+  var API = apiRoot(script);
+  var ARTICLE_ID = /^[A-Za-z0-9._~-]{1,200}$/;
+  var MAX_IDS = 100;
+  var MIN_REFRESH_S = 5;
+  // The same table as service/locale.py: labels per CLDR plural category.
+  var LABELS = {
+    en: { one: "view", other: "views" },
+    uk: { one: "перегляд", few: "перегляди", many: "переглядів", other: "перегляду" },
+    de: { one: "Aufruf", other: "Aufrufe" },
+    fr: { one: "vue", many: "de vues", other: "vues" },
+    pl: { one: "wyświetlenie", few: "wyświetlenia", many: "wyświetleń", other: "wyświetlenia" },
+    es: { one: "visita", many: "de visitas", other: "visitas" },
+  };
+  var LABEL_ATTRS = ["label-one", "label-few", "label-many", "label-other"];
+
+  var BASE_CSS =
+    ":host{--_muted:var(--viewcount-count-color,#6b7280)}:host([hidden]){display:none}" +
+    ".count{color:var(--_muted);font-size:var(--viewcount-count-size,inherit);" +
+    "font-variant-numeric:tabular-nums}" +
+    ".count::before{content:var(--viewcount-prefix,none)}";
+  var POPULAR_CSS =
+    BASE_CSS +
+    ":host{display:block}ol{list-style:none;margin:0;padding:0;display:grid;" +
+    "gap:var(--viewcount-gap,.9em)}li{display:grid;gap:.2em}" +
+    ".link{color:var(--viewcount-link-color,inherit);font-weight:var(--viewcount-title-weight,600);" +
+    "line-height:1.3;text-decoration:none}" +
+    "a.link:hover,a.link:focus-visible{color:var(--viewcount-accent,#c8102e);" +
+    "text-decoration:underline}.count{font-size:var(--viewcount-count-size,.85em)}";
+  var VIEWS_CSS = BASE_CSS + ":host{display:inline}";
+
+  function apiRoot(tag) {
+    var given = tag && tag.getAttribute("data-api");
+    if (given && given.slice(-1) !== "/") given += "/";
+    try {
+      return new URL(given || (tag && tag.src) || "/v1/", d.baseURI);
+    } catch (e) {
+      return new URL("/v1/", d.baseURI);
+    }
+  }
+
+  function getJSON(path) {
+    return w.fetch(new URL(path, API).href, { credentials: "omit" }).then(function (r) {
+      if (!r.ok) throw new Error("viewcount: HTTP " + r.status);
+      return r.json();
+    });
+  }
+
+  function language(el) {
+    var holder = el.closest("[lang]");
+    var tag = (holder && holder.getAttribute("lang")) || w.navigator.language || "en";
+    var base = tag.toLowerCase().replace("_", "-").split("-")[0];
+    return LABELS[base] ? base : "en";
+  }
+
+  /** "36 232 перегляди", "1 view": the count in words, as service/locale.py writes it. */
+  function countPart(el, count) {
+    var lang = language(el);
+    var category = new Intl.PluralRules(lang).select(count);
+    var label = el.getAttribute("label-" + category) || LABELS[lang][category] || LABELS[lang].other;
+    var node = part("span", "count");
+    node.append(part("span", "number", new Intl.NumberFormat(lang).format(count)), " ",
+                part("span", "label", label));
+    return node;
+  }
+
+  function safeHref(href) {
+    try {
+      var url = new URL(href, d.baseURI);
+      return url.protocol === "https:" || url.protocol === "http:" ? url.href : null;
+    } catch (e) {
+      return null;
+    }
+  }
+
+  function part(tag, name, text) {
+    var node = d.createElement(tag);
+    node.setAttribute("part", name);
+    node.className = name;
+    if (text !== undefined) node.textContent = text; // text, never HTML
+    return node;
+  }
+
+  var sheets = {};
+  function adoptStyle(root, css) {
+    // A constructed sheet is not an inline <style>, so a strict style-src CSP allows it.
+    try {
+      if (!sheets[css]) {
+        sheets[css] = new CSSStyleSheet();
+        sheets[css].replaceSync(css);
+      }
+      root.adoptedStyleSheets = [sheets[css]];
+    } catch (e) {
+      root.appendChild(d.createElement("style")).textContent = css;
+    }
+  }
+
+  class Widget extends HTMLElement {
+    constructor(css, tag) {
+      super();
+      this.root = this.attachShadow({ mode: "open" });
+      adoptStyle(this.root, css);
+      // Until data arrives (or if it never does) the page's own fallback content shows.
+      this.out = this.root.appendChild(d.createElement(tag));
+      this.out.appendChild(d.createElement("slot"));
+      this.seq = 0;
+      this.timer = 0;
+      this.queued = false;
+      this.live = false;
+      this.rendered = null;
+    }
+    connectedCallback() {
+      this.live = true;
+      if (!this.hasAttribute("state")) this.setAttribute("state", "loading");
+      this.schedule();
+      this.queue();
+    }
+    disconnectedCallback() {
+      this.live = false;
+      clearInterval(this.timer);
+    }
+    attributeChangedCallback(name, old, value) {
+      if (!this.live || old === value) return;
+      if (name === "refresh") this.schedule();
+      this.queue();
+    }
+    queue() {
+      // Several attribute changes in one task make one request.
+      if (this.queued) return;
+      this.queued = true;
+      Promise.resolve().then(() => {
+        this.queued = false;
+        if (this.live) this.fetchAndRender();
+      });
+    }
+    schedule() {
+      clearInterval(this.timer);
+      var seconds = parseFloat(this.getAttribute("refresh"));
+      if (!(seconds > 0)) return;
+      this.timer = setInterval(() => {
+        if (!d.hidden) this.queue();
+      }, Math.max(seconds, MIN_REFRESH_S) * 1000);
+    }
+    fetchAndRender() {
+      var seq = ++this.seq;
+      var done = (data) => {
+        if (seq === this.seq) this.show(data);
+      };
+      var failed = () => {
+        if (seq === this.seq) this.setAttribute("state", "error"); // keep what is shown
+      };
+      try {
+        this.load().then(done).catch(failed); // a failure never reaches the page as an error
+      } catch (e) {
+        failed();
+      }
+    }
+    show(data) {
+      var key = JSON.stringify([data, language(this)].concat(LABEL_ATTRS.map(this.getAttribute, this)));
+      if (key !== this.rendered) {
+        this.rendered = key;
+        this.out.replaceChildren.apply(this.out, this.build(data));
+      }
+      this.setAttribute("state", "ready");
+    }
+  }
+
+  class Popular extends Widget {
+    static get observedAttributes() {
+      return ["window", "theme", "limit", "lang", "link", "count", "refresh"].concat(LABEL_ATTRS);
+    }
+    constructor() {
+      super(POPULAR_CSS, "div");
+    }
+    load() {
+      var theme = this.getAttribute("theme");
+      var query = new URLSearchParams({
+        window: this.getAttribute("window") || "24h",
+        limit: this.getAttribute("limit") || "10",
+      });
+      var path = (theme ? "themes/" + encodeURIComponent(theme) + "/" : "") + "popular?" + query;
+      return getJSON(path).then(function (data) {
+        return data.items || [];
+      });
+    }
+    build(items) {
+      var list = part("ol", "list");
+      var link = this.getAttribute("link");
+      var inWindow = this.getAttribute("count") === "window";
+      for (var item of items) {
+        var href = safeHref(link ? link.split("{article}").join(encodeURIComponent(item.article)) : item.url);
+        var title = part(href ? "a" : "span", "link", item.title);
+        if (href) title.href = href;
+        var li = part("li", "item");
+        li.append(title, " ", countPart(this, inWindow ? item.window_views : item.views));
+        list.appendChild(li);
+      }
+      this.toggleAttribute("empty", items.length === 0);
+      return [list];
+    }
+  }
+
+  // Every <viewcount-views> on a page shares one request per task (up to MAX_IDS ids each).
+  var pending = null;
+  function lookup(article) {
+    if (!ARTICLE_ID.test(article)) return Promise.reject(new Error("viewcount: bad article id"));
+    if (!pending) {
+      pending = new Map();
+      setTimeout(flush, 0);
+    }
+    if (!pending.has(article)) pending.set(article, []);
+    var waiters = pending.get(article);
+    return new Promise(function (resolve, reject) {
+      waiters.push([resolve, reject]);
+    });
+  }
+  function flush() {
+    var batch = pending;
+    pending = null;
+    var ids = Array.from(batch.keys());
+    for (var i = 0; i < ids.length; i += MAX_IDS) {
+      answer(batch, ids.slice(i, i + MAX_IDS));
+    }
+  }
+  function answer(batch, ids) {
+    var settle = function (which, value) {
+      ids.forEach(function (id) {
+        batch.get(id).forEach(function (waiter) {
+          waiter[which](typeof value === "function" ? value(id) : value);
+        });
+      });
+    };
+    getJSON("views?articles=" + ids.map(encodeURIComponent).join(",")).then(
+      function (data) {
+        settle(0, function (id) {
+          return (data.views || {})[id];
+        });
+      },
+      function (error) {
+        settle(1, error);
+      }
+    );
+  }
+
+  class Views extends Widget {
+    static get observedAttributes() {
+      return ["article", "lang", "refresh"].concat(LABEL_ATTRS);
+    }
+    constructor() {
+      super(VIEWS_CSS, "span");
+    }
+    load() {
+      return lookup(this.getAttribute("article") || "").then(function (views) {
+        if (typeof views !== "number") throw new Error("viewcount: unknown article");
+        return views;
+      });
+    }
+    build(views) {
+      this.views = views;
+      return [countPart(this, views)];
+    }
+  }
+
+  if (!customElements.get("viewcount-popular")) customElements.define("viewcount-popular", Popular);
+  if (!customElements.get("viewcount-views")) customElements.define("viewcount-views", Views);
+})(window, document);
