@@ -1,0 +1,219 @@
+"""The beacon, the widgets and the demo page in headless Chromium, on a real server and Redis."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import zlib
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from service.demo import HEADLINES
+from service.locale import LANGS, format_count, format_number, plural_category
+
+from .browserkit import CHROMIUM, CHROMIUM_ARGS, OUTPUT, Stack, Tab, wait_until, widget_page
+from .pagedata import (
+    EXPECTED_COUNTS,
+    HOSTILE_ARTICLE,
+    HOSTILE_THEME,
+    HOSTILE_TITLE,
+    PLURAL_ARTICLES,
+    PLURAL_THEME,
+    spaced,
+)
+
+pytestmark = pytest.mark.browser
+
+FRONT_ARTICLE = HEADLINES[0][0]
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[Stack]:
+    if not CHROMIUM.exists():
+        pytest.skip(f"no Chromium at {CHROMIUM}: `apt-get install chromium` (.ci/run does)")
+    with contextlib.ExitStack() as cleanup:
+        yield Stack(cleanup)
+
+
+@pytest.fixture(scope="module")
+def browser(stack: Stack) -> Iterator[Any]:
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.skip("Playwright for Python is missing: pip install -e '.[dev]'")
+    with sync_playwright() as playwright:
+        # Debian's Chromium only: Playwright never downloads a browser here.
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def tab(browser: Any, request: pytest.FixtureRequest) -> Iterator[Tab]:
+    # A reader of its own per test: the dedupe window never links two tests.
+    opened = Tab(browser, reader=2 + zlib.crc32(request.node.name.encode()) % 10_000)
+    yield opened
+    opened.close()
+
+
+# --- the beacon -------------------------------------------------------------------------------
+def test_article_page_counts_one_view_and_a_reload_none(stack: Stack, tab: Tab) -> None:
+    service = stack.service
+    views, beacons = service.views(FRONT_ARTICLE), service.beacons()
+    tab.page.goto(service.base + "/")
+    wait_until(lambda: sum(service.beacons().values()) > sum(beacons.values()), "the beacon")
+    tab.page.wait_for_load_state("networkidle")
+    after = service.beacons()
+    assert after["counted"] == beacons["counted"] + 1
+    assert sum(after.values()) == sum(beacons.values()) + 1
+    assert service.views(FRONT_ARTICLE) == views + 1
+
+    tab.page.reload()
+    wait_until(lambda: service.beacons()["duplicate"] > after["duplicate"], "the second beacon")
+    tab.page.wait_for_load_state("networkidle")
+    assert service.beacons()["counted"] == after["counted"]
+    assert service.views(FRONT_ARTICLE) == views + 1
+    headline = tab.page.locator(".headline-count [part=count]")
+    headline.wait_for()
+    assert spaced(headline.text_content() or "") == spaced(format_count(views + 1, "uk"))
+    assert tab.errors == [] and tab.csp == []
+
+
+# --- the widgets ------------------------------------------------------------------------------
+def test_popular_widget_titles_order_and_plurals(stack: Stack, tab: Tab) -> None:
+    ranking = stack.service.http.get(f"/v1/themes/{PLURAL_THEME}/popular").json()["items"]
+    url = widget_page(stack, "/popular", (
+        f'<viewcount-popular id="uk" theme="{PLURAL_THEME}"></viewcount-popular>'
+        f'<viewcount-popular id="en" theme="{PLURAL_THEME}" lang="en"></viewcount-popular>'
+        f'<viewcount-popular id="reads" theme="{PLURAL_THEME}" lang="en" count="window" '
+        'label-one="read" label-other="reads"></viewcount-popular>'))
+    tab.page.goto(url)
+    for widget in ("uk", "en", "reads"):
+        tab.page.locator(f"#{widget}[state=ready]").wait_for()
+    assert tab.texts("#uk [part=link]") == [item["title"] for item in ranking]
+    assert [item["article"] for item in ranking] == [a for a, *_ in PLURAL_ARTICLES]
+    links = tab.page.locator("#en a[part=link]")
+    assert [links.nth(i).get_attribute("href") for i in range(links.count())] == \
+        [item["url"] for item in ranking]
+    assert [spaced(t) for t in tab.texts("#uk [part=count]")] == EXPECTED_COUNTS["uk"]
+    assert tab.texts("#en [part=count]") == EXPECTED_COUNTS["en"]
+    assert tab.texts("#reads [part=count]") == ["5 reads", "4 reads", "3 reads", "2 reads",
+                                                "1 read"]
+    # The widget's styles live in a constructed sheet, which the host's style-src allows.
+    list_style = tab.page.evaluate("document.getElementById('uk').shadowRoot"
+                                   ".querySelector('ol').computedStyleMap().get('list-style-type')"
+                                   ".toString()")
+    assert list_style == "none"
+    assert tab.errors == [] and tab.csp == []
+
+
+def test_widgets_format_counts_as_popular_html_does(stack: Stack, tab: Tab) -> None:
+    widgets = "".join(f'<viewcount-popular id="w-{lang}" theme="{PLURAL_THEME}" lang="{lang}">'
+                      "</viewcount-popular>" for lang in LANGS)
+    tab.page.goto(widget_page(stack, "/languages", widgets))
+    for lang in LANGS:
+        tab.page.locator(f"#w-{lang}[state=ready]").wait_for()
+        fragment = stack.service.http.get("/v1/popular.html",
+                                          params={"theme": PLURAL_THEME, "lang": lang}).text
+        counts = re.findall(r'<span class="viewcount-count">(.*?)</span>', fragment)
+        assert tab.texts(f"#w-{lang} [part=count]") == counts  # to the no-break space
+
+
+def test_python_plurals_and_grouping_match_the_browser(stack: Stack, tab: Tab) -> None:
+    numbers = [*range(0, 251), 1000, 1001, 1234, 5000, 9999, 10_000, 12_345, 36_232, 100_000,
+               1_000_000, 1_000_001, 2_000_000, 1_234_567, 21_000_000]
+    tab.page.goto(stack.host.page("/blank", "<!doctype html><title>blank</title>"))
+    browser_says = tab.page.evaluate(
+        "([langs, numbers]) => Object.fromEntries(langs.map(lang => [lang, numbers.map(n =>"
+        " [new Intl.PluralRules(lang).select(n), new Intl.NumberFormat(lang).format(n)])]))",
+        [list(LANGS), numbers])
+    for lang in LANGS:
+        python_says = [[plural_category(n, lang), format_number(n, lang)] for n in numbers]
+        assert browser_says[lang] == python_says, lang
+
+
+def test_hostile_title_renders_as_text(stack: Stack, tab: Tab) -> None:
+    url = widget_page(stack, "/hostile", f'<viewcount-popular id="xss" theme="{HOSTILE_THEME}" '
+                                         'lang="en"></viewcount-popular>', lang="en")
+    tab.page.goto(url)
+    title = tab.page.locator("#xss [part=link]")
+    title.wait_for()
+    assert title.text_content() == HOSTILE_TITLE
+    assert title.is_visible()
+    assert tab.page.locator("#xss img").count() == 0
+    tab.page.goto(f"{stack.service.base}/news/{HOSTILE_ARTICLE}?lang=en")
+    assert tab.page.locator("h1.headline").text_content() == HOSTILE_TITLE
+    assert tab.page.locator("main img").count() == 0
+    tab.page.wait_for_load_state("networkidle")
+    assert tab.dialogs == [] and tab.errors == []
+
+
+# --- the demo page ----------------------------------------------------------------------------
+def test_demo_page_shows_live_counts_lists_and_chart(stack: Stack, tab: Tab) -> None:
+    OUTPUT.mkdir(exist_ok=True)
+    page = tab.page
+    for lang in ("uk", "en"):
+        page.goto(f"{stack.service.base}/?lang={lang}")
+        page.locator("#popular[state=ready] [part=item]").first.wait_for()
+        page.locator("#by-theme[state=ready] [part=item]").first.wait_for()
+        page.locator("#chart svg rect.bar").first.wait_for()
+        assert page.locator("#chart rect.bar").count() == 24
+        assert page.locator("#popular [part=item]").count() == 5
+        wait_until(lambda: (page.text_content("#vpm") or "").strip().isdigit(), "the counter")
+        count = page.locator(".headline-count [part=count]").text_content() or ""
+        assert spaced(count).endswith("переглядів" if lang == "uk" else "views")
+        page.wait_for_load_state("networkidle")
+        page.screenshot(path=OUTPUT / f"demo-{lang}.png", full_page=True)
+    # The theme chips switch the by-theme list.
+    page.locator(f"#theme-chips button[data-theme={PLURAL_THEME}]").click()
+    wait_until(lambda: tab.texts("#by-theme [part=link]")[:1] == ["Story with 36232 views"],
+               "the by-theme list to switch")
+    assert tab.errors == [] and tab.csp == [] and tab.dialogs == []
+
+
+def test_outages_never_break_the_page(stack: Stack, browser: Any) -> None:
+    """Runs last: it stops Redis, then the service."""
+    tab = Tab(browser, reader=1)
+    try:
+        storage_down(stack, tab)
+        service_down(stack, tab)
+    finally:
+        tab.close()
+
+
+def storage_down(stack: Stack, tab: Tab) -> None:
+    stack.redis.kill()
+    tab.page.goto(stack.service.base + "/")
+    tab.page.locator(".headline-count[state=error]").wait_for(state="attached")
+    # Rankings are served from the process's snapshot: they outlive Redis.
+    tab.page.locator("#popular[state=ready] [part=item]").first.wait_for()
+    assert tab.page.locator("h1.headline").is_visible()
+    tab.page.screenshot(path=OUTPUT / "demo-storage-down.png")
+    assert tab.errors == []
+
+
+def service_down(stack: Stack, tab: Tab) -> None:
+    service = stack.service
+    service.stop()
+    api = service.base
+    article = (f'<script async src="{api}/v1/beacon.js" data-article="{FRONT_ARTICLE}"></script>'
+               f'<script async src="{api}/v1/widget.js"></script>')
+    cached = (f'<script src="/beacon.js" data-api="{api}/v1/" data-article="{FRONT_ARTICLE}">'
+              f'</script><script src="/widget.js" data-api="{api}/v1"></script>')
+    for name, source in stack.scripts.items():
+        stack.host.page(f"/{name}", source, {"Content-Type": "text/javascript"})
+    body = ('<h1 id="title">Host article</h1><p>Text.</p>'
+            f'<viewcount-views id="views" article="{FRONT_ARTICLE}"></viewcount-views>'
+            '<viewcount-popular id="list"><a href="/more">More news</a></viewcount-popular>')
+    for path, scripts in (("/down", article), ("/down-cached", cached)):
+        tab.page.goto(stack.host.page(path, f"<!doctype html><html lang='en'><head>{scripts}"
+                                            f"</head><body>{body}</body></html>"))
+        tab.page.wait_for_load_state("networkidle")
+        assert tab.page.locator("#title").is_visible()
+        assert tab.page.locator("text=More news").is_visible()  # the fallback stays
+    tab.page.locator("#list[state=error]").wait_for()
+    assert tab.page.evaluate("window.viewcount.view('another') === true")
+    tab.page.wait_for_load_state("networkidle")
+    assert tab.errors == [] and tab.dialogs == []
