@@ -133,7 +133,9 @@ class Catalog:
         pipe.sismember(keys.articles(shard), article_id)
         pipe.zscore(keys.totals(shard), article_id)
         pipe.hget(keys.bots(shard), article_id)
-        pipe.pfcount(keys.readers(article_id, DAY.index(self.clock.now())))
+        # Cluster pipelines refuse .pfcount() (it may name keys of several slots); this
+        # one key shares the shard's slot, so the raw command is safe on both backends.
+        pipe.execute_command("PFCOUNT", keys.readers(article_id, DAY.index(self.clock.now())))
         known, views, bot_views, readers = await self._execute(pipe)
         if not known:
             raise UnknownArticle(f"no article '{article_id}' in the catalog")

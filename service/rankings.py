@@ -8,12 +8,11 @@ import logging
 from dataclasses import dataclass, field
 
 import orjson
-from redis.exceptions import RedisError
 
 from . import keys
 from .clock import rfc3339
 from .rollup import list_name
-from .store import Store
+from .store import STORAGE_ERRORS, Store
 
 log = logging.getLogger("viewcount.rankings")
 _CACHE_LIMIT = 4096
@@ -107,6 +106,6 @@ class Rankings:
         while True:
             try:
                 await self.refresh()
-            except (TimeoutError, RedisError, OSError) as exc:
+            except STORAGE_ERRORS as exc:
                 log.warning("snapshot refresh failed", extra={"error": str(exc)})
             await asyncio.sleep(self.poll_s)

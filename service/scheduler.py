@@ -17,7 +17,7 @@ from .clock import Clock
 from .metrics import Metrics
 from .rollup import Rollup
 from .settings import Settings
-from .store import Call, Script, StorageUnavailable, Store
+from .store import STORAGE_ERRORS, Call, Script, StorageUnavailable, Store
 
 log = logging.getLogger("viewcount.scheduler")
 _LEASE = Script.load("lease")
@@ -88,7 +88,12 @@ class RollupScheduler:
         was_leader = bool(self.lease.token)
         if await self.lease.keep() and not was_leader:
             log.info("became leader", extra={"token": self.lease.token})
-            if await self._overdue():
+            try:
+                overdue = await self._overdue()
+            except STORAGE_ERRORS as exc:
+                log.warning("rollup check failed", extra={"error": str(exc)})
+                return
+            if overdue:
                 await self.tick()
 
     async def tick(self) -> None:
@@ -98,7 +103,7 @@ class RollupScheduler:
         async with self._lock:
             try:
                 result = await self.rollup.run(self.lease.token)
-            except StorageUnavailable as exc:
+            except (StorageUnavailable, *STORAGE_ERRORS) as exc:
                 log.warning("rollup failed", extra={"error": str(exc)})
                 return
             self.metrics.rollup_duration.observe(result.duration_ms / 1000)

@@ -36,6 +36,11 @@ class Settings(BaseSettings):
     batch_max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024)
     redis_timeout_s: float = Field(2.0, gt=0)
     redis_max_connections: int = Field(64, ge=2)
+    redis_retry_s: float = Field(1.0, ge=0, description="how long a script call is retried "
+                                 "while a node is unreachable or the cluster fails over")
+    redis_wait_replicas: int = Field(0, ge=0, description="replicas that must confirm each "
+                                     "write before it is acknowledged (WAIT); 0: none")
+    redis_wait_timeout_ms: int = Field(500, ge=1)
     retry_after_s: int = Field(5, ge=1)
     commit_max_batch: int = Field(512, ge=1)
     commit_max_inflight: int = Field(2, ge=1)

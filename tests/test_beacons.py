@@ -12,6 +12,7 @@ import redis.asyncio as aioredis
 from service.clock import ManualClock
 from service.settings import Settings
 
+from .cluster import dump_all
 from .support import BROWSER_UA, client_for, put_article, views_of
 
 ARTICLE = "blinken-discusses-peace-process-between-azerbaijan-and-armenia-with-aliyev"
@@ -200,12 +201,5 @@ async def test_no_raw_ip_or_user_agent_lands_in_redis(
 
 
 async def _dump_all(redis: aioredis.Redis) -> bytes:
-    """Every key and every value (DUMP serialises any type), concatenated."""
-    raw = aioredis.Redis(connection_pool=redis.connection_pool.__class__(
-        **{**redis.connection_pool.connection_kwargs, "decode_responses": False}))
-    parts = []
-    async for key in raw.scan_iter(count=1000):
-        parts += [key, await raw.dump(key)]
-    await raw.aclose()
-    await raw.connection_pool.disconnect()
-    return b"".join(parts)
+    """Every key and every value, on every node."""
+    return await dump_all(redis)

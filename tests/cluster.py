@@ -1,0 +1,218 @@
+"""A real Redis Cluster for tests: redis-server processes on free ports, joined by hand.
+
+The cluster is built with the same commands `redis-cli --cluster create` sends (config epochs,
+ADDSLOTSRANGE, MEET, REPLICATE), so no redis-cli is needed and valkey-server works as well.
+Every node binds 127.0.0.1 and uses an explicit bus port (``--cluster-port``) that was free,
+so a data port near 55535 never asks for a bus port past 65535.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import redis
+import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
+
+from .support import RedisProcess, free_port
+
+SLOTS = 16384
+
+
+class ClusterNode(RedisProcess):
+    """One cluster-enabled redis-server with its own directory and bus port."""
+
+    def __init__(self, directory: Path, node_timeout_ms: int, *args: str) -> None:
+        self.bus_port = free_port()
+        directory.mkdir(parents=True, exist_ok=True)
+        super().__init__(
+            "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+            "--cluster-port", str(self.bus_port),
+            "--cluster-node-timeout", str(node_timeout_ms),
+            # A replica whose master just died must always be allowed to take over.
+            "--cluster-replica-validity-factor", "0",
+            # Replicas sync at once instead of waiting for more replicas to share a transfer.
+            "--repl-diskless-sync-delay", "0",
+            *args, directory=directory)
+        self.node_id = ""
+
+    def client(self) -> redis.Redis:
+        return redis.Redis(port=self.port, decode_responses=True, socket_timeout=5)
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def info(self, section: str) -> dict[str, Any]:
+        with self.client() as conn:
+            return dict(conn.info(section))
+
+    def pause(self) -> None:
+        """SIGSTOP: the node stops answering but keeps its sockets (a hung master)."""
+        assert self.process is not None
+        os.kill(self.process.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self.process is not None
+        os.kill(self.process.pid, signal.SIGCONT)
+
+
+class RedisClusterProcess:
+    """``masters`` masters, each with ``replicas`` replicas, slots split evenly."""
+
+    cluster = True
+
+    def __init__(self, masters: int = 3, replicas: int = 0, node_timeout_ms: int = 2000,
+                 node_args: tuple[str, ...] = ()) -> None:
+        self._tmp = tempfile.TemporaryDirectory(prefix="vc-cluster-")
+        root = Path(self._tmp.name)
+        self.masters = [ClusterNode(root / f"m{n}", node_timeout_ms, *node_args)
+                        for n in range(masters)]
+        self.replicas = [ClusterNode(root / f"r{n}", node_timeout_ms, *node_args)
+                         for n in range(masters * replicas)]
+        self.replicas_per_master = replicas
+
+    @property
+    def nodes(self) -> list[ClusterNode]:
+        return self.masters + self.replicas
+
+    @property
+    def url(self) -> str:
+        """A seed node; the client discovers the rest."""
+        return f"redis://127.0.0.1:{self.masters[0].port}/0"
+
+    @property
+    def port(self) -> int:
+        return self.masters[0].port
+
+    def start(self, timeout_s: float = 30.0) -> RedisClusterProcess:
+        for node in self.nodes:
+            node.start()
+        for epoch, node in enumerate(self.nodes, 1):
+            with node.client() as conn:
+                node.node_id = conn.execute_command("CLUSTER", "MYID")
+                conn.execute_command("CLUSTER", "SET-CONFIG-EPOCH", epoch)
+        self._assign_slots()
+        self._meet()
+        self._wait(lambda: all(self._knows_everyone(n) for n in self.nodes), timeout_s)
+        for index, replica in enumerate(self.replicas):
+            master = self.masters[index // self.replicas_per_master]
+            with replica.client() as conn:
+                conn.execute_command("CLUSTER", "REPLICATE", master.node_id)
+        self._wait(self.healthy, timeout_s)
+        return self
+
+    def _assign_slots(self) -> None:
+        share = SLOTS // len(self.masters)
+        for n, master in enumerate(self.masters):
+            first = n * share
+            last = SLOTS - 1 if n == len(self.masters) - 1 else first + share - 1
+            with master.client() as conn:
+                conn.execute_command("CLUSTER", "ADDSLOTSRANGE", first, last)
+
+    def _meet(self) -> None:
+        with self.nodes[0].client() as conn:
+            for node in self.nodes[1:]:
+                conn.execute_command("CLUSTER", "MEET", "127.0.0.1", node.port, node.bus_port)
+
+    def _knows_everyone(self, node: ClusterNode) -> bool:
+        with node.client() as conn:
+            lines = conn.execute_command("CLUSTER", "NODES")
+        if isinstance(lines, dict):  # redis-py parses the reply into a dict per address
+            entries = list(lines.values())
+            return len(entries) == len(self.nodes) and all(
+                "handshake" not in e["flags"] and "noaddr" not in e["flags"] for e in entries)
+        rows = [line for line in str(lines).splitlines() if line.strip()]
+        return len(rows) == len(self.nodes) and "handshake" not in str(lines)
+
+    def healthy(self) -> bool:
+        """Every live node says the cluster is ok and every live replica's link is up."""
+        try:
+            for node in self.nodes:
+                if not node.alive():
+                    continue
+                if node.info("cluster")["cluster_enabled"] != 1:
+                    return False
+                with node.client() as conn:
+                    if "cluster_state:ok" not in conn.execute_command("CLUSTER", "INFO"):
+                        return False
+                replication = node.info("replication")
+                if replication["role"] == "slave" and replication["master_link_status"] != "up":
+                    return False
+        except (redis.RedisError, OSError):
+            return False
+        return True
+
+    def master_of_slot(self, slot: int) -> ClusterNode:
+        """The node serving ``slot`` now, as a live node sees it."""
+        live = next(n for n in self.nodes if n.alive())
+        with live.client() as conn:
+            for first, last, primary, *_ in conn.execute_command("CLUSTER", "SLOTS"):
+                if first <= slot <= last:
+                    return next(n for n in self.nodes if n.port == int(primary[1]))
+        raise LookupError(f"slot {slot} is not served")
+
+    @staticmethod
+    def _wait(condition: Any, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not condition():
+            if time.monotonic() > deadline:
+                raise TimeoutError("the cluster did not settle in time")
+            time.sleep(0.1)
+
+    def wait_healthy(self, timeout_s: float = 30.0) -> None:
+        self._wait(self.healthy, timeout_s)
+
+    def flush(self) -> None:
+        """Empty every master (replicas follow)."""
+        for node in self.nodes:
+            if node.alive() and node.info("replication")["role"] == "master":
+                with node.client() as conn:
+                    conn.flushall()
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            with contextlib.suppress(OSError):
+                if node.process is not None and node.process.poll() is None:
+                    node.resume()
+            node.stop()
+        self._tmp.cleanup()
+
+
+def redis_client(server: RedisProcess | RedisClusterProcess, **options: Any) -> Any:
+    """An asyncio client for a test's own reads and writes: RedisCluster on a cluster."""
+    if getattr(server, "cluster", False):
+        return RedisCluster.from_url(server.url, decode_responses=True, **options)
+    return aioredis.Redis.from_url(server.url, decode_responses=True, **options)
+
+
+async def dump_all(client: Any) -> bytes:
+    """Every key and its value (DUMP serialises any type) on every master, concatenated."""
+    if isinstance(client, RedisCluster):
+        addresses = [(node.host, node.port) for node in client.get_primaries()]
+    else:
+        options = client.connection_pool.connection_kwargs
+        addresses = [(options.get("host", "127.0.0.1"), options.get("port", 6379))]
+    parts: list[bytes] = []
+    for host, port in addresses:
+        raw = aioredis.Redis(host=host, port=port)
+        async for key in raw.scan_iter(count=1000):
+            parts += [key, await raw.dump(key) or b""]
+        await raw.aclose()
+    return b"".join(parts)
+
+
+@contextlib.contextmanager
+def redis_cluster(masters: int = 3, replicas: int = 0, node_timeout_ms: int = 2000,
+                  node_args: tuple[str, ...] = ()) -> Iterator[RedisClusterProcess]:
+    cluster = RedisClusterProcess(masters, replicas, node_timeout_ms, node_args).start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()

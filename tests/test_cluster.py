@@ -1,0 +1,148 @@
+"""Redis Cluster specifics: keys spread over every master, NOSCRIPT, slots that move."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
+
+from service import keys
+from service.settings import Settings
+
+from .cluster import ClusterNode, RedisClusterProcess, redis_client
+from .support import ADMIN, client_for, make_settings, put_article, views_of
+
+
+def articles_of_shard(shard: int, count: int) -> list[str]:
+    found = []
+    n = 0
+    while len(found) < count:
+        if keys.shard_of(f"story-{n}") == shard:
+            found.append(f"story-{n}")
+        n += 1
+    return found
+
+
+def test_shard_tags_take_one_slice_of_the_slot_space_each() -> None:
+    """16 tags, each in its own sixteenth of the slots: any even split over N <= 16 masters
+    gives every master at least one shard."""
+    size = REDIS_CLUSTER_HASH_SLOTS // keys.SHARDS
+    slices = [key_slot(tag.encode()) // size for tag in keys.SHARD_TAGS]
+    assert slices == list(range(keys.SHARDS))
+    article = "blinken-discusses-peace-process"
+    shard = keys.shard_of(article)
+    per_article = [keys.meta(article), keys.readers(article, 1), keys.seen(article, "d"),
+                   keys.event(article, "e"), keys.totals(shard), keys.bucket(shard, "h", 7)]
+    assert len({key_slot(k.encode()) for k in per_article}) == 1
+    assert len({key_slot(k.encode()) for k in (keys.LEADER, keys.CURRENT, keys.EPOCH,
+                                                keys.TOMBSTONES, keys.snapshot(9))}) == 1
+
+
+@pytest.fixture
+async def cluster_settings(cluster_server: RedisClusterProcess) -> AsyncIterator[Settings]:
+    """Settings for the session's three-master cluster, emptied first (cluster tests only)."""
+    client = redis_client(cluster_server)
+    await client.flushall(target_nodes=client.PRIMARIES)
+    await client.aclose()
+    yield make_settings(cluster_server.url, redis_cluster=True)
+
+
+@pytest.mark.cluster
+async def test_keys_spread_over_every_master(cluster_server: RedisClusterProcess,
+                                            cluster_settings: Settings) -> None:
+    articles = [f"article-{n}" for n in range(64)]
+    async with client_for(cluster_settings) as http:
+        for n, article in enumerate(articles):
+            await put_article(http, article, theme=f"theme-{n % 5}")
+        replies = await asyncio.gather(*(
+            http.post("/v1/views", json={"article": articles[n % 64], "visitor": f"v{n}"})
+            for n in range(400)))
+        assert all(r.status_code == 202 and r.json()["counted"] for r in replies)
+        assert (await http.post("/v1/rollup", headers=ADMIN)).json()["published"]
+        counts = (await http.get("/v1/views", params={"articles": ",".join(articles)})).json()
+    assert sum(counts["views"].values()) == 400
+    per_master: Counter[int] = Counter()
+    per_shard: Counter[int] = Counter()
+    for node in cluster_server.masters:
+        with node.client() as conn:
+            for key in conn.scan_iter("vc:*", count=1000):
+                per_master[node.port] += 1
+                tag = key[key.index("{"):key.index("}") + 1]
+                if tag in keys.SHARD_TAGS:
+                    per_shard[keys.SHARD_TAGS.index(tag)] += 1
+    assert set(per_master) == {node.port for node in cluster_server.masters}
+    assert set(per_shard) == set(range(keys.SHARDS))
+    # No master takes most of the load: each holds a fair share of the keys.
+    assert min(per_master.values()) > sum(per_master.values()) / 6
+
+
+async def test_scripts_survive_an_empty_script_cache(client: httpx.AsyncClient,
+                                                     redis: Any) -> None:
+    """After a failover or restart a node's script cache is empty: NOSCRIPT, then EVAL."""
+    await put_article(client, "a")
+    assert (await client.post("/v1/views", json={"article": "a", "visitor": "1"})).status_code \
+        == 202
+    await redis.script_flush()
+    assert (await client.post("/v1/views", json={"article": "a", "visitor": "2"})).json() == {
+        "counted": True}
+    await redis.script_flush()
+    await put_article(client, "b")
+    assert await views_of(client, "a") == 2
+
+
+def move_slot(cluster: RedisClusterProcess, slot: int, target: ClusterNode) -> None:
+    """Migrate one slot to ``target``, the way redis-cli --cluster reshard does."""
+    source = cluster.master_of_slot(slot)
+    with source.client() as src, target.client() as dst:
+        dst.execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", source.node_id)
+        src.execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", target.node_id)
+        while batch := src.execute_command("CLUSTER", "GETKEYSINSLOT", slot, 50):
+            src.execute_command("MIGRATE", "127.0.0.1", target.port, "", 0, 5000,
+                                "KEYS", *batch)
+        for node in cluster.masters:
+            with node.client() as conn:
+                conn.execute_command("CLUSTER", "SETSLOT", slot, "NODE", target.node_id)
+
+
+@pytest.mark.cluster
+async def test_views_keep_counting_while_a_shard_moves(cluster_server: RedisClusterProcess,
+                                                      cluster_settings: Settings) -> None:
+    """MOVED, ASK and TRYAGAIN during a live reshard are followed; nothing counts twice."""
+    shard = 3
+    articles = articles_of_shard(shard, 8)
+    slot = key_slot(keys.SHARD_TAGS[shard].encode())
+    home = cluster_server.master_of_slot(slot)
+    away = next(m for m in cluster_server.masters if m is not home)
+    moved = asyncio.Event()
+    replies: Counter[str] = Counter()
+    async with client_for(cluster_settings) as http:
+        for article in articles:
+            await put_article(http, article)
+
+        async def load(worker: int) -> None:
+            n = 0
+            while not moved.is_set() or n < 300:
+                reply = await http.post("/v1/views", json={"article": articles[n % 8],
+                                                           "visitor": f"v{worker}-{n}"})
+                replies["counted" if reply.status_code == 202 and reply.json()["counted"]
+                        else str(reply.status_code)] += 1
+                n += 1
+
+        async def reshard() -> None:
+            await asyncio.sleep(0.2)
+            await asyncio.to_thread(move_slot, cluster_server, slot, away)
+            moved.set()
+
+        await asyncio.gather(*(load(w) for w in range(4)), reshard())
+        total = sum([await views_of(http, article) for article in articles])
+        assert cluster_server.master_of_slot(slot) is away
+        await asyncio.to_thread(move_slot, cluster_server, slot, home)  # and back again
+        after = await http.post("/v1/views", json={"article": articles[0], "visitor": "back"})
+        assert after.json() == {"counted": True}
+    assert set(replies) <= {"counted", "503"}, replies
+    assert total == replies["counted"]
