@@ -58,6 +58,8 @@ def article_from_fields(article_id: str, fields: object) -> Article:
             raise InvalidField("published_at: an RFC 3339 time such as "
                                "2026-11-27T09:35:00Z is required") from exc
     imported = fields.get("imported_views", 0)
+    if isinstance(imported, float) and imported.is_integer():  # JSON Schema: 2.0 is an integer
+        imported = int(imported)
     if isinstance(imported, bool) or not isinstance(imported, int) or \
             not 0 <= imported <= MAX_IMPORTED:
         raise InvalidField("imported_views: an integer >= 0 is required")

@@ -97,7 +97,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
 
             uvicorn.run("service.api:app_from_env", factory=True, host=args.host,
                         port=args.port, workers=args.workers, access_log=False,
-                        log_config=None, timeout_graceful_shutdown=10)
+                        log_config=None, timeout_graceful_shutdown=10, http=_http_protocol(),
+                        h11_max_incomplete_event_size=settings.max_header_bytes)
         finally:
             if scheduler is not None:
                 scheduler.terminate()
@@ -106,6 +107,15 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
 
 def _exit_on_signal(signum: int, frame: object) -> None:
     raise SystemExit(0)
+
+
+def _http_protocol() -> str:
+    """httptools bounded to VIEWCOUNT_MAX_HEADER_BYTES, or h11 (bounded by uvicorn itself)."""
+    try:
+        import httptools  # noqa: F401
+    except ImportError:
+        return "h11"
+    return "service.api.protocol:BoundedHttpToolsProtocol"
 
 
 def _scheduler(settings: Settings, args: argparse.Namespace) -> None:

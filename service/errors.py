@@ -27,6 +27,10 @@ class PayloadTooLarge(DomainError):
     code = "payload_too_large"
 
 
+class RequestTimeout(DomainError):
+    code = "request_timeout"
+
+
 class InvalidArticleId(DomainError):
     code = "invalid_article_id"
 

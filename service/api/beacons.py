@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -9,7 +10,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from .. import commit
-from ..errors import DomainError, UnknownArticle
+from ..errors import DomainError, InvalidBody, RequestTimeout, UnknownArticle
 from ..ingest import (
     View,
     beacon_fields,
@@ -80,7 +81,7 @@ async def post_view(services: Services, scope: Scope, receive: Receive, send: Se
         declared = _headers(scope).get(b"content-length")
         if declared is not None and declared.isdigit():
             check_size(int(declared), limit)
-        body = await read_body(receive, limit)
+        body = await read_body(receive, limit, services.settings.body_timeout_s)
         content_type = _headers(scope).get(b"content-type", b"").decode("latin-1")
         answer = await record(services, parse_beacon(body, content_type), scope)
     except Exception as exc:
@@ -94,7 +95,10 @@ async def pixel(services: Services, scope: Scope, receive: Receive, send: Send) 
     try:
         query = scope.get("query_string", b"").decode("latin-1")
         check_size(len(query), services.settings.max_body_bytes)
-        fields = dict(parse_qsl(query, max_num_fields=16))
+        try:
+            fields = dict(parse_qsl(query, max_num_fields=16))
+        except ValueError as exc:  # past max_num_fields
+            raise InvalidBody("at most 16 query parameters") from exc
         await record(services, fields, scope)
     except Exception as exc:
         await send_error(services, send, exc)
@@ -102,8 +106,16 @@ async def pixel(services: Services, scope: Scope, receive: Receive, send: Send) 
     await respond(send, 200, PIXEL, b"image/gif", [(b"cache-control", b"no-store")])
 
 
-async def read_body(receive: Receive, limit: int) -> bytes:
-    """The request body, refused as soon as it passes ``limit`` bytes."""
+async def read_body(receive: Receive, limit: int, timeout_s: float) -> bytes:
+    """The request body, refused past ``limit`` bytes or when it takes over ``timeout_s``."""
+    try:
+        async with asyncio.timeout(timeout_s):  # uvicorn waits for a trickled body forever
+            return await _read_body(receive, limit)
+    except TimeoutError as exc:
+        raise RequestTimeout(f"send the body within {timeout_s:g} seconds") from exc
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes:
     chunks, size = [], 0
     while True:
         message = await receive()

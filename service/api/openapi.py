@@ -7,16 +7,30 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from ..locale import DEFAULT_LANG, LANGS
+from ..windows import WINDOWS_BY_NAME
 from .problems import PROBLEM_TYPE, schema
-from .schemas import BeaconAnswer, Problem
+from .schemas import ARTICLE_PATTERN, THEME_PATTERN, BeaconAnswer, Problem
 
 BEACON_ERRORS = ("invalid_body", "unknown_article", "payload_too_large",
                  "unsupported_media_type", "invalid_article_id", "rate_limited",
-                 "storage_unavailable")
-_BEACON_FIELDS = {
+                 "request_timeout", "storage_unavailable")
+_ID = ARTICLE_PATTERN.strip("^$")
+# Handlers take these as plain strings and check them themselves (one problem document for
+# every bad value); the document states what they accept.
+PARAMETERS: dict[str, dict[str, Any]] = {
+    "article": {"type": "string", "pattern": ARTICLE_PATTERN},
+    "theme": {"type": "string", "pattern": THEME_PATTERN},
+    "articles": {"type": "string", "pattern": f"^{_ID}(,{_ID}){{0,99}}$",
+                 "description": "1-100 comma-separated article ids"},
+    "window": {"type": "string", "enum": list(WINDOWS_BY_NAME), "default": "24h"},
+    "limit": {"type": "integer", "minimum": 1, "maximum": 100, "default": 10},
+    "lang": {"type": "string", "enum": list(LANGS), "default": DEFAULT_LANG},
+}
+_BEACON_FIELDS: dict[str, Any] = {
     "type": "object", "required": ["article"],
     "properties": {
-        "article": {"type": "string", "pattern": "^[A-Za-z0-9._~-]{1,200}$"},
+        "article": {"type": "string", "pattern": ARTICLE_PATTERN},
         "event_id": {"type": "string", "minLength": 1, "maxLength": 64},
         "visitor": {"type": "string", "minLength": 1, "maxLength": 128},
     },
@@ -59,12 +73,38 @@ def document(app: FastAPI) -> dict[str, Any]:
                       **errors},
     }}
     problem_422 = _stringify(schema("invalid_parameter"))["422"]
-    for path in spec["paths"].values():
-        for operation in path.values():
+    for path, item in spec["paths"].items():
+        for operation in item.values():
             if _is_fastapi_422(operation):  # our 422s are problem documents
                 operation["responses"]["422"] = problem_422
+            _constrain_parameters(path, operation)
+    _hoist_defs(spec, components)
     app.openapi_schema = spec
     return spec
+
+
+def _constrain_parameters(path: str, operation: dict[str, Any]) -> None:
+    for parameter in operation.get("parameters", []):
+        constrained = PARAMETERS.get(parameter["name"])
+        if constrained is not None and parameter["in"] in ("path", "query"):
+            parameter["schema"] = dict(constrained)
+            if parameter["name"] == "window" and path.endswith("/timeseries"):
+                parameter["schema"]["enum"] = ["24h"]  # hourly points only
+
+
+def _hoist_defs(node: Any, components: dict[str, Any]) -> None:
+    """Move the ``$defs`` of request-body models into components, where their refs resolve."""
+    if isinstance(node, dict):
+        for name, definition in node.pop("$defs", {}).items():
+            components.setdefault(name, definition)
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/"):
+            node["$ref"] = "#/components/schemas/" + ref.removeprefix("#/$defs/")
+        for value in node.values():
+            _hoist_defs(value, components)
+    elif isinstance(node, list):
+        for value in node:
+            _hoist_defs(value, components)
 
 
 def _stringify(responses: dict[int | str, Any]) -> dict[str, Any]:

@@ -15,7 +15,9 @@ STATUS_TITLES: dict[str, tuple[int, str]] = {
     "unknown_article": (404, "Unknown article"),
     "not_found": (404, "Not found"),
     "method_not_allowed": (405, "Method not allowed"),
+    "request_timeout": (408, "Request timeout"),
     "payload_too_large": (413, "Payload too large"),
+    "headers_too_large": (431, "Request header fields too large"),
     "unsupported_media_type": (415, "Unsupported media type"),
     "invalid_article_id": (422, "Invalid article id"),
     "invalid_parameter": (422, "Invalid parameter"),
@@ -44,6 +46,8 @@ def from_error(error: DomainError) -> tuple[int, bytes, list[tuple[bytes, bytes]
         headers.append((b"retry-after", str(error.retry_after_s).encode()))
     if status == 401:
         headers.append((b"www-authenticate", b'Bearer realm="viewcount"'))
+    if status == 408:  # the rest of a trickled body must not be read as the next request
+        headers.append((b"connection", b"close"))
     return status, body, headers
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import orjson
 from fastapi import Request, Response
 
-from ..errors import InvalidBody, InvalidField, PayloadTooLarge
+from ..errors import InvalidBody, InvalidField, PayloadTooLarge, RequestTimeout
 
 
 def json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -17,14 +18,19 @@ def json(data: Any, status: int = 200, headers: dict[str, str] | None = None) ->
 async def json_body(request: Request, limit: int, *, field_errors: bool = False) -> Any:
     """The request body parsed as JSON, refused past ``limit`` bytes."""
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
+    if declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"the body is over the {limit}-byte limit")
+    timeout_s = request.app.state.services.settings.body_timeout_s
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"the body is over the {limit}-byte limit")
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(timeout_s):  # uvicorn waits for a slow body forever
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise PayloadTooLarge(f"the body is over the {limit}-byte limit")
+                chunks.append(chunk)
+    except TimeoutError as exc:
+        raise RequestTimeout(f"send the body within {timeout_s:g} seconds") from exc
     try:
         return orjson.loads(b"".join(chunks))
     except orjson.JSONDecodeError as exc:
