@@ -47,8 +47,8 @@ class ServiceProcess:
                 raise RuntimeError(f"service did not start:\n{self.log()}") from None
         return self
 
-    def log(self) -> str:
-        return Path(self._log.name).read_text(errors="replace")[-4000:]
+    def log(self, tail: int = 4000) -> str:
+        return Path(self._log.name).read_text(errors="replace")[-tail:]
 
     def kill(self) -> None:
         if self.process and self.process.poll() is None:

@@ -1,0 +1,125 @@
+"""Limits on a real uvicorn: body size, header size, and clients that trickle their body."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Iterator
+
+import orjson
+import pytest
+import redis.asyncio as aioredis
+
+from .live import BEACON_HEADERS, HttpConnection, Reply, ServiceProcess, _read_reply, admin_put
+from .support import ADMIN_TOKEN, RedisProcess
+
+BODY_TIMEOUT_S = 1.5
+
+
+@pytest.fixture(scope="module")
+def served(redis_server: RedisProcess) -> Iterator[ServiceProcess]:
+    proc = ServiceProcess(redis_server.url, body_timeout_s=BODY_TIMEOUT_S,
+                          max_header_bytes=8192, rate_limit_per_min=0).start()
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture
+async def conn(served: ServiceProcess, redis: aioredis.Redis) -> AsyncIterator[HttpConnection]:
+    http = HttpConnection(served.port, timeout_s=20)
+    await admin_put(http, "limited")
+    yield http
+    await http.close()
+
+
+async def views(conn: HttpConnection) -> int:
+    reply = await conn.request("GET", "/v1/articles/limited/views")
+    return int(reply.json()["views"])
+
+
+def assert_problem(reply: Reply, status: int, code: str) -> None:
+    assert reply.status == status, reply
+    assert reply.headers["content-type"] == "application/problem+json"
+    assert reply.json()["code"] == code
+
+
+async def test_body_over_the_limit_is_413(conn: HttpConnection) -> None:
+    big = orjson.dumps({"article": "limited", "visitor": "v" * 5000})
+    assert_problem(await conn.request("POST", "/v1/views", big, BEACON_HEADERS), 413,
+                   "payload_too_large")
+    put = orjson.dumps({"title": "t" * 20_000, "url": "https://x.example/", "theme": "war"})
+    assert_problem(await conn.request("PUT", "/v1/articles/limited", put, {
+        "Authorization": f"Bearer {ADMIN_TOKEN}", "Content-Type": "application/json"}),
+        413, "payload_too_large")
+    assert await views(conn) == 0
+
+
+async def raw_exchange(port: int, head: bytes, body_parts: list[bytes],
+                       pause_s: float) -> Reply | None:
+    """Send a head, then the body parts ``pause_s`` apart; the reply, or None if the server
+    closed the connection without one."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        async def trickle() -> None:
+            with contextlib.suppress(ConnectionError):
+                writer.write(head)
+                for part in body_parts:
+                    await asyncio.sleep(pause_s)
+                    writer.write(part)
+                    await writer.drain()
+
+        sender = asyncio.create_task(trickle())
+        try:
+            async with asyncio.timeout(BODY_TIMEOUT_S + 15):
+                return await _read_reply(reader, "POST")
+        except (asyncio.IncompleteReadError, ConnectionError):
+            return None
+        finally:
+            sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sender
+    finally:
+        writer.close()
+        with contextlib.suppress(ConnectionError):
+            await writer.wait_closed()
+
+
+@pytest.mark.parametrize("path", ["/v1/views", "/v1/articles/limited"])
+async def test_a_trickled_body_is_cut_off(served: ServiceProcess, conn: HttpConnection,
+                                          path: str) -> None:
+    """One byte a second: 408 request_timeout once VIEWCOUNT_BODY_TIMEOUT_S is up, and the
+    connection is closed; nothing is counted."""
+    body = orjson.dumps({"article": "limited", "title": "t", "url": "https://x.example/",
+                         "theme": "war"})
+    method = "POST" if path == "/v1/views" else "PUT"
+    head = (f"{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            f"Authorization: Bearer {ADMIN_TOKEN}\r\nUser-Agent: {BEACON_HEADERS['User-Agent']}"
+            f"\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+    reply = await raw_exchange(served.port, head, [bytes([b]) for b in body], pause_s=1.0)
+    assert reply is not None
+    assert_problem(reply, 408, "request_timeout")
+    assert reply.headers["connection"] == "close"
+    assert await views(conn) == 0
+
+
+async def test_a_body_sent_in_time_in_pieces_counts(served: ServiceProcess,
+                                                    conn: HttpConnection) -> None:
+    body = orjson.dumps({"article": "limited"})
+    head = (f"POST /v1/views HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            f"User-Agent: {BEACON_HEADERS['User-Agent']}\r\nContent-Length: {len(body)}"
+            "\r\n\r\n").encode()
+    reply = await raw_exchange(served.port, head, [body[:5], body[5:]], pause_s=0.1)
+    assert reply is not None and reply.status == 202, reply
+    assert await views(conn) == 1
+
+
+@pytest.mark.parametrize("size", [9_000, 100_000, 2_000_000])
+async def test_headers_over_the_limit_are_refused(served: ServiceProcess, conn: HttpConnection,
+                                                  size: int) -> None:
+    """VIEWCOUNT_MAX_HEADER_BYTES (8 KiB here): 431 headers_too_large, or the connection is
+    cut while the client is still sending; the server keeps serving others."""
+    head = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Filler: " + b"a" * size + b"\r\n\r\n"
+    reply = await raw_exchange(served.port, head, [], pause_s=0)
+    if reply is not None:
+        assert_problem(reply, 431, "headers_too_large")
+    assert (await conn.request("GET", "/healthz", headers={"X-Filler": "a" * 6000})).status == 200
