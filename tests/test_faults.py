@@ -17,6 +17,7 @@ from service.catalog import _PUT
 from service.clock import SystemClock
 from service.commit import Committer
 from service.ingest import View
+from service.settings import Settings
 from service.store import Call, connect
 
 from .live import (
@@ -138,6 +139,9 @@ async def kill_redis_under_load(fsync: str, kills: int = 1, down_s: float = 1.5,
             await load
             counted = await total_views(conn, ARTICLES)
             await conn.close()
+            # Connections to the dead server were dropped, not kept alongside the new ones.
+            clients = await connected_clients(redis_server.url)
+            assert clients <= Settings.model_fields["redis_max_connections"].default, clients
     finally:
         redis_server.kill()
         first.stop()
