@@ -30,7 +30,8 @@ class Settings(BaseSettings):
     max_header_bytes: int = Field(16 * 1024, ge=1024,
                                   description="request line plus headers; more is refused")
     body_timeout_s: float = Field(5.0, gt=0, description="time allowed to send a request "
-                                  "body; a slower client gets 408 (uvicorn has no such limit)")
+                                  "head, and then its body; a slower client gets 408 (uvicorn "
+                                  "has no such limit)")
     rate_limit_per_min: int = Field(600, ge=0, description="per client IP; 0 disables")
     data_dir: Path = Field(default_factory=_default_data_dir)
 

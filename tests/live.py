@@ -105,14 +105,18 @@ class HttpConnection:
         async with asyncio.timeout(self.timeout_s):
             reused = self.writer is not None
             try:
-                reply = await self._exchange(raw, method)
-            except (asyncio.IncompleteReadError, ConnectionError) as exc:
-                await self.close()
-                idle_closed = isinstance(exc, asyncio.IncompleteReadError) and not exc.partial
-                if not (reused and idle_closed):
-                    raise
-                # The server closed an idle keep-alive connection before reading: resend.
-                reply = await self._exchange(raw, method)
+                try:
+                    reply = await self._exchange(raw, method)
+                except (asyncio.IncompleteReadError, ConnectionError) as exc:
+                    await self.close()
+                    idle_closed = isinstance(exc, asyncio.IncompleteReadError) and not exc.partial
+                    if not (reused and idle_closed):
+                        raise
+                    # The server closed an idle keep-alive connection before reading: resend.
+                    reply = await self._exchange(raw, method)
+            except BaseException:  # timed out or cancelled mid-exchange: the stream is unusable
+                await asyncio.shield(self.close())
+                raise
             if reply.headers.get("connection", "").lower() == "close":
                 await self.close()
             return reply

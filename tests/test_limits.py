@@ -123,3 +123,28 @@ async def test_headers_over_the_limit_are_refused(served: ServiceProcess, conn: 
     if reply is not None:
         assert_problem(reply, 431, "headers_too_large")
     assert (await conn.request("GET", "/healthz", headers={"X-Filler": "a" * 6000})).status == 200
+
+
+@pytest.mark.parametrize("how", ["trickled", "silent"])
+async def test_a_slow_or_silent_head_is_cut_off(served: ServiceProcess, conn: HttpConnection,
+                                                how: str) -> None:
+    """uvicorn bounds neither: headers trickled a byte a second, or a connection that says
+    nothing, get 408 request_timeout and a closed connection once VIEWCOUNT_BODY_TIMEOUT_S is
+    up; the server keeps serving others."""
+    start = b"GET /healthz HTTP/1.1\r\nHost: x\r\n" if how == "trickled" else b""
+    filler = [bytes([c]) for c in b"X-Slow: " + b"a" * 30] if how == "trickled" else []
+    reply = await raw_exchange(served.port, start, filler, pause_s=1.0)
+    if reply is not None:  # a silent client may just see the connection closed
+        assert_problem(reply, 408, "request_timeout")
+        assert reply.headers["connection"] == "close"
+    else:
+        assert how == "silent"
+    assert (await conn.request("GET", "/healthz")).status == 200
+
+
+async def test_keep_alive_requests_are_not_cut_off(served: ServiceProcess,
+                                                   conn: HttpConnection) -> None:
+    """The head timer runs per request, not per connection."""
+    for _ in range(4):
+        assert (await conn.request("GET", "/healthz")).status == 200
+        await asyncio.sleep(BODY_TIMEOUT_S / 2)

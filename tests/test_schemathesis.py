@@ -4,6 +4,9 @@ every response is one the document describes."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import importlib
+import pkgutil
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,9 +23,23 @@ from .support import ADMIN, RedisProcess, make_settings
 ARTICLES = ["world-news-1", "economy.today_2", "Sport~3"]
 
 
+def import_schemathesis_fully() -> None:
+    """Import schemathesis's lazily imported modules now, at a shallow stack.
+
+    pytest rewrites the asserts of every module in a plugin's distribution, so a lazy import
+    inside a hypothesis draw compiles a module at a deep stack, which CPython 3.11 sometimes
+    fails ("AST constructor recursion depth mismatch"), making a case flaky.
+    """
+    for module in pkgutil.walk_packages(schemathesis.__path__, "schemathesis."):
+        if not module.name.startswith(("schemathesis.cli", "schemathesis.reporting")):
+            with contextlib.suppress(ImportError):
+                importlib.import_module(module.name)
+
+
 @pytest.fixture(scope="module")
 def served() -> Iterator[ServiceProcess]:
     """A service on a Redis of its own: schemathesis creates and deletes what it likes."""
+    import_schemathesis_fully()
     redis_server = RedisProcess().start()
     proc = ServiceProcess(redis_server.url, rate_limit_per_min=0).start()
 
