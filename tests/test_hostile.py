@@ -104,16 +104,31 @@ beacon_bodies = st.one_of(st.binary(max_size=600), beacon_fields.map(dumps),
                           string_fields.map(form), st.binary(min_size=4000, max_size=5000))
 
 
-@PROPERTY
-@given(body=beacon_bodies, content_type=content_types, agent=st.one_of(st.just(BROWSER_UA),
-                                                                         text))
-async def test_any_beacon_body(app: Front, redis: aioredis.Redis, body: bytes,
-                               content_type: str, agent: str) -> None:
+async def check_beacon_body(app: Front, redis: aioredis.Redis, body: bytes, content_type: str,
+                            agent: str) -> None:
     before = await counts(redis)
     answer = await call(app, "POST", b"/v1/views", body=body, headers=[
         (b"content-type", content_type.encode()), (b"user-agent", agent.encode())])
     assert_problem_or_success(answer, BEACON_STATUSES)
     assert_counted_only_if_valid(answer, before, await counts(redis))
+
+
+agents = st.one_of(st.just(BROWSER_UA), text)
+
+
+@PROPERTY
+@given(body=beacon_bodies, content_type=content_types, agent=agents)
+async def test_any_beacon_body(app: Front, redis: aioredis.Redis, body: bytes,
+                               content_type: str, agent: str) -> None:
+    await check_beacon_body(app, redis, body, content_type, agent)
+
+
+@pytest.mark.soak
+@settings(PROPERTY, max_examples=10_000)
+@given(body=beacon_bodies, content_type=content_types, agent=agents)
+async def test_many_beacon_bodies(app: Front, redis: aioredis.Redis, body: bytes,
+                                  content_type: str, agent: str) -> None:
+    await check_beacon_body(app, redis, body, content_type, agent)
 
 
 queries = st.one_of(st.binary(max_size=300), string_fields.map(form),
