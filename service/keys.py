@@ -119,6 +119,15 @@ def event(article: str, digest: str) -> str:
     return f"{_s(shard_of(article))}:ev:{digest}"
 
 
+def call_marker(first_key: str, token: str) -> str:
+    """The result of one script call, kept briefly so a replay of the call (a retry after a
+    lost reply) returns it instead of running again; in the slot of the call's first key."""
+    start = first_key.find("{")
+    end = first_key.find("}", start + 1)
+    tag = first_key[start:end + 1] if start >= 0 and end > start + 1 else "{calls}"
+    return f"{PREFIX}:{tag}:once:{token}"
+
+
 # --- rankings and their leader (one slot) -----------------------------------------------------
 RANK = f"{PREFIX}:{{rank}}"
 LEADER = f"{RANK}:leader"

@@ -39,6 +39,7 @@ class Rankings:
         self.poll_s = poll_s
         self._current = _Snapshot()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     @property
     def as_of(self) -> float | None:
@@ -98,6 +99,9 @@ class Rankings:
 
     async def stop(self) -> None:
         if self._task:
+            # Python 3.11's asyncio.wait_for (inside redis-py's socket writes) can swallow a
+            # cancellation that lands as a write completes: the flag ends the loop anyway.
+            self._stopping = True
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
@@ -108,4 +112,6 @@ class Rankings:
                 await self.refresh()
             except STORAGE_ERRORS as exc:
                 log.warning("snapshot refresh failed", extra={"error": str(exc)})
+            if self._stopping:
+                return
             await asyncio.sleep(self.poll_s)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import hashlib
+import math
+import os
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -26,6 +28,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
+from . import keys
 from .settings import Settings
 
 Client = aioredis.Redis | RedisCluster
@@ -43,19 +46,34 @@ class ReplicationShortfall(StorageUnavailable):
 # What a Redis call can raise when the server is down, slow or failing over.
 STORAGE_ERRORS = (RedisError, RedisClusterException, OSError, asyncio.TimeoutError)
 # Errors worth another attempt: the node was unreachable or the cluster was switching over.
-# Every script is safe to run twice (record.lua remembers each call by its flush marker), so
-# a reply lost after the script ran does not count a view twice.
+# A script may have run before its reply was lost; every call carries a marker (see GUARD_HEAD),
+# so running it again returns the first run's result and counts nothing twice.
 RETRYABLE = (RedisConnectionError, RedisTimeoutError, ClusterDownError, TryAgainError,
              SlotNotCoveredError)
 RETRY_FIRST_DELAY_S = 0.05
 RETRY_MAX_DELAY_S = 0.5
 
 
+# Wrapped around every script: the last key is the call's marker, the last argument its TTL.
+# The first run stores its result under the marker (atomically with its writes, so a failover
+# keeps both or neither); a replay of the same call finds it and returns it unchanged.
+GUARD_HEAD = """local marker, marker_ttl = table.remove(KEYS), table.remove(ARGV)
+local done = redis.call('GET', marker)
+if done then return cjson.decode(done) end
+local function body()
+"""
+GUARD_TAIL = """
+end
+local result = body()
+redis.call('SET', marker, cjson.encode(result), 'EX', marker_ttl)
+return result
+"""
+
+
 @dataclass(frozen=True, slots=True)
 class Script:
-    """A Lua script from service/lua, called by SHA and reloaded on NOSCRIPT.
-
-    ``durable`` scripts wait for replicas when VIEWCOUNT_REDIS_WAIT_REPLICAS is set.
+    """A Lua script from service/lua (inside the replay guard), called by SHA and reloaded on
+    NOSCRIPT. ``durable`` scripts wait for replicas when VIEWCOUNT_REDIS_WAIT_REPLICAS is set.
     """
 
     name: str
@@ -65,7 +83,8 @@ class Script:
 
     @classmethod
     def load(cls, name: str, *, durable: bool = True) -> Script:
-        source = resources.files("service").joinpath("lua", f"{name}.lua").read_text()
+        body = resources.files("service").joinpath("lua", f"{name}.lua").read_text()
+        source = GUARD_HEAD + body + GUARD_TAIL
         return cls(name, source, hashlib.sha1(source.encode()).hexdigest(), durable)
 
 
@@ -82,16 +101,19 @@ class Store:
     """The Redis connection the service shares, plus the way it runs scripts."""
 
     def __init__(self, client: Client, cluster: bool, *, retry_s: float = 0.0,
-                 wait_replicas: int = 0, wait_timeout_ms: int = 0) -> None:
+                 wait_replicas: int = 0, wait_timeout_ms: int = 0,
+                 marker_ttl_s: int = 30) -> None:
         self.client = client
         self.cluster = cluster
         self.retry_s = retry_s
         self.wait_replicas = wait_replicas
         self.wait_timeout_ms = wait_timeout_ms
+        self.marker_ttl_s = marker_ttl_s
 
     async def run(self, call: Call) -> Any:
         """Run one script on its slot's node; retried within ``retry_s`` while unreachable."""
-        return await self._retrying(lambda: self._run_once(call))
+        guarded = self._guard(call)
+        return await self._retrying(lambda: self._run_once(guarded))
 
     def per_call(self, sections: Sequence[T]) -> list[list[T]]:
         """How per-slot sections share script calls: all in one on a single node (scripts may
@@ -107,7 +129,13 @@ class Store:
             return []
         if self.cluster or len(calls) == 1:
             return list(await asyncio.gather(*(self.run(c) for c in calls)))
-        return await self._retrying(lambda: self._pipeline(calls))
+        guarded = [self._guard(c) for c in calls]
+        return await self._retrying(lambda: self._pipeline(guarded))
+
+    def _guard(self, call: Call) -> Call:
+        """The call plus its marker: every attempt at it (ours, redis-py's) shares one."""
+        marker = keys.call_marker(call.keys[0] if call.keys else "", os.urandom(8).hex())
+        return Call(call.script, [*call.keys, marker], [*call.args, self.marker_ttl_s])
 
     async def _run_once(self, call: Call) -> Any:
         if self.wait_replicas and call.script.durable:
@@ -272,9 +300,11 @@ def connect(settings: Settings, url: str | None = None) -> Store:
         "socket_connect_timeout": settings.redis_timeout_s,
         "decode_responses": True,
     }
-    options: dict[str, Any] = {"retry_s": settings.redis_retry_s,
-                               "wait_replicas": settings.redis_wait_replicas,
-                               "wait_timeout_ms": settings.redis_wait_timeout_ms}
+    options: dict[str, Any] = {
+        "retry_s": settings.redis_retry_s, "wait_replicas": settings.redis_wait_replicas,
+        "wait_timeout_ms": settings.redis_wait_timeout_ms,
+        # Longer than any replay can come: our retries plus redis-py's, each a timeout long.
+        "marker_ttl_s": math.ceil(settings.redis_retry_s + 4 * settings.redis_timeout_s) + 5}
     if settings.redis_cluster:
         # MOVED/ASK are followed inside the client; a few quick retries on connection errors
         # let it find a promoted replica. Store._retrying bounds the rest in time.

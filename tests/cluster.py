@@ -12,6 +12,7 @@ import contextlib
 import os
 import signal
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -40,6 +41,7 @@ class ClusterNode(RedisProcess):
             "--cluster-replica-validity-factor", "0",
             # Replicas sync at once instead of waiting for more replicas to share a transfer.
             "--repl-diskless-sync-delay", "0",
+            "--enable-debug-command", "local",
             *args, directory=directory)
         self.node_id = ""
 
@@ -190,6 +192,22 @@ def redis_client(server: RedisProcess | RedisClusterProcess, **options: Any) -> 
     if getattr(server, "cluster", False):
         return RedisCluster.from_url(server.url, decode_responses=True, **options)
     return aioredis.Redis.from_url(server.url, decode_responses=True, **options)
+
+
+def stall(server: RedisProcess | RedisClusterProcess, seconds: float) -> list[threading.Thread]:
+    """DEBUG SLEEP on the server, or on every master: it stops reading and answering, then runs
+    what queued up meanwhile, even from clients that gave up waiting (their replies are lost)."""
+    masters = [n for n in server.masters if n.alive()] if isinstance(
+        server, RedisClusterProcess) else [server]
+
+    def sleep(port: int) -> None:
+        with redis.Redis(port=port, socket_timeout=seconds + 5) as conn:
+            conn.execute_command("DEBUG", "SLEEP", seconds)
+
+    threads = [threading.Thread(target=sleep, args=(node.port,)) for node in masters]
+    for thread in threads:
+        thread.start()
+    return threads
 
 
 async def dump_all(client: Any) -> bytes:

@@ -51,7 +51,7 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture(scope="session")
 def single_server() -> Iterator[RedisProcess]:
-    server = RedisProcess().start()
+    server = RedisProcess("--enable-debug-command", "local").start()  # DEBUG SLEEP stalls it
     yield server
     server.stop()
 

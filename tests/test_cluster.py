@@ -14,8 +14,8 @@ from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
 from service import keys
 from service.settings import Settings
 
-from .cluster import ClusterNode, RedisClusterProcess, redis_client
-from .support import ADMIN, client_for, make_settings, put_article, views_of
+from .cluster import ClusterNode, RedisClusterProcess, redis_client, stall
+from .support import ADMIN, RedisProcess, client_for, make_settings, put_article, views_of
 
 
 def articles_of_shard(shard: int, count: int) -> list[str]:
@@ -79,6 +79,28 @@ async def test_keys_spread_over_every_master(cluster_server: RedisClusterProcess
     assert set(per_shard) == set(range(keys.SHARDS))
     # No master takes most of the load: each holds a fair share of the keys.
     assert min(per_master.values()) > sum(per_master.values()) / 6
+
+
+async def test_a_write_retried_after_a_lost_reply_counts_once(
+        redis_server: RedisProcess | RedisClusterProcess, settings: Settings) -> None:
+    """Redis stalls past the client's timeout, then runs the record call the client gave up on
+    (its reply is lost) and the retry of it. The retry finds the first run's marker and returns
+    its result: batch events without event ids have no other protection against counting
+    twice."""
+    patient = settings.model_copy(update={"redis_timeout_s": 0.3, "redis_retry_s": 5.0})
+    async with client_for(patient) as http:
+        await put_article(http, "a")
+        warm = await http.post("/v1/views/batch", headers=ADMIN, json={"events": [
+            {"article": "a"}]})  # the day's salt and the script are loaded before the stall
+        assert warm.json()["counted"] == 1
+        sleepers = stall(redis_server, 1.0)
+        await asyncio.sleep(0.05)
+        reply = await http.post("/v1/views/batch", headers=ADMIN,
+                                json={"events": [{"article": "a"}] * 50})
+        await asyncio.to_thread(lambda: [t.join() for t in sleepers])
+        assert reply.status_code == 200, reply.text
+        assert reply.json() == {"counted": 50, "duplicates": 0, "rejected": []}
+        assert await views_of(http, "a") == 51
 
 
 async def test_scripts_survive_an_empty_script_cache(client: httpx.AsyncClient,
