@@ -1,0 +1,275 @@
+"""Measure what one Redis node takes with viewcount's key design: the README's "Sizing" figures.
+
+    .venv/bin/python deploy/sizing.py            # about three minutes on two cores
+
+1. Throughput: beacon-like views (a new reader each, dedupe, unique readers, rate limit) go
+   through the service's own group commit for a while; Redis's CPU time (INFO cpu) and its
+   script time (INFO commandstats) per view give the views/s one Redis core can take, apart
+   from how fast this Python client can feed it; then the same against a three-master Redis
+   Cluster (CPU summed over the masters, and the busiest master's share).
+2. Memory: a catalog lives through 31 simulated days (views every hour, a rollup every hour,
+   old buckets aged out); MEMORY USAGE of every key, grouped, gives the bytes per article and
+   per dedupe marker (one per view for VIEWCOUNT_DEDUPE_WINDOW_S).
+Each part runs its own redis-server (AOF everysec, as in docker-compose.yml) on a free port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from service.catalog import Article, Catalog
+from service.clock import ManualClock, SystemClock
+from service.commit import Committer
+from service.embedded import server_binary
+from service.ingest import View
+from service.rollup import Rollup
+from service.settings import Settings
+from service.store import Store, connect
+
+THROUGHPUT_S = 20.0
+PRODUCERS = 1024
+ARTICLES = 2000
+MEMORY_ARTICLES = 200
+MEMORY_DAYS = 31
+VIEWS_PER_ARTICLE_HOUR = 2
+T0 = 1_795_780_800.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Server:
+    """A redis-server configured like the compose file's, in a temporary directory."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.dir = tempfile.TemporaryDirectory(prefix="vc-sizing-")
+        self.process = subprocess.Popen(
+            [server_binary(), "--port", str(self.port), "--bind", "127.0.0.1",
+             "--dir", self.dir.name, "--appendonly", "yes", "--appendfsync", "everysec",
+             "--save", ""], stdout=subprocess.DEVNULL)
+        self.sync = redis.Redis(port=self.port, decode_responses=True)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                self.sync.ping()
+                break
+            except redis.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def cpu_s(self) -> float:
+        info = self.sync.info("cpu")
+        return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+    def stop(self) -> None:
+        self.sync.close()
+        self.process.terminate()
+        self.process.wait(10)
+        self.dir.cleanup()
+
+
+def settings_for(server: Server, **overrides: Any) -> Settings:
+    return Settings(redis_url=server.url, log_json=False, **overrides)
+
+
+async def load_catalog(store: Store, clock: Any, count: int) -> list[str]:
+    catalog = Catalog(store, clock)
+    ids = [f"sizing-article-{n:05d}-with-a-typical-news-slug" for n in range(count)]
+    for n, article in enumerate(ids):
+        await catalog.put(Article(article, f"A typical headline of article {n}, sixty chars",
+                                  f"https://news.example.com/2026/11/{article}",
+                                  f"theme-{n % 12}", "2026-11-27T09:35:00Z", 0))
+    return ids
+
+
+class Cluster:
+    """Three masters from the test suite's cluster harness (repository checkouts only)."""
+
+    def __init__(self) -> None:
+        sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+        from tests.cluster import RedisClusterProcess
+
+        self.cluster = RedisClusterProcess(
+            masters=3, node_args=("--appendonly", "yes", "--appendfsync", "everysec")).start()
+        self.url = self.cluster.url
+        self.nodes = [redis.Redis(port=m.port, decode_responses=True)
+                      for m in self.cluster.masters]
+
+    def cpu_s(self) -> list[float]:
+        return [float(i["used_cpu_user"]) + float(i["used_cpu_sys"])
+                for i in (n.info("cpu") for n in self.nodes)]
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.close()
+        self.cluster.stop()
+
+
+async def throughput(cluster: bool) -> dict[str, Any]:
+    """Beacon views through the group commit, as fast as this client can send them."""
+    server: Any = Cluster() if cluster else Server()
+    nodes = server.nodes if cluster else [server.sync]
+    settings = Settings(redis_url=server.url, redis_cluster=cluster, log_json=False,
+                        rate_limit_per_min=600)
+    store = connect(settings)
+    clock = SystemClock()
+    try:
+        ids = await load_catalog(store, clock, ARTICLES)
+        committer = Committer(store, settings, clock)
+        weights = [1 / (rank + 1) for rank in range(len(ids))]  # a long tail, like a news site
+        for node in nodes:
+            node.config_resetstat()
+        cpu_before, started = cpu_of(server), time.monotonic()
+        views = 0
+        deadline = started + THROUGHPUT_S
+
+        async def producer() -> None:
+            nonlocal views
+            while time.monotonic() < deadline:
+                article = random.choices(ids, weights)[0]
+                await committer.submit(View(article, clock.now(), reader=os.urandom(16),
+                                            client=os.urandom(12)))
+                views += 1
+
+        await asyncio.gather(*(producer() for _ in range(PRODUCERS)))
+        elapsed = time.monotonic() - started
+        cpu = [after - before for after, before in zip(cpu_of(server), cpu_before, strict=True)]
+        calls = sum(int(stat["calls"]) for node in nodes
+                    for name, stat in node.info("commandstats").items() if "eval" in name)
+        return {
+            "views": views, "seconds": round(elapsed, 1),
+            "client_views_per_s": round(views / elapsed),
+            "redis_cpu_s_per_node": [round(c, 2) for c in cpu],
+            "views_per_redis_cpu_s": round(views / sum(cpu)),
+            "busiest_node_share": round(max(cpu) / sum(cpu), 2),
+            "script_calls": calls, "views_per_call": round(views / max(1, calls), 1),
+        }
+    finally:
+        await store.close()
+        server.stop()
+
+
+def cpu_of(server: Any) -> list[float]:
+    cpu = server.cpu_s()
+    return cpu if isinstance(cpu, list) else [cpu]
+
+
+async def memory() -> dict[str, Any]:
+    """A catalog through 31 simulated days; bytes per article once old buckets age out."""
+    server = Server()
+    settings = settings_for(server, rate_limit_per_min=0)
+    store = connect(settings)
+    clock = ManualClock(T0)
+    try:
+        ids = await load_catalog(store, clock, MEMORY_ARTICLES)
+        committer = Committer(store, settings, clock)
+        rollup = Rollup(store, settings, clock)
+        views = 0
+        for _hour in range(MEMORY_DAYS * 24):
+            batch = [View(article, clock.now(), reader=os.urandom(16), client=os.urandom(12))
+                     for article in ids for _ in range(VIEWS_PER_ARTICLE_HOUR)]
+            views += sum(1 for code in await committer.submit_many(batch) if code == 1)
+            await rollup.run()
+            clock.advance(3600)
+        groups = key_memory(server.sync)
+        return {"articles": MEMORY_ARTICLES, "days": MEMORY_DAYS, "views_counted": views,
+                "used_memory_bytes": int(server.sync.info("memory")["used_memory"]),
+                "groups": groups, **per_article(groups)}
+    finally:
+        await store.close()
+        server.stop()
+
+
+def key_memory(conn: redis.Redis) -> dict[str, dict[str, int]]:
+    """MEMORY USAGE summed by kind of key (the part after the hash tag, numbers dropped)."""
+    totals: dict[str, Counter[str]] = {}
+    for key in conn.scan_iter(count=1000):
+        kind = group_of(str(key))
+        usage = int(conn.memory_usage(key, samples=0) or 0)
+        entry = totals.setdefault(kind, Counter())
+        entry["keys"] += 1
+        entry["bytes"] += usage
+    return {kind: dict(c) for kind, c in sorted(totals.items())}
+
+
+def group_of(key: str) -> str:
+    if "{rank}" in key:  # rankings: a fixed cost, not per article
+        return "rank:snap" if ":snap:" in key else "rank"
+    if "{salt}" in key:
+        return "salt"
+    rest = key.split("}", 1)[1].lstrip(":") if "}" in key else key
+    head = rest.split(":", 1)[0]
+    if head == "b":
+        return f"bucket:{rest.split(':')[1]}"
+    if head == "win":
+        return "window"
+    return head
+
+
+def per_article(groups: dict[str, dict[str, int]]) -> dict[str, Any]:
+    """Bytes per article at steady state, and per short-lived marker.
+
+    The simulation runs 31 days in a minute or two, so keys that expire on Redis's clock
+    (reader HyperLogLogs after 2 days, dedupe markers after 30 minutes, snapshots after their
+    grace) are all still there: they are reported per key, for the formulas in the README.
+    """
+    def size(*kinds: str) -> int:
+        return sum(groups.get(kind, {}).get("bytes", 0) for kind in kinds)
+
+    def each(kind: str) -> int:
+        group = groups.get(kind, {"keys": 0, "bytes": 0})
+        return round(group["bytes"] / max(1, group["keys"]))
+
+    meta = size("a") / MEMORY_ARTICLES
+    buckets = size("bucket:m5", "bucket:h", "bucket:d") / MEMORY_ARTICLES
+    sums = size("window", "total", "articles", "theme", "themes", "winfrom",
+                "bots") / MEMORY_ARTICLES
+    readers_day = each("u")
+    return {
+        "meta_bytes_per_article": round(meta),
+        "bucket_bytes_per_article": round(buckets),
+        "sums_and_indexes_bytes_per_article": round(sums),
+        "readers_bytes_per_article_day": readers_day,
+        # today's and two retained days' unique-reader HyperLogLogs
+        "steady_bytes_per_active_article": round(meta + buckets + sums + 3 * readers_day),
+        "idle_bytes_per_article": round(meta + sums),
+        "dedupe_marker_bytes": each("dd"),
+        "snapshot_bytes": each("rank:snap"),
+    }
+
+
+async def main() -> None:
+    results = {"throughput": await throughput(cluster=False),
+               "throughput_cluster_3_masters": await throughput(cluster=True),
+               "memory": await memory()}
+    text = json.dumps(results, indent=2)
+    print(text)
+    out = Path(os.environ.get("VIEWCOUNT_FIGURES_DIR", "test-output")) / "sizing.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))
