@@ -128,6 +128,12 @@ class HttpConnection:
         self.writer.write(raw)
         return await _read_reply(self.reader, method)
 
+    async def __aenter__(self) -> HttpConnection:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
     async def close(self) -> None:
         if self.writer is not None:
             self.writer.close()

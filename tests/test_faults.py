@@ -14,7 +14,7 @@ import redis.asyncio as aioredis
 
 from service import keys
 from service.catalog import _PUT
-from service.clock import SystemClock
+from service.clock import SystemClock, rfc3339
 from service.commit import Committer
 from service.ingest import View
 from service.settings import Settings
@@ -208,15 +208,17 @@ async def big_catalog(url: str, size: int) -> None:
         await store.close()
 
 
-async def next_command(redis_url: str, name: str) -> None:
-    """Return once any client sends command ``name`` to Redis (watched with MONITOR)."""
+async def commands_in_order(redis_url: str, wanted: list[tuple[str, str]]) -> None:
+    """Return once clients have sent each (command, text in it) of ``wanted`` in that order
+    (watched with MONITOR)."""
     client = aioredis.Redis.from_url(redis_url, decode_responses=True)
     try:
         async with client.monitor() as monitor:
-            while True:
-                command = await monitor.next_command()
-                if command["command"].split(" ", 1)[0].upper() == name:
-                    return
+            for name, text in wanted:
+                while True:
+                    command = (await monitor.next_command())["command"]
+                    if command.split(" ", 1)[0].upper() == name and text in command:
+                        break
     finally:
         await client.aclose()
 
@@ -246,25 +248,33 @@ async def test_scheduler_killed_mid_rollup(redis_server: RedisProcess,
     second = ServiceProcess(redis_server.url, command="scheduler", **interval)
     try:
         with service(redis_server.url, **interval) as svc:
-            conn = HttpConnection(svc.port)
-            as_of, top = await until_new_ranking(conn, None)
-            assert top[0] == "bulk-7"
-            generation = int(await redis.get(keys.GENERATION))
-            await asyncio.wait_for(next_command(redis_server.url, "ZSCAN"), 30)
-            first.kill()  # in the middle of the next rollup's scans
-            assert int(await redis.get(keys.GENERATION)) == generation  # nothing was written
-            for _ in range(10):  # readers keep the previous snapshot meanwhile
-                assert await current_ranking(conn) == (as_of, top)
-                await asyncio.sleep(0.1)
-            second.start()  # takes the lease once the dead leader's expires
-            new_as_of, new_top = await until_new_ranking(conn, as_of)
-            assert new_as_of is not None and as_of is not None and new_as_of > as_of
-            assert new_top[0] == "bulk-7"
-            current = await redis.hgetall(keys.CURRENT)
-            assert int(current["generation"]) > generation
-            assert first.process is not None
-            assert f"-{first.process.pid}-" not in (await redis.get(keys.LEADER) or "")
-            await conn.close()
+            async with HttpConnection(svc.port) as conn:
+                as_of, top = await until_new_ranking(conn, None)
+                assert top[0] == "bulk-7"
+                # The first scan of a rollup that began after the last one numbered its snapshot:
+                # the kill lands in the middle of that rollup's reads.
+                await asyncio.wait_for(commands_in_order(redis_server.url, [
+                    ("INCRBY", keys.GENERATION), ("ZSCAN", "")]), 60)
+                first.kill()
+                current = await redis.hgetall(keys.CURRENT)
+                generation = int(current["generation"])
+                assert int(await redis.get(keys.GENERATION)) == generation  # nothing half-written
+                as_of = rfc3339(float(current["as_of"]))
+                waited = time.monotonic()
+                while (await current_ranking(conn))[0] != as_of:  # readers poll for snapshots
+                    assert time.monotonic() - waited < 10, "readers never saw the last snapshot"
+                    await asyncio.sleep(0.1)
+                for _ in range(10):  # and keep it while no scheduler runs
+                    assert await current_ranking(conn) == (as_of, top)
+                    await asyncio.sleep(0.1)
+                second.start()  # takes the lease once the dead leader's expires
+                new_as_of, new_top = await until_new_ranking(conn, as_of)
+                assert new_as_of is not None and as_of is not None and new_as_of > as_of
+                assert new_top[0] == "bulk-7"
+                current = await redis.hgetall(keys.CURRENT)
+                assert int(current["generation"]) > generation
+                assert first.process is not None
+                assert f"-{first.process.pid}-" not in (await redis.get(keys.LEADER) or "")
     finally:
         first.stop()
         second.stop()
