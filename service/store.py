@@ -72,8 +72,11 @@ return result
 
 @dataclass(frozen=True, slots=True)
 class Script:
-    """A Lua script from service/lua (inside the replay guard), called by SHA and reloaded on
-    NOSCRIPT. ``durable`` scripts wait for replicas when VIEWCOUNT_REDIS_WAIT_REPLICAS is set.
+    """A Lua script from service/lua, called by SHA and reloaded on NOSCRIPT.
+
+    ``durable`` scripts (the default: writes that must not be lost or doubled) run inside the
+    replay guard and wait for replicas when VIEWCOUNT_REDIS_WAIT_REPLICAS is set; the others
+    (reads) run as they are.
     """
 
     name: str
@@ -83,8 +86,9 @@ class Script:
 
     @classmethod
     def load(cls, name: str, *, durable: bool = True) -> Script:
-        body = resources.files("service").joinpath("lua", f"{name}.lua").read_text()
-        source = GUARD_HEAD + body + GUARD_TAIL
+        source = resources.files("service").joinpath("lua", f"{name}.lua").read_text()
+        if durable:
+            source = GUARD_HEAD + source + GUARD_TAIL
         return cls(name, source, hashlib.sha1(source.encode()).hexdigest(), durable)
 
 
@@ -134,6 +138,8 @@ class Store:
 
     def _guard(self, call: Call) -> Call:
         """The call plus its marker: every attempt at it (ours, redis-py's) shares one."""
+        if not call.script.durable:
+            return call
         marker = keys.call_marker(call.keys[0] if call.keys else "", os.urandom(8).hex())
         return Call(call.script, [*call.keys, marker], [*call.args, self.marker_ttl_s])
 
