@@ -85,6 +85,7 @@ async def test_an_older_snapshot_never_replaces_a_newer_one(
     assert not (await Rollup(store, settings, late).run()).published
 
 
+@pytest.mark.single_node  # 180 rollups: the key layout is the same on a cluster
 async def test_storage_levels_off_over_simulated_days(
         client: httpx.AsyncClient, clock: ManualClock, redis: Any) -> None:
     """Keys and memory stop growing once buckets age out, while views keep arriving."""
