@@ -1,8 +1,10 @@
-"""Group commit: the views of concurrent requests go to Redis together, one script per shard.
+"""Group commit: the views of concurrent requests go to Redis together, in one script call.
 
 Every request waits for the flush that carries its view, so nothing is acknowledged before it
 is in Redis. While a flush is in flight, new views queue; when it lands, the queue becomes
 the next flush. Under load a flush carries many views for one round trip; at rest, one.
+On a single node a flush is one rate-limit call and one record call, each holding a section
+per shard; on a Redis Cluster, where a call's keys must share a slot, one call per shard.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import math
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,15 +21,17 @@ from .clock import Clock
 from .errors import RateLimited
 from .ingest import View
 from .settings import Settings
-from .store import Call, Script, Store
+from .store import Call, Script, StorageUnavailable, Store
 from .windows import DAY, GRANULARITIES
 
 COUNTED, DUPLICATE, DUPLICATE_EVENT, UNKNOWN, BOT = 1, 2, 3, 4, 5
 READERS_RETENTION_S = 2 * 86400
 PER_MINUTE_RETENTION_S = 2 * 3600
+WATCHDOG_TICKS = 4  # a waiter times out between 1 and 1.25 Redis timeouts after it came
 
 _RECORD = Script.load("record")
 _RATELIMIT = Script.load("ratelimit")
+_Section = tuple[int, list[int]]  # shard, indexes of its views
 
 
 class Committer:
@@ -40,13 +44,43 @@ class Committer:
         self._queue: list[tuple[View, asyncio.Future[int]]] = []
         self._inflight = 0
         self._tasks: set[asyncio.Task[None]] = set()
+        # Waiters in submission order, with the watchdog tick they arrived in.
+        self._waiting: deque[tuple[int, asyncio.Future[int]]] = deque()
+        self._tick = 0
+        self._tick_s = settings.redis_timeout_s / WATCHDOG_TICKS
+        self._watchdog: asyncio.TimerHandle | None = None
 
     async def submit(self, view: View) -> int:
         """Record one view; returns its outcome code once it is written."""
-        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[int] = loop.create_future()
         self._queue.append((view, future))
+        self._waiting.append((self._tick, future))
+        if self._watchdog is None:
+            self._watchdog = loop.call_later(self._tick_s, self._expire)
         self._kick()
         return await future
+
+    def _expire(self) -> None:
+        """Fail the waiters older than the Redis timeout.
+
+        A view queued behind a flush stuck on a stalled Redis would wait for two socket
+        timeouts; its caller gets a 503 after one (at most a tick later). The view may still
+        land, never acknowledged. One timer for all waiters: a timer per request cost more
+        than a tenth of the beacon path.
+        """
+        self._tick += 1
+        waiting = self._waiting
+        while waiting:
+            tick, future = waiting[0]
+            if not future.done():
+                if self._tick - tick <= WATCHDOG_TICKS:
+                    break
+                future.set_exception(StorageUnavailable("Redis did not answer in time"))
+            waiting.popleft()
+        self._watchdog = None
+        if waiting:
+            self._watchdog = asyncio.get_running_loop().call_later(self._tick_s, self._expire)
 
     async def submit_many(self, views: Sequence[View]) -> list[int]:
         """Record views in chunks (a batch upload); one outcome per view, in order."""
@@ -90,20 +124,24 @@ class Committer:
     async def _write(self, views: list[View]) -> list[int]:
         """Rate-limit, then record; -1 marks a view refused by the rate limit."""
         now = self.clock.now()
-        outcomes = [0] * len(views)
         allowed = await self._rate_limit(views, now)
         by_shard: dict[int, list[int]] = defaultdict(list)
+        refused = []
         for index, view in enumerate(views):
             if allowed[index]:
                 by_shard[keys.shard_of(view.article)].append(index)
             else:
-                outcomes[index] = -1
-        calls = [self._record_call(shard, [views[i] for i in idx], now)
-                 for shard, idx in by_shard.items()]
-        results = await self.store.run_all(calls)
-        for idx, codes in zip(by_shard.values(), results, strict=True):
-            for index, code in zip(idx, codes, strict=True):
-                outcomes[index] = int(code)
+                refused.append(index)
+        sections = list(by_shard.items())
+        calls = [self._record_call([(shard, [views[i] for i in idx]) for shard, idx in group],
+                                   now) for group in self.store.per_call(sections)]
+        outcomes = [0] * len(views)
+        for index in refused:
+            outcomes[index] = -1
+        order = [index for _, idx in sections for index in idx]
+        codes = [code for result in await self.store.run_all(calls) for code in result]
+        for index, code in zip(order, codes, strict=True):
+            outcomes[index] = int(code)
         return outcomes
 
     async def _rate_limit(self, views: list[View], now: float) -> list[bool]:
@@ -117,66 +155,82 @@ class Committer:
         for index, view in enumerate(views):
             if view.client is not None:
                 by_shard[keys.shard_of_digest(view.client)].append(index)
-        calls = [
-            Call(_RATELIMIT, [keys.rate(shard, minute), keys.rate(shard, minute - 1)],
-                 [limit, f"{weight:.3f}", _ttl((minute + 2) * 60, now),
-                  *(views[i].client.hex() for i in idx)])  # type: ignore[union-attr]
-            for shard, idx in by_shard.items()
-        ]
-        for idx, flags in zip(by_shard.values(), await self.store.run_all(calls), strict=True):
-            for index, flag in zip(idx, flags, strict=True):
-                allowed[index] = bool(flag)
+        sections = list(by_shard.items())
+        head = [limit, f"{weight:.3f}", _ttl((minute + 2) * 60, now)]
+        calls = []
+        for group in self.store.per_call(sections):
+            key_list: list[str] = []
+            args: list[Any] = [*head, len(group)]
+            for shard, idx in group:
+                key_list += [keys.rate(shard, minute), keys.rate(shard, minute - 1)]
+                args.append(len(idx))
+                args += [views[i].client.hex() for i in idx]  # type: ignore[union-attr]
+            calls.append(Call(_RATELIMIT, key_list, args))
+        order = [index for _, idx in sections for index in idx]
+        flags = [flag for result in await self.store.run_all(calls) for flag in result]
+        for index, flag in zip(order, flags, strict=True):
+            allowed[index] = bool(flag)
         return allowed
 
-    def _record_call(self, shard: int, views: list[View], now: float) -> Call:
-        fixed = [
-            keys.articles(shard), keys.totals(shard), keys.bots(shard),
-            keys.window(shard, "1h"), keys.window(shard, "24h"), keys.window(shard, "7d"),
-            keys.window(shard, "30d"), keys.window_starts(shard),
-            keys.per_minute(shard, int(now // 60)),
-        ]
-        bucket_numbers: dict[str, int] = {}
-        bucket_args: list[Any] = []
-        slots: list[str] = []
-        for view in views:
-            numbers = []
-            for gran in GRANULARITIES:
-                index = gran.index(view.at)
-                name = keys.bucket(shard, gran.name, index)
-                if name not in bucket_numbers:
-                    bucket_numbers[name] = len(fixed) + len(bucket_numbers) + 1
-                    expire_at = (index + 1) * gran.bucket_s + gran.retention_s
-                    bucket_args += [gran.name, index, _ttl(expire_at, now)]
-                numbers.append(str(bucket_numbers[name]))
-            slots.append(",".join(numbers))
-        key_list = fixed + list(bucket_numbers)
-        view_args: list[Any] = []
-        for view, view_slots in zip(views, slots, strict=True):
-            event_k = seen_k = readers_k = 0
-            member = ""
-            if view.event_id is not None:
-                digest = hashlib.blake2b(f"{view.article}\0{view.event_id}".encode(),
-                                         digest_size=16).hexdigest()
-                key_list.append(keys.event(view.article, digest))
-                event_k = len(key_list)
-            if view.reader is not None:
-                if view.dedupe and not view.bot:
-                    seen = hashlib.blake2b(view.reader + view.article.encode(),
-                                           digest_size=16).hexdigest()
-                    key_list.append(keys.seen(view.article, seen))
-                    seen_k = len(key_list)
-                day = DAY.index(view.at)
-                key_list.append(keys.readers(view.article, day))
-                readers_k = len(key_list)
-                member = view.reader.hex()
-            readers_ttl = _ttl((DAY.index(view.at) + 1) * DAY.bucket_s + READERS_RETENTION_S, now)
-            view_args += [view.article, "b" if view.bot else "v", event_k, seen_k, readers_k,
-                          member, readers_ttl, view_slots]
-        args = [self.settings.dedupe_window_s, self.settings.event_id_ttl_s,
-                _ttl((int(now // 60) + 1) * 60 + PER_MINUTE_RETENTION_S, now),
-                len(bucket_numbers), *bucket_args, *view_args]
+    def _record_call(self, sections: list[tuple[int, list[View]]], now: float) -> Call:
+        """One record.lua call holding a section per shard."""
+        minute = int(now // 60)
+        key_list: list[str] = []
+        args: list[Any] = [self.settings.dedupe_window_s, self.settings.event_id_ttl_s,
+                           _ttl((minute + 1) * 60 + PER_MINUTE_RETENTION_S, now), len(sections)]
+        for shard, views in sections:
+            base = len(key_list) + 1
+            key_list += [
+                keys.articles(shard), keys.totals(shard), keys.bots(shard),
+                keys.window(shard, "1h"), keys.window(shard, "24h"), keys.window(shard, "7d"),
+                keys.window(shard, "30d"), keys.window_starts(shard),
+                keys.per_minute(shard, minute),
+            ]
+            args += [base, *self._section_args(shard, views, key_list, now)]
         return Call(_RECORD, key_list, args)
 
+    def _section_args(self, shard: int, views: list[View], key_list: list[str],
+                      now: float) -> list[Any]:
+        """A section's buckets and views; appends the keys they name to ``key_list``."""
+        bucket_args: list[Any] = []
+        slots_of: dict[tuple[int, ...], str] = {}  # bucket indexes -> "m5,h,d" key numbers
+        view_args: list[Any] = []
+        for view in views:
+            indexes = tuple(gran.index(view.at) for gran in GRANULARITIES)
+            slots = slots_of.get(indexes)
+            if slots is None:
+                numbers = []
+                for gran, index in zip(GRANULARITIES, indexes, strict=True):
+                    key_list.append(keys.bucket(shard, gran.name, index))
+                    numbers.append(len(key_list))
+                    expire_at = (index + 1) * gran.bucket_s + gran.retention_s
+                    bucket_args += [len(key_list), gran.name, index, _ttl(expire_at, now)]
+                slots = slots_of[indexes] = ",".join(map(str, numbers))
+            view_args += self._view_args(view, slots, key_list, now)
+        return [len(bucket_args) // 4, *bucket_args, len(views), *view_args]
+
+    @staticmethod
+    def _view_args(view: View, slots: str, key_list: list[str], now: float) -> list[Any]:
+        event_k = seen_k = readers_k = 0
+        member = ""
+        if view.event_id is not None:
+            digest = hashlib.blake2b(f"{view.article}\0{view.event_id}".encode(),
+                                     digest_size=16).hexdigest()
+            key_list.append(keys.event(view.article, digest))
+            event_k = len(key_list)
+        day = DAY.index(view.at)
+        if view.reader is not None:
+            if view.dedupe and not view.bot:
+                seen = hashlib.blake2b(view.reader + view.article.encode(),
+                                       digest_size=16).hexdigest()
+                key_list.append(keys.seen(view.article, seen))
+                seen_k = len(key_list)
+            key_list.append(keys.readers(view.article, day))
+            readers_k = len(key_list)
+            member = view.reader.hex()
+        readers_ttl = _ttl((day + 1) * DAY.bucket_s + READERS_RETENTION_S, now)
+        return [view.article, "b" if view.bot else "v", event_k, seen_k, readers_k, member,
+                readers_ttl, slots]
 
 
 def _ttl(expire_at: float, now: float) -> int:

@@ -43,8 +43,11 @@ def shard_of_digest(digest: bytes) -> int:
     return digest[0] % SHARDS
 
 
+_SHARD_PREFIXES = tuple(f"{PREFIX}:{tag}" for tag in SHARD_TAGS)
+
+
 def _s(shard: int) -> str:
-    return f"{PREFIX}:{SHARD_TAGS[shard]}"
+    return _SHARD_PREFIXES[shard]
 
 
 # --- per shard -------------------------------------------------------------------------------

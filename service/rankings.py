@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 
 import orjson
 
@@ -25,6 +26,7 @@ class _Snapshot:
     as_of: float | None = None
     lists: dict[str, list[bytes]] = field(default_factory=dict)  # items without rank
     bodies: dict[tuple[str, str | None, int], bytes] = field(default_factory=dict)
+    answers: dict[bytes, Any] = field(default_factory=dict)  # fast path: query -> answer
 
     @property
     def etag(self) -> str:
@@ -44,6 +46,14 @@ class Rankings:
     @property
     def as_of(self) -> float | None:
         return self._current.as_of
+
+    @property
+    def answers(self) -> dict[bytes, Any]:
+        """A cache of ready HTTP answers by query string, dropped with its snapshot."""
+        answers = self._current.answers
+        if len(answers) >= _CACHE_LIMIT:  # bounded: queries come from the internet
+            answers.clear()
+        return answers
 
     def body(self, window: str, theme: str | None, limit: int) -> tuple[str, bytes]:
         """ETag and JSON body of one list, built once per snapshot and limit."""

@@ -28,7 +28,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
-from . import keys
+from . import keys, resp
 from .settings import Settings
 
 Client = aioredis.Redis | RedisCluster
@@ -113,6 +113,8 @@ class Store:
         self.wait_replicas = wait_replicas
         self.wait_timeout_ms = wait_timeout_ms
         self.marker_ttl_s = marker_ttl_s
+        # Script calls on a single node go through the lean pipelined client (see resp.py).
+        self.fast: resp.Pipelined | None = None
 
     async def run(self, call: Call) -> Any:
         """Run one script on its slot's node; retried within ``retry_s`` while unreachable."""
@@ -147,6 +149,13 @@ class Store:
         if self.wait_replicas and call.script.durable:
             return await self._run_durable(call)
         keys, script = call.keys, call.script
+        if self.fast is not None:
+            result = (await self.fast.execute([_command("EVALSHA", call)]))[0]
+            if isinstance(result, NoScriptError):
+                result = (await self.fast.execute([_command("EVAL", call)]))[0]
+            if isinstance(result, Exception):
+                raise result
+            return result
         try:
             return await self.client.evalsha(script.sha, len(keys), *keys, *call.args)
         except NoScriptError:  # a new node (failover, reshard, restart) has an empty cache
@@ -166,13 +175,16 @@ class Store:
         return result
 
     async def _pipeline(self, calls: Sequence[Call]) -> list[Any]:
-        pipe = self.client.pipeline(transaction=False)
-        for call in calls:
-            _evalsha(pipe, call)
         durable = self.wait_replicas > 0 and any(c.script.durable for c in calls)
-        if durable:
-            self._wait(pipe, calls[0].keys[0])
-        results = list(await pipe.execute(raise_on_error=False))
+        if self.fast is not None and not durable:
+            results = await self.fast.execute([_command("EVALSHA", c) for c in calls])
+        else:
+            pipe = self.client.pipeline(transaction=False)
+            for call in calls:
+                _evalsha(pipe, call)
+            if durable:
+                self._wait(pipe, calls[0].keys[0])
+            results = list(await pipe.execute(raise_on_error=False))
         if durable:
             self._check(None, results.pop())
         for index, result in enumerate(results):
@@ -224,7 +236,15 @@ class Store:
             return False
 
     async def close(self) -> None:
+        if self.fast is not None:
+            await self.fast.close()
         await self.client.aclose()
+
+
+def _command(name: str, call: Call) -> list[Any]:
+    """EVALSHA or EVAL of a call, as a command for the pipelined client."""
+    script = call.script.sha if name == "EVALSHA" else call.script.source
+    return [name, script, len(call.keys), *call.keys, *call.args]
 
 
 def _evalsha(pipe: Any, call: Call) -> None:
@@ -324,9 +344,13 @@ def connect(settings: Settings, url: str | None = None) -> Store:
     # No retries inside the client: Store retries scripts, which are safe to replay.
     pool = aioredis.BlockingConnectionPool.from_url(
         url,
+        connection_class=resp.Connection,  # rediss:// and unix:// URLs choose their own
         max_connections=settings.redis_max_connections,
         timeout=settings.redis_timeout_s,
         retry=Retry(ExponentialBackoff(), 0),
         **common,
     )
-    return Store(aioredis.Redis.from_pool(pool), cluster=False, **options)
+    store = Store(aioredis.Redis.from_pool(pool), cluster=False, **options)
+    if resp.Pipelined.supports(url):
+        store.fast = resp.Pipelined(url, settings.redis_timeout_s)
+    return store

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -21,7 +21,7 @@ from ..ingest import (
     parse_beacon,
     reader_digest,
 )
-from ..store import StorageUnavailable
+from ..store import STORAGE_ERRORS, StorageUnavailable
 from .problems import PROBLEM_TYPE, from_error, problem, unavailable
 from .state import Services
 
@@ -31,12 +31,14 @@ Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
+Headers = list[tuple[bytes, bytes]]
 
 COUNTED = b'{"counted":true}'
 DUPLICATE = b'{"counted":false,"reason":"duplicate"}'
 BOT = b'{"counted":false,"reason":"bot"}'
 PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
 JSON = b"application/json"
+NO_STORE = (b"cache-control", b"no-store")
 
 
 async def record(services: Services, fields: dict[str, Any], scope: Scope) -> bytes:
@@ -44,9 +46,10 @@ async def record(services: Services, fields: dict[str, Any], scope: Scope) -> by
     article, event_id, visitor = beacon_fields(fields)
     headers = _headers(scope)
     user_agent = headers.get(b"user-agent", b"").decode("latin-1")
-    ip = client_ip(scope["client"][0] if scope.get("client") else None,
-                   headers.get(b"x-forwarded-for", b"").decode("latin-1") or None,
-                   services.settings)
+    forwarded = headers.get(b"x-forwarded-for")
+    peer = scope.get("client")
+    ip = client_ip(peer[0] if peer else None,
+                   forwarded.decode("latin-1") if forwarded else None, services.settings)
     now = services.clock.now()
     salt = await services.salts.for_day(int(now // 86400))
     view = View(article, now, bot=is_bot(user_agent), event_id=event_id,
@@ -74,23 +77,27 @@ def _headers(scope: Scope) -> dict[bytes, bytes]:
     return cached
 
 
-async def post_view(services: Services, scope: Scope, receive: Receive, send: Send) -> None:
-    """POST /v1/views."""
+async def post_view(services: Services, scope: Scope, receive: Receive, send: Send,
+                    front: Headers) -> bool:
+    """POST /v1/views; ``front`` holds the headers every response carries."""
     try:
         limit = services.settings.max_body_bytes
-        declared = _headers(scope).get(b"content-length")
+        headers = _headers(scope)
+        declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit():
             check_size(int(declared), limit)
         body = await read_body(receive, limit, services.settings.body_timeout_s)
-        content_type = _headers(scope).get(b"content-type", b"").decode("latin-1")
+        content_type = headers.get(b"content-type", b"").decode("latin-1")
         answer = await record(services, parse_beacon(body, content_type), scope)
     except Exception as exc:
-        await send_error(services, send, exc)
-        return
-    await respond(send, 202, answer, JSON)
+        await send_error(services, send, exc, front)
+        return True
+    await respond(send, 202, answer, JSON, front)
+    return True
 
 
-async def pixel(services: Services, scope: Scope, receive: Receive, send: Send) -> None:
+async def pixel(services: Services, scope: Scope, receive: Receive, send: Send,
+                front: Headers) -> bool:
     """GET /v1/views/pixel.gif?article=..."""
     try:
         query = scope.get("query_string", b"").decode("latin-1")
@@ -101,9 +108,10 @@ async def pixel(services: Services, scope: Scope, receive: Receive, send: Send) 
             raise InvalidBody("at most 16 query parameters") from exc
         await record(services, fields, scope)
     except Exception as exc:
-        await send_error(services, send, exc)
-        return
-    await respond(send, 200, PIXEL, b"image/gif", [(b"cache-control", b"no-store")])
+        await send_error(services, send, exc, front)
+        return True
+    await respond(send, 200, PIXEL, b"image/gif", front, [NO_STORE])
+    return True
 
 
 async def read_body(receive: Receive, limit: int, timeout_s: float) -> bytes:
@@ -116,7 +124,8 @@ async def read_body(receive: Receive, limit: int, timeout_s: float) -> bytes:
 
 
 async def _read_body(receive: Receive, limit: int) -> bytes:
-    chunks, size = [], 0
+    chunks: list[bytes] = []
+    size = 0
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
@@ -124,31 +133,36 @@ async def _read_body(receive: Receive, limit: int) -> bytes:
         chunk = message.get("body", b"")
         size += len(chunk)
         check_size(size, limit)
-        chunks.append(chunk)
         if not message.get("more_body", False):
+            if not chunks:  # the usual case: the whole body in one message
+                return chunk  # type: ignore[no-any-return]
+            chunks.append(chunk)
             return b"".join(chunks)
+        chunks.append(chunk)
 
 
-async def respond(send: Send, status: int, body: bytes, content_type: bytes,
-                  extra: list[tuple[bytes, bytes]] | None = None) -> None:
-    headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
-    if extra:
-        headers += extra
+async def respond(send: Send, status: int, body: bytes, content_type: bytes, front: Headers,
+                  extra: Sequence[tuple[bytes, bytes]] = ()) -> None:
+    """Send a whole response: its own headers, then ``front``'s."""
+    headers = [(b"content-type", content_type), (b"content-length", b"%d" % len(body)),
+               *extra, *front]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 
-async def send_error(services: Services, send: Send, exc: Exception) -> None:
+async def send_error(services: Services, send: Send, exc: Exception, front: Headers,
+                     internal: str = "the view could not be recorded") -> None:
+    """The problem document for an error raised on a fast path (as FastAPI's handlers do)."""
     if isinstance(exc, ConnectionAbortedError):
         return
     if isinstance(exc, DomainError):
         services.metrics.rejected.labels(exc.code).inc()
         status, body, extra = from_error(exc)
-    elif isinstance(exc, StorageUnavailable):
+    elif isinstance(exc, (StorageUnavailable, *STORAGE_ERRORS)):
         services.metrics.redis_errors.inc()
         status, body, extra = unavailable(services.settings.retry_after_s)
     else:
-        log.exception("beacon failed")
-        status, body = problem("internal_error", "the view could not be recorded")
+        log.exception("fast path failed")
+        status, body = problem("internal_error", internal)
         extra = []
-    await respond(send, status, body, PROBLEM_TYPE.encode(), extra)
+    await respond(send, status, body, PROBLEM_TYPE.encode(), front, extra)

@@ -1,12 +1,18 @@
-"""The outermost ASGI layer: security headers, CORS, and the beacon fast path."""
+"""The outermost ASGI layer: security headers, CORS, and the fast paths.
+
+The beacons and the two public reads that widgets poll (GET /v1/popular, GET /v1/views) are
+answered here without the framework in the way; everything else, and any request a fast path
+declines (a missing or malformed parameter, HEAD), goes to FastAPI.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ..settings import Settings
-from . import beacons
-from .beacons import Receive, Scope, Send
+from . import beacons, reads
+from .beacons import Headers, Receive, Scope, Send
 from .state import Services
 
 SECURITY_HEADERS = [
@@ -16,11 +22,21 @@ SECURITY_HEADERS = [
 ]
 API_CSP = (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")
 PUBLIC_POSTS = frozenset({"/v1/views"})
+PLAIN_FRONT = [*SECURITY_HEADERS, API_CSP]  # what a fast path adds when no Origin was sent
 PREFLIGHT_MAX_AGE = b"86400"
+
+# A fast path answers and returns True, or returns False (having sent nothing) to decline.
+FastPath = Callable[[Services, Scope, Receive, Send, Headers], Awaitable[bool]]
+FAST_PATHS: dict[tuple[str, str], FastPath] = {
+    ("POST", "/v1/views"): beacons.post_view,
+    ("GET", "/v1/views/pixel.gif"): beacons.pixel,
+    ("GET", "/v1/popular"): reads.popular,
+    ("GET", "/v1/views"): reads.counts,
+}
 
 
 class Front:
-    """Wraps the FastAPI app; answers beacons itself, without the framework in the way."""
+    """Wraps the FastAPI app; answers the hot paths itself."""
 
     def __init__(self, app: Any, settings: Settings, holder: dict[str, Services]) -> None:
         self.app = app
@@ -34,16 +50,25 @@ class Front:
             await self.app(scope, receive, send)
             return
         method, path = scope["method"], scope["path"]
-        public = method in ("GET", "HEAD") or path in PUBLIC_POSTS
-        extra = list(SECURITY_HEADERS)
         origin = self._allowed_origin(scope)
         if method == "OPTIONS":
             await self._preflight(scope, send, origin)
             return
-        if public and origin is not None:
-            extra.append((b"access-control-allow-origin", origin))
-            if origin != b"*":
-                extra.append((b"vary", b"Origin"))
+        if origin is None:
+            extra, fast_front = SECURITY_HEADERS, PLAIN_FRONT
+        else:
+            extra = list(SECURITY_HEADERS)
+            if method in ("GET", "HEAD") or path in PUBLIC_POSTS:
+                extra.append((b"access-control-allow-origin", origin))
+                if origin != b"*":
+                    extra.append((b"vary", b"Origin"))
+            fast_front = [*extra, API_CSP]
+        fast = FAST_PATHS.get((method, path))
+        svc = self.holder.get("services")
+        # Fast paths set none of these headers themselves: no need to look for clashes.
+        if fast is not None and svc is not None and \
+                await fast(svc, scope, receive, send, fast_front):
+            return
 
         async def send_with_headers(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
@@ -55,13 +80,7 @@ class Front:
                 message["headers"] = headers
             await send(message)
 
-        svc = self.holder.get("services")
-        if svc is not None and path == "/v1/views" and method == "POST":
-            await beacons.post_view(svc, scope, receive, send_with_headers)
-        elif svc is not None and path == "/v1/views/pixel.gif" and method == "GET":
-            await beacons.pixel(svc, scope, receive, send_with_headers)
-        else:
-            await self.app(scope, receive, send_with_headers)
+        await self.app(scope, receive, send_with_headers)
 
     def _allowed_origin(self, scope: Scope) -> bytes | None:
         origin = next((v for k, v in scope["headers"] if k == b"origin"), None)

@@ -1,0 +1,79 @@
+"""GET /v1/popular and GET /v1/views on the pure-ASGI fast path: what widgets poll most.
+
+Only well-formed requests are answered here, with the same functions the FastAPI routes use
+(rankings.ranking, articles.article_ids). A request they would refuse is declined and goes to
+the route, so every error still comes from one place; the routes also keep the OpenAPI
+document and HEAD.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl
+
+import orjson
+
+from ..errors import DomainError
+from .articles import article_ids
+from .beacons import JSON, Headers, Receive, Scope, Send, respond, send_error
+from .rankings import ranking
+from .state import Services
+
+_NO_QUERY: dict[str, str] = {}
+
+
+def _query(scope: Scope) -> dict[str, str]:
+    """Query parameters as Starlette reads them (the last of a repeated name wins)."""
+    raw: bytes = scope.get("query_string", b"")
+    if not raw:
+        return _NO_QUERY
+    return dict(parse_qsl(raw.decode("latin-1"), keep_blank_values=True))
+
+
+def _header(scope: Scope, name: bytes) -> str:
+    """The first header of that name, as Starlette's ``request.headers.get`` gives it."""
+    return next((v for k, v in scope["headers"] if k == name), b"").decode("latin-1")
+
+
+async def popular(services: Services, scope: Scope, receive: Receive, send: Send,
+                  front: Headers) -> bool:
+    """GET /v1/popular?window=24h&limit=10: the pre-serialised list and its ETag."""
+    raw: bytes = scope.get("query_string", b"")
+    answers = services.rankings.answers  # this snapshot's: a new snapshot starts afresh
+    answer = answers.get(raw)
+    if answer is None:
+        query = _query(scope)
+        try:
+            body, headers = ranking(services, query.get("window", "24h"), None,
+                                    query.get("limit", "10"), "")
+        except DomainError:
+            return False
+        caching = [(name.encode(), value.encode()) for name, value in headers.items()]
+        assert body is not None  # asked without If-None-Match: always a body
+        answer = answers[raw] = (headers["etag"], caching, body)
+    etag, caching, body = answer
+    if etag in _header(scope, b"if-none-match"):
+        await send({"type": "http.response.start", "status": 304,
+                    "headers": [*caching, *front]})
+        await send({"type": "http.response.body", "body": b""})
+    else:
+        await respond(send, 200, body, JSON, front, caching)
+    return True
+
+
+async def counts(services: Services, scope: Scope, receive: Receive, send: Send,
+                 front: Headers) -> bool:
+    """GET /v1/views?articles=a,b,c: live counts, null for ids not in the catalog."""
+    text = _query(scope).get("articles")
+    if text is None:
+        return False
+    try:
+        ids = article_ids(text)
+    except DomainError:
+        return False
+    try:
+        views = await services.catalog.many_views(ids)
+    except Exception as exc:
+        await send_error(services, send, exc, front, "an unexpected error; it has been logged")
+        return True
+    await respond(send, 200, orjson.dumps({"views": views}), JSON, front)
+    return True

@@ -1,0 +1,173 @@
+"""A lean RESP client for the hot script calls, and C command packing for redis-py.
+
+redis-py's asyncio client spends 50-100 µs of CPU on every round trip (connection pool,
+locks, timeout tasks, instrumentation): more than a whole beacon costs otherwise. On a single
+node the Store sends its script calls through ``Pipelined`` instead: one connection, commands
+written as they come and packed in C by hiredis, replies parsed by hiredis and matched to
+callers in order. Everything else keeps using redis-py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Sequence
+from typing import Any
+
+import hiredis
+import redis.asyncio as aioredis
+from redis._parsers.base import BaseParser
+from redis.asyncio.connection import parse_url
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import DataError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+_pack = hiredis.pack_command
+
+
+def pack(args: Sequence[Any]) -> bytes:
+    """One command in RESP, multi-word names ("CONFIG GET") split as Redis expects."""
+    if isinstance(args[0], str) and " " in args[0]:
+        args = (*args[0].split(), *args[1:])
+    try:
+        packed: bytes = _pack(tuple(args))
+    except TypeError as exc:
+        raise DataError(str(exc)) from exc
+    return packed
+
+
+class Connection(aioredis.Connection):
+    """A redis-py TCP connection that packs commands with hiredis.
+
+    redis-py's asyncio connection packs in Python, re-joining a growing buffer for every
+    argument: a group-commit call with thousands of arguments spent longer there than Redis
+    spent running it. (redis-py's own sync client packs with hiredis when it is installed.)
+    """
+
+    def pack_command(self, *args: Any) -> list[bytes]:
+        if isinstance(args[0], bytes) and b" " in args[0]:
+            args = (*args[0].split(), *args[1:])
+        return [pack(args)]
+
+
+class _Protocol(asyncio.Protocol):
+    """One connection: futures of the commands in flight, answered in the order sent."""
+
+    def __init__(self) -> None:
+        self.reader = hiredis.Reader(encoding="utf-8", errors="replace")
+        self.waiting: deque[asyncio.Future[Any]] = deque()
+        self.transport: asyncio.Transport | None = None
+        self.lost: BaseException | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self.reader.feed(data)
+        while (reply := self.reader.gets()) is not False:
+            future = self.waiting.popleft()
+            if future.done():  # its caller gave up (timeout, cancelled request)
+                continue
+            if isinstance(reply, hiredis.ReplyError):
+                future.set_result(BaseParser.parse_error(str(reply)))  # type: ignore[no-untyped-call]
+            else:
+                future.set_result(reply)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = exc or RedisConnectionError("Connection closed by server.")
+        while self.waiting:
+            future = self.waiting.popleft()
+            if not future.done():
+                future.set_exception(RedisConnectionError(str(self.lost)))
+
+    def send(self, payload: bytes, replies: int) -> list[asyncio.Future[Any]]:
+        assert self.transport is not None
+        loop = asyncio.get_running_loop()
+        futures = [loop.create_future() for _ in range(replies)]
+        self.waiting.extend(futures)
+        self.transport.write(payload)
+        return futures
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
+
+
+class Pipelined:
+    """Commands over one pipelined connection; connects lazily and again after a failure.
+
+    Errors are redis-py's exception classes, so callers handle both clients alike: a reply
+    error is returned in place of its reply (as ``execute(raise_on_error=False)`` does);
+    a lost or silent connection raises ConnectionError or TimeoutError and is dropped.
+    """
+
+    def __init__(self, url: str, timeout_s: float) -> None:
+        self.options = parse_url(url)
+        self.timeout_s = timeout_s
+        self._protocol: _Protocol | None = None
+        self._connecting: asyncio.Lock | None = None
+
+    @staticmethod
+    def supports(url: str) -> bool:
+        """Plain TCP and Unix sockets; TLS stays with redis-py."""
+        return url.startswith(("redis://", "unix://"))
+
+    async def execute(self, commands: Sequence[Sequence[Any]]) -> list[Any]:
+        """Replies of several commands sent in one write; errors in place of their reply."""
+        payload = b"".join(pack(c) for c in commands)
+        protocol = await self._connected()
+        futures = protocol.send(payload, len(commands))
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                return list(await asyncio.gather(*futures))
+        except TimeoutError:
+            self._drop(protocol)
+            raise RedisTimeoutError("Timeout reading from Redis") from None
+
+    async def close(self) -> None:
+        if self._protocol is not None:
+            self._drop(self._protocol)
+
+    def _drop(self, protocol: _Protocol) -> None:
+        protocol.close()
+        if self._protocol is protocol:
+            self._protocol = None
+
+    async def _connected(self) -> _Protocol:
+        protocol = self._protocol
+        if protocol is not None and protocol.lost is None:
+            return protocol
+        if self._connecting is None:
+            self._connecting = asyncio.Lock()
+        async with self._connecting:
+            if self._protocol is None or self._protocol.lost is not None:
+                self._protocol = await self._connect()
+            return self._protocol
+
+    async def _connect(self) -> _Protocol:
+        loop, options = asyncio.get_running_loop(), self.options
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                if "path" in options:
+                    _, protocol = await loop.create_unix_connection(_Protocol, options["path"])
+                else:
+                    _, protocol = await loop.create_connection(
+                        _Protocol, options.get("host", "localhost"), options.get("port", 6379))
+                setup: list[list[Any]] = []
+                if options.get("password"):
+                    setup.append(["AUTH", *[v for v in (options.get("username"),) if v],
+                                  options["password"]])
+                if options.get("db"):
+                    setup.append(["SELECT", options["db"]])
+                if setup:
+                    replies = await asyncio.gather(*protocol.send(
+                        b"".join(pack(c) for c in setup), len(setup)))
+                    for reply in replies:
+                        if isinstance(reply, Exception):
+                            protocol.close()
+                            raise reply
+        except TimeoutError:
+            raise RedisTimeoutError("Timeout connecting to Redis") from None
+        except OSError as exc:
+            raise RedisConnectionError(f"Error connecting to Redis: {exc}") from exc
+        return protocol
