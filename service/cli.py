@@ -12,7 +12,8 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -155,9 +156,9 @@ def _rollup(settings: Settings, args: argparse.Namespace) -> None:
         asyncio.run(run())
 
 
-async def _until_terminated(work: object) -> None:
+async def _until_terminated(work: Coroutine[Any, Any, None]) -> None:
     """Run until the work ends or SIGTERM/SIGINT arrives, then cancel it cleanly."""
-    task = asyncio.ensure_future(work)  # type: ignore[arg-type]
+    task = asyncio.ensure_future(work)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, task.cancel)

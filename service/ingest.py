@@ -156,9 +156,9 @@ class Salts:
         if day != self._day:
             fresh = os.urandom(32).hex()
             client = self.store.client
-            await client.set(keys.salt(day), fresh, nx=True, ex=SALT_TTL_S)  # type: ignore[misc]
-            stored = await client.get(keys.salt(day))  # type: ignore[misc]
-            self._key, self._day = bytes.fromhex(stored or fresh), day
+            await client.set(keys.salt(day), fresh, nx=True, ex=SALT_TTL_S)
+            stored = await client.get(keys.salt(day))
+            self._key, self._day = bytes.fromhex(stored if isinstance(stored, str) else fresh), day
         return self._key
 
 

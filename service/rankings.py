@@ -74,18 +74,18 @@ class Rankings:
     async def refresh(self) -> None:
         """Load the current snapshot if its generation or version changed."""
         client = self.store.client
-        current = await client.hgetall(keys.CURRENT)  # type: ignore[misc]
+        current = await client.hgetall(keys.CURRENT)
         generation, version = int(current.get("generation", 0)), int(current.get("version", 0))
         if (generation, version) == (self._current.generation, self._current.version):
             return
-        raw = await client.hgetall(keys.snapshot(generation)) if generation else {}  # type: ignore[misc]
+        raw = await client.hgetall(keys.snapshot(generation)) if generation else {}
         if generation and not raw:
             return  # expired under us: keep serving what we have
-        deleted = set(await client.zrange(keys.TOMBSTONES, 0, -1))  # type: ignore[misc]
-        lists = {}
+        deleted = set(await client.zrange(keys.TOMBSTONES, 0, -1))
+        lists: dict[str, list[bytes]] = {}
         for name, payload in raw.items():
             if name != "_":
-                lists[name] = [orjson.dumps(item) for item in orjson.loads(payload)
+                lists[str(name)] = [orjson.dumps(item) for item in orjson.loads(payload)
                                if item["article"] not in deleted]
         self._current = _Snapshot(generation, version, float(current["as_of"]) if generation
                                   else None, lists)
@@ -101,8 +101,8 @@ class Rankings:
     async def remember(self, article: str) -> None:
         """A re-created article may rank again."""
         client = self.store.client
-        if await client.zrem(keys.TOMBSTONES, article):  # type: ignore[misc]
-            await client.hincrby(keys.CURRENT, "version", 1)  # type: ignore[misc]
+        if await client.zrem(keys.TOMBSTONES, article):
+            await client.hincrby(keys.CURRENT, "version", 1)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._poll())

@@ -114,7 +114,7 @@ class RollupScheduler:
                 self.lease.token = ""
 
     async def _overdue(self) -> bool:
-        as_of = await self.store.client.hget(keys.CURRENT, "as_of")  # type: ignore[misc]
+        as_of = await self.store.client.hget(keys.CURRENT, "as_of")
         return as_of is None or self.clock.now() - float(as_of) >= \
             self.settings.rollup_interval_s * 0.9
 
