@@ -66,6 +66,7 @@ def main() -> None:
     rollup.add_argument("--articles", type=int, default=100_000)
     rollup.add_argument("--themes", type=int, default=50)
     rollup.add_argument("--views", type=int, default=10_000_000)
+    rollup.add_argument("--rollups", type=int, default=3, help="timed rollups in a row")
     rollup.set_defaults(run=_rollup)
     prof = sub.add_parser("profile", help="py-spy the viewcount worker under one load")
     prof.add_argument("scenario", choices=["beacon", "pixel", "batch", "popular", "counts"])

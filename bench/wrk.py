@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ class Load:
     path: str = "/"
     connections: int = 64
     events: int = 1  # views per request (batch)
+    delay_ms: int = 0  # pause of each connection between requests (0: as fast as it can)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +47,8 @@ def run(wrk: str, port: int, load: Load, duration_s: int, nonce: str, articles: 
     command = [wrk, f"-t{threads}", f"-c{load.connections}", f"-d{max(1, duration_s)}s",
                "--timeout", "30s", "-s", str(SCRIPT), f"http://127.0.0.1:{port}",
                "--", load.mode, nonce, str(articles), load.path, str(load.events), token]
-    done = subprocess.run(command, capture_output=True, text=True)
+    env = {**os.environ, "BENCH_DELAY_MS": str(load.delay_ms)}
+    done = subprocess.run(command, capture_output=True, text=True, env=env)
     if done.returncode != 0:
         raise RuntimeError(f"wrk failed: {done.stderr or done.stdout}")
     out = done.stdout

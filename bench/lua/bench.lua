@@ -1,8 +1,11 @@
--- bench.lua: request generator for wrk. Usage: wrk -s bench.lua URL -- MODE NONCE ARTICLES [PATH]
+-- bench.lua: request generator for wrk.
+-- Usage: wrk -s bench.lua URL -- MODE NONCE ARTICLES PATH EVENTS TOKEN
 --   beacon  POST /v1/views, text/plain JSON, a new visitor and a random X-Forwarded-For each
 --   pixel   GET /v1/views/pixel.gif?article=..&visitor=.., a random X-Forwarded-For each
 --   batch   POST /v1/views/batch with EVENTS events, each with a unique event_id and visitor
 --   get     GET PATH, the same request every time
+-- BENCH_DELAY_MS in the environment paces each connection (a steady load below saturation,
+-- for latency under load); it is read at load time because wrk asks then whether delay() exists.
 -- done() prints one line "BENCH {json}" with the totals and latency percentiles (µs).
 
 local threads = {}
@@ -70,6 +73,13 @@ function request()
     return wrk.format("POST", "/v1/views/batch", {["Content-Type"] = "application/json",
                       ["Authorization"] = "Bearer " .. token, ["User-Agent"] = UA},
                       batch_body())
+  end
+end
+
+local pause = tonumber(os.getenv("BENCH_DELAY_MS") or "0")
+if pause > 0 then
+  function delay()
+    return pause
   end
 end
 
