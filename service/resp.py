@@ -50,12 +50,23 @@ class Connection(aioredis.Connection):
         return [pack(args)]
 
 
+class _Batch:
+    """The replies one write is waiting for, in order."""
+
+    __slots__ = ("expected", "future", "replies")
+
+    def __init__(self, future: asyncio.Future[list[Any]], expected: int) -> None:
+        self.future = future
+        self.expected = expected
+        self.replies: list[Any] = []
+
+
 class _Protocol(asyncio.Protocol):
-    """One connection: futures of the commands in flight, answered in the order sent."""
+    """One connection: the batches of commands in flight, answered in the order sent."""
 
     def __init__(self) -> None:
         self.reader = hiredis.Reader(encoding="utf-8", errors="replace")
-        self.waiting: deque[asyncio.Future[Any]] = deque()
+        self.waiting: deque[_Batch] = deque()
         self.transport: asyncio.Transport | None = None
         self.lost: BaseException | None = None
 
@@ -65,28 +76,28 @@ class _Protocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self.reader.feed(data)
         while (reply := self.reader.gets()) is not False:
-            future = self.waiting.popleft()
-            if future.done():  # its caller gave up (timeout, cancelled request)
-                continue
+            batch = self.waiting[0]
             if isinstance(reply, hiredis.ReplyError):
-                future.set_result(BaseParser.parse_error(str(reply)))  # type: ignore[no-untyped-call]
-            else:
-                future.set_result(reply)
+                reply = BaseParser.parse_error(str(reply))  # type: ignore[no-untyped-call]
+            batch.replies.append(reply)
+            if len(batch.replies) == batch.expected:
+                self.waiting.popleft()
+                if not batch.future.done():  # else its caller gave up (timeout, cancelled)
+                    batch.future.set_result(batch.replies)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = exc or RedisConnectionError("Connection closed by server.")
         while self.waiting:
-            future = self.waiting.popleft()
+            future = self.waiting.popleft().future
             if not future.done():
                 future.set_exception(RedisConnectionError(str(self.lost)))
 
-    def send(self, payload: bytes, replies: int) -> list[asyncio.Future[Any]]:
+    def send(self, payload: bytes, replies: int) -> asyncio.Future[list[Any]]:
         assert self.transport is not None
-        loop = asyncio.get_running_loop()
-        futures = [loop.create_future() for _ in range(replies)]
-        self.waiting.extend(futures)
+        future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
+        self.waiting.append(_Batch(future, replies))
         self.transport.write(payload)
-        return futures
+        return future
 
     def close(self) -> None:
         if self.transport is not None:
@@ -116,10 +127,10 @@ class Pipelined:
         """Replies of several commands sent in one write; errors in place of their reply."""
         payload = b"".join(pack(c) for c in commands)
         protocol = await self._connected()
-        futures = protocol.send(payload, len(commands))
+        future = protocol.send(payload, len(commands))
         try:
             async with asyncio.timeout(self.timeout_s):
-                return list(await asyncio.gather(*futures))
+                return await future
         except TimeoutError:
             self._drop(protocol)
             raise RedisTimeoutError("Timeout reading from Redis") from None
@@ -136,7 +147,7 @@ class Pipelined:
     async def _connected(self) -> _Protocol:
         protocol = self._protocol
         if protocol is not None and protocol.lost is None:
-            return protocol
+            return protocol  # the usual case: no lock to take
         if self._connecting is None:
             self._connecting = asyncio.Lock()
         async with self._connecting:
@@ -160,8 +171,7 @@ class Pipelined:
                 if options.get("db"):
                     setup.append(["SELECT", options["db"]])
                 if setup:
-                    replies = await asyncio.gather(*protocol.send(
-                        b"".join(pack(c) for c in setup), len(setup)))
+                    replies = await protocol.send(b"".join(pack(c) for c in setup), len(setup))
                     for reply in replies:
                         if isinstance(reply, Exception):
                             protocol.close()

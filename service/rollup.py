@@ -1,23 +1,22 @@
 """Counters to rankings: slide the window sets, rank site-wide and per theme, publish.
 
-A rollup reads each shard's window sets (kept incrementally by every view), takes the top
-``ranking_size`` articles site-wide and per theme (by the catalog's current theme), and writes
-a new snapshot generation that a fenced script makes current in one step.
+A rollup reads the top of each shard's window sets (kept incrementally by every view: see
+topk.py for how deep), takes the top ``ranking_size`` articles site-wide and per theme (by the
+catalog's current theme), and writes a new snapshot generation that a fenced script makes
+current in one step.
 """
 
 from __future__ import annotations
 
 import asyncio
-import heapq
 import logging
 import time
-from collections import defaultdict
-from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import partial
 
 import orjson
 
-from . import keys
+from . import keys, topk
 from .clock import Clock
 from .settings import Settings
 from .store import Call, Script, Store
@@ -27,12 +26,9 @@ log = logging.getLogger("viewcount.rollup")
 
 _ADVANCE = Script.load("advance")
 _PUBLISH = Script.load("publish")
-SCAN_COUNT = 2000
 META_CHUNK = 500
 TOMBSTONE_MARGIN_S = 60
 MAX_BACKLOG = 1000  # buckets one advance call may look back over, per window
-
-Scores = dict[str, float]
 
 
 def list_name(window: str, theme: str | None) -> str:
@@ -60,9 +56,8 @@ class Rollup:
         started = time.monotonic()
         as_of = self.clock.now()
         await self._advance(as_of)
-        themes, window_scores = await self._read(as_of)
-        lists = self._rank(themes, window_scores)
-        generation = await self._write(lists, window_scores)
+        lists = await self._lists()
+        generation = await self._write(lists)
         published = await self._publish(lease_token, generation, as_of)
         duration_ms = int((time.monotonic() - started) * 1000)
         log.info("rollup", extra={"published": published, "generation": generation,
@@ -96,59 +91,31 @@ class Rollup:
         return [{name: int(index) for name, index in starts.items()}
                 for starts in await pipe.execute()]
 
-    async def _read(self, as_of: float) -> tuple[dict[str, str], dict[str, Scores]]:
-        """Every article's theme, and every window's article -> views (views > 0 only)."""
-        client = self.store.client
-        themes: dict[str, str] = {}
-        window_scores: dict[str, Scores] = {w.name: {} for w in WINDOWS}
-
-        async def scan_themes(shard: int) -> None:
-            async for article, theme in client.hscan_iter(keys.article_themes(shard),
-                                                          count=SCAN_COUNT):
-                themes[article] = theme
-
-        async def scan_window(shard: int, window: str) -> None:
-            key = keys.totals(shard) if window == "all" else keys.window(shard, window)
-            scores = window_scores[window]
-            async for article, score in client.zscan_iter(key, count=SCAN_COUNT):
-                if score > 0:
-                    scores[article] = score
-
-        jobs = [scan_themes(s) for s in range(keys.SHARDS)]
-        jobs += [scan_window(s, w.name) for s in range(keys.SHARDS) for w in WINDOWS]
-        await asyncio.gather(*jobs)
-        # An article deleted between the scans may linger in a window set: themes decide.
-        for scores in window_scores.values():
-            for article in [a for a in scores if a not in themes]:
-                del scores[article]
-        return themes, window_scores
-
-    def _rank(self, themes: dict[str, str],
-              window_scores: dict[str, Scores]) -> dict[str, list[tuple[str, int]]]:
-        """List name -> [(article, window views)], best first, ties by article id."""
-        size = self.settings.ranking_size
+    async def _lists(self) -> dict[str, list[tuple[str, int]]]:
+        """List name -> [(article, window views)], best first, ties by article id: site-wide
+        and per theme (the catalog's current theme), read from the top of each window set."""
+        reader = topk.TopReader(self.store, self.settings.ranking_size,
+                                await topk.theme_sizes(self.store))
         lists: dict[str, list[tuple[str, int]]] = {}
-        for window, scores in window_scores.items():
-            lists[list_name(window, None)] = _top(scores.items(), size)
-            by_theme: dict[str, list[tuple[str, float]]] = defaultdict(list)
-            for article, score in scores.items():
-                by_theme[themes[article]].append((article, score))
-            for theme, members in by_theme.items():
-                lists[list_name(window, theme)] = _top(members, size)
+        for window in WINDOWS:
+            name = window.name
+            top, by_theme = await reader.lists(
+                keys.totals if name == "all" else partial(keys.window, name=name))
+            lists[list_name(name, None)] = _whole(top)
+            for theme, items in by_theme.items():
+                lists[list_name(name, theme)] = _whole(items)
         return lists
 
-    async def _write(self, lists: dict[str, list[tuple[str, int]]],
-                     window_scores: dict[str, Scores]) -> int:
+    async def _write(self, lists: dict[str, list[tuple[str, int]]]) -> int:
         client = self.store.client
         listed = sorted({article for items in lists.values() for article, _ in items})
         meta: dict[str, list[str | None]] = {}
         for start in range(0, len(listed), META_CHUNK):
             chunk = listed[start:start + META_CHUNK]
-            pipe = client.pipeline(transaction=False)
-            for article in chunk:
-                pipe.hmget(keys.meta(article), ["title", "url", "theme", "published_at"])
-            meta.update(zip(chunk, await pipe.execute(), strict=True))
-        totals = window_scores["all"]
+            meta.update(zip(chunk, await topk.commands(self.store, [
+                ("HMGET", keys.meta(article), "title", "url", "theme", "published_at")
+                for article in chunk]), strict=True))
+        totals = await topk.scores(self.store, listed)
         snapshot: dict[str, bytes] = {}
         for name, items in lists.items():
             entries = []
@@ -187,6 +154,5 @@ class Rollup:
         return int(max(3 * self.settings.rollup_interval_s, 300))
 
 
-def _top(members: Iterable[tuple[str, float]], size: int) -> list[tuple[str, int]]:
-    best = heapq.nsmallest(size, members, key=lambda m: (-m[1], m[0]))
-    return [(article, int(score)) for article, score in best]
+def _whole(items: list[tuple[str, float]]) -> list[tuple[str, int]]:
+    return [(article, int(score)) for article, score in items]

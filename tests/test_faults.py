@@ -254,7 +254,7 @@ async def test_scheduler_killed_mid_rollup(redis_server: RedisProcess,
                 # The first scan of a rollup that began after the last one numbered its snapshot:
                 # the kill lands in the middle of that rollup's reads.
                 await asyncio.wait_for(commands_in_order(redis_server.url, [
-                    ("INCRBY", keys.GENERATION), ("ZSCAN", "")]), 60)
+                    ("INCRBY", keys.GENERATION), ("ZRANGE", ":win:")]), 60)
                 first.kill()
                 current = await redis.hgetall(keys.CURRENT)
                 generation = int(current["generation"])

@@ -1,0 +1,157 @@
+"""The top of every ranking list, read from the top of the window sets only.
+
+A list needs the ``size`` best articles site-wide, or of one theme. Each shard's window set is
+read best first (ZRANGE ... REV: one atomic read per shard, so a view landing meanwhile cannot
+make an article slip between two pages); every article's theme is the catalog's current one.
+Reading stops once every list is settled: when at least ``size`` of its candidates score above
+the best score any shard may still hold unread, nothing unread can enter it. Otherwise the
+shards still holding more are read again, twice as deep. With 100,000 articles over 50 themes
+that is about 1,000 articles per shard instead of all 6,000; a theme too small to fill its list
+still makes the reads go to the end, as reading everything did before.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable
+from typing import Any
+
+from . import keys
+from .store import STORAGE_ERRORS, StorageUnavailable, Store
+
+FIRST_DEPTH_FACTOR = 1.5  # first read: 1.5x the candidates the lists need, spread over shards
+Scored = tuple[str, float]
+
+
+class TopReader:
+    """Reads window sets for one rollup; knows each article's current theme once looked up."""
+
+    def __init__(self, store: Store, size: int, theme_sizes: dict[str, int]) -> None:
+        self.store = store
+        self.size = size
+        self.theme_sizes = theme_sizes  # theme -> articles in the catalog
+        self.themes: dict[str, str | None] = {}  # article -> theme (None: deleted)
+
+    async def lists(self, key_of: Any) -> tuple[list[Scored], dict[str, list[Scored]]]:
+        """The site-wide list and every theme's list of one window; ``key_of(shard)`` names
+        the shard's sorted set. Lists hold (article, views), best first, ties by article."""
+        need = self.size * (len(self.theme_sizes) + 1)
+        depth = {shard: max(64, math.ceil(need * FIRST_DEPTH_FACTOR / keys.SHARDS))
+                 for shard in range(keys.SHARDS)}
+        read: dict[int, list[Scored]] = {}
+        exhausted: set[int] = set()
+        while depth:
+            for shard, items in zip(depth, await self._read(key_of, depth), strict=True):
+                read[shard] = items
+                if len(items) < depth[shard]:
+                    exhausted.add(shard)
+            await self._learn_themes(item for items in read.values() for item in items)
+            ceiling = max((read[s][-1][1] for s in read if s not in exhausted and read[s]),
+                          default=-math.inf)
+            candidates = [(a, s) for items in read.values() for a, s in items
+                          if s > 0 and self.themes.get(a) is not None]
+            if self._settled(candidates, ceiling):
+                break
+            depth = {s: 2 * len(read[s]) for s in read if s not in exhausted}
+        return self._rank(candidates)
+
+    def _settled(self, candidates: list[Scored], ceiling: float) -> bool:
+        """Whether no unread article (all score at most ``ceiling``) can enter any list."""
+        if ceiling == -math.inf:
+            return True
+        above: dict[str | None, int] = defaultdict(int)
+        seen: dict[str | None, int] = defaultdict(int)
+        for article, score in candidates:
+            theme = self.themes[article]
+            seen[theme] += 1
+            if score > ceiling:
+                above[theme] += 1
+                above[None] += 1
+        if above[None] < self.size:
+            return False
+        return all(above[theme] >= self.size or seen[theme] >= articles
+                   for theme, articles in self.theme_sizes.items())
+
+    def _rank(self, candidates: list[Scored]) -> tuple[list[Scored], dict[str, list[Scored]]]:
+        ordered = sorted(candidates, key=lambda item: (-item[1], item[0]))
+        by_theme: dict[str, list[Scored]] = defaultdict(list)
+        for article, score in ordered:
+            members = by_theme[self.themes[article]]  # type: ignore[index]
+            if len(members) < self.size:
+                members.append((article, score))
+        return ordered[:self.size], dict(by_theme)
+
+    async def _read(self, key_of: Any, depth: dict[int, int]) -> list[list[Scored]]:
+        replies = await commands(self.store, [
+            ("ZRANGE", key_of(shard), 0, count - 1, "REV", "WITHSCORES")
+            for shard, count in depth.items()])
+        return [_pairs(reply) for reply in replies]
+
+    async def _learn_themes(self, items: Iterable[Scored]) -> None:
+        unknown: dict[int, list[str]] = defaultdict(list)
+        for article, _ in items:
+            if article not in self.themes:
+                self.themes[article] = None
+                unknown[keys.shard_of(article)].append(article)
+        if not unknown:
+            return
+        replies = await commands(self.store, [("HMGET", keys.article_themes(shard), *articles)
+                                              for shard, articles in unknown.items()])
+        for articles, themes in zip(unknown.values(), replies, strict=True):
+            self.themes.update(zip(articles, themes, strict=True))
+
+
+def _pairs(reply: list[Any]) -> list[Scored]:
+    """(member, score) pairs, whether redis-py paired them already or not."""
+    if reply and isinstance(reply[0], list | tuple):
+        return [(member, float(score)) for member, score in reply]
+    return [(reply[i], float(reply[i + 1])) for i in range(0, len(reply), 2)]
+
+
+async def theme_sizes(store: Store) -> dict[str, int]:
+    """Every theme in the catalog with its number of articles."""
+    replies = await commands(store, [("HGETALL", keys.theme_counts(shard))
+                                     for shard in range(keys.SHARDS)])
+    sizes: dict[str, int] = defaultdict(int)
+    for counts in replies:
+        pairs = counts.items() if isinstance(counts, dict) else \
+            zip(counts[::2], counts[1::2], strict=True)
+        for theme, count in pairs:
+            sizes[theme] += int(count)
+    return {theme: count for theme, count in sizes.items() if count > 0}
+
+
+async def scores(store: Store, articles: Iterable[str]) -> dict[str, float]:
+    """All-time totals of some articles."""
+    by_shard: dict[int, list[str]] = defaultdict(list)
+    for article in articles:
+        by_shard[keys.shard_of(article)].append(article)
+    if not by_shard:
+        return {}
+    replies = await commands(store, [("ZMSCORE", keys.totals(shard), *members)
+                                     for shard, members in by_shard.items()])
+    found: dict[str, float] = {}
+    for members, values in zip(by_shard.values(), replies, strict=True):
+        found.update((m, float(v or 0)) for m, v in zip(members, values, strict=True))
+    return found
+
+
+async def commands(store: Store, batch: list[tuple[Any, ...]]) -> list[Any]:
+    """Replies of many commands in one round trip. On a single node through the lean client
+    (redis-py spends a timeout and a parse per reply: most of a rollup's time with thousands
+    of replies); replies come raw there, parsed by redis-py's callbacks on a cluster."""
+    try:
+        if store.fast is not None:
+            replies = await store.fast.execute(batch)
+        else:
+            pipe = store.client.pipeline(transaction=False)
+            for command in batch:
+                pipe.execute_command(*command)
+            replies = list(await pipe.execute(raise_on_error=False))
+    except STORAGE_ERRORS as exc:
+        raise StorageUnavailable(str(exc) or type(exc).__name__) from exc
+    for reply in replies:
+        if isinstance(reply, Exception):
+            raise StorageUnavailable(str(reply)) from reply
+    return replies
