@@ -28,7 +28,8 @@ class Coalescer(Generic[K, V]):
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def get(self, wanted: list[K]) -> dict[K, V]:
-        """The values of ``wanted``, fetched after this call began."""
+        """The values of ``wanted`` (and perhaps of other keys), fetched after this call
+        began; shared with the other callers of the same fetch: read it, do not change it."""
         future: asyncio.Future[dict[K, V]] = asyncio.get_running_loop().create_future()
         self._queue.append((wanted, future))
         self._kick()
@@ -58,9 +59,9 @@ class Coalescer(Generic[K, V]):
                 if not future.done():
                     future.set_exception(exc)
         else:
-            for wanted, future in batch:
+            for _, future in batch:
                 if not future.done():
-                    future.set_result({key: found[key] for key in wanted})
+                    future.set_result(found)
         finally:
             self._inflight -= 1
             self._kick()
