@@ -7,14 +7,12 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from redis.exceptions import RedisError
-
 from . import keys
 from .clock import Clock, parse_rfc3339, rfc3339
 from .coalesce import Coalescer
 from .errors import InvalidField, UnknownArticle
-from .store import Call, Script, StorageUnavailable, Store
-from .validate import is_theme
+from .store import STORAGE_ERRORS, Call, Script, StorageUnavailable, Store
+from .validate import has_visible, is_theme
 from .windows import DAY, GRANULARITIES, HOUR
 
 _PUT = Script.load("put_article")
@@ -45,7 +43,7 @@ def article_from_fields(article_id: str, fields: object) -> Article:
     if not isinstance(fields, dict):
         raise InvalidField("the body must be a JSON object with title, url and theme")
     title = fields.get("title")
-    if not isinstance(title, str) or not 1 <= len(title) <= MAX_TITLE or not title.strip():
+    if not isinstance(title, str) or not 1 <= len(title) <= MAX_TITLE or not has_visible(title):
         raise InvalidField(f"title: a string of 1-{MAX_TITLE} characters is required")
     url = fields.get("url")
     if not isinstance(url, str) or len(url) > MAX_URL or not _is_http_url(url):
@@ -211,5 +209,5 @@ class Catalog:
     async def _execute(pipe: Any) -> list[Any]:
         try:
             return list(await pipe.execute())
-        except (TimeoutError, RedisError, OSError) as exc:
+        except STORAGE_ERRORS as exc:
             raise StorageUnavailable(str(exc) or type(exc).__name__) from exc

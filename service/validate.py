@@ -8,6 +8,13 @@ from .errors import InvalidArticleId
 
 _ARTICLE = re.compile(r"[A-Za-z0-9._~-]{1,200}")
 _THEME = re.compile(r"[a-z0-9-]{1,64}")
+# A character that is not whitespace to Python nor to JSON Schema (ECMA-262) regexes.
+VISIBLE_PATTERN = r"[^\s\u001c-\u001f\u0085\ufeff]"
+_VISIBLE = re.compile(VISIBLE_PATTERN)
+
+
+def has_visible(value: str) -> bool:
+    return _VISIBLE.search(value) is not None
 
 
 def is_article_id(value: object) -> bool:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from ..validate import VISIBLE_PATTERN
+
 ARTICLE_PATTERN = r"^[A-Za-z0-9._~-]{1,200}$"
 THEME_PATTERN = r"^[a-z0-9-]{1,64}$"
 # What the handlers accept, stated narrowly enough that anything matching is accepted.
@@ -37,7 +39,8 @@ class ManyViews(BaseModel):
 
 
 class ArticleIn(BaseModel):
-    title: str = Field(min_length=1, max_length=300, pattern=r"\S", description="not blank")
+    title: str = Field(min_length=1, max_length=300, pattern=VISIBLE_PATTERN,
+                       description="not blank")
     url: str = Field(max_length=2048, pattern=HTTP_URL_PATTERN)
     theme: str = Field(pattern=THEME_PATTERN)
     published_at: str | None = Field(None, pattern=RFC3339_PATTERN,
