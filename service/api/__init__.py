@@ -19,7 +19,7 @@ from ..ingest import Salts
 from ..metrics import Metrics
 from ..rankings import Rankings
 from ..settings import Settings
-from ..store import StorageUnavailable, Store, connect
+from ..store import STORAGE_ERRORS, StorageUnavailable, Store, connect
 from . import articles, batch, ops, pages, rankings
 from .front import Front
 from .openapi import document
@@ -76,10 +76,12 @@ def _handlers(app: FastAPI, metrics: Metrics, settings: Settings) -> None:
         metrics.rejected.labels(exc.code).inc()
         return answer(*from_error(exc))
 
-    @app.exception_handler(StorageUnavailable)
-    async def storage(request: Request, exc: StorageUnavailable) -> Response:
+    async def storage(request: Request, exc: Exception) -> Response:
         metrics.redis_errors.inc()
         return answer(*unavailable(settings.retry_after_s))
+
+    for error in (StorageUnavailable, *STORAGE_ERRORS):
+        app.add_exception_handler(error, storage)
 
     @app.exception_handler(RequestValidationError)
     async def validation(request: Request, exc: RequestValidationError) -> Response:
