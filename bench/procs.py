@@ -72,12 +72,11 @@ def redis_server(*extra: str) -> Iterator[int]:
 
 @contextlib.contextmanager
 def uvicorn(app: str, workers: int, env: dict[str, str], factory: bool = False) -> Iterator[int]:
-    """``app`` under uvicorn with the access log off; yields its port once it answers."""
+    """``app`` under uvicorn as `viewcount serve` runs it (bench/serve.py); yields its port
+    once it answers."""
     port = free_port()
-    command = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port),
-               "--workers", str(workers), "--no-access-log", "--log-level", "warning"]
-    if factory:
-        command.append("--factory")
+    command = [sys.executable, "-m", "bench.serve", app, str(port), str(workers),
+               *(["factory"] if factory else [])]
     process = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **env},
                                start_new_session=True)
     try:

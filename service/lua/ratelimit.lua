@@ -15,15 +15,13 @@ local flags = {}
 local pos = 5
 for s = 1, tonumber(ARGV[4]) do
   local current_k, previous_k = KEYS[2 * s - 1], KEYS[2 * s]
-  local previous = {}
   local n = tonumber(ARGV[pos])
+  -- The previous minute of every client in one read.
+  local previous = redis.call('HMGET', previous_k, unpack(ARGV, pos + 1, pos + n))
   for i = pos + 1, pos + n do
     local digest = ARGV[i]
-    if previous[digest] == nil then
-      previous[digest] = tonumber(redis.call('HGET', previous_k, digest) or '0')
-    end
     local current = redis.call('HINCRBY', current_k, digest, 1)
-    if current + math.floor(previous[digest] * weight) <= limit then
+    if current + math.floor(tonumber(previous[i - pos] or '0') * weight) <= limit then
       flags[#flags + 1] = 1
     else
       flags[#flags + 1] = 0

@@ -97,9 +97,8 @@ local function section(b, pos)
   for article, n in pairs(bot_views) do
     redis.call('HINCRBY', bots_k, article, n)
   end
-  if counted > 0 then
-    redis.call('INCRBY', KEYS[b + 8], counted)
-    redis.call('EXPIRE', KEYS[b + 8], minute_ttl)
+  if counted > 0 and redis.call('INCRBY', KEYS[b + 8], counted) == counted then
+    redis.call('EXPIRE', KEYS[b + 8], minute_ttl)  -- a new minute's counter
   end
   return pos
 end
