@@ -23,6 +23,3 @@ class Metrics:
             buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30), registry=r)
         self.rollup_age = Gauge("viewcount_rollup_age_seconds",
                                 "Age of the ranking snapshot this process serves", registry=r)
-        self.commit_batch = Histogram(
-            "viewcount_commit_batch_views", "Views per group-commit flush",
-            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512), registry=r)
