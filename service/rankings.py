@@ -24,6 +24,8 @@ class _Snapshot:
     generation: int = 0
     version: int = 0
     as_of: float | None = None
+    raw: dict[str, str] = field(default_factory=dict)  # list name -> JSON as the rollup wrote it
+    deleted: frozenset[str] = frozenset()  # tombstones: left out of every list
     lists: dict[str, list[bytes]] = field(default_factory=dict)  # items without rank
     bodies: dict[tuple[str, str | None, int], bytes] = field(default_factory=dict)
     answers: dict[bytes, Any] = field(default_factory=dict)  # fast path: query -> answer
@@ -31,6 +33,17 @@ class _Snapshot:
     @property
     def etag(self) -> str:
         return f'"{self.generation}.{self.version}"'
+
+    def items(self, name: str) -> list[bytes]:
+        """One list's items, parsed on first use: a snapshot holds hundreds of lists, and
+        parsing them all at once blocked the event loop for tens of ms after every rollup."""
+        items = self.lists.get(name)
+        if items is None:
+            payload = self.raw.get(name)
+            items = [orjson.dumps(item) for item in orjson.loads(payload)
+                     if item["article"] not in self.deleted] if payload else []
+            self.lists[name] = items
+        return items
 
 
 class Rankings:
@@ -61,7 +74,7 @@ class Rankings:
         cache_key = (window, theme, limit)
         body = snap.bodies.get(cache_key)
         if body is None:
-            items = snap.lists.get(list_name(window, theme), [])[:limit]
+            items = snap.items(list_name(window, theme))[:limit]
             ranked = b",".join(b'{"rank":%d,%s' % (n, item[1:]) for n, item in
                                enumerate(items, 1))
             head = orjson.dumps({"window": window, "theme": theme,
@@ -78,17 +91,15 @@ class Rankings:
         generation, version = int(current.get("generation", 0)), int(current.get("version", 0))
         if (generation, version) == (self._current.generation, self._current.version):
             return
-        raw = await client.hgetall(keys.snapshot(generation)) if generation else {}
-        if generation and not raw:
-            return  # expired under us: keep serving what we have
-        deleted = set(await client.zrange(keys.TOMBSTONES, 0, -1))
-        lists: dict[str, list[bytes]] = {}
-        for name, payload in raw.items():
-            if name != "_":
-                lists[str(name)] = [orjson.dumps(item) for item in orjson.loads(payload)
-                               if item["article"] not in deleted]
+        if generation and generation == self._current.generation:
+            raw = self._current.raw  # only the tombstones changed
+        else:
+            raw = await client.hgetall(keys.snapshot(generation)) if generation else {}  # type: ignore[assignment]
+            if generation and not raw:
+                return  # expired under us: keep serving what we have
+        deleted: frozenset[str] = frozenset(await client.zrange(keys.TOMBSTONES, 0, -1))  # type: ignore[arg-type]
         self._current = _Snapshot(generation, version, float(current["as_of"]) if generation
-                                  else None, lists)
+                                  else None, raw, deleted)
 
     async def forget(self, article: str, deleted_at: float) -> None:
         """Drop a deleted article from every list at once, in every process."""
