@@ -99,7 +99,10 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
             uvicorn.run("service.api:app_from_env", factory=True, host=args.host,
                         port=args.port, workers=args.workers, access_log=False,
                         log_config=None, timeout_graceful_shutdown=10, http=_http_protocol(),
-                        h11_max_incomplete_event_size=settings.max_header_bytes)
+                        h11_max_incomplete_event_size=settings.max_header_bytes,
+                        # X-Forwarded-For is ours to trust (VIEWCOUNT_TRUSTED_PROXIES), not
+                        # uvicorn's: it would believe any loopback peer.
+                        proxy_headers=False)
         finally:
             if scheduler is not None:
                 scheduler.terminate()
