@@ -18,7 +18,15 @@ from typing import Any
 import httpx
 
 from .pagedata import article_bodies, batch_events
-from .support import ADMIN, ADMIN_TOKEN, BROWSER_UA, RedisProcess, free_port, wait_for_port
+from .support import (
+    ADMIN,
+    ADMIN_TOKEN,
+    BROWSER_UA,
+    RedisProcess,
+    end_process,
+    free_port,
+    wait_for_port,
+)
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
@@ -59,13 +67,7 @@ class Service:
         self.http = httpx.Client(base_url=self.base, headers={"User-Agent": BROWSER_UA})
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        end_process(self.process)
         self.log.close()
 
     def views(self, article: str) -> int:

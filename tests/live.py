@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from .support import ADMIN_TOKEN, BROWSER_UA, free_port, wait_for_port
+from .support import ADMIN_TOKEN, BROWSER_UA, end_process, free_port, wait_for_port
 
 
 class ServiceProcess:
@@ -56,13 +56,7 @@ class ServiceProcess:
             self.process.wait()
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        end_process(self.process)
         self._log.close()
 
 

@@ -39,6 +39,18 @@ def wait_for_port(port: int, timeout_s: float = 10.0) -> None:
     raise TimeoutError(f"nothing listens on {port}")
 
 
+def end_process(process: subprocess.Popen[Any] | None, timeout_s: float = 15) -> None:
+    """SIGTERM, then SIGKILL if the process has not exited within ``timeout_s``."""
+    if process is None or process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 class RedisProcess:
     """A redis-server (or the shipped valkey-server) on a free port, for tests."""
 
