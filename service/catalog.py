@@ -13,11 +13,12 @@ from .coalesce import Coalescer
 from .errors import InvalidField, UnknownArticle
 from .store import STORAGE_ERRORS, Call, Script, StorageUnavailable, Store
 from .validate import has_visible, is_theme
-from .windows import DAY, GRANULARITIES, HOUR
+from .windows import DAY, GRANULARITIES, HOUR, M5
 
 _PUT = Script.load("put_article")
 _DELETE = Script.load("delete_article")
 _COUNTS = Script.load("counts", durable=False)
+_HOURLY = Script.load("hourly", durable=False)
 COUNTS_PER_CALL = 1000  # ids per counts.lua call: about a millisecond of Redis time
 MAX_TITLE = 300
 MAX_URL = 2048
@@ -108,7 +109,8 @@ class Catalog:
         readers = [keys.readers(article_id, day) for day in range(today - 32, today + 2)]
         deleted = await self.store.run(Call(_DELETE, [
             keys.meta(article_id), keys.articles(shard), keys.article_themes(shard),
-            keys.theme_counts(shard), *holders, *readers,
+            keys.theme_counts(shard), keys.inbox(shard), keys.draining(shard), *holders,
+            *readers,
         ], [article_id, len(holders)]))
         if not deleted:
             raise UnknownArticle(f"no article '{article_id}' in the catalog")
@@ -195,12 +197,13 @@ class Catalog:
         shard = keys.shard_of(article_id)
         current = HOUR.index(self.clock.now())
         indexes = range(current - hours + 1, current + 1)
-        pipe = self.store.client.pipeline(transaction=False)
-        pipe.sismember(keys.articles(shard), article_id)
-        for index in indexes:
-            pipe.zscore(keys.bucket(shard, HOUR.name, index), article_id)
-        known, *scores = await self._execute(pipe)
-        if not known:
+        # Views since the last rollup are still in the inbox (or the set it is merging).
+        per_hour = HOUR.bucket_s // M5.bucket_s
+        scores = await self.store.run(Call(_HOURLY, [
+            keys.articles(shard), keys.inbox(shard), keys.draining(shard),
+            *(keys.bucket(shard, HOUR.name, index) for index in indexes),
+        ], [article_id, per_hour, *(index * per_hour for index in indexes)]))
+        if scores == -1:
             raise UnknownArticle(f"no article '{article_id}' in the catalog")
         return [{"at": rfc3339(index * HOUR.bucket_s), "views": int(score or 0)}
                 for index, score in zip(indexes, scores, strict=True)]

@@ -22,11 +22,15 @@ from .errors import RateLimited
 from .ingest import View
 from .settings import Settings
 from .store import Call, Script, StorageUnavailable, Store
-from .windows import DAY, GRANULARITIES
+from .windows import DAY, M5
 
 COUNTED, DUPLICATE, DUPLICATE_EVENT, UNKNOWN, BOT = 1, 2, 3, 4, 5
 READERS_RETENTION_S = 2 * 86400
 PER_MINUTE_RETENTION_S = 2 * 3600
+# The rollup empties the inbox every interval; the TTL only bounds what a service left with no
+# scheduler for a month keeps.
+INBOX_RETENTION_S = 32 * 86400
+DAY_S, M5_S = DAY.bucket_s, M5.bucket_s
 WATCHDOG_TICKS = 4  # a waiter times out between 1 and 1.25 Redis timeouts after it came
 
 _RECORD = Script.load("record")
@@ -177,60 +181,40 @@ class Committer:
         minute = int(now // 60)
         key_list: list[str] = []
         args: list[Any] = [self.settings.dedupe_window_s, self.settings.event_id_ttl_s,
-                           _ttl((minute + 1) * 60 + PER_MINUTE_RETENTION_S, now), len(sections)]
+                           _ttl((minute + 1) * 60 + PER_MINUTE_RETENTION_S, now),
+                           INBOX_RETENTION_S, len(sections)]
         for shard, views in sections:
             base = len(key_list) + 1
-            key_list += [
-                keys.articles(shard), keys.totals(shard), keys.bots(shard),
-                keys.window(shard, "1h"), keys.window(shard, "24h"), keys.window(shard, "7d"),
-                keys.window(shard, "30d"), keys.window_starts(shard),
-                keys.per_minute(shard, minute),
-            ]
-            args += [base, *self._section_args(shard, views, key_list, now)]
+            key_list += [keys.articles(shard), keys.totals(shard), keys.bots(shard),
+                         keys.inbox(shard), keys.per_minute(shard, minute)]
+            args += [base, len(views)]
+            for view in views:
+                args += _view_args(view, key_list, now)
         return Call(_RECORD, key_list, args)
 
-    def _section_args(self, shard: int, views: list[View], key_list: list[str],
-                      now: float) -> list[Any]:
-        """A section's buckets and views; appends the keys they name to ``key_list``."""
-        bucket_args: list[Any] = []
-        slots_of: dict[tuple[int, ...], str] = {}  # bucket indexes -> "m5,h,d" key numbers
-        view_args: list[Any] = []
-        for view in views:
-            indexes = tuple(gran.index(view.at) for gran in GRANULARITIES)
-            slots = slots_of.get(indexes)
-            if slots is None:
-                numbers = []
-                for gran, index in zip(GRANULARITIES, indexes, strict=True):
-                    key_list.append(keys.bucket(shard, gran.name, index))
-                    numbers.append(len(key_list))
-                    expire_at = (index + 1) * gran.bucket_s + gran.retention_s
-                    bucket_args += [len(key_list), gran.name, index, _ttl(expire_at, now)]
-                slots = slots_of[indexes] = ",".join(map(str, numbers))
-            view_args += self._view_args(view, slots, key_list, now)
-        return [len(bucket_args) // 4, *bucket_args, len(views), *view_args]
 
-    @staticmethod
-    def _view_args(view: View, slots: str, key_list: list[str], now: float) -> list[Any]:
-        event_k = seen_k = readers_k = 0
-        member = ""
-        if view.event_id is not None:
-            digest = hashlib.blake2b(f"{view.article}\0{view.event_id}".encode(),
-                                     digest_size=16).hexdigest()
-            key_list.append(keys.event(view.article, digest))
-            event_k = len(key_list)
-        day = DAY.index(view.at)
-        if view.reader is not None:
-            if view.dedupe and not view.bot:
-                seen = hashlib.blake2b(view.reader + view.article.encode(),
-                                       digest_size=16).hexdigest()
-                key_list.append(keys.seen(view.article, seen))
-                seen_k = len(key_list)
-            key_list.append(keys.readers(view.article, day))
-            readers_k = len(key_list)
-            member = view.reader.hex()
-        readers_ttl = _ttl((day + 1) * DAY.bucket_s + READERS_RETENTION_S, now)
-        return [view.article, "b" if view.bot else "v", event_k, seen_k, readers_k, member,
-                readers_ttl, slots]
+def _view_args(view: View, key_list: list[str], now: float) -> list[Any]:
+    """A view's 8 fields for record.lua; appends the keys they name to ``key_list``."""
+    article = view.article
+    event_k = seen_k = readers_k = 0
+    member = ""
+    if view.event_id is not None:
+        digest = hashlib.blake2b(f"{article}\0{view.event_id}".encode(),
+                                 digest_size=16).hexdigest()
+        key_list.append(keys.event(article, digest))
+        event_k = len(key_list)
+    day = int(view.at // DAY_S)
+    if view.reader is not None:
+        if view.dedupe and not view.bot:
+            seen = hashlib.blake2b(view.reader + article.encode(), digest_size=16).hexdigest()
+            key_list.append(keys.seen(article, seen))
+            seen_k = len(key_list)
+        key_list.append(keys.readers(article, day))
+        readers_k = len(key_list)
+        member = view.reader.hex()
+    readers_ttl = _ttl((day + 1) * DAY_S + READERS_RETENTION_S, now)
+    return [article, "b" if view.bot else "v", event_k, seen_k, readers_k, member,
+            readers_ttl, int(view.at // M5_S)]
 
 
 def _ttl(expire_at: float, now: float) -> int:

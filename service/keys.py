@@ -76,6 +76,20 @@ def bots(shard: int) -> str:
     return f"{_s(shard)}:bots"
 
 
+def inbox(shard: int) -> str:
+    """Sorted set "m5 index|article" -> views counted since the rollup last claimed it."""
+    return f"{_s(shard)}:inbox"
+
+
+def draining(shard: int) -> str:
+    """The inbox a rollup claimed, while it merges it into the buckets and window sets."""
+    return f"{_s(shard)}:draining"
+
+
+def inbox_member(m5_index: int, article: str) -> str:
+    return f"{m5_index}|{article}"
+
+
 def window(shard: int, name: str) -> str:
     """Sorted set article -> views inside a sliding window, kept incrementally."""
     return f"{_s(shard)}:win:{name}"

@@ -1,7 +1,8 @@
-"""Counters to rankings: slide the window sets, rank site-wide and per theme, publish.
+"""Counters to rankings: merge the inbox, slide the window sets, rank, publish.
 
-A rollup reads the top of each shard's window sets (kept incrementally by every view: see
-topk.py for how deep), takes the top ``ranking_size`` articles site-wide and per theme (by the
+A rollup moves the views counted since the last one from each shard's inbox into its time
+buckets and window sets (merge.lua), subtracts the buckets that left each window (advance.lua),
+reads the top of each shard's window sets (see topk.py for how deep), takes the top ``ranking_size`` articles site-wide and per theme (by the
 catalog's current theme), and writes a new snapshot generation that a fenced script makes
 current in one step.
 """
@@ -10,24 +11,29 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from dataclasses import dataclass
 from functools import partial
+from typing import Any
 
 import orjson
+from redis.exceptions import ResponseError
 
 from . import keys, topk
 from .clock import Clock
 from .settings import Settings
 from .store import Call, Script, Store
-from .windows import LAST_WINDOW, SLIDING, WINDOWS
+from .windows import GRANULARITIES, LAST_WINDOW, M5, SLIDING, WINDOWS
 
 log = logging.getLogger("viewcount.rollup")
 
 _ADVANCE = Script.load("advance")
+_MERGE = Script.load("merge", durable=False)  # merges each entry once, however often it runs
 _PUBLISH = Script.load("publish")
 META_CHUNK = 500
 TOMBSTONE_MARGIN_S = 60
+MERGE_CHUNK = 1000  # inbox entries per merge call: each call holds Redis for ~10 ms at most
 MAX_BACKLOG = 1000  # buckets one advance call may look back over, per window
 
 
@@ -55,6 +61,7 @@ class Rollup:
     async def run(self, lease_token: str = "") -> RollupResult:
         started = time.monotonic()
         as_of = self.clock.now()
+        await asyncio.gather(*(self._merge(shard, as_of) for shard in range(keys.SHARDS)))
         await self._advance(as_of)
         lists = await self._lists()
         generation = await self._write(lists)
@@ -63,6 +70,32 @@ class Rollup:
         log.info("rollup", extra={"published": published, "generation": generation,
                                   "duration_ms": duration_ms})
         return RollupResult(published, as_of, duration_ms, generation)
+
+    async def _merge(self, shard: int, as_of: float) -> None:
+        """Move the shard's inbox into its buckets and window sets, a chunk per call.
+
+        A draining set left by a rollup that died is finished first; then the inbox is
+        claimed (renamed, so the views counted meanwhile start a new one) and drained.
+        """
+        store, client = self.store, self.store.client
+        draining, claimed = keys.draining(shard), False
+        while True:
+            members = await store.retrying(lambda: client.zrange(draining, 0, MERGE_CHUNK - 1))
+            if members:
+                await store.run(_merge_call(shard, members, as_of))
+                continue
+            if claimed:
+                return
+            claimed = True
+            await store.retrying(lambda: self._claim(shard))
+
+    async def _claim(self, shard: int) -> None:
+        """Rename the inbox to the draining set (empty: the caller drained it)."""
+        try:
+            await self.store.client.renamenx(keys.inbox(shard), keys.draining(shard))
+        except ResponseError as exc:  # no inbox: nothing counted since the last claim
+            if "no such key" not in str(exc).lower():
+                raise
 
     async def _advance(self, as_of: float) -> None:
         starts = await self._window_starts()
@@ -152,6 +185,28 @@ class Rollup:
 
     def _grace_s(self) -> int:
         return int(max(3 * self.settings.rollup_interval_s, 300))
+
+
+def _merge_call(shard: int, members: list[str], as_of: float) -> Call:
+    """merge.lua for inbox entries ("m5 index|article"): each with its three bucket keys."""
+    bucket_numbers: dict[tuple[str, int], int] = {}
+    key_list = [keys.draining(shard), keys.window_starts(shard),
+                *(keys.window(shard, window.name) for window in SLIDING)]
+    bucket_args: list[Any] = []
+    entry_args: list[Any] = []
+    for member in members:
+        at = int(member.split("|", 1)[0]) * M5.bucket_s
+        entry_args.append(member)
+        for gran in GRANULARITIES:
+            index = gran.index(at)
+            number = bucket_numbers.get((gran.name, index))
+            if number is None:
+                key_list.append(keys.bucket(shard, gran.name, index))
+                number = bucket_numbers[gran.name, index] = len(key_list)
+                expire_at = (index + 1) * gran.bucket_s + gran.retention_s
+                bucket_args += [gran.name, index, max(1, math.ceil(expire_at - as_of))]
+            entry_args.append(number)
+    return Call(_MERGE, key_list, [len(bucket_numbers), *bucket_args, *entry_args])
 
 
 def _whole(items: list[tuple[str, float]]) -> list[tuple[str, int]]:

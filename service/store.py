@@ -119,7 +119,7 @@ class Store:
     async def run(self, call: Call) -> Any:
         """Run one script on its slot's node; retried within ``retry_s`` while unreachable."""
         guarded = self._guard(call)
-        return await self._retrying(lambda: self._run_once(guarded))
+        return await self.retrying(lambda: self._run_once(guarded))
 
     def per_call(self, sections: Sequence[T]) -> list[list[T]]:
         """How per-slot sections share script calls: all in one on a single node (scripts may
@@ -136,7 +136,7 @@ class Store:
         if self.cluster or len(calls) == 1:
             return list(await asyncio.gather(*(self.run(c) for c in calls)))
         guarded = [self._guard(c) for c in calls]
-        return await self._retrying(lambda: self._pipeline(guarded))
+        return await self.retrying(lambda: self._pipeline(guarded))
 
     def _guard(self, call: Call) -> Call:
         """The call plus its marker: every attempt at it (ours, redis-py's) shares one."""
@@ -210,7 +210,7 @@ class Store:
             raise ReplicationShortfall(f"{replicas} of {self.wait_replicas} replicas confirmed "
                                        "the write in time")
 
-    async def _retrying(self, attempt: Callable[[], Awaitable[T]]) -> T:
+    async def retrying(self, attempt: Callable[[], Awaitable[T]]) -> T:
         """Retry unreachable-node and failover errors with backoff until ``retry_s`` passes."""
         deadline = time.monotonic() + self.retry_s
         delay = RETRY_FIRST_DELAY_S
@@ -333,7 +333,7 @@ def connect(settings: Settings, url: str | None = None) -> Store:
         "marker_ttl_s": math.ceil(settings.redis_retry_s + 4 * settings.redis_timeout_s) + 5}
     if settings.redis_cluster:
         # MOVED/ASK are followed inside the client; a few quick retries on connection errors
-        # let it find a promoted replica. Store._retrying bounds the rest in time.
+        # let it find a promoted replica. Store.retrying bounds the rest in time.
         client: Client = GatedCluster.from_url(
             url,
             max_connections=settings.redis_max_connections,

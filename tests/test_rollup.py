@@ -267,3 +267,75 @@ async def test_large_catalog(client: httpx.AsyncClient, clock: ManualClock) -> N
             themed = [kv for kv in ranked if themes[kv[0]] == theme][:100]
             items = (await popular(client, window, theme))["items"]
             assert [(i["article"], i["window_views"]) for i in items] == themed
+
+
+async def test_inbox_merges_in_chunks_and_after_a_died_rollup(
+        client: httpx.AsyncClient, clock: ManualClock, redis: Any,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Views wait in each shard's inbox until a rollup merges them, chunk by chunk; a draining
+    set left by a rollup that died is merged by the next one, each view once."""
+    from service import keys, rollup as rollup_module
+
+    monkeypatch.setattr(rollup_module, "MERGE_CHUNK", 100)  # several chunks in every shard
+    now = clock.now()
+    articles = [f"m-{n}" for n in range(60)]
+    for article in articles:
+        await put_article(client, article)
+    # Distinct (5-minute bucket, article) pairs, ~270 per shard.
+    events = [{"article": article, "at": rfc3339(now - 300 * age)}
+              for age in range(0, 12 * 24, 2) for article in articles]
+    half = len(events) // 2
+    await client.post("/v1/views/batch", json={"events": events[:half]}, headers=ADMIN)
+    for shard in range(keys.SHARDS):  # a rollup claimed these, then died before merging
+        if await redis.exists(keys.inbox(shard)):
+            await redis.rename(keys.inbox(shard), keys.draining(shard))
+    await client.post("/v1/views/batch", json={"events": events[half:]}, headers=ADMIN)
+    await rollup(client)
+    for shard in range(keys.SHARDS):
+        assert not await redis.exists(keys.inbox(shard), keys.draining(shard))
+    expected: dict[str, int] = {}
+    start_24h = window_start(WINDOWS[1], now)
+    for event in events:
+        if parse_rfc3339(event["at"]) >= start_24h:
+            expected[event["article"]] = expected.get(event["article"], 0) + 1
+    items = (await popular(client, "24h"))["items"]
+    assert {i["article"]: i["window_views"] for i in items} == expected
+    await rollup(client)  # nothing merged twice
+    items = (await popular(client, "24h"))["items"]
+    assert {i["article"]: i["window_views"] for i in items} == expected
+
+
+async def test_timeseries_counts_views_before_their_rollup(client: httpx.AsyncClient,
+                                                          clock: ManualClock) -> None:
+    """The hourly series is live: views still in the inbox count, once, and the same after."""
+    await put_article(client, "series")
+    now = clock.now()
+    events = [{"article": "series", "at": rfc3339(now - 3600 * hours - 60 * n)}
+              for hours in (0, 1, 5) for n in range(hours + 1)]
+    await client.post("/v1/views/batch", json={"events": events}, headers=ADMIN)
+
+    async def series() -> list[int]:
+        response = await client.get("/v1/articles/series/timeseries")
+        assert response.status_code == 200, response.text
+        return [point["views"] for point in response.json()["points"]]
+
+    before = await series()
+    assert sum(before) == len(events) and before[-1] >= 1
+    await rollup(client)
+    assert await series() == before
+    await client.post("/v1/views/batch", json={"events": events[:1]}, headers=ADMIN)
+    after = await series()
+    assert sum(after) == len(events) + 1
+
+
+async def test_a_deleted_article_leaves_no_views_waiting_in_the_inbox(
+        client: httpx.AsyncClient) -> None:
+    """Deleted before a rollup merged its views, then created again: it starts from zero."""
+    await put_article(client, "again")
+    for n in range(3):
+        await client.post("/v1/views", json={"article": "again", "visitor": str(n)})
+    assert (await client.delete("/v1/articles/again", headers=ADMIN)).status_code == 204
+    await put_article(client, "again")
+    await rollup(client)
+    for window in WINDOWS:
+        assert (await popular(client, window.name))["items"] == [], window.name

@@ -1,9 +1,10 @@
 -- delete_article.lua: remove an article and every counter kept for it in its shard.
 --
 -- KEYS[1] article meta hash   KEYS[2] shard articles set   KEYS[3] shard article->theme hash
--- KEYS[4] shard theme->count hash   KEYS[5..] sorted sets and hashes holding the article as a
---   member (totals, windows, buckets, bots), then its reader HyperLogLogs.
--- ARGV[1] id   ARGV[2] number of member-holding keys (from KEYS[5])
+-- KEYS[4] shard theme->count hash   KEYS[5] shard inbox   KEYS[6] shard draining set
+-- KEYS[7..] sorted sets and hashes holding the article as a member (totals, windows, buckets,
+--   bots), then its reader HyperLogLogs.
+-- ARGV[1] id   ARGV[2] number of member-holding keys (from KEYS[7])
 -- Returns 1 when deleted, 0 when the article did not exist.
 
 local id = ARGV[1]
@@ -14,8 +15,17 @@ if theme then
   if redis.call('HINCRBY', KEYS[4], theme, -1) <= 0 then redis.call('HDEL', KEYS[4], theme) end
 end
 redis.call('DEL', KEYS[1])
+-- Its views not yet merged: the inbox holds one rollup interval's ("m5 index|article").
+for k = 5, 6 do
+  local cursor = '0'
+  repeat
+    local page = redis.call('ZSCAN', KEYS[k], cursor, 'MATCH', '*|' .. id, 'COUNT', 1000)
+    cursor = page[1]
+    for m = 1, #page[2], 2 do redis.call('ZREM', KEYS[k], page[2][m]) end
+  until cursor == '0'
+end
 local holders = tonumber(ARGV[2])
-for k = 5, 4 + holders do
+for k = 7, 6 + holders do
   local kind = redis.call('TYPE', KEYS[k])['ok']
   if kind == 'zset' then
     redis.call('ZREM', KEYS[k], id)
@@ -23,7 +33,7 @@ for k = 5, 4 + holders do
     redis.call('HDEL', KEYS[k], id)
   end
 end
-for k = 5 + holders, #KEYS do
+for k = 7 + holders, #KEYS do
   redis.call('DEL', KEYS[k])
 end
 return 1
