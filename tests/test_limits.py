@@ -5,13 +5,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import orjson
 import pytest
 import redis.asyncio as aioredis
+import uvicorn
+
+from service.api.protocol import BoundedHttpToolsProtocol
+from service.settings import Settings
 
 from .live import BEACON_HEADERS, HttpConnection, Reply, ServiceProcess, _read_reply, admin_put
-from .support import ADMIN_TOKEN, RedisProcess
+from .support import ADMIN_TOKEN, RedisProcess, free_port
 
 BODY_TIMEOUT_S = 1.5
 
@@ -148,3 +153,88 @@ async def test_keep_alive_requests_are_not_cut_off(served: ServiceProcess,
     for _ in range(4):
         assert (await conn.request("GET", "/healthz")).status == 200
         await asyncio.sleep(BODY_TIMEOUT_S / 2)
+
+
+# The protocol on its own, in this process, under an app that leaves every deadline to it.
+PROTOCOL_TIMEOUT_S = 0.5
+
+
+class Patient:
+    """A raw ASGI app that waits for its body as long as receive() lets it, and records how
+    each request ended; ``settings`` carries the deadline, as the service's app does."""
+
+    def __init__(self) -> None:
+        self.settings = Settings(body_timeout_s=PROTOCOL_TIMEOUT_S)
+        self.endings: asyncio.Queue[str] = asyncio.Queue()
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["path"] == "/answer-first":  # starts its answer, then reads the body
+            await send({"type": "http.response.start", "status": 200,
+                        "headers": [(b"content-length", b"2")]})
+        while (message := await receive())["type"] == "http.request" and message["more_body"]:
+            pass
+        self.endings.put_nowait(message["type"])
+        if message["type"] == "http.request" and scope["path"] != "/answer-first":
+            await send({"type": "http.response.start", "status": 200,
+                        "headers": [(b"content-length", b"2")]})
+            await send({"type": "http.response.body", "body": b"ok"})
+
+
+@pytest.fixture
+async def patient() -> AsyncIterator[tuple[Patient, int]]:
+    app = Patient()
+    config = uvicorn.Config(app, host="127.0.0.1", port=free_port(), http=BoundedHttpToolsProtocol,
+                            lifespan="off", ws="none", proxy_headers=False, log_level="warning",
+                            timeout_graceful_shutdown=1)
+    config.load()
+    server = uvicorn.Server(config)
+    server.lifespan = config.lifespan_class(config)
+    await server.startup()
+    yield app, config.port
+    await server.shutdown()
+
+
+def post_head(path: str, length: int, extra: str = "") -> bytes:
+    return f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {length}\r\n{extra}\r\n".encode()
+
+
+async def test_the_protocol_cuts_off_a_trickled_body_and_ends_the_app(
+        patient: tuple[Patient, int]) -> None:
+    """408 request_timeout from the protocol itself, and the app's receive() sees the client
+    gone, so its task ends instead of waiting for the rest of the body."""
+    app, port = patient
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(post_head("/", 10) + b"a")
+    reply = await _read_reply(reader, "POST")
+    assert_problem(reply, 408, "request_timeout")
+    assert reply.headers["connection"] == "close"
+    assert await reader.read() == b""  # closed
+    assert await asyncio.wait_for(app.endings.get(), 5) == "http.disconnect"
+    writer.close()
+
+
+async def test_a_body_late_after_the_answer_began_closes_the_connection(
+        patient: tuple[Patient, int]) -> None:
+    """Too late for a 408 once the answer has started: the connection is closed instead."""
+    app, port = patient
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(post_head("/answer-first", 10) + b"a")
+    assert b"408" not in await asyncio.wait_for(reader.read(), 5)
+    assert await asyncio.wait_for(app.endings.get(), 5) == "http.disconnect"
+    writer.close()
+
+
+async def test_bodies_in_time_on_one_connection_outlast_the_deadline(
+        patient: tuple[Patient, int]) -> None:
+    """One timer per connection, re-armed as it goes: requests whose heads and bodies each
+    come in time are answered however long the connection lives."""
+    app, port = patient
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    for _ in range(8):  # 8 x 0.2 s: three times the deadline
+        writer.write(post_head("/", 4) + b"ab")
+        await asyncio.sleep(PROTOCOL_TIMEOUT_S / 5)
+        writer.write(b"cd")
+        reply = await asyncio.wait_for(_read_reply(reader, "POST"), 5)
+        assert (reply.status, reply.body) == (200, b"ok")
+        assert app.endings.get_nowait() == "http.request"
+    writer.close()
