@@ -3,8 +3,9 @@
 Every request waits for the flush that carries its view, so nothing is acknowledged before it
 is in Redis. While a flush is in flight, new views queue; when it lands, the queue becomes
 the next flush. Under load a flush carries many views for one round trip; at rest, one.
-On a single node a flush is one rate-limit call and one record call, each holding a section
-per shard; on a Redis Cluster, where a call's keys must share a slot, one call per shard.
+On a single node a flush is one record call holding a section per shard, which checks the
+per-IP rate limit too; on a Redis Cluster, where a call's keys must share a slot, a rate-limit
+call per client shard, then a record call per article shard.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from .settings import Settings
 from .store import Call, Script, StorageUnavailable, Store
 from .windows import DAY, M5
 
-COUNTED, DUPLICATE, DUPLICATE_EVENT, UNKNOWN, BOT = 1, 2, 3, 4, 5
+COUNTED, DUPLICATE, DUPLICATE_EVENT, UNKNOWN, BOT, RATE_LIMITED = 1, 2, 3, 4, 5, 6
 READERS_RETENTION_S = 2 * 86400
 PER_MINUTE_RETENTION_S = 2 * 3600
 # The rollup empties the inbox every interval; the TTL only bounds what a service left with no
@@ -126,41 +127,42 @@ class Committer:
             self._kick()
 
     async def _write(self, views: list[View]) -> list[int]:
-        """Rate-limit, then record; -1 marks a view refused by the rate limit."""
+        """Rate-limit, then record; -1 marks a view refused by the rate limit.
+
+        On a single node record.lua checks the limit itself, so a flush is one call; on a
+        cluster the limit's keys live in other slots than the articles', so it goes first.
+        """
         now = self.clock.now()
-        allowed = await self._rate_limit(views, now)
+        limited = self.settings.rate_limit_per_min > 0
+        inline = limited and not self.store.cluster
+        allowed = await self._rate_limit(views, now) if limited and not inline else None
         by_shard: dict[int, list[int]] = defaultdict(list)
-        refused = []
+        outcomes = [0] * len(views)
         for index, view in enumerate(views):
-            if allowed[index]:
+            if allowed is None or allowed[index]:
                 by_shard[keys.shard_of(view.article)].append(index)
             else:
-                refused.append(index)
+                outcomes[index] = -1
         sections = list(by_shard.items())
         calls = [self._record_call([(shard, [views[i] for i in idx]) for shard, idx in group],
-                                   now) for group in self.store.per_call(sections)]
-        outcomes = [0] * len(views)
-        for index in refused:
-            outcomes[index] = -1
+                                   now, inline) for group in self.store.per_call(sections)]
         order = [index for _, idx in sections for index in idx]
         codes = [code for result in await self.store.run_all(calls) for code in result]
         for index, code in zip(order, codes, strict=True):
-            outcomes[index] = int(code)
+            outcomes[index] = -1 if code == RATE_LIMITED else int(code)
         return outcomes
 
     async def _rate_limit(self, views: list[View], now: float) -> list[bool]:
+        """ratelimit.lua, a call per slot: the flag of each view, True when allowed."""
         limit = self.settings.rate_limit_per_min
         allowed = [True] * len(views)
-        if limit <= 0:
-            return allowed
         minute = int(now // 60)
-        weight = 1.0 - (now % 60) / 60
         by_shard: dict[int, list[int]] = defaultdict(list)
         for index, view in enumerate(views):
             if view.client is not None:
                 by_shard[keys.shard_of_digest(view.client)].append(index)
         sections = list(by_shard.items())
-        head = [limit, f"{weight:.3f}", _ttl((minute + 2) * 60, now)]
+        head = [limit, _weight(now), _ttl((minute + 2) * 60, now)]
         calls = []
         for group in self.store.per_call(sections):
             key_list: list[str] = []
@@ -176,13 +178,28 @@ class Committer:
             allowed[index] = bool(flag)
         return allowed
 
-    def _record_call(self, sections: list[tuple[int, list[View]]], now: float) -> Call:
-        """One record.lua call holding a section per shard."""
+    def _record_call(self, sections: list[tuple[int, list[View]]], now: float,
+                     rate_limited: bool) -> Call:
+        """One record.lua call holding a section per shard (checking the rate limit too when
+        ``rate_limited``)."""
         minute = int(now // 60)
         key_list: list[str] = []
         args: list[Any] = [self.settings.dedupe_window_s, self.settings.event_id_ttl_s,
                            _ttl((minute + 1) * 60 + PER_MINUTE_RETENTION_S, now),
-                           INBOX_RETENTION_S, len(sections)]
+                           INBOX_RETENTION_S, self.settings.rate_limit_per_min, _weight(now),
+                           _ttl((minute + 2) * 60, now), len(sections)]
+        rate_keys: dict[int, int] = {}  # client shard -> key number of its minute's hash
+
+        def rate_key(view: View) -> int:
+            if not rate_limited or view.client is None:
+                return 0
+            shard = keys.shard_of_digest(view.client)
+            number = rate_keys.get(shard)
+            if number is None:
+                key_list.extend((keys.rate(shard, minute), keys.rate(shard, minute - 1)))
+                number = rate_keys[shard] = len(key_list) - 1
+            return number
+
         for shard, views in sections:
             base = len(key_list) + 1
             key_list += [keys.articles(shard), keys.totals(shard), keys.bots(shard),
@@ -190,11 +207,18 @@ class Committer:
             args += [base, len(views)]
             for view in views:
                 args += _view_args(view, key_list, now)
+                number = rate_key(view)
+                args += [number, view.client.hex() if number else ""]  # type: ignore[union-attr]
         return Call(_RECORD, key_list, args)
 
 
+def _weight(now: float) -> str:
+    """The share of the previous minute still inside the sliding minute that ends now."""
+    return f"{1.0 - (now % 60) / 60:.3f}"
+
+
 def _view_args(view: View, key_list: list[str], now: float) -> list[Any]:
-    """A view's 8 fields for record.lua; appends the keys they name to ``key_list``."""
+    """A view's first 8 fields for record.lua; appends the keys they name to ``key_list``."""
     article = view.article
     event_k = seen_k = readers_k = 0
     member = ""

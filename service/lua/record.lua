@@ -7,21 +7,35 @@
 -- the beacon path does not pay for every bucket and window a view feeds.
 -- KEYS of a section, from its base b: b articles set, b+1 totals zset, b+2 bot-views hash,
 --   b+3 inbox zset, b+4 views-per-minute counter; then its per-view keys (event id, dedupe,
---   readers).
+--   readers) and the rate-limit hashes (client digest -> requests; this minute's, then the
+--   previous minute's at the next key number).
 -- ARGV[1] dedupe TTL s   ARGV[2] event-id TTL s   ARGV[3] per-minute key TTL s
 -- ARGV[4] inbox TTL s (a safety net: the rollup empties it every interval)
--- ARGV[5] number of sections; then per section: b, NV (number of views), then per view 8
+-- ARGV[5] rate limit per client and minute   ARGV[6] weight of the previous minute (the share
+--   of it still inside the sliding minute)   ARGV[7] TTL s of this minute's rate hashes
+-- ARGV[8] number of sections; then per section: b, NV (number of views), then per view 10
 --   fields: article, kind ("v" view, "b" bot), event key #, dedupe key #, readers key #,
---   readers member, readers TTL s, 5-minute bucket index. A key number is an index into KEYS,
+--   readers member, readers TTL s, 5-minute bucket index, rate key # (0: the caller checked
+--   the limit already, or there is none), client digest. A key number is an index into KEYS,
 --   0 when absent.
 -- Returns one code per view, sections in order: 1 counted, 2 duplicate reader,
---   3 duplicate event id, 4 unknown article, 5 bot.
+--   3 duplicate event id, 4 unknown article, 5 bot, 6 over the rate limit (refused requests
+--   count towards the limit too, so a client that keeps hammering stays limited).
 
 local dedupe_ttl = tonumber(ARGV[1])
 local event_ttl = tonumber(ARGV[2])
 local minute_ttl = ARGV[3]
 local inbox_ttl = ARGV[4]
+local rate_limit, rate_weight, rate_ttl = tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7]
+local rate_keys = {}
 local codes = {}
+
+local function over_limit(k, client)
+  rate_keys[k] = true
+  local current = redis.call('HINCRBY', KEYS[k], client, 1)
+  local previous = tonumber(redis.call('HGET', KEYS[k + 1], client) or '0')
+  return current + math.floor(previous * rate_weight) > rate_limit
+end
 
 local function bump(t, k, n)
   t[k] = (t[k] or 0) + n
@@ -30,6 +44,14 @@ end
 local function section(b, pos)
   local articles_k, totals_k, bots_k, inbox_k = KEYS[b], KEYS[b + 1], KEYS[b + 2], KEYS[b + 3]
   local known = {}                     -- article -> in the catalog (it cannot change mid-call)
+  local function in_catalog(article)
+    local found = known[article]
+    if found == nil then
+      found = redis.call('SISMEMBER', articles_k, article) == 1
+      known[article] = found
+    end
+    return found
+  end
   local totals, inbox, bot_views = {}, {}, {}
   local readers, readers_ttl = {}, {}  -- key number -> members, TTL
   local counted = 0
@@ -39,13 +61,11 @@ local function section(b, pos)
     local article, kind = ARGV[pos], ARGV[pos + 1]
     local event_k, seen_k = tonumber(ARGV[pos + 2]), tonumber(ARGV[pos + 3])
     local readers_k = tonumber(ARGV[pos + 4])
-    local is_known = known[article]
-    if is_known == nil then
-      is_known = redis.call('SISMEMBER', articles_k, article) == 1
-      known[article] = is_known
-    end
+    local rate_k = tonumber(ARGV[pos + 8])
     local code = 1
-    if not is_known then
+    if rate_k > 0 and over_limit(rate_k, ARGV[pos + 9]) then
+      code = 6
+    elseif not in_catalog(article) then
       code = 4
     elseif event_k > 0 and not redis.call('SET', KEYS[event_k], '1', 'NX', 'EX', event_ttl) then
       code = 3
@@ -69,7 +89,7 @@ local function section(b, pos)
       end
     end
     codes[#codes + 1] = code
-    pos = pos + 8
+    pos = pos + 10
   end
   if counted > 0 then
     for article, n in pairs(totals) do redis.call('ZINCRBY', totals_k, n, article) end
@@ -89,9 +109,10 @@ local function section(b, pos)
   return pos
 end
 
-local pos = 6
-for _ = 1, tonumber(ARGV[5]) do
+local pos = 9
+for _ = 1, tonumber(ARGV[8]) do
   local b = tonumber(ARGV[pos])
   pos = section(b, pos + 1)
 end
+for k in pairs(rate_keys) do redis.call('EXPIRE', KEYS[k], rate_ttl) end
 return codes
