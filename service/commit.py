@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import math
-from collections import defaultdict, deque
+from collections import Counter, defaultdict, deque
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,6 +21,7 @@ from . import keys
 from .clock import Clock
 from .errors import RateLimited
 from .ingest import View
+from .metrics import Metrics
 from .settings import Settings
 from .store import Call, Script, StorageUnavailable, Store
 from .windows import DAY, M5
@@ -42,10 +43,12 @@ _Section = tuple[int, list[int]]  # shard, indexes of its views
 class Committer:
     """Batches views from concurrent callers into as few Redis round trips as possible."""
 
-    def __init__(self, store: Store, settings: Settings, clock: Clock) -> None:
+    def __init__(self, store: Store, settings: Settings, clock: Clock,
+                 metrics: Metrics | None = None) -> None:
         self.store = store
         self.settings = settings
         self.clock = clock
+        self.metrics = metrics
         self._queue: list[tuple[View, asyncio.Future[int]]] = []
         self._inflight = 0
         self._tasks: set[asyncio.Task[None]] = set()
@@ -150,7 +153,18 @@ class Committer:
         codes = [code for result in await self.store.run_all(calls) for code in result]
         for index, code in zip(order, codes, strict=True):
             outcomes[index] = -1 if code == RATE_LIMITED else int(code)
+        if self.metrics is not None:  # once per flush, not once per request
+            self._count(codes)
         return outcomes
+
+    def _count(self, codes: list[int]) -> None:
+        assert self.metrics is not None
+        tally = Counter(codes)
+        for code, metric in ((COUNTED, self.metrics.views), (BOT, self.metrics.bots),
+                             (DUPLICATE, self.metrics.duplicates),
+                             (DUPLICATE_EVENT, self.metrics.duplicates)):
+            if tally[code]:
+                metric.inc(tally[code])
 
     async def _rate_limit(self, views: list[View], now: float) -> list[bool]:
         """ratelimit.lua, a call per slot: the flag of each view, True when allowed."""

@@ -42,7 +42,7 @@ def create_app(settings: Settings, clock: Clock | None = None,
         own = store is None
         active = store or connect(settings)
         svc = Services(settings, clock, active, Catalog(active, clock),
-                       Committer(active, settings, clock), Salts(active),
+                       Committer(active, settings, clock, metrics), Salts(active),
                        Rankings(active, settings.snapshot_poll_s), metrics)
         app.state.services = holder["services"] = svc
         try:

@@ -59,8 +59,6 @@ async def batch(svc: Svc, request: Request) -> Response:
         else:
             duplicates += 1
     rejected.sort(key=lambda r: r["index"])
-    svc.metrics.views.inc(counted)
-    svc.metrics.duplicates.inc(duplicates)
     for entry in rejected:
         svc.metrics.rejected.labels(entry["code"]).inc()
     return json({"counted": counted, "duplicates": duplicates, "rejected": rejected})
