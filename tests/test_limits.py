@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import Any
 
 import orjson
@@ -12,7 +12,7 @@ import pytest
 import redis.asyncio as aioredis
 import uvicorn
 
-from service.api.protocol import BoundedHttpToolsProtocol
+from service.api.protocol import BoundedHttpToolsProtocol, _OneWrite
 from service.settings import Settings
 
 from .live import BEACON_HEADERS, HttpConnection, Reply, ServiceProcess, _read_reply, admin_put
@@ -238,3 +238,51 @@ async def test_bodies_in_time_on_one_connection_outlast_the_deadline(
         assert (reply.status, reply.body) == (200, b"ok")
         assert app.endings.get_nowait() == "http.request"
     writer.close()
+
+
+async def test_expect_100_continue_is_not_held_back(patient: tuple[Patient, int]) -> None:
+    """The head of an answer waits for its body (one write for both); 100 Continue does not."""
+    _, port = patient
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(post_head("/", 2, "Expect: 100-continue\r\n"))
+    interim = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    assert interim == b"HTTP/1.1 100 Continue\r\n\r\n"
+    writer.write(b"ok")
+    reply = await asyncio.wait_for(_read_reply(reader, "POST"), 5)
+    assert (reply.status, reply.body) == (200, b"ok")
+    writer.close()
+
+
+class Recorded:
+    """A transport that keeps what was written, one entry per write or writelines call."""
+
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        self.writes.append(data)
+
+    def writelines(self, parts: Iterable[bytes]) -> None:
+        self.writes.append(b"".join(parts))
+
+    def close(self) -> None:
+        self.closed = True
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+
+def test_a_head_and_its_body_leave_in_one_write() -> None:
+    transport = Recorded()
+    writer = _OneWrite(transport)  # type: ignore[arg-type]
+    writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+    writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\n")
+    writer.write(b"ab")
+    writer.write(b"cd")
+    assert transport.writes == [b"HTTP/1.1 100 Continue\r\n\r\n",
+                                b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\nab", b"cd"]
+    held = _OneWrite(transport)  # type: ignore[arg-type]
+    held.write(b"HTTP/1.1 200 OK\r\n\r\n")
+    held.close()  # a head whose body never came still leaves before the close
+    assert transport.writes[-1] == b"HTTP/1.1 200 OK\r\n\r\n" and transport.closed

@@ -16,6 +16,7 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from .beacons import DEADLINES
 from .problems import PROBLEM_TYPE, problem
 
 DEFAULT_MAX_HEAD_BYTES = 16 * 1024
@@ -25,6 +26,7 @@ _SLACK_S = 0.005
 _STATUS, _BODY = problem("headers_too_large", "the request line and headers are too large")
 _HEADERS = [(b"content-type", PROBLEM_TYPE.encode()), (b"content-length", b"%d" % len(_BODY)),
             (b"connection", b"close"), (b"x-content-type-options", b"nosniff")]
+_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"  # what uvicorn writes for Expect: 100-continue
 
 
 def _raw(status_line: bytes, code: str, detail: str) -> bytes:
@@ -68,6 +70,37 @@ def _limits(config: Any) -> tuple[float, bytes]:
     return cached
 
 
+class _OneWrite:
+    """The transport as a response cycle sees it: the head waits for the first body bytes, so
+    a small response leaves in one write (one send call, one TCP segment) rather than two."""
+
+    __slots__ = ("held", "started", "transport")
+
+    def __init__(self, transport: asyncio.Transport) -> None:
+        self.transport = transport
+        self.held: bytes | None = None
+        self.started = False
+
+    def write(self, data: bytes) -> None:
+        held = self.held
+        if held is not None:
+            self.held = None
+            self.transport.writelines((held, data))
+        elif not self.started and data != _CONTINUE:
+            self.held, self.started = data, True  # the head; a body write follows it
+        else:
+            self.transport.write(data)
+
+    def close(self) -> None:
+        if self.held is not None:  # a head whose body never came, as uvicorn would leave it
+            self.transport.write(self.held)
+            self.held = None
+        self.transport.close()
+
+    def is_closing(self) -> bool:
+        return self.transport.is_closing()
+
+
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
     """HttpToolsProtocol that bounds the bytes of each request head and the time of each head
     and body, with one timer per connection rather than one per request."""
@@ -109,7 +142,9 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._in_head = False
         self._expect()  # the body's time; a request without one completes at once
+        self.scope[DEADLINES] = True  # the app need not time the body itself
         head = len(self.url) + sum(len(n) + len(v) + 4 for n, v in self.headers)
+        previous = self.cycle
         if head <= self.max_head_bytes:
             super().on_headers_complete()
         else:
@@ -118,6 +153,8 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
                 super().on_headers_complete()
             finally:
                 self.app = app
+        if self.cycle is not previous:  # the same when the request upgraded to a websocket
+            self.cycle.transport = _OneWrite(self.transport)  # type: ignore[assignment]
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
