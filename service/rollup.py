@@ -2,9 +2,9 @@
 
 A rollup moves the views counted since the last one from each shard's inbox into its time
 buckets and window sets (merge.lua), subtracts the buckets that left each window (advance.lua),
-reads the top of each shard's window sets (see topk.py for how deep), takes the top ``ranking_size`` articles site-wide and per theme (by the
-catalog's current theme), and writes a new snapshot generation that a fenced script makes
-current in one step.
+reads the top of each shard's window sets (see topk.py for how deep), takes the top
+``ranking_size`` articles site-wide and per theme (by the catalog's current theme), and writes
+a new snapshot generation that a fenced script makes current in one step.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import math
 import time
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from redis.exceptions import ResponseError
@@ -80,7 +80,8 @@ class Rollup:
         store, client = self.store, self.store.client
         draining, claimed = keys.draining(shard), False
         while True:
-            members = await store.retrying(lambda: client.zrange(draining, 0, MERGE_CHUNK - 1))
+            members = cast(list[str], await store.retrying(
+                lambda: client.zrange(draining, 0, MERGE_CHUNK - 1)))
             if members:
                 await store.run(_merge_call(shard, members, as_of))
                 continue
@@ -101,7 +102,7 @@ class Rollup:
         starts = await self._window_starts()
         calls = []
         for shard in range(keys.SHARDS):
-            key_list, args = [keys.window_starts(shard)], [len(SLIDING)]
+            key_list, args = [keys.window_starts(shard)], [len(SLIDING)]  # type: list[str], list[Any]
             for window in SLIDING:
                 gran = window.granularity
                 assert gran is not None
@@ -161,7 +162,7 @@ class Rollup:
                                 "window_views": window_views,
                                 "views": int(totals.get(article, 0))})
             snapshot[name] = orjson.dumps(entries)
-        generation = int(await client.incr(keys.GENERATION))  # type: ignore[misc]
+        generation = int(await client.incr(keys.GENERATION))
         key = keys.snapshot(generation)
         fields = list(snapshot.items())
         pipe = client.pipeline(transaction=False)
@@ -174,7 +175,7 @@ class Rollup:
         return generation
 
     async def _publish(self, lease_token: str, generation: int, as_of: float) -> bool:
-        previous = await self.store.client.hget(keys.CURRENT, "generation")  # type: ignore[misc]
+        previous = await self.store.client.hget(keys.CURRENT, "generation")
         previous_gen = int(previous or 0)
         published = await self.store.run(Call(_PUBLISH, [
             keys.LEADER, keys.CURRENT, keys.snapshot(generation), keys.TOMBSTONES,

@@ -274,7 +274,8 @@ async def test_inbox_merges_in_chunks_and_after_a_died_rollup(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """Views wait in each shard's inbox until a rollup merges them, chunk by chunk; a draining
     set left by a rollup that died is merged by the next one, each view once."""
-    from service import keys, rollup as rollup_module
+    from service import keys
+    from service import rollup as rollup_module
 
     monkeypatch.setattr(rollup_module, "MERGE_CHUNK", 100)  # several chunks in every shard
     now = clock.now()

@@ -142,7 +142,8 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._in_head = False
         self._expect()  # the body's time; a request without one completes at once
-        self.scope[DEADLINES] = True  # the app need not time the body itself
+        # The app need not time the body itself.
+        self.scope[DEADLINES] = True  # type: ignore[literal-required]
         head = len(self.url) + sum(len(n) + len(v) + 4 for n, v in self.headers)
         previous = self.cycle
         if head <= self.max_head_bytes:
