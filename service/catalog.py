@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -148,12 +149,12 @@ class Catalog:
         return {"article": article_id, "views": int(views or 0),
                 "bot_views": int(bot_views or 0), "readers_today": int(readers)}
 
-    async def many_views(self, article_ids: list[str]) -> dict[str, int | None]:
-        """Live counts of several articles; None for ids not in the catalog."""
+    async def many_views(self, article_ids: Sequence[str]) -> dict[str, int | None]:
+        """Live counts of several articles; None for ids not in the catalog. Callers asking
+        for the same ids at once may share the answer: read it, do not change it."""
         # Requests that arrive together share one script call (see coalesce.py): a Redis
         # round trip per request cost the client more than the rest of the request.
-        counts = await self._counts.get(article_ids)
-        return {article_id: counts[article_id] for article_id in article_ids}
+        return await self._counts.get(tuple(article_ids))
 
     async def _fetch_counts(self, article_ids: list[str]) -> dict[str, int | None]:
         by_shard: dict[int, list[str]] = defaultdict(list)
@@ -167,7 +168,10 @@ class Catalog:
                 key_list += [keys.articles(shard), keys.totals(shard)]
                 args += [len(ids), *ids]
             calls.append(Call(_COUNTS, key_list, args))
-        replies = [count for reply in await self.store.run_all(calls) for count in reply]
+        if len(calls) == 1:  # as run_all would, without a task for one call
+            replies = await self.store.run(calls[0])
+        else:
+            replies = [count for reply in await self.store.run_all(calls) for count in reply]
         ordered = (article_id for ids in by_shard.values() for article_id in ids)
         return {article_id: (None if count < 0 else count)
                 for article_id, count in zip(ordered, replies, strict=True)}

@@ -3,6 +3,7 @@
 While one lookup is in flight, the keys asked for meanwhile queue; when it lands they go out
 together, deduplicated, in the next. Each caller gets what it asked for, read after it asked
 (live counts stay live). Under load many requests share one Redis call; at rest each has its own.
+Callers asking for the same keys while they wait share one answer: widgets repeat queries.
 """
 
 from __future__ import annotations
@@ -23,45 +24,63 @@ class Coalescer(Generic[K, V]):
         self.fetch = fetch
         self.max_keys = max_keys
         self.max_inflight = max_inflight
-        self._queue: list[tuple[list[K], asyncio.Future[dict[K, V]]]] = []
+        # Waiting lookups in arrival order, the futures of all who asked for the same keys
+        # together: they get one answer (a future each, so one caller's cancel is its own).
+        self._queue: dict[tuple[K, ...], list[asyncio.Future[dict[K, V]]]] = {}
         self._inflight = 0
         self._tasks: set[asyncio.Task[None]] = set()
 
-    async def get(self, wanted: list[K]) -> dict[K, V]:
-        """The values of ``wanted`` (and perhaps of other keys), fetched after this call
-        began; shared with the other callers of the same fetch: read it, do not change it."""
+    async def get(self, wanted: tuple[K, ...]) -> dict[K, V]:
+        """The values of ``wanted``, fetched after this call began; shared with the callers
+        that asked for the same keys meanwhile: read it, do not change it."""
         future: asyncio.Future[dict[K, V]] = asyncio.get_running_loop().create_future()
-        self._queue.append((wanted, future))
-        self._kick()
+        waiting = self._queue.get(wanted)
+        if waiting is not None:
+            waiting.append(future)
+        else:
+            self._queue[wanted] = [future]
+            if self._inflight < self.max_inflight:
+                self._kick()
         return await future
 
     def _kick(self) -> None:
         while self._queue and self._inflight < self.max_inflight:
-            batch: list[tuple[list[K], asyncio.Future[dict[K, V]]]] = []
+            batch: list[tuple[tuple[K, ...], list[asyncio.Future[dict[K, V]]]]] = []
             size = 0
-            while self._queue and (not batch or size + len(self._queue[0][0]) <= self.max_keys):
-                batch.append(self._queue.pop(0))
-                size += len(batch[-1][0])
+            for wanted in self._queue:
+                if batch and size + len(wanted) > self.max_keys:
+                    break
+                size += len(wanted)
+                batch.append((wanted, self._queue[wanted]))
+            for wanted, _ in batch:
+                del self._queue[wanted]
             self._inflight += 1
             task = asyncio.create_task(self._run(batch))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    async def _run(self, batch: list[tuple[list[K], asyncio.Future[dict[K, V]]]]) -> None:
+    async def _run(self,
+                   batch: list[tuple[tuple[K, ...], list[asyncio.Future[dict[K, V]]]]]) -> None:
         try:
-            unique = list(dict.fromkeys(key for wanted, _ in batch for key in wanted))
+            if len(batch) == 1:
+                unique = list(batch[0][0])
+            else:
+                unique = list(dict.fromkeys(key for wanted, _ in batch for key in wanted))
             found = await self.fetch(unique)
         except Exception as exc:
             # Whoever queued behind a failed fetch (Redis down or stalled) fails with it
             # rather than wait for a timeout of its own.
-            failed, self._queue = batch + self._queue, []
-            for _, future in failed:
-                if not future.done():
-                    future.set_exception(exc)
+            failed, self._queue = [*batch, *self._queue.items()], {}
+            for _, futures in failed:
+                for future in futures:
+                    if not future.done():
+                        future.set_exception(exc)
         else:
-            for _, future in batch:
-                if not future.done():
-                    future.set_result(found)
+            for wanted, futures in batch:
+                answer = {key: found[key] for key in wanted}
+                for future in futures:
+                    if not future.done():
+                        future.set_result(answer)
         finally:
             self._inflight -= 1
             self._kick()

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+from functools import partial
+
 import httpx
 import pytest
+
+from service.coalesce import Coalescer
 
 from .support import ADMIN, put_article, views_of
 
@@ -173,3 +178,78 @@ async def test_admin_is_disabled_without_a_token(settings: object) -> None:
         response = await http.put(f"/v1/articles/{ARTICLE}", json=BODY, headers=ADMIN)
         assert response.status_code == 403
         assert response.json()["code"] == "admin_disabled"
+
+
+async def test_many_views_answer_each_of_many_concurrent_readers(
+        client: httpx.AsyncClient) -> None:
+    """Concurrent reads share Redis calls and identical reads share an answer; each reader
+    still gets exactly the ids it asked for, in its order."""
+    for n, article in enumerate(["a", "b", "c"]):
+        await put_article(client, article, imported_views=n)
+    queries = ["a,b", "b,a", "a,b,missing", "c", "a,b", "c,c", "missing"] * 8
+    replies = await asyncio.gather(*(client.get("/v1/views", params={"articles": q})
+                                     for q in queries))
+    known = {"a": 0, "b": 1, "c": 2}
+    for query, reply in zip(queries, replies, strict=True):
+        assert reply.status_code == 200
+        assert reply.headers["content-type"] == "application/json"
+        assert list(reply.json()["views"].items()) == \
+            [(a, known.get(a)) for a in dict.fromkeys(query.split(","))]
+
+
+async def coalescer_fetching(release: asyncio.Event, fetched: list[list[str]],
+                             keys: list[str]) -> dict[str, int]:
+    fetched.append(keys)
+    await release.wait()
+    return {key: len(fetched) for key in keys}  # which fetch answered
+
+
+async def test_identical_lookups_share_one_answer_read_after_they_asked() -> None:
+    """Lookups of the same keys queued together get one answer; one that comes while an
+    identical fetch is in flight waits for the next, so it reads after it asked."""
+    release, fetched = asyncio.Event(), list[list[str]]()
+    lookups = Coalescer(partial(coalescer_fetching, release, fetched), max_keys=10,
+                        max_inflight=1)
+    first = asyncio.create_task(lookups.get(("a", "b")))
+    await asyncio.sleep(0)  # in flight now
+    later = [asyncio.create_task(lookups.get(keys)) for keys in [("a", "b"), ("b",), ("a", "b")]]
+    await asyncio.sleep(0)
+    release.set()
+    assert await first == {"a": 1, "b": 1}
+    answers = await asyncio.gather(*later)
+    assert answers == [{"a": 2, "b": 2}, {"b": 2}, {"a": 2, "b": 2}]
+    assert answers[0] is answers[2]
+    assert fetched == [["a", "b"], ["a", "b"]]  # the second, deduplicated
+
+
+async def test_a_cancelled_lookup_leaves_the_others_sharing_its_answer() -> None:
+    release, fetched = asyncio.Event(), list[list[str]]()
+    lookups = Coalescer(partial(coalescer_fetching, release, fetched), max_keys=10,
+                        max_inflight=1)
+    busy = asyncio.create_task(lookups.get(("x",)))
+    await asyncio.sleep(0)
+    same = [asyncio.create_task(lookups.get(("a",))) for _ in range(3)]
+    await asyncio.sleep(0)
+    same[1].cancel()
+    release.set()
+    assert await busy == {"x": 1}
+    assert await same[0] == await same[2] == {"a": 2}
+    with pytest.raises(asyncio.CancelledError):
+        await same[1]
+
+
+async def test_a_failed_fetch_fails_everyone_waiting_on_it() -> None:
+    release, fetched = asyncio.Event(), list[list[str]]()
+
+    async def failing(keys: list[str]) -> dict[str, int]:
+        await coalescer_fetching(release, fetched, keys)
+        raise ConnectionError("Redis went away")
+
+    lookups = Coalescer(failing, max_keys=10, max_inflight=1)
+    waiting = [asyncio.create_task(lookups.get(keys)) for keys in [("a",), ("b",), ("b",)]]
+    await asyncio.sleep(0)
+    release.set()
+    for lookup in waiting:
+        with pytest.raises(ConnectionError):
+            await lookup
+    assert fetched == [["a"]]  # the rest failed with the first rather than wait for their own

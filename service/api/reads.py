@@ -81,7 +81,7 @@ async def counts(services: Services, scope: Scope, receive: Receive, send: Send,
     if ids is None:
         return False
     try:
-        views = await services.catalog.many_views(list(ids))
+        views = await services.catalog.many_views(ids)
     except Exception as exc:
         await send_error(services, send, exc, front, "an unexpected error; it has been logged")
         return True
