@@ -168,6 +168,11 @@ class Patient:
         self.endings: asyncio.Queue[str] = asyncio.Queue()
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "websocket":
+            await receive()  # websocket.connect
+            await send({"type": "websocket.accept"})
+            self.endings.put_nowait((await receive())["type"])
+            return
         if scope["path"] == "/answer-first":  # starts its answer, then reads the body
             await send({"type": "http.response.start", "status": 200,
                         "headers": [(b"content-length", b"2")]})
@@ -184,7 +189,8 @@ class Patient:
 async def patient() -> AsyncIterator[tuple[Patient, int]]:
     app = Patient()
     config = uvicorn.Config(app, host="127.0.0.1", port=free_port(), http=BoundedHttpToolsProtocol,
-                            lifespan="off", ws="none", proxy_headers=False, log_level="warning",
+                            lifespan="off", ws="websockets-sansio", proxy_headers=False,
+                            log_level="warning",
                             timeout_graceful_shutdown=1)
     config.load()
     server = uvicorn.Server(config)
@@ -250,6 +256,22 @@ async def test_expect_100_continue_is_not_held_back(patient: tuple[Patient, int]
     writer.write(b"ok")
     reply = await asyncio.wait_for(_read_reply(reader, "POST"), 5)
     assert (reply.status, reply.body) == (200, b"ok")
+    writer.close()
+
+
+async def test_a_websocket_outlives_the_request_deadline(patient: tuple[Patient, int]) -> None:
+    """Once a request upgrades, the connection is the websocket's: no deadline cuts it."""
+    app, port = patient
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                 b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                 b"Sec-WebSocket-Version: 13\r\n\r\n")
+    assert (await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)).startswith(
+        b"HTTP/1.1 101 ")
+    await asyncio.sleep(PROTOCOL_TIMEOUT_S * 3)
+    assert app.endings.empty()  # still connected
+    writer.write(bytes([0x88, 0x82, 0, 0, 0, 0]) + (1000).to_bytes(2, "big"))  # close frame
+    assert await asyncio.wait_for(app.endings.get(), 5) == "websocket.disconnect"
     writer.close()
 
 
