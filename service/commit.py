@@ -4,8 +4,10 @@ Every request waits for the flush that carries its view, so nothing is acknowled
 is in Redis. While a flush is in flight, new views queue; when it lands, the queue becomes
 the next flush. Under load a flush carries many views for one round trip; at rest, one.
 On a single node a flush is one record call holding a section per shard, which checks the
-per-IP rate limit too; on a Redis Cluster, where a call's keys must share a slot, a rate-limit
-call per client shard, then a record call per article shard.
+per-IP rate limit too. On a Redis Cluster, where a call's keys must share a slot, views queue
+in lanes: first the rate-limit lane of their client's shard, then the record lane of their
+article's shard, each flushing on its own, so a master that hangs or fails over holds up only
+the views whose keys it serves.
 """
 
 from __future__ import annotations
@@ -33,11 +35,23 @@ PER_MINUTE_RETENTION_S = 2 * 3600
 # scheduler for a month keeps.
 INBOX_RETENTION_S = 32 * 86400
 DAY_S, M5_S = DAY.bucket_s, M5.bucket_s
+RATE_LANES = 1000  # lane ids from here on are rate-limit lanes (RATE_LANES + client shard)
 WATCHDOG_TICKS = 4  # a waiter times out between 1 and 1.25 Redis timeouts after it came
 
 _RECORD = Script.load("record")
 _RATELIMIT = Script.load("ratelimit")
-_Section = tuple[int, list[int]]  # shard, indexes of its views
+Outcome = int | BaseException  # a code, -1 (rate limit), or why its shard's call failed
+
+
+class _Lane:
+    """Views waiting for a flush, and how many flushes of theirs are in flight."""
+
+    __slots__ = ("inflight", "queue", "rate")
+
+    def __init__(self, rate: bool) -> None:
+        self.rate = rate  # a rate-limit lane: its views go on to their record lane
+        self.queue: list[tuple[View, asyncio.Future[int]]] = []
+        self.inflight = 0
 
 
 class Committer:
@@ -49,8 +63,11 @@ class Committer:
         self.settings = settings
         self.clock = clock
         self.metrics = metrics
-        self._queue: list[tuple[View, asyncio.Future[int]]] = []
-        self._inflight = 0
+        # Flushes go by lane: one on a single node; on a cluster a rate-limit lane per client
+        # shard, then a record lane per article shard, so a master that hangs only holds up
+        # the views whose keys it serves (a flush waits for its slowest call).
+        self._lanes: dict[int, _Lane] = {}
+        self._rate_first = settings.rate_limit_per_min > 0 and store.cluster
         self._tasks: set[asyncio.Task[None]] = set()
         # Waiters in submission order, with the watchdog tick they arrived in.
         self._waiting: deque[tuple[int, asyncio.Future[int]]] = deque()
@@ -62,12 +79,27 @@ class Committer:
         """Record one view; returns its outcome code once it is written."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[int] = loop.create_future()
-        self._queue.append((view, future))
         self._waiting.append((self._tick, future))
         if self._watchdog is None:
             self._watchdog = loop.call_later(self._tick_s, self._expire)
-        self._kick()
+        if self._rate_first and view.client is not None:
+            self._enqueue(self._lane(RATE_LANES + keys.shard_of_digest(view.client)), view, future)
+        else:
+            self._enqueue(self._record_lane(view), view, future)
         return await future
+
+    def _lane(self, lane_id: int) -> _Lane:
+        lane = self._lanes.get(lane_id)
+        if lane is None:
+            lane = self._lanes[lane_id] = _Lane(rate=lane_id >= RATE_LANES)
+        return lane
+
+    def _record_lane(self, view: View) -> _Lane:
+        return self._lane(keys.shard_of(view.article) if self.store.cluster else 0)
+
+    def _enqueue(self, lane: _Lane, view: View, future: asyncio.Future[int]) -> None:
+        lane.queue.append((view, future))
+        self._kick(lane)
 
     def _expire(self) -> None:
         """Fail the waiters older than the Redis timeout.
@@ -95,22 +127,27 @@ class Committer:
         outcomes: list[int] = []
         size = self.settings.commit_max_batch
         for start in range(0, len(views), size):
-            chunk = views[start:start + size]
-            outcomes += await self._write(list(chunk))
+            for outcome in await self._write(list(views[start:start + size])):
+                if isinstance(outcome, BaseException):  # the batch answer has no room for it
+                    raise outcome
+                outcomes.append(outcome)
         return outcomes
 
-    def _kick(self) -> None:
-        while self._queue and self._inflight < self.settings.commit_max_inflight:
-            batch = self._queue[: self.settings.commit_max_batch]
-            del self._queue[: len(batch)]
-            self._inflight += 1
-            task = asyncio.create_task(self._flush(batch))
+    def _kick(self, lane: _Lane) -> None:
+        queue = lane.queue
+        while queue and lane.inflight < self.settings.commit_max_inflight:
+            batch = queue[: self.settings.commit_max_batch]
+            del queue[: len(batch)]
+            lane.inflight += 1
+            task = asyncio.create_task(self._flush(lane, batch))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    async def _flush(self, batch: list[tuple[View, asyncio.Future[int]]]) -> None:
+    async def _flush(self, lane: _Lane, batch: list[tuple[View, asyncio.Future[int]]]) -> None:
         try:
-            outcomes = await self._write([view for view, _ in batch])
+            views = [view for view, _ in batch]
+            outcomes = await (self._rate_limit(views, self.clock.now()) if lane.rate
+                              else self._write(views, rate_checked=True))
         except BaseException as exc:  # every waiter learns the write failed
             for _, future in batch:
                 if not future.done():
@@ -118,41 +155,64 @@ class Committer:
             if not isinstance(exc, Exception):
                 raise
         else:
-            for (_, future), outcome in zip(batch, outcomes, strict=True):
-                if not future.done():
-                    if outcome < 0:
-                        future.set_exception(RateLimited(
-                            "too many views from this address; slow down", 60))
-                    else:
-                        future.set_result(outcome)
+            onward: set[_Lane] = set()
+            for (view, future), outcome in zip(batch, outcomes, strict=True):
+                if future.done():
+                    continue
+                if outcome is True:  # allowed by its rate-limit lane: on to its record lane
+                    next_lane = self._record_lane(view)
+                    next_lane.queue.append((view, future))
+                    onward.add(next_lane)
+                elif isinstance(outcome, BaseException):  # its shard's call failed
+                    future.set_exception(outcome)
+                elif outcome is False or outcome < 0:
+                    future.set_exception(RateLimited(
+                        "too many views from this address; slow down", 60))
+                else:
+                    future.set_result(outcome)
+            for next_lane in onward:  # each flushes what came on together
+                self._kick(next_lane)
         finally:
-            self._inflight -= 1
-            self._kick()
+            lane.inflight -= 1
+            self._kick(lane)
 
-    async def _write(self, views: list[View]) -> list[int]:
-        """Rate-limit, then record; -1 marks a view refused by the rate limit.
+    async def _write(self, views: list[View], rate_checked: bool = False) -> list[Outcome]:
+        """Rate-limit (unless ``rate_checked``), then record; -1 marks a view refused by the
+        rate limit, an exception one whose shard's call failed.
 
         On a single node record.lua checks the limit itself, so a flush is one call; on a
         cluster the limit's keys live in other slots than the articles', so it goes first.
+        A call per slot there: when one master is down or failing over, only the views of its
+        shards fail, and the views other masters counted are answered as counted.
         """
         now = self.clock.now()
         limited = self.settings.rate_limit_per_min > 0
         inline = limited and not self.store.cluster
-        allowed = await self._rate_limit(views, now) if limited and not inline else None
+        allowed = None
+        if limited and not inline and not rate_checked:
+            allowed = await self._rate_limit(views, now)
         by_shard: dict[int, list[int]] = defaultdict(list)
-        outcomes = [0] * len(views)
+        outcomes: list[Outcome] = [0] * len(views)
         for index, view in enumerate(views):
-            if allowed is None or allowed[index]:
+            flag = True if allowed is None else allowed[index]
+            if flag is True:
                 by_shard[keys.shard_of(view.article)].append(index)
             else:
-                outcomes[index] = -1
-        sections = list(by_shard.items())
+                outcomes[index] = -1 if flag is False else flag
+        groups = self.store.per_call(list(by_shard.items()))
         calls = [self._record_call([(shard, [views[i] for i in idx]) for shard, idx in group],
-                                   now, inline) for group in self.store.per_call(sections)]
-        order = [index for _, idx in sections for index in idx]
-        codes = [code for result in await self.store.run_all(calls) for code in result]
-        for index, code in zip(order, codes, strict=True):
-            outcomes[index] = -1 if code == RATE_LIMITED else int(code)
+                                   now, inline) for group in groups]
+        results = await self.store.run_all(calls, return_exceptions=True)
+        codes: list[int] = []
+        for group, result in zip(groups, results, strict=True):
+            order = [index for _, idx in group for index in idx]
+            if isinstance(result, BaseException):
+                for index in order:
+                    outcomes[index] = result
+                continue
+            for index, code in zip(order, result, strict=True):
+                outcomes[index] = -1 if code == RATE_LIMITED else int(code)
+            codes += result
         if self.metrics is not None:  # once per flush, not once per request
             self._count(codes)
         return outcomes
@@ -166,10 +226,11 @@ class Committer:
             if tally[code]:
                 metric.inc(tally[code])
 
-    async def _rate_limit(self, views: list[View], now: float) -> list[bool]:
-        """ratelimit.lua, a call per slot: the flag of each view, True when allowed."""
+    async def _rate_limit(self, views: list[View], now: float) -> list[bool | BaseException]:
+        """ratelimit.lua, a call per slot: the flag of each view, True when allowed, or the
+        exception of its slot's failed call."""
         limit = self.settings.rate_limit_per_min
-        allowed = [True] * len(views)
+        allowed: list[bool | BaseException] = [True] * len(views)
         minute = int(now // 60)
         by_shard: dict[int, list[int]] = defaultdict(list)
         for index, view in enumerate(views):
@@ -178,7 +239,8 @@ class Committer:
         sections = list(by_shard.items())
         head = [limit, _weight(now), _ttl((minute + 2) * 60, now)]
         calls = []
-        for group in self.store.per_call(sections):
+        groups = self.store.per_call(sections)
+        for group in groups:
             key_list: list[str] = []
             args: list[Any] = [*head, len(group)]
             for shard, idx in group:
@@ -186,10 +248,15 @@ class Committer:
                 args.append(len(idx))
                 args += [views[i].client.hex() for i in idx]  # type: ignore[union-attr]
             calls.append(Call(_RATELIMIT, key_list, args))
-        order = [index for _, idx in sections for index in idx]
-        flags = [flag for result in await self.store.run_all(calls) for flag in result]
-        for index, flag in zip(order, flags, strict=True):
-            allowed[index] = bool(flag)
+        results = await self.store.run_all(calls, return_exceptions=True)
+        for group, result in zip(groups, results, strict=True):
+            order = [index for _, idx in group for index in idx]
+            if isinstance(result, BaseException):
+                for index in order:
+                    allowed[index] = result
+            else:
+                for index, flag in zip(order, result, strict=True):
+                    allowed[index] = bool(flag)
         return allowed
 
     def _record_call(self, sections: list[tuple[int, list[View]]], now: float,

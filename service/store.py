@@ -128,15 +128,23 @@ class Store:
             return [[section] for section in sections]
         return [list(sections)] if sections else []
 
-    async def run_all(self, calls: Sequence[Call]) -> list[Any]:
+    async def run_all(self, calls: Sequence[Call], *, return_exceptions: bool = False) -> list[Any]:
         """Run scripts for several slots at once: one pipeline on a single node, parallel calls
-        (one per slot, each routed to its node) on a cluster."""
+        (one per slot, each routed to its node) on a cluster. With ``return_exceptions`` a
+        failed call's exception takes the place of its result (on a cluster one node can fail
+        while the others answer)."""
         if not calls:
             return []
         if self.cluster or len(calls) == 1:
-            return list(await asyncio.gather(*(self.run(c) for c in calls)))
+            return list(await asyncio.gather(*(self.run(c) for c in calls),
+                                             return_exceptions=return_exceptions))
         guarded = [self._guard(c) for c in calls]
-        return await self.retrying(lambda: self._pipeline(guarded))
+        try:
+            return await self.retrying(lambda: self._pipeline(guarded))
+        except Exception as exc:
+            if not return_exceptions:
+                raise
+            return [exc] * len(calls)
 
     def _guard(self, call: Call) -> Call:
         """The call plus its marker: every attempt at it (ours, redis-py's) shares one."""

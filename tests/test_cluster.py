@@ -12,10 +12,13 @@ import pytest
 from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
 
 from service import keys
+from service.ingest import client_digest
 from service.settings import Settings
 
 from .cluster import ClusterNode, RedisClusterProcess, redis_client, stall
 from .support import ADMIN, RedisProcess, client_for, make_settings, put_article, views_of
+
+PEER = "203.0.113.7"  # client_for's client address
 
 
 def articles_of_shard(shard: int, count: int) -> list[str]:
@@ -168,3 +171,48 @@ async def test_views_keep_counting_while_a_shard_moves(cluster_server: RedisClus
         assert after.json() == {"counted": True}
     assert set(replies) <= {"counted", "503"}, replies
     assert total == replies["counted"]
+
+
+@pytest.mark.cluster
+@pytest.mark.parametrize("rate_limit", [0, 600], ids=["no-rate-limit", "rate-limit"])
+async def test_a_stalled_master_fails_only_the_views_of_its_shards(
+        cluster_server: RedisClusterProcess, cluster_settings: Settings, rate_limit: int) -> None:
+    """Beacons for every shard share a group commit while one master hangs: the views of that
+    master's shards get 503, the views the other masters counted are answered as counted.
+    With the rate limit on, every view first passes the lane of its client's shard (served by
+    another master here)."""
+    settings = cluster_settings.model_copy(update={
+        "redis_timeout_s": 0.3, "redis_retry_s": 0.0, "rate_limit_per_min": rate_limit})
+    articles = [articles_of_shard(shard, 1)[0] for shard in range(keys.SHARDS)]
+
+    def master_of_shard(shard: int) -> ClusterNode:
+        return cluster_server.master_of_slot(key_slot(keys.SHARD_TAGS[shard].encode()))
+
+    async with client_for(settings) as http:
+        for article in articles:
+            await put_article(http, article)
+            warm = await http.post("/v1/views", json={"article": article, "visitor": "warm"})
+            assert warm.status_code == 202, warm.text  # script and salt loaded everywhere
+        services = http.app.holder["services"]  # type: ignore[attr-defined]
+        salt = await services.salts.for_day(int(services.clock.now() // 86400))
+        client_master = master_of_shard(keys.shard_of_digest(client_digest(salt, PEER)))
+        victim = next(m for m in cluster_server.masters if m is not client_master)
+        stalled = {shard for shard in range(keys.SHARDS) if master_of_shard(shard) is victim}
+        assert 0 < len(stalled) < keys.SHARDS
+
+        def sleep() -> None:
+            with victim.client() as conn:
+                conn.execute_command("DEBUG", "SLEEP", 1.0)
+
+        sleeper = asyncio.create_task(asyncio.to_thread(sleep))
+        await asyncio.sleep(0.1)
+        replies = await asyncio.gather(*(
+            http.post("/v1/views", json={"article": article, "visitor": "during"})
+            for article in articles))
+        await sleeper
+        for shard, (article, reply) in enumerate(zip(articles, replies, strict=True)):
+            if shard in stalled:
+                assert reply.status_code == 503, (article, reply.text)
+            else:
+                assert reply.status_code == 202 and reply.json() == {"counted": True}, article
+                assert await views_of(http, article) == 2
