@@ -29,7 +29,7 @@ def _by_name(rows: list[Row], workers: int) -> dict[str, Row]:
 def table(rows: list[Row]) -> str:
     """Markdown table: rate, p50, p99 and the ratios to the limit and the naive version."""
     lines = ["| workers | what | rate | p50 ms | p99 ms | × limit | × naive | CPU µs/req "
-             "server + redis |", "|---:|---|---:|---:|---:|---:|---:|---:|"]
+             "server + redis + wrk |", "|---:|---|---:|---:|---:|---:|---:|---:|"]
     for row in rows:
         same = _by_name(rows, row.workers)
         sc = row.scenario
@@ -39,7 +39,8 @@ def table(rows: list[Row]) -> str:
         conns = f" (c{sc.load.connections})" if sc.load.connections != 64 else ""
         lines.append(f"| {row.workers} | {sc.name}{conns} | {row.rate():,.0f} {unit} | "
                      f"{row.p50():.2f} | {row.p99():.2f} | {row.rate() / limit:.2f} | "
-                     f"{row.rate() / naive:.2f} | {row.cpu_us()[0]:.0f} + {row.cpu_us()[1]:.0f} |")
+                     f"{row.rate() / naive:.2f} | {row.cpu_us()[0]:.0f} + {row.cpu_us()[1]:.0f}"
+                     f" + {row.cpu_us()[2]:.0f} |")
     return "\n".join(lines)
 
 

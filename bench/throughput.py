@@ -47,10 +47,12 @@ class Row:
     def errors(self) -> int:
         return sum(o.errors for o in self.outcomes)
 
-    def cpu_us(self) -> tuple[float, float]:
-        """Server and Redis CPU per request (per event for a batch), in microseconds."""
+    def cpu_us(self) -> tuple[float, float, float]:
+        """Server, Redis and wrk CPU per request (per event for a batch), in microseconds."""
         done = sum(o.requests for o in self.outcomes) * self.scenario.load.events or 1
-        return self.server_cpu_s * 1e6 / done, self.redis_cpu_s * 1e6 / done
+        load_cpu_s = sum(o.cpu_s for o in self.outcomes)
+        return (self.server_cpu_s * 1e6 / done, self.redis_cpu_s * 1e6 / done,
+                load_cpu_s * 1e6 / done)
 
     def as_json(self) -> dict[str, Any]:
         return {"scenario": self.scenario.name, "workers": self.workers,
@@ -59,6 +61,7 @@ class Row:
                 "p50_ms": self.p50(), "p99_ms": self.p99(), "errors": self.errors(),
                 "acked": self.acked, "stored": self.stored,
                 "server_cpu_us": self.cpu_us()[0], "redis_cpu_us": self.cpu_us()[1],
+                "wrk_cpu_us": self.cpu_us()[2],
                 "rounds": [asdict(o) for o in self.outcomes]}
 
 
@@ -138,7 +141,8 @@ def measure(wrk_bin: str, ports: dict[str, int], client: redis.Redis, rows: list
                 row.in_flight_bound += sc.load.connections * sc.load.events
             log(f"  round {round_no + 1}/{rounds} {row.workers}w {sc.name:36} "
                 f"{outcome.per_s * sc.load.events:10.0f}/s p99 {outcome.p99_ms:6.1f} ms, CPU/req "
-                f"server {row.cpu_us()[0]:.0f} µs, redis {row.cpu_us()[1]:.0f} µs"
+                f"server {row.cpu_us()[0]:.0f} µs, redis {row.cpu_us()[1]:.0f} µs, "
+                f"wrk {row.cpu_us()[2]:.0f} µs"
                 f"{f'  errors {outcome.errors}' if outcome.errors else ''}")
             time.sleep(0.5)
 

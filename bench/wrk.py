@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,7 @@ class Outcome:
     p50_ms: float
     p99_ms: float
     status_errors: int
+    cpu_s: float = 0.0  # CPU wrk itself used (user + system)
 
     @property
     def per_s(self) -> float:
@@ -48,7 +50,10 @@ def run(wrk: str, port: int, load: Load, duration_s: int, nonce: str, articles: 
                "--timeout", "30s", "-s", str(SCRIPT), f"http://127.0.0.1:{port}",
                "--", load.mode, nonce, str(articles), load.path, str(load.events), token]
     env = {**os.environ, "BENCH_DELAY_MS": str(load.delay_ms)}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     done = subprocess.run(command, capture_output=True, text=True, env=env)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)  # wrk is the child reaped meanwhile
+    cpu_s = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
     if done.returncode != 0:
         raise RuntimeError(f"wrk failed: {done.stderr or done.stdout}")
     out = done.stdout
@@ -59,4 +64,4 @@ def run(wrk: str, port: int, load: Load, duration_s: int, nonce: str, articles: 
     return Outcome(requests=data["requests"], duration_s=data["duration_us"] / 1e6,
                    errors=data["status_errors"] + socket_errors,
                    p50_ms=data["p50_us"] / 1000, p99_ms=data["p99_us"] / 1000,
-                   status_errors=data["status_errors"])
+                   status_errors=data["status_errors"], cpu_s=cpu_s)
