@@ -12,7 +12,7 @@ import pytest
 import redis.asyncio as aioredis
 import uvicorn
 
-from service.api.protocol import BoundedHttpToolsProtocol, _OneWrite
+from service.api.protocol import BoundedHttpToolsProtocol, _OneWrite, _Remembered
 from service.settings import Settings
 
 from .live import BEACON_HEADERS, HttpConnection, Reply, ServiceProcess, _read_reply, admin_put
@@ -308,3 +308,22 @@ def test_a_head_and_its_body_leave_in_one_write() -> None:
     held.write(b"HTTP/1.1 200 OK\r\n\r\n")
     held.close()  # a head whose body never came still leaves before the close
     assert transport.writes[-1] == b"HTTP/1.1 200 OK\r\n\r\n" and transport.closed
+
+
+@pytest.mark.parametrize("which", ["HEADER_RE", "HEADER_VALUE_RE"])
+def test_remembered_header_checks_answer_as_uvicorns_do(which: str) -> None:
+    """uvicorn's response-header checks, remembered: the same verdict for good and bad names
+    and values, asked once or many times, and after the memory was cleared."""
+    from uvicorn.protocols.http import httptools_impl
+
+    pattern = getattr(httptools_impl, which)
+    pattern = pattern.pattern if isinstance(pattern, _Remembered) else pattern
+    remembered = _Remembered(pattern)
+    samples = [b"content-type", b"x-frame-options", b"DENY", b"bad name", b"bad:name",
+               b"value\r\nset-cookie: x=1", b"tab\tinside", b"nul\x00", b"", b"\x7f",
+               b"default-src 'none'; frame-ancestors 'none'"]
+    samples += [b"%d" % n for n in range(2 * _Remembered.MAX_ENTRIES)]  # fills it, twice
+    for _ in range(2):
+        for value in samples:
+            assert bool(remembered.search(value)) == bool(pattern.search(value)), value
+    assert len(remembered.answers) <= _Remembered.MAX_ENTRIES

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from uvicorn.protocols.http import httptools_impl
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from .beacons import DEADLINES
@@ -70,6 +71,36 @@ def _limits(config: Any) -> tuple[float, bytes]:
     return cached
 
 
+class _Remembered:
+    """One of uvicorn's header checks (a regex search on every name and value of every
+    response) that remembers its answers: the same few headers go out on every response, and
+    two searches per header cost a beacon more than its JSON parse. Same answers, same
+    errors; the memory is cleared when it fills (a changing Date header, ETags)."""
+
+    MAX_ENTRIES = 4096
+
+    def __init__(self, pattern: Any) -> None:
+        self.pattern = pattern
+        self.answers: dict[bytes, bool] = {}
+
+    def search(self, value: bytes) -> bool | None:
+        found = self.answers.get(value)
+        if found is None:
+            found = self.pattern.search(value) is not None
+            if len(self.answers) >= self.MAX_ENTRIES:
+                self.answers.clear()
+            self.answers[value] = found
+        return found or None
+
+
+def _remember_header_checks() -> None:
+    """Wrap uvicorn's checks once per process (left alone if a uvicorn renames them)."""
+    for name in ("HEADER_RE", "HEADER_VALUE_RE"):
+        check = getattr(httptools_impl, name, None)
+        if check is not None and not isinstance(check, _Remembered):
+            setattr(httptools_impl, name, _Remembered(check))
+
+
 class _OneWrite:
     """The transport as a response cycle sees it: the head waits for the first body bytes, so
     a small response leaves in one write (one send call, one TCP segment) rather than two."""
@@ -107,6 +138,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def __init__(self, config: Any, *args: Any, **kwargs: Any) -> None:
         super().__init__(config, *args, **kwargs)
+        _remember_header_checks()
         self.max_head_bytes = config.h11_max_incomplete_event_size or DEFAULT_MAX_HEAD_BYTES
         self.timeout_s, self._body_too_slow = _limits(config)
         self._head_bytes = 0
