@@ -17,13 +17,14 @@ def _throughput(args: argparse.Namespace) -> None:
 
     started = time.monotonic()
     workers = [int(w) for w in args.workers.split(",")]
-    log(f"bench: {args.rounds} interleaved rounds of {args.duration:g} s per row, workers "
+    log(
+        f"bench: {args.rounds} interleaved rounds of {args.duration:g} s per row, workers "
         f"{workers}, wrk -t2 -c64 (batch -c{args.batch_connections}); rate limiter ON "
         "(600/min per client IP), every beacon from a random X-Forwarded-For "
-        "(VIEWCOUNT_TRUSTED_PROXIES=127.0.0.1) and a new visitor id")
+        "(VIEWCOUNT_TRUSTED_PROXIES=127.0.0.1) and a new visitor id"
+    )
     only = [w for w in args.only.split(",") if w]
-    rows = throughput.run(workers, args.rounds, args.duration, args.batch_connections, only,
-                          log)
+    rows = throughput.run(workers, args.rounds, args.duration, args.batch_connections, only, log)
     log("")
     log(report.table(rows))
     log("")
@@ -34,8 +35,14 @@ def _throughput(args: argparse.Namespace) -> None:
     log("")
     for line in report.targets(rows):
         log(line)
-    path = report.save(rows, {"rounds": args.rounds, "duration_s": args.duration,
-                              "batch_connections": args.batch_connections})
+    path = report.save(
+        rows,
+        {
+            "rounds": args.rounds,
+            "duration_s": args.duration,
+            "batch_connections": args.batch_connections,
+        },
+    )
     log(f"\nresults: {path} ({time.monotonic() - started:.0f} s)")
     if not ok:
         sys.exit(1)

@@ -20,8 +20,11 @@ _NO_CONTENT = {"type": "http.response.start", "status": 204, "headers": []}
 _EMPTY = {"type": "http.response.body", "body": b""}
 
 
-async def limit_app(scope: Message, receive: Callable[[], Awaitable[Message]],
-                    send: Callable[[Message], Awaitable[None]]) -> None:
+async def limit_app(
+    scope: Message,
+    receive: Callable[[], Awaitable[Message]],
+    send: Callable[[Message], Awaitable[None]],
+) -> None:
     """Raw ASGI: drain the request body, answer 204."""
     if scope["type"] != "http":
         return
@@ -32,8 +35,9 @@ async def limit_app(scope: Message, receive: Callable[[], Awaitable[Message]],
 
 
 naive_app = FastAPI()
-_redis = aioredis.Redis.from_url(os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0"),
-                                 decode_responses=True)
+_redis = aioredis.Redis.from_url(
+    os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0"), decode_responses=True
+)
 
 
 @naive_app.post("/v1/views", status_code=202)
@@ -51,8 +55,9 @@ async def naive_view(request: Request) -> dict[str, bool]:
 async def naive_popular(limit: int = 10) -> dict[str, Any]:
     """The naive top list: straight from the sorted set on every request."""
     top = await _redis.zrevrange("naive:popular", 0, limit - 1, withscores=True)
-    return {"items": [{"rank": n, "article": a, "views": int(s)}
-                      for n, (a, s) in enumerate(top, 1)]}
+    return {
+        "items": [{"rank": n, "article": a, "views": int(s)} for n, (a, s) in enumerate(top, 1)]
+    }
 
 
 @naive_app.get("/v1/views")

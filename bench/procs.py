@@ -40,8 +40,13 @@ def ensure_wrk() -> str:
         return found
     print("bench: wrk is missing; installing it with apt-get", flush=True)
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    subprocess.run("apt-get update -qq && apt-get install -y -qq wrk", shell=True, check=True,
-                   env=env, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        "apt-get update -qq && apt-get install -y -qq wrk",
+        shell=True,
+        check=True,
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
     found = shutil.which("wrk")
     if not found:
         raise SystemExit("bench: could not install wrk")
@@ -59,9 +64,23 @@ def redis_server(*extra: str) -> Iterator[int]:
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="vc-bench-") as directory:
         process = subprocess.Popen(
-            [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", directory,
-             "--save", "", "--appendonly", "no", *extra],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                binary,
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                directory,
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                *extra,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             wait_for_port(port)
             yield port
@@ -75,10 +94,16 @@ def uvicorn(app: str, workers: int, env: dict[str, str], factory: bool = False) 
     """``app`` under uvicorn as `viewcount serve` runs it (bench/serve.py); yields its port
     once it answers."""
     port = free_port()
-    command = [sys.executable, "-m", "bench.serve", app, str(port), str(workers),
-               *(["factory"] if factory else [])]
-    process = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **env},
-                               start_new_session=True)
+    command = [
+        sys.executable,
+        "-m",
+        "bench.serve",
+        app,
+        str(port),
+        str(workers),
+        *(["factory"] if factory else []),
+    ]
+    process = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **env}, start_new_session=True)
     try:
         wait_for_port(port)
         yield port

@@ -67,13 +67,30 @@ def main(args: argparse.Namespace, log: Any) -> None:
             out = procs.ROOT / "bench" / "results" / f"profile-{args.scenario}.txt"
             out.parent.mkdir(exist_ok=True)
             seconds = round(args.seconds)
-            loader = threading.Thread(target=wrk.run, args=(
-                wrk_bin, port, load, seconds + 2, uuid.uuid4().hex[:10], ARTICLES, TOKEN))
+            loader = threading.Thread(
+                target=wrk.run,
+                args=(wrk_bin, port, load, seconds + 2, uuid.uuid4().hex[:10], ARTICLES, TOKEN),
+            )
             loader.start()
-            subprocess.run([spy, "record", "--pid", str(pid), "--duration", str(seconds),
-                            "--rate", "250", "--format", "raw", "--output", str(out),
-                            *(["--native"] if args.native else ["--nonblocking"])],
-                           check=True, capture_output=True)
+            subprocess.run(
+                [
+                    spy,
+                    "record",
+                    "--pid",
+                    str(pid),
+                    "--duration",
+                    str(seconds),
+                    "--rate",
+                    "250",
+                    "--format",
+                    "raw",
+                    "--output",
+                    str(out),
+                    *(["--native"] if args.native else ["--nonblocking"]),
+                ],
+                check=True,
+                capture_output=True,
+            )
             loader.join()
     for line in summarise(out.read_text()):
         log(line)

@@ -28,8 +28,11 @@ def _by_name(rows: list[Row], workers: int) -> dict[str, Row]:
 
 def table(rows: list[Row]) -> str:
     """Markdown table: rate, p50, p99 and the ratios to the limit and the naive version."""
-    lines = ["| workers | what | rate | p50 ms | p99 ms | × limit | × naive | CPU µs/req "
-             "server + redis + wrk |", "|---:|---|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| workers | what | rate | p50 ms | p99 ms | × limit | × naive | CPU µs/req "
+        "server + redis + wrk |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|",
+    ]
     for row in rows:
         same = _by_name(rows, row.workers)
         sc = row.scenario
@@ -37,10 +40,12 @@ def table(rows: list[Row]) -> str:
         limit = same[sc.limit_row].rate() if sc.limit_row in same else float("nan")
         naive = same[sc.naive_row].rate() if sc.naive_row in same else float("nan")
         conns = f" (c{sc.load.connections})" if sc.load.connections != 64 else ""
-        lines.append(f"| {row.workers} | {sc.name}{conns} | {row.rate():,.0f} {unit} | "
-                     f"{row.p50():.2f} | {row.p99():.2f} | {row.rate() / limit:.2f} | "
-                     f"{row.rate() / naive:.2f} | {row.cpu_us()[0]:.0f} + {row.cpu_us()[1]:.0f}"
-                     f" + {row.cpu_us()[2]:.0f} |")
+        lines.append(
+            f"| {row.workers} | {sc.name}{conns} | {row.rate():,.0f} {unit} | "
+            f"{row.p50():.2f} | {row.p99():.2f} | {row.rate() / limit:.2f} | "
+            f"{row.rate() / naive:.2f} | {row.cpu_us()[0]:.0f} + {row.cpu_us()[1]:.0f}"
+            f" + {row.cpu_us()[2]:.0f} |"
+        )
     return "\n".join(lines)
 
 
@@ -53,9 +58,11 @@ def checks(rows: list[Row]) -> tuple[list[str], bool]:
         extra = row.stored - row.acked
         good = 0 <= extra <= row.in_flight_bound and row.errors() == 0
         ok &= good
-        lines.append(f"{'ok  ' if good else 'FAIL'} {row.workers}w {row.scenario.name}: "
-                     f"acknowledged {row.acked:,}, stored {row.stored:,} (+{extra} sent before "
-                     f"wrk stopped, bound {row.in_flight_bound:,}), errors {row.errors()}")
+        lines.append(
+            f"{'ok  ' if good else 'FAIL'} {row.workers}w {row.scenario.name}: "
+            f"acknowledged {row.acked:,}, stored {row.stored:,} (+{extra} sent before "
+            f"wrk stopped, bound {row.in_flight_bound:,}), errors {row.errors()}"
+        )
     return lines, ok
 
 
@@ -92,9 +99,15 @@ def save(rows: list[Row], meta: dict[str, Any]) -> Path:
     """Write the run to bench/results/ (gitignored); returns the file."""
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / time.strftime("bench-%Y%m%d-%H%M%S.json")
-    record = {"machine": {"cpus": _cpus(), "python": platform.python_version(),
-                          "platform": platform.platform()},
-              **meta, "rows": [r.as_json() for r in rows]}
+    record = {
+        "machine": {
+            "cpus": _cpus(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
+        **meta,
+        "rows": [r.as_json() for r in rows],
+    }
     path.write_text(json.dumps(record, indent=2))
     return path
 

@@ -56,10 +56,13 @@ def timed_rollup(client: redis.Redis, url: str) -> dict[str, Any]:
     duration_ms, published = asyncio.run(_rollup(url))
     slow = client.slowlog_get(100_000)
     worst = max(slow, key=lambda e: e["duration"], default=None)
-    return {"duration_ms": duration_ms, "published": published,
-            "slowlog_max_ms": worst["duration"] / 1000 if worst else 0.0,
-            "slowest_command": _command(worst) if worst else "",
-            "commands_over_1ms": len(slow)}
+    return {
+        "duration_ms": duration_ms,
+        "published": published,
+        "slowlog_max_ms": worst["duration"] / 1000 if worst else 0.0,
+        "slowest_command": _command(worst) if worst else "",
+        "commands_over_1ms": len(slow),
+    }
 
 
 def _command(entry: dict[str, Any]) -> str:
@@ -84,25 +87,35 @@ def beacon_p99(port: int, articles: int, url: str, rollups_nice: int | None) -> 
     roller = None
     if rollups_nice is not None:
         roller = subprocess.Popen(
-            [sys.executable, "-m", "bench.roller", url], cwd=procs.ROOT, text=True,
-            stdout=subprocess.PIPE, preexec_fn=lambda: os.nice(rollups_nice))
+            [sys.executable, "-m", "bench.roller", url],
+            cwd=procs.ROOT,
+            text=True,
+            stdout=subprocess.PIPE,
+            preexec_fn=lambda: os.nice(rollups_nice),
+        )
         time.sleep(1.0)  # imported and rolling
-    outcome = wrk.run(procs.ensure_wrk(), port, PACED, LOAD_S, uuid.uuid4().hex[:8], articles,
-                      "")
+    outcome = wrk.run(procs.ensure_wrk(), port, PACED, LOAD_S, uuid.uuid4().hex[:8], articles, "")
     durations: list[int] = []
     if roller is not None:
         roller.terminate()
         out, _ = roller.communicate(timeout=30)
         durations = [int(line) for line in out.split() if line.isdigit()]
-    return {"p50_ms": outcome.p50_ms, "p99_ms": outcome.p99_ms, "per_s": outcome.per_s,
-            "errors": outcome.errors, "rollups_ms": durations}
+    return {
+        "p50_ms": outcome.p50_ms,
+        "p99_ms": outcome.p99_ms,
+        "per_s": outcome.per_s,
+        "errors": outcome.errors,
+        "rollups_ms": durations,
+    }
 
 
 def main(args: argparse.Namespace, log: Any) -> None:
     started = time.monotonic()
-    log(f"bench rollup: {args.articles:,} articles over {args.themes} themes, {args.views:,} "
+    log(
+        f"bench rollup: {args.articles:,} articles over {args.themes} themes, {args.views:,} "
         "views over the last 7 days (Zipf s=1), written straight to a private redis-server "
-        "(appendonly no) as record.lua would leave them")
+        "(appendonly no) as record.lua would leave them"
+    )
     with procs.redis_server() as redis_port:
         url = f"redis://127.0.0.1:{redis_port}/0"
         client = redis.Redis(port=redis_port, decode_responses=True)
@@ -115,49 +128,69 @@ def main(args: argparse.Namespace, log: Any) -> None:
         seed.write_readers(client, shards, now)
         del shards
         used = int(client.info("memory")["used_memory"])
-        log(f"seeded in {time.monotonic() - started:.0f} s ({built - started:.0f} s to build, "
-            f"{len(client.keys('*')) if args.articles <= 1000 else client.dbsize():,} keys)")
+        log(
+            f"seeded in {time.monotonic() - started:.0f} s ({built - started:.0f} s to build, "
+            f"{len(client.keys('*')) if args.articles <= 1000 else client.dbsize():,} keys)"
+        )
         ranked = sorted(range(args.articles), key=lambda n: -per_article[n])
         picks = {"hottest": ranked[0], "median": ranked[len(ranked) // 2], "coldest": ranked[-1]}
         own = memory(client, [seed.article_id(n) for n in picks.values()], now)
         record: dict[str, Any] = {
-            "articles": args.articles, "themes": args.themes, "views": args.views,
+            "articles": args.articles,
+            "themes": args.themes,
+            "views": args.views,
             "used_memory_per_article": (used - empty) // args.articles,
-            "own_keys_bytes": {name: {"views": per_article[n],
-                                      "bytes": own[seed.article_id(n)]}
-                               for name, n in picks.items()}}
-        log(f"Redis memory: {(used - empty) / 2**20:,.0f} MiB in all, "
+            "own_keys_bytes": {
+                name: {"views": per_article[n], "bytes": own[seed.article_id(n)]}
+                for name, n in picks.items()
+            },
+        }
+        log(
+            f"Redis memory: {(used - empty) / 2**20:,.0f} MiB in all, "
             f"{record['used_memory_per_article']:,} B per article; one article's own keys "
-            "(catalog hash + a week of reader HyperLogLogs): " + ", ".join(
+            "(catalog hash + a week of reader HyperLogLogs): "
+            + ", ".join(
                 f"{name} ({v['views']:,} views) {v['bytes']:,} B"
-                for name, v in record["own_keys_bytes"].items()))
+                for name, v in record["own_keys_bytes"].items()
+            )
+        )
         client.config_set("slowlog-log-slower-than", SLOWLOG_US)
         client.config_set("slowlog-max-len", 100_000)
         record["rollups"] = []
         for n in range(args.rollups):
             result = timed_rollup(client, url)
             record["rollups"].append(result)
-            log(f"rollup {n + 1}: {result['duration_ms']:,} ms (target ≤ 2,000), slowest "
+            log(
+                f"rollup {n + 1}: {result['duration_ms']:,} ms (target ≤ 2,000), slowest "
                 f"command {result['slowlog_max_ms']:.1f} ms (target ≤ 50): "
-                f"{result['slowest_command']}; {result['commands_over_1ms']} commands ≥ 1 ms")
+                f"{result['slowest_command']}; {result['commands_over_1ms']} commands ≥ 1 ms"
+            )
         env = service_env(url)
         with procs.uvicorn(SERVICE, 1, env, factory=True) as port:
             beacon_p99(port, args.articles, url, None)  # warm up
             for label, nice in (("at rest", None), ("during rollups", 0)) * 3:
                 result = beacon_p99(port, args.articles, url, nice)
                 record.setdefault("beacons", []).append({"while": label, **result})
-                log(f"beacon p50 {result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms {label}"
-                    + (f" ({len(result['rollups_ms'])} back to back, median "
-                       f"{statistics.median(result['rollups_ms'] or [0]):.0f} ms)"
-                       if nice is not None else ""))
-        p99 = {label: statistics.median(b["p99_ms"] for b in record["beacons"]
-                                        if b["while"] == label)
-               for label in ("at rest", "during rollups")}
+                log(
+                    f"beacon p50 {result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms {label}"
+                    + (
+                        f" ({len(result['rollups_ms'])} back to back, median "
+                        f"{statistics.median(result['rollups_ms'] or [0]):.0f} ms)"
+                        if nice is not None
+                        else ""
+                    )
+                )
+        p99 = {
+            label: statistics.median(b["p99_ms"] for b in record["beacons"] if b["while"] == label)
+            for label in ("at rest", "during rollups")
+        }
         record["p99_ratio"] = p99["during rollups"] / p99["at rest"]
-        log(f"median p99 during rollups {p99['during rollups']:.1f} ms / at rest "
+        log(
+            f"median p99 during rollups {p99['during rollups']:.1f} ms / at rest "
             f"{p99['at rest']:.1f} ms = {record['p99_ratio']:.1f}x (target ≤ 3x); paced beacons: "
             f"{PACED.connections} connections, one request each per {PACED.delay_ms} ms; rollups "
-            "back to back in a process of their own, as the scheduler runs them")
+            "back to back in a process of their own, as the scheduler runs them"
+        )
         client.close()
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / time.strftime("rollup-%Y%m%d-%H%M%S.json")

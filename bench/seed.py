@@ -69,8 +69,9 @@ def spread(total: int, now: float, rng: random.Random) -> Iterator[tuple[float, 
             yield start + (slot + rng.random()) * M5.bucket_s, count
 
 
-def build(articles: int, views: int, now: float, seed: int = 7) -> tuple[list[ShardData],
-                                                                         list[int]]:
+def build(
+    articles: int, views: int, now: float, seed: int = 7
+) -> tuple[list[ShardData], list[int]]:
     """Per-shard cells for every article, and the views per article."""
     rng = random.Random(seed)
     per_article = zipf_views(articles, views, rng)
@@ -96,7 +97,7 @@ def _ttl(expire_at: float, now: float) -> int:
 def _zadd_chunks(pipe: Any, key: str, scores: dict[str, int]) -> None:
     items = list(scores.items())
     for start in range(0, len(items), CHUNK):
-        pipe.zadd(key, dict(items[start:start + CHUNK]))
+        pipe.zadd(key, dict(items[start : start + CHUNK]))
 
 
 def write_catalog(client: redis.Redis, articles: int, themes: int) -> None:
@@ -105,16 +106,23 @@ def write_catalog(client: redis.Redis, articles: int, themes: int) -> None:
     per_shard: dict[int, dict[str, str]] = defaultdict(dict)
     for n in range(articles):
         article, theme = article_id(n), f"theme-{n % themes}"
-        pipe.hset(keys.meta(article), mapping={
-            "title": f"Story number {n}", "url": f"https://news.example/{n}",
-            "theme": theme, "published_at": "", "imported_views": "0"})
+        pipe.hset(
+            keys.meta(article),
+            mapping={
+                "title": f"Story number {n}",
+                "url": f"https://news.example/{n}",
+                "theme": theme,
+                "published_at": "",
+                "imported_views": "0",
+            },
+        )
         per_shard[keys.shard_of(article)][article] = theme
         if len(pipe) >= 5000:
             pipe.execute()
     for shard, members in per_shard.items():
         items = list(members.items())
         for start in range(0, len(items), CHUNK):
-            chunk = dict(items[start:start + CHUNK])
+            chunk = dict(items[start : start + CHUNK])
             pipe.sadd(keys.articles(shard), *chunk)
             pipe.hset(keys.article_themes(shard), mapping=chunk)
         counts: dict[str, int] = defaultdict(int)
@@ -126,14 +134,21 @@ def write_catalog(client: redis.Redis, articles: int, themes: int) -> None:
 
 def write_counters(client: redis.Redis, shards: list[ShardData], now: float) -> None:
     """Totals, buckets, windows and window starts, as after those views and a rollup at now."""
-    starts = {"1h": W1H.first_bucket(now), "24h": W24H.first_bucket(now),
-              "7d": W7D.first_bucket(now), "30d": W30D.first_bucket(now)}
+    starts = {
+        "1h": W1H.first_bucket(now),
+        "24h": W24H.first_bucket(now),
+        "7d": W7D.first_bucket(now),
+        "30d": W30D.first_bucket(now),
+    }
     pipe = client.pipeline(transaction=False)
     for shard, data in enumerate(shards):
         _zadd_chunks(pipe, keys.totals(shard), data.totals)
         windows: dict[str, dict[str, int]] = {name: defaultdict(int) for name in starts}
-        for gran, cells, feeds in ((M5, data.m5, ("1h",)), (HOUR, data.hour, ("24h", "7d")),
-                                   (DAY, data.day, ("30d",))):
+        for gran, cells, feeds in (
+            (M5, data.m5, ("1h",)),
+            (HOUR, data.hour, ("24h", "7d")),
+            (DAY, data.day, ("30d",)),
+        ):
             buckets: dict[int, dict[str, int]] = defaultdict(dict)
             for (index, article), count in cells.items():
                 buckets[index][article] = count
@@ -160,7 +175,7 @@ def write_readers(client: redis.Redis, shards: list[ShardData], now: float) -> N
         for (day, article), count in data.day.items():
             key = keys.readers(article, day)
             for start in range(0, min(count, HLL_MEMBERS), CHUNK):
-                pipe.pfadd(key, *members[start:min(count, start + CHUNK)])
+                pipe.pfadd(key, *members[start : min(count, start + CHUNK)])
             pipe.expire(key, _ttl((day + 1) * DAY.bucket_s + READERS_RETENTION_S, now))
             if len(pipe) >= 5000:
                 pipe.execute()
@@ -168,11 +183,17 @@ def write_readers(client: redis.Redis, shards: list[ShardData], now: float) -> N
         for (m5, article), count in data.m5.items():
             if m5 >= recent:
                 for n in range(count):
-                    pipe.set(keys.seen(article, f"{shard:x}{m5:x}{article}{n:x}"), "1",
-                             ex=_ttl((m5 + 1) * M5.bucket_s + 1800, now))
+                    pipe.set(
+                        keys.seen(article, f"{shard:x}{m5:x}{article}{n:x}"),
+                        "1",
+                        ex=_ttl((m5 + 1) * M5.bucket_s + 1800, now),
+                    )
         minute = int(now // 60)
         per_minute = sum(data.totals.values()) // (WEEK_S // 60)
         for back in range(120):
-            pipe.set(keys.per_minute(shard, minute - back), per_minute,
-                     ex=_ttl((minute - back + 1) * 60 + PER_MINUTE_RETENTION_S, now))
+            pipe.set(
+                keys.per_minute(shard, minute - back),
+                per_minute,
+                ex=_ttl((minute - back + 1) * 60 + PER_MINUTE_RETENTION_S, now),
+            )
         pipe.execute()

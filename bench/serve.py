@@ -15,12 +15,21 @@ HTTP = "service.api.protocol:BoundedHttpToolsProtocol"
 
 
 def main(app: str, port: int, workers: int, factory: bool) -> None:
-    uvicorn.run(app, factory=factory, host="127.0.0.1", port=port, workers=workers,
-                access_log=False, log_level="warning", timeout_graceful_shutdown=10, http=HTTP,
-                h11_max_incomplete_event_size=Settings().max_header_bytes,
-                # As `viewcount serve`: the service resolves client IPs itself, and uvicorn's
-                # ProxyHeadersMiddleware cost about a tenth of a worker's CPU.
-                proxy_headers=False)
+    uvicorn.run(
+        app,
+        factory=factory,
+        host="127.0.0.1",
+        port=port,
+        workers=workers,
+        access_log=False,
+        log_level="warning",
+        timeout_graceful_shutdown=10,
+        http=HTTP,
+        h11_max_incomplete_event_size=Settings().max_header_bytes,
+        # As `viewcount serve`: the service resolves client IPs itself, and uvicorn's
+        # ProxyHeadersMiddleware cost about a tenth of a worker's CPU.
+        proxy_headers=False,
+    )
 
 
 if __name__ == "__main__":

@@ -43,12 +43,35 @@ class Outcome:
         return self.requests - self.status_errors
 
 
-def run(wrk: str, port: int, load: Load, duration_s: int, nonce: str, articles: int,
-        token: str, threads: int = 2) -> Outcome:
+def run(
+    wrk: str,
+    port: int,
+    load: Load,
+    duration_s: int,
+    nonce: str,
+    articles: int,
+    token: str,
+    threads: int = 2,
+) -> Outcome:
     """Run wrk once against 127.0.0.1:port and return its totals."""
-    command = [wrk, f"-t{threads}", f"-c{load.connections}", f"-d{max(1, duration_s)}s",
-               "--timeout", "30s", "-s", str(SCRIPT), f"http://127.0.0.1:{port}",
-               "--", load.mode, nonce, str(articles), load.path, str(load.events), token]
+    command = [
+        wrk,
+        f"-t{threads}",
+        f"-c{load.connections}",
+        f"-d{max(1, duration_s)}s",
+        "--timeout",
+        "30s",
+        "-s",
+        str(SCRIPT),
+        f"http://127.0.0.1:{port}",
+        "--",
+        load.mode,
+        nonce,
+        str(articles),
+        load.path,
+        str(load.events),
+        token,
+    ]
     env = {**os.environ, "BENCH_DELAY_MS": str(load.delay_ms)}
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     done = subprocess.run(command, capture_output=True, text=True, env=env)
@@ -58,10 +81,16 @@ def run(wrk: str, port: int, load: Load, duration_s: int, nonce: str, articles: 
         raise RuntimeError(f"wrk failed: {done.stderr or done.stdout}")
     out = done.stdout
     line = next(x for x in out.splitlines() if x.startswith("BENCH "))
-    data = json.loads(line[len("BENCH "):])
-    socket_errors = (data["connect_errors"] + data["read_errors"] + data["write_errors"]
-                     + data["timeouts"])
-    return Outcome(requests=data["requests"], duration_s=data["duration_us"] / 1e6,
-                   errors=data["status_errors"] + socket_errors,
-                   p50_ms=data["p50_us"] / 1000, p99_ms=data["p99_us"] / 1000,
-                   status_errors=data["status_errors"], cpu_s=cpu_s)
+    data = json.loads(line[len("BENCH ") :])
+    socket_errors = (
+        data["connect_errors"] + data["read_errors"] + data["write_errors"] + data["timeouts"]
+    )
+    return Outcome(
+        requests=data["requests"],
+        duration_s=data["duration_us"] / 1e6,
+        errors=data["status_errors"] + socket_errors,
+        p50_ms=data["p50_us"] / 1000,
+        p99_ms=data["p99_us"] / 1000,
+        status_errors=data["status_errors"],
+        cpu_s=cpu_s,
+    )

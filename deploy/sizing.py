@@ -61,9 +61,23 @@ class Server:
         self.port = free_port()
         self.dir = tempfile.TemporaryDirectory(prefix="vc-sizing-")
         self.process = subprocess.Popen(
-            [server_binary(), "--port", str(self.port), "--bind", "127.0.0.1",
-             "--dir", self.dir.name, "--appendonly", "yes", "--appendfsync", "everysec",
-             "--save", ""], stdout=subprocess.DEVNULL)
+            [
+                server_binary(),
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                self.dir.name,
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "everysec",
+                "--save",
+                "",
+            ],
+            stdout=subprocess.DEVNULL,
+        )
         self.sync = redis.Redis(port=self.port, decode_responses=True)
         deadline = time.monotonic() + 10
         while True:
@@ -98,9 +112,16 @@ async def load_catalog(store: Store, clock: Any, count: int) -> list[str]:
     catalog = Catalog(store, clock)
     ids = [f"sizing-article-{n:05d}-with-a-typical-news-slug" for n in range(count)]
     for n, article in enumerate(ids):
-        await catalog.put(Article(article, f"A typical headline of article {n}, sixty chars",
-                                  f"https://news.example.com/2026/11/{article}",
-                                  f"theme-{n % 12}", "2026-11-27T09:35:00Z", 0))
+        await catalog.put(
+            Article(
+                article,
+                f"A typical headline of article {n}, sixty chars",
+                f"https://news.example.com/2026/11/{article}",
+                f"theme-{n % 12}",
+                "2026-11-27T09:35:00Z",
+                0,
+            )
+        )
     return ids
 
 
@@ -112,14 +133,16 @@ class Cluster:
         from tests.cluster import RedisClusterProcess
 
         self.cluster = RedisClusterProcess(
-            masters=3, node_args=("--appendonly", "yes", "--appendfsync", "everysec")).start()
+            masters=3, node_args=("--appendonly", "yes", "--appendfsync", "everysec")
+        ).start()
         self.url = self.cluster.url
-        self.nodes = [redis.Redis(port=m.port, decode_responses=True)
-                      for m in self.cluster.masters]
+        self.nodes = [redis.Redis(port=m.port, decode_responses=True) for m in self.cluster.masters]
 
     def cpu_s(self) -> list[float]:
-        return [float(i["used_cpu_user"]) + float(i["used_cpu_sys"])
-                for i in (n.info("cpu") for n in self.nodes)]
+        return [
+            float(i["used_cpu_user"]) + float(i["used_cpu_sys"])
+            for i in (n.info("cpu") for n in self.nodes)
+        ]
 
     def stop(self) -> None:
         for node in self.nodes:
@@ -131,8 +154,9 @@ async def throughput(cluster: bool) -> dict[str, Any]:
     """Beacon views through the group commit, as fast as this client can send them."""
     server: Any = Cluster() if cluster else Server()
     nodes = server.nodes if cluster else [server.sync]
-    settings = Settings(redis_url=server.url, redis_cluster=cluster, log_json=False,
-                        rate_limit_per_min=600)
+    settings = Settings(
+        redis_url=server.url, redis_cluster=cluster, log_json=False, rate_limit_per_min=600
+    )
     store = connect(settings)
     clock = SystemClock()
     try:
@@ -149,22 +173,29 @@ async def throughput(cluster: bool) -> dict[str, Any]:
             nonlocal views
             while time.monotonic() < deadline:
                 article = random.choices(ids, weights)[0]
-                await committer.submit(View(article, clock.now(), reader=os.urandom(16),
-                                            client=os.urandom(12)))
+                await committer.submit(
+                    View(article, clock.now(), reader=os.urandom(16), client=os.urandom(12))
+                )
                 views += 1
 
         await asyncio.gather(*(producer() for _ in range(PRODUCERS)))
         elapsed = time.monotonic() - started
         cpu = [after - before for after, before in zip(cpu_of(server), cpu_before, strict=True)]
-        calls = sum(int(stat["calls"]) for node in nodes
-                    for name, stat in node.info("commandstats").items() if "eval" in name)
+        calls = sum(
+            int(stat["calls"])
+            for node in nodes
+            for name, stat in node.info("commandstats").items()
+            if "eval" in name
+        )
         return {
-            "views": views, "seconds": round(elapsed, 1),
+            "views": views,
+            "seconds": round(elapsed, 1),
             "client_views_per_s": round(views / elapsed),
             "redis_cpu_s_per_node": [round(c, 2) for c in cpu],
             "views_per_redis_cpu_s": round(views / sum(cpu)),
             "busiest_node_share": round(max(cpu) / sum(cpu), 2),
-            "script_calls": calls, "views_per_call": round(views / max(1, calls), 1),
+            "script_calls": calls,
+            "views_per_call": round(views / max(1, calls), 1),
         }
     finally:
         await store.close()
@@ -188,15 +219,23 @@ async def memory() -> dict[str, Any]:
         rollup = Rollup(store, settings, clock)
         views = 0
         for _hour in range(MEMORY_DAYS * 24):
-            batch = [View(article, clock.now(), reader=os.urandom(16), client=os.urandom(12))
-                     for article in ids for _ in range(VIEWS_PER_ARTICLE_HOUR)]
+            batch = [
+                View(article, clock.now(), reader=os.urandom(16), client=os.urandom(12))
+                for article in ids
+                for _ in range(VIEWS_PER_ARTICLE_HOUR)
+            ]
             views += sum(1 for code in await committer.submit_many(batch) if code == 1)
             await rollup.run()
             clock.advance(3600)
         groups = key_memory(server.sync)
-        return {"articles": MEMORY_ARTICLES, "days": MEMORY_DAYS, "views_counted": views,
-                "used_memory_bytes": int(server.sync.info("memory")["used_memory"]),
-                "groups": groups, **per_article(groups)}
+        return {
+            "articles": MEMORY_ARTICLES,
+            "days": MEMORY_DAYS,
+            "views_counted": views,
+            "used_memory_bytes": int(server.sync.info("memory")["used_memory"]),
+            "groups": groups,
+            **per_article(groups),
+        }
     finally:
         await store.close()
         server.stop()
@@ -235,6 +274,7 @@ def per_article(groups: dict[str, dict[str, int]]) -> dict[str, Any]:
     (reader HyperLogLogs after 2 days, dedupe markers after 30 minutes, snapshots after their
     grace) are all still there: they are reported per key, for the formulas in the README.
     """
+
     def size(*kinds: str) -> int:
         return sum(groups.get(kind, {}).get("bytes", 0) for kind in kinds)
 
@@ -244,8 +284,9 @@ def per_article(groups: dict[str, dict[str, int]]) -> dict[str, Any]:
 
     meta = size("a") / MEMORY_ARTICLES
     buckets = size("bucket:m5", "bucket:h", "bucket:d") / MEMORY_ARTICLES
-    sums = size("window", "total", "articles", "theme", "themes", "winfrom",
-                "bots") / MEMORY_ARTICLES
+    sums = (
+        size("window", "total", "articles", "theme", "themes", "winfrom", "bots") / MEMORY_ARTICLES
+    )
     readers_day = each("u")
     return {
         "meta_bytes_per_article": round(meta),
@@ -261,9 +302,11 @@ def per_article(groups: dict[str, dict[str, int]]) -> dict[str, Any]:
 
 
 async def main() -> None:
-    results = {"throughput": await throughput(cluster=False),
-               "throughput_cluster_3_masters": await throughput(cluster=True),
-               "memory": await memory()}
+    results = {
+        "throughput": await throughput(cluster=False),
+        "throughput_cluster_3_masters": await throughput(cluster=True),
+        "memory": await memory(),
+    }
     text = json.dumps(results, indent=2)
     print(text)
     out = Path(os.environ.get("VIEWCOUNT_FIGURES_DIR", "test-output")) / "sizing.json"

@@ -36,8 +36,14 @@ class Article:
     imported_views: int
 
     def as_json(self) -> dict[str, Any]:
-        return {"article": self.id, "title": self.title, "url": self.url, "theme": self.theme,
-                "published_at": self.published_at, "imported_views": self.imported_views}
+        return {
+            "article": self.id,
+            "title": self.title,
+            "url": self.url,
+            "theme": self.theme,
+            "published_at": self.published_at,
+            "imported_views": self.imported_views,
+        }
 
 
 def article_from_fields(article_id: str, fields: object) -> Article:
@@ -58,13 +64,17 @@ def article_from_fields(article_id: str, fields: object) -> Article:
         try:
             published = rfc3339(parse_rfc3339(published))
         except (ValueError, TypeError, OverflowError, OSError) as exc:
-            raise InvalidField("published_at: an RFC 3339 time such as "
-                               "2026-11-27T09:35:00Z is required") from exc
+            raise InvalidField(
+                "published_at: an RFC 3339 time such as 2026-11-27T09:35:00Z is required"
+            ) from exc
     imported = fields.get("imported_views", 0)
     if isinstance(imported, float) and imported.is_integer():  # JSON Schema: 2.0 is an integer
         imported = int(imported)
-    if isinstance(imported, bool) or not isinstance(imported, int) or \
-            not 0 <= imported <= MAX_IMPORTED:
+    if (
+        isinstance(imported, bool)
+        or not isinstance(imported, int)
+        or not 0 <= imported <= MAX_IMPORTED
+    ):
         raise InvalidField("imported_views: an integer >= 0 is required")
     return Article(article_id, title, url, theme, published, imported)  # type: ignore[arg-type]
 
@@ -74,8 +84,11 @@ def _is_http_url(url: str) -> bool:
         parts = urlsplit(url)
     except ValueError:
         return False
-    return parts.scheme in ("http", "https") and bool(parts.netloc) and \
-        not any(c.isspace() or ord(c) < 32 for c in url)
+    return (
+        parts.scheme in ("http", "https")
+        and bool(parts.netloc)
+        and not any(c.isspace() or ord(c) < 32 for c in url)
+    )
 
 
 class Catalog:
@@ -89,11 +102,26 @@ class Catalog:
     async def put(self, article: Article) -> bool:
         """Create or replace; True when created."""
         shard = keys.shard_of(article.id)
-        created = await self.store.run(Call(_PUT, [
-            keys.meta(article.id), keys.articles(shard), keys.article_themes(shard),
-            keys.theme_counts(shard), keys.totals(shard),
-        ], [article.id, article.title, article.url, article.theme, article.published_at or "",
-            article.imported_views]))
+        created = await self.store.run(
+            Call(
+                _PUT,
+                [
+                    keys.meta(article.id),
+                    keys.articles(shard),
+                    keys.article_themes(shard),
+                    keys.theme_counts(shard),
+                    keys.totals(shard),
+                ],
+                [
+                    article.id,
+                    article.title,
+                    article.url,
+                    article.theme,
+                    article.published_at or "",
+                    article.imported_views,
+                ],
+            )
+        )
         return bool(created)
 
     async def delete(self, article_id: str) -> None:
@@ -108,11 +136,22 @@ class Catalog:
             holders += [keys.bucket(shard, gran.name, i) for i in range(oldest, newest + 1)]
         today = DAY.index(now)
         readers = [keys.readers(article_id, day) for day in range(today - 32, today + 2)]
-        deleted = await self.store.run(Call(_DELETE, [
-            keys.meta(article_id), keys.articles(shard), keys.article_themes(shard),
-            keys.theme_counts(shard), keys.inbox(shard), keys.draining(shard), *holders,
-            *readers,
-        ], [article_id, len(holders)]))
+        deleted = await self.store.run(
+            Call(
+                _DELETE,
+                [
+                    keys.meta(article_id),
+                    keys.articles(shard),
+                    keys.article_themes(shard),
+                    keys.theme_counts(shard),
+                    keys.inbox(shard),
+                    keys.draining(shard),
+                    *holders,
+                    *readers,
+                ],
+                [article_id, len(holders)],
+            )
+        )
         if not deleted:
             raise UnknownArticle(f"no article '{article_id}' in the catalog")
 
@@ -127,10 +166,14 @@ class Catalog:
         if not fields:
             raise UnknownArticle(f"no article '{article_id}' in the catalog")
         return {
-            "article": article_id, "title": fields["title"], "url": fields["url"],
-            "theme": fields["theme"], "published_at": fields["published_at"] or None,
+            "article": article_id,
+            "title": fields["title"],
+            "url": fields["url"],
+            "theme": fields["theme"],
+            "published_at": fields["published_at"] or None,
             "imported_views": int(fields["imported_views"]),
-            "views": int(views or 0), "bot_views": int(bot_views or 0),
+            "views": int(views or 0),
+            "bot_views": int(bot_views or 0),
         }
 
     async def views(self, article_id: str) -> dict[str, Any]:
@@ -146,8 +189,12 @@ class Catalog:
         known, views, bot_views, readers = await self._execute(pipe)
         if not known:
             raise UnknownArticle(f"no article '{article_id}' in the catalog")
-        return {"article": article_id, "views": int(views or 0),
-                "bot_views": int(bot_views or 0), "readers_today": int(readers)}
+        return {
+            "article": article_id,
+            "views": int(views or 0),
+            "bot_views": int(bot_views or 0),
+            "readers_today": int(readers),
+        }
 
     async def many_views(self, article_ids: Sequence[str]) -> dict[str, int | None]:
         """Live counts of several articles; None for ids not in the catalog. Callers asking
@@ -173,8 +220,10 @@ class Catalog:
         else:
             replies = [count for reply in await self.store.run_all(calls) for count in reply]
         ordered = (article_id for ids in by_shard.values() for article_id in ids)
-        return {article_id: (None if count < 0 else count)
-                for article_id, count in zip(ordered, replies, strict=True)}
+        return {
+            article_id: (None if count < 0 else count)
+            for article_id, count in zip(ordered, replies, strict=True)
+        }
 
     async def themes(self) -> list[dict[str, Any]]:
         """Every theme that has articles, with how many."""
@@ -203,14 +252,24 @@ class Catalog:
         indexes = range(current - hours + 1, current + 1)
         # Views since the last rollup are still in the inbox (or the set it is merging).
         per_hour = HOUR.bucket_s // M5.bucket_s
-        scores = await self.store.run(Call(_HOURLY, [
-            keys.articles(shard), keys.inbox(shard), keys.draining(shard),
-            *(keys.bucket(shard, HOUR.name, index) for index in indexes),
-        ], [article_id, per_hour, *(index * per_hour for index in indexes)]))
+        scores = await self.store.run(
+            Call(
+                _HOURLY,
+                [
+                    keys.articles(shard),
+                    keys.inbox(shard),
+                    keys.draining(shard),
+                    *(keys.bucket(shard, HOUR.name, index) for index in indexes),
+                ],
+                [article_id, per_hour, *(index * per_hour for index in indexes)],
+            )
+        )
         if scores == -1:
             raise UnknownArticle(f"no article '{article_id}' in the catalog")
-        return [{"at": rfc3339(index * HOUR.bucket_s), "views": int(score or 0)}
-                for index, score in zip(indexes, scores, strict=True)]
+        return [
+            {"at": rfc3339(index * HOUR.bucket_s), "views": int(score or 0)}
+            for index, score in zip(indexes, scores, strict=True)
+        ]
 
     @staticmethod
     async def _execute(pipe: Any) -> list[Any]:

@@ -59,12 +59,14 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=1)
-    serve.add_argument("--no-scheduler", action="store_true",
-                       help="run no scheduler here (it runs in its own container)")
+    serve.add_argument(
+        "--no-scheduler",
+        action="store_true",
+        help="run no scheduler here (it runs in its own container)",
+    )
     serve.add_argument("--demo", action="store_true", help="load a sample news catalog")
     serve.set_defaults(run=_serve)
-    commands.add_parser("scheduler", help="only the rollup scheduler").set_defaults(
-        run=_scheduler)
+    commands.add_parser("scheduler", help="only the rollup scheduler").set_defaults(run=_scheduler)
     commands.add_parser("rollup", help="one rollup now, then exit").set_defaults(run=_rollup)
     return parser
 
@@ -86,8 +88,9 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
             log.warning("admin API disabled: set VIEWCOUNT_ADMIN_TOKEN to enable it")
         scheduler = None
         if not args.no_scheduler:
-            scheduler = subprocess.Popen([sys.executable, "-m", "service.cli", "scheduler"],
-                                         env=env)
+            scheduler = subprocess.Popen(
+                [sys.executable, "-m", "service.cli", "scheduler"], env=env
+            )
         os.environ.update(env)
         print(f"viewcount: serving on http://{args.host}:{args.port}/", file=sys.stderr)
         # uvicorn re-raises SIGTERM once it has shut down; exit through the finally blocks
@@ -96,13 +99,21 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
         try:
             import uvicorn
 
-            uvicorn.run("service.api:app_from_env", factory=True, host=args.host,
-                        port=args.port, workers=args.workers, access_log=False,
-                        log_config=None, timeout_graceful_shutdown=10, http=_http_protocol(),
-                        h11_max_incomplete_event_size=settings.max_header_bytes,
-                        # X-Forwarded-For is ours to trust (VIEWCOUNT_TRUSTED_PROXIES), not
-                        # uvicorn's: it would believe any loopback peer.
-                        proxy_headers=False)
+            uvicorn.run(
+                "service.api:app_from_env",
+                factory=True,
+                host=args.host,
+                port=args.port,
+                workers=args.workers,
+                access_log=False,
+                log_config=None,
+                timeout_graceful_shutdown=10,
+                http=_http_protocol(),
+                h11_max_incomplete_event_size=settings.max_header_bytes,
+                # X-Forwarded-For is ours to trust (VIEWCOUNT_TRUSTED_PROXIES), not
+                # uvicorn's: it would believe any loopback peer.
+                proxy_headers=False,
+            )
         finally:
             if scheduler is not None:
                 scheduler.terminate()
@@ -153,8 +164,10 @@ def _rollup(settings: Settings, args: argparse.Namespace) -> None:
                 result = await Rollup(store, settings, SystemClock()).run()
             finally:
                 await store.close()
-            print(f'{{"as_of": "{rfc3339(result.as_of)}", "duration_ms": {result.duration_ms}, '
-                  f'"published": {str(result.published).lower()}}}')
+            print(
+                f'{{"as_of": "{rfc3339(result.as_of)}", "duration_ms": {result.duration_ms}, '
+                f'"published": {str(result.published).lower()}}}'
+            )
 
         asyncio.run(run())
 
@@ -227,8 +240,9 @@ def _check_port(host: str, port: int) -> None:
 def _check_token(settings: Settings) -> None:
     token = settings.admin_token
     if token is not None and len(token.get_secret_value()) < MIN_TOKEN_LENGTH:
-        raise StartupError(f"VIEWCOUNT_ADMIN_TOKEN is too short: use at least "
-                           f"{MIN_TOKEN_LENGTH} random characters")
+        raise StartupError(
+            f"VIEWCOUNT_ADMIN_TOKEN is too short: use at least {MIN_TOKEN_LENGTH} random characters"
+        )
 
 
 if __name__ == "__main__":

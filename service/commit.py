@@ -57,8 +57,9 @@ class _Lane:
 class Committer:
     """Batches views from concurrent callers into as few Redis round trips as possible."""
 
-    def __init__(self, store: Store, settings: Settings, clock: Clock,
-                 metrics: Metrics | None = None) -> None:
+    def __init__(
+        self, store: Store, settings: Settings, clock: Clock, metrics: Metrics | None = None
+    ) -> None:
         self.store = store
         self.settings = settings
         self.clock = clock
@@ -127,7 +128,7 @@ class Committer:
         outcomes: list[int] = []
         size = self.settings.commit_max_batch
         for start in range(0, len(views), size):
-            for outcome in await self._write(list(views[start:start + size])):
+            for outcome in await self._write(list(views[start : start + size])):
                 if isinstance(outcome, BaseException):  # the batch answer has no room for it
                     raise outcome
                 outcomes.append(outcome)
@@ -146,8 +147,11 @@ class Committer:
     async def _flush(self, lane: _Lane, batch: list[tuple[View, asyncio.Future[int]]]) -> None:
         try:
             views = [view for view, _ in batch]
-            outcomes = await (self._rate_limit(views, self.clock.now()) if lane.rate
-                              else self._write(views, rate_checked=True))
+            outcomes = await (
+                self._rate_limit(views, self.clock.now())
+                if lane.rate
+                else self._write(views, rate_checked=True)
+            )
         except BaseException as exc:  # every waiter learns the write failed
             for _, future in batch:
                 if not future.done():
@@ -166,8 +170,9 @@ class Committer:
                 elif isinstance(outcome, BaseException):  # its shard's call failed
                     future.set_exception(outcome)
                 elif outcome is False or outcome < 0:
-                    future.set_exception(RateLimited(
-                        "too many views from this address; slow down", 60))
+                    future.set_exception(
+                        RateLimited("too many views from this address; slow down", 60)
+                    )
                 else:
                     future.set_result(outcome)
             for next_lane in onward:  # each flushes what came on together
@@ -200,8 +205,12 @@ class Committer:
             else:
                 outcomes[index] = -1 if flag is False else flag
         groups = self.store.per_call(list(by_shard.items()))
-        calls = [self._record_call([(shard, [views[i] for i in idx]) for shard, idx in group],
-                                   now, inline) for group in groups]
+        calls = [
+            self._record_call(
+                [(shard, [views[i] for i in idx]) for shard, idx in group], now, inline
+            )
+            for group in groups
+        ]
         results = await self.store.run_all(calls, return_exceptions=True)
         codes: list[int] = []
         for group, result in zip(groups, results, strict=True):
@@ -220,9 +229,12 @@ class Committer:
     def _count(self, codes: list[int]) -> None:
         assert self.metrics is not None
         tally = Counter(codes)
-        for code, metric in ((COUNTED, self.metrics.views), (BOT, self.metrics.bots),
-                             (DUPLICATE, self.metrics.duplicates),
-                             (DUPLICATE_EVENT, self.metrics.duplicates)):
+        for code, metric in (
+            (COUNTED, self.metrics.views),
+            (BOT, self.metrics.bots),
+            (DUPLICATE, self.metrics.duplicates),
+            (DUPLICATE_EVENT, self.metrics.duplicates),
+        ):
             if tally[code]:
                 metric.inc(tally[code])
 
@@ -259,16 +271,23 @@ class Committer:
                     allowed[index] = bool(flag)
         return allowed
 
-    def _record_call(self, sections: list[tuple[int, list[View]]], now: float,
-                     rate_limited: bool) -> Call:
+    def _record_call(
+        self, sections: list[tuple[int, list[View]]], now: float, rate_limited: bool
+    ) -> Call:
         """One record.lua call holding a section per shard (checking the rate limit too when
         ``rate_limited``)."""
         minute = int(now // 60)
         key_list: list[str] = []
-        args: list[Any] = [self.settings.dedupe_window_s, self.settings.event_id_ttl_s,
-                           _ttl((minute + 1) * 60 + PER_MINUTE_RETENTION_S, now),
-                           INBOX_RETENTION_S, self.settings.rate_limit_per_min, _weight(now),
-                           _ttl((minute + 2) * 60, now), len(sections)]
+        args: list[Any] = [
+            self.settings.dedupe_window_s,
+            self.settings.event_id_ttl_s,
+            _ttl((minute + 1) * 60 + PER_MINUTE_RETENTION_S, now),
+            INBOX_RETENTION_S,
+            self.settings.rate_limit_per_min,
+            _weight(now),
+            _ttl((minute + 2) * 60, now),
+            len(sections),
+        ]
         rate_keys: dict[int, int] = {}  # client shard -> key number of its minute's hash
 
         def rate_key(view: View) -> int:
@@ -283,8 +302,13 @@ class Committer:
 
         for shard, views in sections:
             base = len(key_list) + 1
-            key_list += [keys.articles(shard), keys.totals(shard), keys.bots(shard),
-                         keys.inbox(shard), keys.per_minute(shard, minute)]
+            key_list += [
+                keys.articles(shard),
+                keys.totals(shard),
+                keys.bots(shard),
+                keys.inbox(shard),
+                keys.per_minute(shard, minute),
+            ]
             args += [base, len(views)]
             for view in views:
                 args += _view_args(view, key_list, now)
@@ -304,8 +328,7 @@ def _view_args(view: View, key_list: list[str], now: float) -> list[Any]:
     event_k = seen_k = readers_k = 0
     member = ""
     if view.event_id is not None:
-        digest = hashlib.blake2b(f"{article}\0{view.event_id}".encode(),
-                                 digest_size=16).hexdigest()
+        digest = hashlib.blake2b(f"{article}\0{view.event_id}".encode(), digest_size=16).hexdigest()
         key_list.append(keys.event(article, digest))
         event_k = len(key_list)
     day = int(view.at // DAY_S)
@@ -318,8 +341,16 @@ def _view_args(view: View, key_list: list[str], now: float) -> list[Any]:
         readers_k = len(key_list)
         member = view.reader.hex()
     readers_ttl = _ttl((day + 1) * DAY_S + READERS_RETENTION_S, now)
-    return [article, "b" if view.bot else "v", event_k, seen_k, readers_k, member,
-            readers_ttl, int(view.at // M5_S)]
+    return [
+        article,
+        "b" if view.bot else "v",
+        event_k,
+        seen_k,
+        readers_k,
+        member,
+        readers_ttl,
+        int(view.at // M5_S),
+    ]
 
 
 def _ttl(expire_at: float, now: float) -> int:

@@ -45,8 +45,14 @@ def _free_port() -> int:
 class EmbeddedRedis:
     """Runs one server process with AOF persistence in ``data_dir``; stop() shuts it down."""
 
-    def __init__(self, data_dir: Path, *, binary: str | None = None,
-                 appendfsync: str = "everysec", port: int | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        binary: str | None = None,
+        appendfsync: str = "everysec",
+        port: int | None = None,
+    ) -> None:
         self.data_dir = data_dir
         self.binary = binary or server_binary()
         self.appendfsync = appendfsync
@@ -60,14 +66,22 @@ class EmbeddedRedis:
         sock = self.data_dir.resolve() / "redis.sock"
         args = [
             self.binary,
-            "--dir", str(self.data_dir.resolve()),
-            "--appendonly", "yes",
-            "--appendfsync", self.appendfsync,
-            "--save", "3600 1 300 100 60 10000",
-            "--bind", "127.0.0.1",
-            "--protected-mode", "yes",
-            "--daemonize", "no",
-            "--logfile", str(self.data_dir.resolve() / "server.log"),
+            "--dir",
+            str(self.data_dir.resolve()),
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            self.appendfsync,
+            "--save",
+            "3600 1 300 100 60 10000",
+            "--bind",
+            "127.0.0.1",
+            "--protected-mode",
+            "yes",
+            "--daemonize",
+            "no",
+            "--logfile",
+            str(self.data_dir.resolve() / "server.log"),
         ]
         if self.port is None and len(str(sock)) <= _MAX_SOCKET_PATH:
             sock.unlink(missing_ok=True)
@@ -79,8 +93,9 @@ class EmbeddedRedis:
             args += ["--port", str(port)]
             self.url = f"redis://127.0.0.1:{port}/0"
             address = ("127.0.0.1", port)
-        self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL,
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.process = subprocess.Popen(
+            args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

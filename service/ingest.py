@@ -52,8 +52,9 @@ def parse_beacon(body: bytes, content_type: str) -> dict[str, Any]:
         return fields
     if media == "application/x-www-form-urlencoded":
         try:
-            pairs = parse_qs(body.decode("utf-8", "strict"), strict_parsing=False,
-                             max_num_fields=16)
+            pairs = parse_qs(
+                body.decode("utf-8", "strict"), strict_parsing=False, max_num_fields=16
+            )
         except (UnicodeDecodeError, ValueError) as exc:
             raise InvalidBody("the form body is not valid UTF-8 url-encoding") from exc
         return {name: values[0] for name, values in pairs.items()}
@@ -69,8 +70,11 @@ def beacon_fields(fields: dict[str, Any]) -> tuple[str, str | None, str | None]:
     raw_article = fields["article"]
     if not isinstance(raw_article, str):
         raise InvalidBody("the field 'article' must be a string")
-    return article_id(raw_article), optional_text(fields, "event_id", MAX_EVENT_ID), \
-        optional_text(fields, "visitor", MAX_VISITOR)
+    return (
+        article_id(raw_article),
+        optional_text(fields, "event_id", MAX_EVENT_ID),
+        optional_text(fields, "visitor", MAX_VISITOR),
+    )
 
 
 def optional_text(fields: dict[str, Any], name: str, max_len: int) -> str | None:
@@ -119,8 +123,9 @@ def _trusted(ip: str, networks: tuple[Any, ...]) -> bool:
     except (OSError, ValueError):  # e.g. a scoped IPv6 address: the thorough parser decides
         return _trusted_slowly(ip, networks)
     value = int.from_bytes(packed, "big")
-    return any(version == len(packed) and value & mask == base
-               for version, base, mask in _ranges(networks))
+    return any(
+        version == len(packed) and value & mask == base for version, base, mask in _ranges(networks)
+    )
 
 
 _ranges_of: list[Any] = [None, ()]  # the networks last asked about, and their ranges
@@ -129,8 +134,9 @@ _ranges_of: list[Any] = [None, ()]  # the networks last asked about, and their r
 def _ranges(networks: tuple[Any, ...]) -> tuple[tuple[int, int, int], ...]:
     """(address length in bytes, network, mask) of each trusted network."""
     if _ranges_of[0] is not networks:  # one settings object per process: computed once
-        _ranges_of[1] = tuple((net.max_prefixlen // 8, int(net.network_address),
-                               int(net.netmask)) for net in networks)
+        _ranges_of[1] = tuple(
+            (net.max_prefixlen // 8, int(net.network_address), int(net.netmask)) for net in networks
+        )
         _ranges_of[0] = networks
     ranges: tuple[tuple[int, int, int], ...] = _ranges_of[1]
     return ranges

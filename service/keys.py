@@ -141,7 +141,7 @@ def call_marker(first_key: str, token: str) -> str:
     lost reply) returns it instead of running again; in the slot of the call's first key."""
     start = first_key.find("{")
     end = first_key.find("}", start + 1)
-    tag = first_key[start:end + 1] if start >= 0 and end > start + 1 else "{calls}"
+    tag = first_key[start : end + 1] if start >= 0 and end > start + 1 else "{calls}"
     return f"{PREFIX}:{tag}:once:{token}"
 
 
@@ -160,4 +160,6 @@ def snapshot(generation: int) -> str:
 
 def salt(day: int) -> str:
     return f"{PREFIX}:{{salt}}:{day}"
+
+
 GENERATION = f"{RANK}:generation"

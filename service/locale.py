@@ -10,8 +10,12 @@ LABELS: dict[str, dict[str, str]] = {
     "uk": {"one": "перегляд", "few": "перегляди", "many": "переглядів", "other": "перегляду"},
     "de": {"one": "Aufruf", "other": "Aufrufe"},
     "fr": {"one": "vue", "many": "de vues", "other": "vues"},
-    "pl": {"one": "wyświetlenie", "few": "wyświetlenia", "many": "wyświetleń",
-           "other": "wyświetlenia"},
+    "pl": {
+        "one": "wyświetlenie",
+        "few": "wyświetlenia",
+        "many": "wyświetleń",
+        "other": "wyświetlenia",
+    },
     "es": {"one": "visita", "many": "de visitas", "other": "visitas"},
 }
 LANGS = tuple(LABELS)
@@ -19,8 +23,12 @@ DEFAULT_LANG = "en"
 
 # CLDR group separator and minimumGroupingDigits (pl and es leave 4-digit numbers ungrouped).
 _GROUPING: dict[str, tuple[str, int]] = {
-    "en": (",", 1), "de": (".", 1), "es": (".", 2),
-    "fr": ("\u202f", 1), "uk": ("\u00a0", 1), "pl": ("\u00a0", 2),
+    "en": (",", 1),
+    "de": (".", 1),
+    "es": (".", 2),
+    "fr": ("\u202f", 1),
+    "uk": ("\u00a0", 1),
+    "pl": ("\u00a0", 2),
 }
 
 
@@ -72,7 +80,7 @@ def format_number(count: int, lang: str) -> str:
     if len(digits) < 3 + min_grouping:
         return sign + digits
     head = len(digits) % 3 or 3
-    groups = [digits[:head]] + [digits[i:i + 3] for i in range(head, len(digits), 3)]
+    groups = [digits[:head]] + [digits[i : i + 3] for i in range(head, len(digits), 3)]
     return sign + separator.join(groups)
 
 

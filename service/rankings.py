@@ -40,8 +40,15 @@ class _Snapshot:
         items = self.lists.get(name)
         if items is None:
             payload = self.raw.get(name)
-            items = [orjson.dumps(item) for item in orjson.loads(payload)
-                     if item["article"] not in self.deleted] if payload else []
+            items = (
+                [
+                    orjson.dumps(item)
+                    for item in orjson.loads(payload)
+                    if item["article"] not in self.deleted
+                ]
+                if payload
+                else []
+            )
             self.lists[name] = items
         return items
 
@@ -75,10 +82,14 @@ class Rankings:
         body = snap.bodies.get(cache_key)
         if body is None:
             items = snap.items(list_name(window, theme))[:limit]
-            ranked = b",".join(b'{"rank":%d,%s' % (n, item[1:]) for n, item in
-                               enumerate(items, 1))
-            head = orjson.dumps({"window": window, "theme": theme,
-                                 "as_of": rfc3339(snap.as_of) if snap.as_of else None})
+            ranked = b",".join(b'{"rank":%d,%s' % (n, item[1:]) for n, item in enumerate(items, 1))
+            head = orjson.dumps(
+                {
+                    "window": window,
+                    "theme": theme,
+                    "as_of": rfc3339(snap.as_of) if snap.as_of else None,
+                }
+            )
             body = head[:-1] + b',"items":[' + ranked + b"]}"
             if len(snap.bodies) < _CACHE_LIMIT:
                 snap.bodies[cache_key] = body
@@ -98,8 +109,9 @@ class Rankings:
             if generation and not raw:
                 return  # expired under us: keep serving what we have
         deleted: frozenset[str] = frozenset(await client.zrange(keys.TOMBSTONES, 0, -1))  # type: ignore[arg-type]
-        self._current = _Snapshot(generation, version, float(current["as_of"]) if generation
-                                  else None, raw, deleted)
+        self._current = _Snapshot(
+            generation, version, float(current["as_of"]) if generation else None, raw, deleted
+        )
 
     async def forget(self, article: str, deleted_at: float) -> None:
         """Drop a deleted article from every list at once, in every process."""

@@ -163,11 +163,13 @@ class Pipelined:
                     _, protocol = await loop.create_unix_connection(_Protocol, options["path"])
                 else:
                     _, protocol = await loop.create_connection(
-                        _Protocol, options.get("host", "localhost"), options.get("port", 6379))
+                        _Protocol, options.get("host", "localhost"), options.get("port", 6379)
+                    )
                 setup: list[list[Any]] = []
                 if options.get("password"):
-                    setup.append(["AUTH", *[v for v in (options.get("username"),) if v],
-                                  options["password"]])
+                    setup.append(
+                        ["AUTH", *[v for v in (options.get("username"),) if v], options["password"]]
+                    )
                 if options.get("db"):
                     setup.append(["SELECT", options["db"]])
                 if setup:

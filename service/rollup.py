@@ -67,8 +67,10 @@ class Rollup:
         generation = await self._write(lists)
         published = await self._publish(lease_token, generation, as_of)
         duration_ms = int((time.monotonic() - started) * 1000)
-        log.info("rollup", extra={"published": published, "generation": generation,
-                                  "duration_ms": duration_ms})
+        log.info(
+            "rollup",
+            extra={"published": published, "generation": generation, "duration_ms": duration_ms},
+        )
         return RollupResult(published, as_of, duration_ms, generation)
 
     async def _merge(self, shard: int, as_of: float) -> None:
@@ -80,8 +82,9 @@ class Rollup:
         store, client = self.store, self.store.client
         draining, claimed = keys.draining(shard), False
         while True:
-            members = cast(list[str], await store.retrying(
-                lambda: client.zrange(draining, 0, MERGE_CHUNK - 1)))
+            members = cast(
+                list[str], await store.retrying(lambda: client.zrange(draining, 0, MERGE_CHUNK - 1))
+            )
             if members:
                 await store.run(_merge_call(shard, members, as_of))
                 continue
@@ -122,19 +125,22 @@ class Rollup:
         pipe = self.store.client.pipeline(transaction=False)
         for shard in range(keys.SHARDS):
             pipe.hgetall(keys.window_starts(shard))
-        return [{name: int(index) for name, index in starts.items()}
-                for starts in await pipe.execute()]
+        return [
+            {name: int(index) for name, index in starts.items()} for starts in await pipe.execute()
+        ]
 
     async def _lists(self) -> dict[str, list[tuple[str, int]]]:
         """List name -> [(article, window views)], best first, ties by article id: site-wide
         and per theme (the catalog's current theme), read from the top of each window set."""
-        reader = topk.TopReader(self.store, self.settings.ranking_size,
-                                await topk.theme_sizes(self.store))
+        reader = topk.TopReader(
+            self.store, self.settings.ranking_size, await topk.theme_sizes(self.store)
+        )
         lists: dict[str, list[tuple[str, int]]] = {}
         for window in WINDOWS:
             name = window.name
             top, by_theme = await reader.lists(
-                keys.totals if name == "all" else partial(keys.window, name=name))
+                keys.totals if name == "all" else partial(keys.window, name=name)
+            )
             lists[list_name(name, None)] = _whole(top)
             for theme, items in by_theme.items():
                 lists[list_name(name, theme)] = _whole(items)
@@ -145,10 +151,20 @@ class Rollup:
         listed = sorted({article for items in lists.values() for article, _ in items})
         meta: dict[str, list[str | None]] = {}
         for start in range(0, len(listed), META_CHUNK):
-            chunk = listed[start:start + META_CHUNK]
-            meta.update(zip(chunk, await topk.commands(self.store, [
-                ("HMGET", keys.meta(article), "title", "url", "theme", "published_at")
-                for article in chunk]), strict=True))
+            chunk = listed[start : start + META_CHUNK]
+            meta.update(
+                zip(
+                    chunk,
+                    await topk.commands(
+                        self.store,
+                        [
+                            ("HMGET", keys.meta(article), "title", "url", "theme", "published_at")
+                            for article in chunk
+                        ],
+                    ),
+                    strict=True,
+                )
+            )
         totals = await topk.scores(self.store, listed)
         snapshot: dict[str, bytes] = {}
         for name, items in lists.items():
@@ -157,10 +173,17 @@ class Rollup:
                 title, url, theme, published = meta[article]
                 if title is None:  # deleted while we ranked
                     continue
-                entries.append({"article": article, "title": title, "url": url, "theme": theme,
-                                "published_at": published or None,
-                                "window_views": window_views,
-                                "views": int(totals.get(article, 0))})
+                entries.append(
+                    {
+                        "article": article,
+                        "title": title,
+                        "url": url,
+                        "theme": theme,
+                        "published_at": published or None,
+                        "window_views": window_views,
+                        "views": int(totals.get(article, 0)),
+                    }
+                )
             snapshot[name] = orjson.dumps(entries)
         generation = int(await client.incr(keys.GENERATION))
         key = keys.snapshot(generation)
@@ -168,7 +191,7 @@ class Rollup:
         pipe = client.pipeline(transaction=False)
         pipe.hset(key, "_", "")  # a snapshot with no lists still exists
         for start in range(0, len(fields), 64):
-            pipe.hset(key, mapping=dict(fields[start:start + 64]))
+            pipe.hset(key, mapping=dict(fields[start : start + 64]))
         # Unpublished snapshots (a rollup that died here) vanish on their own.
         pipe.expire(key, self._grace_s())
         await pipe.execute()
@@ -177,11 +200,26 @@ class Rollup:
     async def _publish(self, lease_token: str, generation: int, as_of: float) -> bool:
         previous = await self.store.client.hget(keys.CURRENT, "generation")
         previous_gen = int(previous or 0)
-        published = await self.store.run(Call(_PUBLISH, [
-            keys.LEADER, keys.CURRENT, keys.snapshot(generation), keys.TOMBSTONES,
-            keys.snapshot(previous_gen),
-        ], [lease_token, generation, repr(as_of), as_of - TOMBSTONE_MARGIN_S,
-            self._grace_s(), previous_gen]))
+        published = await self.store.run(
+            Call(
+                _PUBLISH,
+                [
+                    keys.LEADER,
+                    keys.CURRENT,
+                    keys.snapshot(generation),
+                    keys.TOMBSTONES,
+                    keys.snapshot(previous_gen),
+                ],
+                [
+                    lease_token,
+                    generation,
+                    repr(as_of),
+                    as_of - TOMBSTONE_MARGIN_S,
+                    self._grace_s(),
+                    previous_gen,
+                ],
+            )
+        )
         return bool(published)
 
     def _grace_s(self) -> int:
@@ -191,8 +229,11 @@ class Rollup:
 def _merge_call(shard: int, members: list[str], as_of: float) -> Call:
     """merge.lua for inbox entries ("m5 index|article"): each with its three bucket keys."""
     bucket_numbers: dict[tuple[str, int], int] = {}
-    key_list = [keys.draining(shard), keys.window_starts(shard),
-                *(keys.window(shard, window.name) for window in SLIDING)]
+    key_list = [
+        keys.draining(shard),
+        keys.window_starts(shard),
+        *(keys.window(shard, window.name) for window in SLIDING),
+    ]
     bucket_args: list[Any] = []
     entry_args: list[Any] = []
     for member in members:

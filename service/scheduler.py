@@ -36,8 +36,11 @@ class Lease:
     async def keep(self) -> bool:
         """Take the lease or renew it; True while this scheduler leads."""
         try:
-            self.token = str(await self.store.run(Call(
-                _LEASE, [keys.LEADER, keys.EPOCH], [self.owner, self.token, self.lease_ms])))
+            self.token = str(
+                await self.store.run(
+                    Call(_LEASE, [keys.LEADER, keys.EPOCH], [self.owner, self.token, self.lease_ms])
+                )
+            )
         except StorageUnavailable as exc:
             log.warning("lease renewal failed", extra={"error": str(exc)})
             self.token = ""
@@ -57,8 +60,9 @@ class RollupScheduler:
     last snapshot is older than an interval, so a dead leader costs at most about one interval.
     """
 
-    def __init__(self, store: Store, settings: Settings, clock: Clock,
-                 metrics: Metrics | None = None) -> None:
+    def __init__(
+        self, store: Store, settings: Settings, clock: Clock, metrics: Metrics | None = None
+    ) -> None:
         self.store = store
         self.settings = settings
         self.clock = clock
@@ -71,11 +75,24 @@ class RollupScheduler:
 
     def start(self) -> None:
         interval = self.settings.rollup_interval_s
-        self.scheduler.add_job(self.heartbeat, "interval", seconds=self.settings.lease_s / 3,
-                               id="lease", coalesce=True, max_instances=1,
-                               next_run_time=datetime.now(UTC))
-        self.scheduler.add_job(self.tick, "interval", seconds=interval, id="rollup",
-                               coalesce=True, max_instances=1, misfire_grace_time=None)
+        self.scheduler.add_job(
+            self.heartbeat,
+            "interval",
+            seconds=self.settings.lease_s / 3,
+            id="lease",
+            coalesce=True,
+            max_instances=1,
+            next_run_time=datetime.now(UTC),
+        )
+        self.scheduler.add_job(
+            self.tick,
+            "interval",
+            seconds=interval,
+            id="rollup",
+            coalesce=True,
+            max_instances=1,
+            misfire_grace_time=None,
+        )
         self.scheduler.start()
 
     async def stop(self) -> None:
@@ -115,18 +132,21 @@ class RollupScheduler:
 
     async def _overdue(self) -> bool:
         as_of = await self.store.client.hget(keys.CURRENT, "as_of")
-        return as_of is None or self.clock.now() - float(as_of) >= \
-            self.settings.rollup_interval_s * 0.9
+        return (
+            as_of is None
+            or self.clock.now() - float(as_of) >= self.settings.rollup_interval_s * 0.9
+        )
 
 
 async def run_forever(store: Store, settings: Settings, clock: Clock) -> None:
     """`viewcount scheduler`: schedule rollups until cancelled."""
     scheduler = RollupScheduler(store, settings, clock)
     scheduler.start()
-    log.info("scheduler started", extra={"interval_s": settings.rollup_interval_s,
-                                         "lease_s": settings.lease_s})
+    log.info(
+        "scheduler started",
+        extra={"interval_s": settings.rollup_interval_s, "lease_s": settings.lease_s},
+    )
     try:
         await asyncio.Event().wait()  # until cancelled
     finally:
         await scheduler.stop()
-

@@ -27,11 +27,16 @@ class Settings(BaseSettings):
     allowed_origins: str = "*"
     trusted_proxies: str = ""
     max_body_bytes: int = Field(4096, ge=64)
-    max_header_bytes: int = Field(16 * 1024, ge=1024,
-                                  description="request line plus headers; more is refused")
-    body_timeout_s: float = Field(5.0, gt=0, description="time allowed to send a request "
-                                  "head, and then its body; a slower client gets 408 (uvicorn "
-                                  "has no such limit)")
+    max_header_bytes: int = Field(
+        16 * 1024, ge=1024, description="request line plus headers; more is refused"
+    )
+    body_timeout_s: float = Field(
+        5.0,
+        gt=0,
+        description="time allowed to send a request "
+        "head, and then its body; a slower client gets 408 (uvicorn "
+        "has no such limit)",
+    )
     rate_limit_per_min: int = Field(600, ge=0, description="per client IP; 0 disables")
     data_dir: Path = Field(default_factory=_default_data_dir)
 
@@ -41,10 +46,18 @@ class Settings(BaseSettings):
     batch_max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024)
     redis_timeout_s: float = Field(2.0, gt=0)
     redis_max_connections: int = Field(64, ge=2)
-    redis_retry_s: float = Field(1.0, ge=0, description="how long a script call is retried "
-                                 "while a node is unreachable or the cluster fails over")
-    redis_wait_replicas: int = Field(0, ge=0, description="replicas that must confirm each "
-                                     "write before it is acknowledged (WAIT); 0: none")
+    redis_retry_s: float = Field(
+        1.0,
+        ge=0,
+        description="how long a script call is retried "
+        "while a node is unreachable or the cluster fails over",
+    )
+    redis_wait_replicas: int = Field(
+        0,
+        ge=0,
+        description="replicas that must confirm each "
+        "write before it is acknowledged (WAIT); 0: none",
+    )
     redis_wait_timeout_ms: int = Field(500, ge=1)
     retry_after_s: int = Field(5, ge=1)
     commit_max_batch: int = Field(512, ge=1)

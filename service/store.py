@@ -48,8 +48,13 @@ STORAGE_ERRORS = (RedisError, RedisClusterException, OSError, asyncio.TimeoutErr
 # Errors worth another attempt: the node was unreachable or the cluster was switching over.
 # A script may have run before its reply was lost; every call carries a marker (see GUARD_HEAD),
 # so running it again returns the first run's result and counts nothing twice.
-RETRYABLE = (RedisConnectionError, RedisTimeoutError, ClusterDownError, TryAgainError,
-             SlotNotCoveredError)
+RETRYABLE = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    ClusterDownError,
+    TryAgainError,
+    SlotNotCoveredError,
+)
 RETRY_FIRST_DELAY_S = 0.05
 RETRY_MAX_DELAY_S = 0.5
 
@@ -104,9 +109,16 @@ class Call:
 class Store:
     """The Redis connection the service shares, plus the way it runs scripts."""
 
-    def __init__(self, client: Client, cluster: bool, *, retry_s: float = 0.0,
-                 wait_replicas: int = 0, wait_timeout_ms: int = 0,
-                 marker_ttl_s: int = 30) -> None:
+    def __init__(
+        self,
+        client: Client,
+        cluster: bool,
+        *,
+        retry_s: float = 0.0,
+        wait_replicas: int = 0,
+        wait_timeout_ms: int = 0,
+        marker_ttl_s: int = 30,
+    ) -> None:
         self.client = client
         self.cluster = cluster
         self.retry_s = retry_s
@@ -136,8 +148,11 @@ class Store:
         if not calls:
             return []
         if self.cluster or len(calls) == 1:
-            return list(await asyncio.gather(*(self.run(c) for c in calls),
-                                             return_exceptions=return_exceptions))
+            return list(
+                await asyncio.gather(
+                    *(self.run(c) for c in calls), return_exceptions=return_exceptions
+                )
+            )
         guarded = [self._guard(c) for c in calls]
         try:
             return await self.retrying(lambda: self._pipeline(guarded))
@@ -215,8 +230,9 @@ class Store:
         if isinstance(replicas, Exception):
             raise replicas
         if int(replicas) < self.wait_replicas:
-            raise ReplicationShortfall(f"{replicas} of {self.wait_replicas} replicas confirmed "
-                                       "the write in time")
+            raise ReplicationShortfall(
+                f"{replicas} of {self.wait_replicas} replicas confirmed the write in time"
+            )
 
     async def retrying(self, attempt: Callable[[], Awaitable[T]]) -> T:
         """Retry unreachable-node and failover errors with backoff until ``retry_s`` passes."""
@@ -296,8 +312,9 @@ class GatedCluster(RedisCluster):
     async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
         return await self.gated(super().execute_command(*args, **kwargs))
 
-    def pipeline(self, transaction: Any | None = None,
-                 shard_hint: Any | None = None) -> ClusterPipeline:
+    def pipeline(
+        self, transaction: Any | None = None, shard_hint: Any | None = None
+    ) -> ClusterPipeline:
         if shard_hint:
             raise RedisClusterException("shard_hint is deprecated in cluster mode")
         return _GatedPipeline(self, transaction)  # type: ignore[abstract]
@@ -318,8 +335,9 @@ class GatedCluster(RedisCluster):
 
 
 class _GatedPipeline(ClusterPipeline):
-    async def execute(self, raise_on_error: bool = True,
-                      allow_redirections: bool = True) -> list[Any]:
+    async def execute(
+        self, raise_on_error: bool = True, allow_redirections: bool = True
+    ) -> list[Any]:
         client: GatedCluster = self.cluster_client  # type: ignore[assignment]
         return await client.gated(super().execute(raise_on_error, allow_redirections))
 
@@ -335,10 +353,12 @@ def connect(settings: Settings, url: str | None = None) -> Store:
         "decode_responses": True,
     }
     options: dict[str, Any] = {
-        "retry_s": settings.redis_retry_s, "wait_replicas": settings.redis_wait_replicas,
+        "retry_s": settings.redis_retry_s,
+        "wait_replicas": settings.redis_wait_replicas,
         "wait_timeout_ms": settings.redis_wait_timeout_ms,
         # Longer than any replay can come: our retries plus redis-py's, each a timeout long.
-        "marker_ttl_s": math.ceil(settings.redis_retry_s + 4 * settings.redis_timeout_s) + 5}
+        "marker_ttl_s": math.ceil(settings.redis_retry_s + 4 * settings.redis_timeout_s) + 5,
+    }
     if settings.redis_cluster:
         # MOVED/ASK are followed inside the client; a few quick retries on connection errors
         # let it find a promoted replica. Store.retrying bounds the rest in time.

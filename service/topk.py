@@ -37,8 +37,10 @@ class TopReader:
         """The site-wide list and every theme's list of one window; ``key_of(shard)`` names
         the shard's sorted set. Lists hold (article, views), best first, ties by article."""
         need = self.size * (len(self.theme_sizes) + 1)
-        depth = {shard: max(64, math.ceil(need * FIRST_DEPTH_FACTOR / keys.SHARDS))
-                 for shard in range(keys.SHARDS)}
+        depth = {
+            shard: max(64, math.ceil(need * FIRST_DEPTH_FACTOR / keys.SHARDS))
+            for shard in range(keys.SHARDS)
+        }
         read: dict[int, list[Scored]] = {}
         exhausted: set[int] = set()
         while depth:
@@ -47,10 +49,15 @@ class TopReader:
                 if len(items) < depth[shard]:
                     exhausted.add(shard)
             await self._learn_themes(item for items in read.values() for item in items)
-            ceiling = max((read[s][-1][1] for s in read if s not in exhausted and read[s]),
-                          default=-math.inf)
-            candidates = [(a, s) for items in read.values() for a, s in items
-                          if s > 0 and self.themes.get(a) is not None]
+            ceiling = max(
+                (read[s][-1][1] for s in read if s not in exhausted and read[s]), default=-math.inf
+            )
+            candidates = [
+                (a, s)
+                for items in read.values()
+                for a, s in items
+                if s > 0 and self.themes.get(a) is not None
+            ]
             if self._settled(candidates, ceiling):
                 break
             depth = {s: 2 * len(read[s]) for s in read if s not in exhausted}
@@ -70,8 +77,10 @@ class TopReader:
                 above[None] += 1
         if above[None] < self.size:
             return False
-        return all(above[theme] >= self.size or seen[theme] >= articles
-                   for theme, articles in self.theme_sizes.items())
+        return all(
+            above[theme] >= self.size or seen[theme] >= articles
+            for theme, articles in self.theme_sizes.items()
+        )
 
     def _rank(self, candidates: list[Scored]) -> tuple[list[Scored], dict[str, list[Scored]]]:
         ordered = sorted(candidates, key=lambda item: (-item[1], item[0]))
@@ -80,12 +89,16 @@ class TopReader:
             members = by_theme[self.themes[article]]  # type: ignore[index]
             if len(members) < self.size:
                 members.append((article, score))
-        return ordered[:self.size], dict(by_theme)
+        return ordered[: self.size], dict(by_theme)
 
     async def _read(self, key_of: Any, depth: dict[int, int]) -> list[list[Scored]]:
-        replies = await commands(self.store, [
-            ("ZRANGE", key_of(shard), 0, count - 1, "REV", "WITHSCORES")
-            for shard, count in depth.items()])
+        replies = await commands(
+            self.store,
+            [
+                ("ZRANGE", key_of(shard), 0, count - 1, "REV", "WITHSCORES")
+                for shard, count in depth.items()
+            ],
+        )
         return [_pairs(reply) for reply in replies]
 
     async def _learn_themes(self, items: Iterable[Scored]) -> None:
@@ -96,8 +109,13 @@ class TopReader:
                 unknown[keys.shard_of(article)].append(article)
         if not unknown:
             return
-        replies = await commands(self.store, [("HMGET", keys.article_themes(shard), *articles)
-                                              for shard, articles in unknown.items()])
+        replies = await commands(
+            self.store,
+            [
+                ("HMGET", keys.article_themes(shard), *articles)
+                for shard, articles in unknown.items()
+            ],
+        )
         for articles, themes in zip(unknown.values(), replies, strict=True):
             self.themes.update(zip(articles, themes, strict=True))
 
@@ -111,12 +129,16 @@ def _pairs(reply: list[Any]) -> list[Scored]:
 
 async def theme_sizes(store: Store) -> dict[str, int]:
     """Every theme in the catalog with its number of articles."""
-    replies = await commands(store, [("HGETALL", keys.theme_counts(shard))
-                                     for shard in range(keys.SHARDS)])
+    replies = await commands(
+        store, [("HGETALL", keys.theme_counts(shard)) for shard in range(keys.SHARDS)]
+    )
     sizes: dict[str, int] = defaultdict(int)
     for counts in replies:
-        pairs = counts.items() if isinstance(counts, dict) else \
-            zip(counts[::2], counts[1::2], strict=True)
+        pairs = (
+            counts.items()
+            if isinstance(counts, dict)
+            else zip(counts[::2], counts[1::2], strict=True)
+        )
         for theme, count in pairs:
             sizes[theme] += int(count)
     return {theme: count for theme, count in sizes.items() if count > 0}
@@ -129,8 +151,9 @@ async def scores(store: Store, articles: Iterable[str]) -> dict[str, float]:
         by_shard[keys.shard_of(article)].append(article)
     if not by_shard:
         return {}
-    replies = await commands(store, [("ZMSCORE", keys.totals(shard), *members)
-                                     for shard, members in by_shard.items()])
+    replies = await commands(
+        store, [("ZMSCORE", keys.totals(shard), *members) for shard, members in by_shard.items()]
+    )
     found: dict[str, float] = {}
     for members, values in zip(by_shard.values(), replies, strict=True):
         found.update((m, float(v or 0)) for m, v in zip(members, values, strict=True))

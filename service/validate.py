@@ -27,9 +27,5 @@ def is_theme(value: object) -> bool:
 
 def article_id(value: object) -> str:
     if not is_article_id(value):
-        raise InvalidArticleId(
-            "article ids are 1-200 characters from A-Z a-z 0-9 . _ ~ -"
-        )
+        raise InvalidArticleId("article ids are 1-200 characters from A-Z a-z 0-9 . _ ~ -")
     return value  # type: ignore[return-value]
-
-

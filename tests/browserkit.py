@@ -29,9 +29,16 @@ from .support import (
 )
 
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 OUTPUT = Path(__file__).resolve().parent.parent / "test-output"
 WAIT_S = 10.0
 
@@ -51,12 +58,29 @@ class Service:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log = tempfile.NamedTemporaryFile(prefix="vc-serve-", suffix=".log")  # noqa: SIM115
-        env = {**os.environ, "VIEWCOUNT_REDIS_URL": redis_url,
-               "VIEWCOUNT_ADMIN_TOKEN": ADMIN_TOKEN, "VIEWCOUNT_RATE_LIMIT_PER_MIN": "0",
-               "VIEWCOUNT_REDIS_TIMEOUT_S": "1", "VIEWCOUNT_LOG_JSON": "false"}
+        env = {
+            **os.environ,
+            "VIEWCOUNT_REDIS_URL": redis_url,
+            "VIEWCOUNT_ADMIN_TOKEN": ADMIN_TOKEN,
+            "VIEWCOUNT_RATE_LIMIT_PER_MIN": "0",
+            "VIEWCOUNT_REDIS_TIMEOUT_S": "1",
+            "VIEWCOUNT_LOG_JSON": "false",
+        }
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "service.cli", "serve", "--demo", "--no-scheduler",
-             "--port", str(self.port)], env=env, stdout=self.log, stderr=self.log)
+            [
+                sys.executable,
+                "-m",
+                "service.cli",
+                "serve",
+                "--demo",
+                "--no-scheduler",
+                "--port",
+                str(self.port),
+            ],
+            env=env,
+            stdout=self.log,
+            stderr=self.log,
+        )
         try:
             wait_for_port(self.port, 30)
         except TimeoutError as exc:
@@ -91,8 +115,7 @@ class HostSite:
             def do_GET(self) -> None:
                 body, headers = pages.get(self.path, (b"not found", {}))
                 self.send_response(200 if self.path in pages else 404)
-                for name, value in {"Content-Type": "text/html; charset=utf-8",
-                                    **headers}.items():
+                for name, value in {"Content-Type": "text/html; charset=utf-8", **headers}.items():
                     self.send_header(name, value)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
@@ -135,15 +158,15 @@ class Stack:
         self.scripts = {name: http.get(f"/v1/{name}").text for name in ("beacon.js", "widget.js")}
 
 
-
 class Tab:
     """A page in its own context (its own reader), recording what would break a site."""
 
     def __init__(self, browser: Any, reader: int, width: int = 1280) -> None:
         # A desktop Chrome User-Agent: HeadlessChrome's own is (rightly) counted as a bot.
         agent = BROWSER_UA.replace("Chrome/126.0.0.0", f"Chrome/126.0.0.{reader}")
-        self.context = browser.new_context(user_agent=agent,
-                                           viewport={"width": width, "height": 900})
+        self.context = browser.new_context(
+            user_agent=agent, viewport={"width": width, "height": 900}
+        )
         self.context.set_default_timeout(WAIT_S * 1000)
         self.page = self.context.new_page()
         self.errors: list[str] = []
@@ -168,13 +191,16 @@ class Tab:
         self.context.close()
 
 
-
 def widget_page(stack: Stack, path: str, widgets: str, lang: str = "uk") -> str:
     """A host-site page with a strict CSP of its own that lets the counter in."""
     api = stack.service.base
     csp = f"default-src 'none'; script-src {api}; connect-src {api}; style-src 'self'"
-    return stack.host.page(path, (
-        f'<!doctype html><html lang="{lang}"><head><meta charset="utf-8"><title>host</title>'
-        f'<script async src="{api}/v1/widget.js"></script></head><body><h1>Host news</h1>'
-        f"{widgets}</body></html>"), {"Content-Security-Policy": csp})
-
+    return stack.host.page(
+        path,
+        (
+            f'<!doctype html><html lang="{lang}"><head><meta charset="utf-8"><title>host</title>'
+            f'<script async src="{api}/v1/widget.js"></script></head><body><h1>Host news</h1>'
+            f"{widgets}</body></html>"
+        ),
+        {"Content-Security-Policy": csp},
+    )

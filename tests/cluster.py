@@ -34,15 +34,25 @@ class ClusterNode(RedisProcess):
         self.bus_port = free_port()
         directory.mkdir(parents=True, exist_ok=True)
         super().__init__(
-            "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-            "--cluster-port", str(self.bus_port),
-            "--cluster-node-timeout", str(node_timeout_ms),
+            "--cluster-enabled",
+            "yes",
+            "--cluster-config-file",
+            "nodes.conf",
+            "--cluster-port",
+            str(self.bus_port),
+            "--cluster-node-timeout",
+            str(node_timeout_ms),
             # A replica whose master just died must always be allowed to take over.
-            "--cluster-replica-validity-factor", "0",
+            "--cluster-replica-validity-factor",
+            "0",
             # Replicas sync at once instead of waiting for more replicas to share a transfer.
-            "--repl-diskless-sync-delay", "0",
-            "--enable-debug-command", "local",
-            *args, directory=directory)
+            "--repl-diskless-sync-delay",
+            "0",
+            "--enable-debug-command",
+            "local",
+            *args,
+            directory=directory,
+        )
         self.node_id = ""
 
     def client(self) -> redis.Redis:
@@ -70,14 +80,22 @@ class RedisClusterProcess:
 
     cluster = True
 
-    def __init__(self, masters: int = 3, replicas: int = 0, node_timeout_ms: int = 2000,
-                 node_args: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        masters: int = 3,
+        replicas: int = 0,
+        node_timeout_ms: int = 2000,
+        node_args: tuple[str, ...] = (),
+    ) -> None:
         self._tmp = tempfile.TemporaryDirectory(prefix="vc-cluster-")
         root = Path(self._tmp.name)
-        self.masters = [ClusterNode(root / f"m{n}", node_timeout_ms, *node_args)
-                        for n in range(masters)]
-        self.replicas = [ClusterNode(root / f"r{n}", node_timeout_ms, *node_args)
-                         for n in range(masters * replicas)]
+        self.masters = [
+            ClusterNode(root / f"m{n}", node_timeout_ms, *node_args) for n in range(masters)
+        ]
+        self.replicas = [
+            ClusterNode(root / f"r{n}", node_timeout_ms, *node_args)
+            for n in range(masters * replicas)
+        ]
         self.replicas_per_master = replicas
 
     @property
@@ -129,7 +147,8 @@ class RedisClusterProcess:
         if isinstance(lines, dict):  # redis-py parses the reply into a dict per address
             entries = list(lines.values())
             return len(entries) == len(self.nodes) and all(
-                "handshake" not in e["flags"] and "noaddr" not in e["flags"] for e in entries)
+                "handshake" not in e["flags"] and "noaddr" not in e["flags"] for e in entries
+            )
         rows = [line for line in str(lines).splitlines() if line.strip()]
         return len(rows) == len(self.nodes) and "handshake" not in str(lines)
 
@@ -197,8 +216,11 @@ def redis_client(server: RedisProcess | RedisClusterProcess, **options: Any) -> 
 def stall(server: RedisProcess | RedisClusterProcess, seconds: float) -> list[threading.Thread]:
     """DEBUG SLEEP on the server, or on every master: it stops reading and answering, then runs
     what queued up meanwhile, even from clients that gave up waiting (their replies are lost)."""
-    masters = [n for n in server.masters if n.alive()] if isinstance(
-        server, RedisClusterProcess) else [server]
+    masters = (
+        [n for n in server.masters if n.alive()]
+        if isinstance(server, RedisClusterProcess)
+        else [server]
+    )
 
     def sleep(port: int) -> None:
         with redis.Redis(port=port, socket_timeout=seconds + 5) as conn:
@@ -227,8 +249,12 @@ async def dump_all(client: Any) -> bytes:
 
 
 @contextlib.contextmanager
-def redis_cluster(masters: int = 3, replicas: int = 0, node_timeout_ms: int = 2000,
-                  node_args: tuple[str, ...] = ()) -> Iterator[RedisClusterProcess]:
+def redis_cluster(
+    masters: int = 3,
+    replicas: int = 0,
+    node_timeout_ms: int = 2000,
+    node_args: tuple[str, ...] = (),
+) -> Iterator[RedisClusterProcess]:
     cluster = RedisClusterProcess(masters, replicas, node_timeout_ms, node_args).start()
     try:
         yield cluster

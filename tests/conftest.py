@@ -37,11 +37,12 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Run every test built on ``settings`` on both backends, the rest on one node."""
     if "backend" not in metafunc.fixturenames:
         return
-    both = "settings" in metafunc.fixturenames and \
-        metafunc.definition.get_closest_marker("single_node") is None
+    both = (
+        "settings" in metafunc.fixturenames
+        and metafunc.definition.get_closest_marker("single_node") is None
+    )
     names = ["single", "cluster"] if both else ["single"]
-    metafunc.parametrize("backend", [BACKENDS[n] for n in names], indirect=True,
-                         scope="session")
+    metafunc.parametrize("backend", [BACKENDS[n] for n in names], indirect=True, scope="session")
 
 
 @pytest.fixture(scope="session")
@@ -64,8 +65,9 @@ def cluster_server() -> Iterator[RedisClusterProcess]:
 
 
 @pytest.fixture(scope="session")
-def redis_server(request: pytest.FixtureRequest,
-                 backend: str) -> RedisProcess | RedisClusterProcess:
+def redis_server(
+    request: pytest.FixtureRequest, backend: str
+) -> RedisProcess | RedisClusterProcess:
     server: RedisProcess | RedisClusterProcess = request.getfixturevalue(f"{backend}_server")
     return server
 
@@ -83,8 +85,9 @@ async def redis(redis_server: RedisProcess | RedisClusterProcess) -> AsyncIterat
 
 @pytest.fixture
 def settings(redis_server: RedisProcess | RedisClusterProcess, redis: Any) -> Settings:
-    return make_settings(redis_server.url,
-                         redis_cluster=bool(getattr(redis_server, "cluster", False)))
+    return make_settings(
+        redis_server.url, redis_cluster=bool(getattr(redis_server, "cluster", False))
+    )
 
 
 @pytest.fixture

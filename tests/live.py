@@ -27,8 +27,14 @@ class ServiceProcess:
         self.port = free_port()
         self.command = command
         env = {k: v for k, v in os.environ.items() if not k.startswith("VIEWCOUNT_")}
-        env.update({"VIEWCOUNT_REDIS_URL": redis_url, "VIEWCOUNT_ADMIN_TOKEN": ADMIN_TOKEN,
-                    "VIEWCOUNT_LOG_JSON": "false", "VIEWCOUNT_LOG_LEVEL": "warning"})
+        env.update(
+            {
+                "VIEWCOUNT_REDIS_URL": redis_url,
+                "VIEWCOUNT_ADMIN_TOKEN": ADMIN_TOKEN,
+                "VIEWCOUNT_LOG_JSON": "false",
+                "VIEWCOUNT_LOG_LEVEL": "warning",
+            }
+        )
         env.update({f"VIEWCOUNT_{k.upper()}": str(v) for k, v in settings.items()})
         self.env = env
         self._log = tempfile.NamedTemporaryFile(prefix=f"vc-{command}-", suffix=".log")  # noqa: SIM115
@@ -38,8 +44,9 @@ class ServiceProcess:
         args = [sys.executable, "-m", "service.cli", self.command]
         if self.command == "serve":
             args += ["--no-scheduler", "--port", str(self.port)]
-        self.process = subprocess.Popen(args, env=self.env, stdout=self._log,
-                                        stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(
+            args, env=self.env, stdout=self._log, stderr=subprocess.STDOUT
+        )
         if self.command == "serve":
             try:
                 wait_for_port(self.port, 20)
@@ -88,12 +95,16 @@ class HttpConnection:
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
 
-    async def request(self, method: str, target: str, body: bytes = b"",
-                      headers: dict[str, str] | None = None) -> Reply:
+    async def request(
+        self, method: str, target: str, body: bytes = b"", headers: dict[str, str] | None = None
+    ) -> Reply:
         """One request; reconnects when the server closed the connection. Raises TimeoutError
         when no full answer comes within ``timeout_s``."""
-        head = [f"{method} {target} HTTP/1.1", "Host: viewcount.test",
-                f"Content-Length: {len(body)}"]
+        head = [
+            f"{method} {target} HTTP/1.1",
+            "Host: viewcount.test",
+            f"Content-Length: {len(body)}",
+        ]
         head += [f"{k}: {v}" for k, v in (headers or {}).items()]
         raw = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body
         async with asyncio.timeout(self.timeout_s):
@@ -181,9 +192,17 @@ class LoadResult:
         return self.sent / max(1e-9, (self.ended or time.monotonic()) - self.started)
 
 
-async def beacon_load(port: int, articles: list[str], views: int | None, *, connections: int = 64,
-                      prefix: str = "r", stop: asyncio.Event | None = None,
-                      timeout_s: float = 30.0, result: LoadResult | None = None) -> LoadResult:
+async def beacon_load(
+    port: int,
+    articles: list[str],
+    views: int | None,
+    *,
+    connections: int = 64,
+    prefix: str = "r",
+    stop: asyncio.Event | None = None,
+    timeout_s: float = 30.0,
+    result: LoadResult | None = None,
+) -> LoadResult:
     """POST beacons from ``connections`` keep-alive connections, each view a new reader, until
     ``views`` are sent or ``stop`` is set."""
     result = result or LoadResult()
@@ -195,8 +214,9 @@ async def beacon_load(port: int, articles: list[str], views: int | None, *, conn
             for n in counter:
                 if stop is not None and stop.is_set():
                     return
-                body = orjson.dumps({"article": articles[n % len(articles)],
-                                     "visitor": f"{prefix}-{n}"})
+                body = orjson.dumps(
+                    {"article": articles[n % len(articles)], "visitor": f"{prefix}-{n}"}
+                )
                 result.sent += 1
                 began = time.monotonic()
                 try:
@@ -235,10 +255,19 @@ def _forever() -> Iterator[int]:
 
 
 async def admin_put(conn: HttpConnection, article: str, theme: str = "war") -> None:
-    body = orjson.dumps({"title": f"Title of {article}", "theme": theme,
-                         "url": f"https://news.example.com/{article}"})
-    reply = await conn.request("PUT", f"/v1/articles/{article}", body, {
-        "Authorization": f"Bearer {ADMIN_TOKEN}", "Content-Type": "application/json"})
+    body = orjson.dumps(
+        {
+            "title": f"Title of {article}",
+            "theme": theme,
+            "url": f"https://news.example.com/{article}",
+        }
+    )
+    reply = await conn.request(
+        "PUT",
+        f"/v1/articles/{article}",
+        body,
+        {"Authorization": f"Bearer {ADMIN_TOKEN}", "Content-Type": "application/json"},
+    )
     assert reply.status in (200, 201), reply.body
 
 

@@ -25,19 +25,36 @@ HOSTILE_TITLE = "<img src=x onerror=alert(1)>"
 
 def article_bodies() -> list[tuple[str, dict[str, Any]]]:
     """PUT bodies: imported views make up the totals beyond the window views."""
-    bodies = [(article, {"title": f"Story with {total} views", "theme": PLURAL_THEME,
-                         "url": f"https://news.example.com/{article}",
-                         "imported_views": total - window})
-              for article, total, window in PLURAL_ARTICLES]
-    bodies.append((HOSTILE_ARTICLE, {"title": HOSTILE_TITLE, "theme": HOSTILE_THEME,
-                                     "url": "https://news.example.com/hostile"}))
+    bodies = [
+        (
+            article,
+            {
+                "title": f"Story with {total} views",
+                "theme": PLURAL_THEME,
+                "url": f"https://news.example.com/{article}",
+                "imported_views": total - window,
+            },
+        )
+        for article, total, window in PLURAL_ARTICLES
+    ]
+    bodies.append(
+        (
+            HOSTILE_ARTICLE,
+            {
+                "title": HOSTILE_TITLE,
+                "theme": HOSTILE_THEME,
+                "url": "https://news.example.com/hostile",
+            },
+        )
+    )
     return bodies
 
 
 def batch_events() -> list[dict[str, str]]:
     """Server-side views (no reader dedupe), so each article gets its window views now."""
-    events = [{"article": article} for article, _total, window in PLURAL_ARTICLES
-              for _ in range(window)]
+    events = [
+        {"article": article} for article, _total, window in PLURAL_ARTICLES for _ in range(window)
+    ]
     return [*events, {"article": HOSTILE_ARTICLE}]
 
 

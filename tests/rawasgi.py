@@ -26,16 +26,33 @@ class Answer:
         return orjson.loads(self.body)
 
 
-async def call(app: Any, method: str, raw_path: bytes, *, query: bytes = b"",
-               headers: list[tuple[bytes, bytes]] | None = None, body: bytes = b"",
-               client: tuple[str, int] = PEER) -> Answer:
+async def call(
+    app: Any,
+    method: str,
+    raw_path: bytes,
+    *,
+    query: bytes = b"",
+    headers: list[tuple[bytes, bytes]] | None = None,
+    body: bytes = b"",
+    client: tuple[str, int] = PEER,
+) -> Answer:
     """One request straight into the ASGI app, the way a server would hand it over."""
     path = unquote_to_bytes(raw_path).decode("utf-8", "replace")
-    scope = {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"},
-             "http_version": "1.1", "method": method, "scheme": "http", "path": path,
-             "raw_path": raw_path, "query_string": query, "root_path": "",
-             "headers": [(k.lower(), v) for k, v in headers or []], "client": client,
-             "server": ("viewcount.test", 80), "state": {}}
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.3"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": raw_path,
+        "query_string": query,
+        "root_path": "",
+        "headers": [(k.lower(), v) for k, v in headers or []],
+        "client": client,
+        "server": ("viewcount.test", 80),
+        "state": {},
+    }
     messages = [{"type": "http.request", "body": body, "more_body": False}]
     sent: list[dict[str, Any]] = []
 

@@ -19,8 +19,10 @@ from service.embedded import server_binary
 from service.settings import Settings
 
 ADMIN_TOKEN = "test-admin-token-0123456789"
-BROWSER_UA = ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
-              "Chrome/126.0.0.0 Safari/537.36")
+BROWSER_UA = (
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/126.0.0.0 Safari/537.36"
+)
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 
@@ -67,9 +69,23 @@ class RedisProcess:
 
     def start(self) -> RedisProcess:
         self.process = subprocess.Popen(
-            [server_binary(), "--port", str(self.port), "--bind", "127.0.0.1",
-             "--dir", str(self.dir), "--save", "", "--appendonly", "no", *self.args],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                server_binary(),
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(self.dir),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                *self.args,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         wait_for_port(self.port)
         return self
 
@@ -96,29 +112,42 @@ def redis_process(*args: str) -> Iterator[RedisProcess]:
 
 
 def make_settings(url: str, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {"redis_url": url, "admin_token": ADMIN_TOKEN,
-                              "rate_limit_per_min": 0, "log_json": False}
+    values: dict[str, Any] = {
+        "redis_url": url,
+        "admin_token": ADMIN_TOKEN,
+        "rate_limit_per_min": 0,
+        "log_json": False,
+    }
     values.update(overrides)
     return Settings(**values)
 
 
 @contextlib.asynccontextmanager
-async def client_for(settings: Settings, clock: Clock | None = None,
-                     peer: str = "203.0.113.7") -> AsyncIterator[httpx.AsyncClient]:
+async def client_for(
+    settings: Settings, clock: Clock | None = None, peer: str = "203.0.113.7"
+) -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client speaking to a fresh app, with the app's lifespan running."""
     app = create_app(settings, clock)
     async with app.app.router.lifespan_context(app.app):
         transport = httpx.ASGITransport(app=app, client=(peer, 40000))
-        async with httpx.AsyncClient(transport=transport, base_url="http://viewcount.test",
-                                     headers={"User-Agent": BROWSER_UA}) as client:
+        async with httpx.AsyncClient(
+            transport=transport,
+            base_url="http://viewcount.test",
+            headers={"User-Agent": BROWSER_UA},
+        ) as client:
             client.app = app  # type: ignore[attr-defined]
             yield client
 
 
-async def put_article(client: httpx.AsyncClient, article: str, theme: str = "war",
-                      **fields: Any) -> httpx.Response:
-    body = {"title": f"Title of {article}", "url": f"https://news.example.com/{article}",
-            "theme": theme, **fields}
+async def put_article(
+    client: httpx.AsyncClient, article: str, theme: str = "war", **fields: Any
+) -> httpx.Response:
+    body = {
+        "title": f"Title of {article}",
+        "url": f"https://news.example.com/{article}",
+        "theme": theme,
+        **fields,
+    }
     response = await client.put(f"/v1/articles/{article}", json=body, headers=ADMIN)
     assert response.status_code in (200, 201), response.text
     return response

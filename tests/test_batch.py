@@ -32,16 +32,20 @@ async def test_partial_rejection(client: httpx.AsyncClient) -> None:
     ]
     response = await client.post("/v1/views/batch", json={"events": events}, headers=ADMIN)
     assert response.status_code == 200
-    assert response.json() == {"counted": 5, "duplicates": 1, "rejected": [
-        {"index": 2, "code": "invalid_article_id"},
-        {"index": 3, "code": "unknown_article"},
-        {"index": 4, "code": "invalid_body"},
-        {"index": 5, "code": "invalid_time"},
-        {"index": 6, "code": "invalid_time"},
-        {"index": 7, "code": "invalid_time"},
-        {"index": 9, "code": "invalid_body"},
-        {"index": 10, "code": "invalid_body"},
-    ]}
+    assert response.json() == {
+        "counted": 5,
+        "duplicates": 1,
+        "rejected": [
+            {"index": 2, "code": "invalid_article_id"},
+            {"index": 3, "code": "unknown_article"},
+            {"index": 4, "code": "invalid_body"},
+            {"index": 5, "code": "invalid_time"},
+            {"index": 6, "code": "invalid_time"},
+            {"index": 7, "code": "invalid_time"},
+            {"index": 9, "code": "invalid_body"},
+            {"index": 10, "code": "invalid_body"},
+        ],
+    }
     assert await views_of(client, "a") == 4
     assert await views_of(client, "b") == 1
 
@@ -58,8 +62,11 @@ async def test_event_ids_dedupe_across_batches(client: httpx.AsyncClient) -> Non
 
 async def test_batch_is_not_bot_filtered(client: httpx.AsyncClient) -> None:
     await put_article(client, "a")
-    response = await client.post("/v1/views/batch", json={"events": [{"article": "a"}]},
-                                 headers={**ADMIN, "User-Agent": "Googlebot/2.1"})
+    response = await client.post(
+        "/v1/views/batch",
+        json={"events": [{"article": "a"}]},
+        headers={**ADMIN, "User-Agent": "Googlebot/2.1"},
+    )
     assert response.json()["counted"] == 1
 
 
@@ -78,8 +85,9 @@ async def test_a_full_batch_of_ten_thousand(client: httpx.AsyncClient) -> None:
     events = [{"article": f"art-{n % 20}"} for n in range(10_000)]
     response = await client.post("/v1/views/batch", json={"events": events}, headers=ADMIN)
     assert response.json() == {"counted": 10_000, "duplicates": 0, "rejected": []}
-    totals = (await client.get("/v1/views", params={
-        "articles": ",".join(f"art-{n}" for n in range(20))})).json()["views"]
+    totals = (
+        await client.get("/v1/views", params={"articles": ",".join(f"art-{n}" for n in range(20))})
+    ).json()["views"]
     assert sum(totals.values()) == 10_000
 
 
@@ -87,8 +95,9 @@ async def test_too_many_events(redis_server: object, settings: Settings) -> None
     small = settings.model_copy(update={"batch_max_events": 3})
     async with client_for(small, ManualClock(T0)) as http:
         await put_article(http, "a")
-        response = await http.post("/v1/views/batch", json={"events": [{"article": "a"}] * 4},
-                                   headers=ADMIN)
+        response = await http.post(
+            "/v1/views/batch", json={"events": [{"article": "a"}] * 4}, headers=ADMIN
+        )
         assert response.status_code == 413
         assert response.json()["code"] == "payload_too_large"
         assert await views_of(http, "a") == 0
@@ -96,7 +105,8 @@ async def test_too_many_events(redis_server: object, settings: Settings) -> None
 
 async def test_bad_batch_bodies(client: httpx.AsyncClient) -> None:
     for body in (b"{", b"[]", b'{"events": {}}', b'{"no": 1}'):
-        response = await client.post("/v1/views/batch", content=body,
-                                     headers={**ADMIN, "Content-Type": "application/json"})
+        response = await client.post(
+            "/v1/views/batch", content=body, headers={**ADMIN, "Content-Type": "application/json"}
+        )
         assert response.status_code == 400, body
         assert response.json()["code"] == "invalid_body"

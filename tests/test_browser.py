@@ -84,59 +84,96 @@ def test_article_page_counts_one_view_and_a_reload_none(stack: Stack, tab: Tab) 
 # --- the widgets ------------------------------------------------------------------------------
 def test_popular_widget_titles_order_and_plurals(stack: Stack, tab: Tab) -> None:
     ranking = stack.service.http.get(f"/v1/themes/{PLURAL_THEME}/popular").json()["items"]
-    url = widget_page(stack, "/popular", (
-        f'<viewcount-popular id="uk" theme="{PLURAL_THEME}"></viewcount-popular>'
-        f'<viewcount-popular id="en" theme="{PLURAL_THEME}" lang="en"></viewcount-popular>'
-        f'<viewcount-popular id="reads" theme="{PLURAL_THEME}" lang="en" count="window" '
-        'label-one="read" label-other="reads"></viewcount-popular>'))
+    url = widget_page(
+        stack,
+        "/popular",
+        (
+            f'<viewcount-popular id="uk" theme="{PLURAL_THEME}"></viewcount-popular>'
+            f'<viewcount-popular id="en" theme="{PLURAL_THEME}" lang="en"></viewcount-popular>'
+            f'<viewcount-popular id="reads" theme="{PLURAL_THEME}" lang="en" count="window" '
+            'label-one="read" label-other="reads"></viewcount-popular>'
+        ),
+    )
     tab.page.goto(url)
     for widget in ("uk", "en", "reads"):
         tab.page.locator(f"#{widget}[state=ready]").wait_for()
     assert tab.texts("#uk [part=link]") == [item["title"] for item in ranking]
     assert [item["article"] for item in ranking] == [a for a, *_ in PLURAL_ARTICLES]
     links = tab.page.locator("#en a[part=link]")
-    assert [links.nth(i).get_attribute("href") for i in range(links.count())] == \
-        [item["url"] for item in ranking]
+    assert [links.nth(i).get_attribute("href") for i in range(links.count())] == [
+        item["url"] for item in ranking
+    ]
     assert [spaced(t) for t in tab.texts("#uk [part=count]")] == EXPECTED_COUNTS["uk"]
     assert tab.texts("#en [part=count]") == EXPECTED_COUNTS["en"]
-    assert tab.texts("#reads [part=count]") == ["5 reads", "4 reads", "3 reads", "2 reads",
-                                                "1 read"]
+    assert tab.texts("#reads [part=count]") == [
+        "5 reads",
+        "4 reads",
+        "3 reads",
+        "2 reads",
+        "1 read",
+    ]
     # The widget's styles live in a constructed sheet, which the host's style-src allows.
-    list_style = tab.page.evaluate("document.getElementById('uk').shadowRoot"
-                                   ".querySelector('ol').computedStyleMap().get('list-style-type')"
-                                   ".toString()")
+    list_style = tab.page.evaluate(
+        "document.getElementById('uk').shadowRoot"
+        ".querySelector('ol').computedStyleMap().get('list-style-type')"
+        ".toString()"
+    )
     assert list_style == "none"
     assert tab.errors == [] and tab.csp == []
 
 
 def test_widgets_format_counts_as_popular_html_does(stack: Stack, tab: Tab) -> None:
-    widgets = "".join(f'<viewcount-popular id="w-{lang}" theme="{PLURAL_THEME}" lang="{lang}">'
-                      "</viewcount-popular>" for lang in LANGS)
+    widgets = "".join(
+        f'<viewcount-popular id="w-{lang}" theme="{PLURAL_THEME}" lang="{lang}">'
+        "</viewcount-popular>"
+        for lang in LANGS
+    )
     tab.page.goto(widget_page(stack, "/languages", widgets))
     for lang in LANGS:
         tab.page.locator(f"#w-{lang}[state=ready]").wait_for()
-        fragment = stack.service.http.get("/v1/popular.html",
-                                          params={"theme": PLURAL_THEME, "lang": lang}).text
+        fragment = stack.service.http.get(
+            "/v1/popular.html", params={"theme": PLURAL_THEME, "lang": lang}
+        ).text
         counts = re.findall(r'<span class="viewcount-count">(.*?)</span>', fragment)
         assert tab.texts(f"#w-{lang} [part=count]") == counts  # to the no-break space
 
 
 def test_python_plurals_and_grouping_match_the_browser(stack: Stack, tab: Tab) -> None:
-    numbers = [*range(0, 251), 1000, 1001, 1234, 5000, 9999, 10_000, 12_345, 36_232, 100_000,
-               1_000_000, 1_000_001, 2_000_000, 1_234_567, 21_000_000]
+    numbers = [
+        *range(0, 251),
+        1000,
+        1001,
+        1234,
+        5000,
+        9999,
+        10_000,
+        12_345,
+        36_232,
+        100_000,
+        1_000_000,
+        1_000_001,
+        2_000_000,
+        1_234_567,
+        21_000_000,
+    ]
     tab.page.goto(stack.host.page("/blank", "<!doctype html><title>blank</title>"))
     browser_says = tab.page.evaluate(
         "([langs, numbers]) => Object.fromEntries(langs.map(lang => [lang, numbers.map(n =>"
         " [new Intl.PluralRules(lang).select(n), new Intl.NumberFormat(lang).format(n)])]))",
-        [list(LANGS), numbers])
+        [list(LANGS), numbers],
+    )
     for lang in LANGS:
         python_says = [[plural_category(n, lang), format_number(n, lang)] for n in numbers]
         assert browser_says[lang] == python_says, lang
 
 
 def test_hostile_title_renders_as_text(stack: Stack, tab: Tab) -> None:
-    url = widget_page(stack, "/hostile", f'<viewcount-popular id="xss" theme="{HOSTILE_THEME}" '
-                                         'lang="en"></viewcount-popular>', lang="en")
+    url = widget_page(
+        stack,
+        "/hostile",
+        f'<viewcount-popular id="xss" theme="{HOSTILE_THEME}" lang="en"></viewcount-popular>',
+        lang="en",
+    )
     tab.page.goto(url)
     title = tab.page.locator("#xss [part=link]")
     title.wait_for()
@@ -162,16 +199,19 @@ def test_demo_page_shows_live_counts_lists_and_chart(stack: Stack, tab: Tab) -> 
         assert page.locator("#chart rect.bar").count() == 24
         assert page.locator("#popular [part=item]").count() == 5
         # A number as the page's language groups it ("1 574" in uk, "1,574" in en).
-        wait_until(lambda: re.sub(r"[\s,.]", "", page.text_content("#vpm") or "").isdigit(),
-                   "the counter")
+        wait_until(
+            lambda: re.sub(r"[\s,.]", "", page.text_content("#vpm") or "").isdigit(), "the counter"
+        )
         count = page.locator(".headline-count [part=count]").text_content() or ""
         assert spaced(count).endswith("переглядів" if lang == "uk" else "views")
         page.wait_for_load_state("networkidle")
         page.screenshot(path=OUTPUT / f"demo-{lang}.png", full_page=True)
     # The theme chips switch the by-theme list.
     page.locator(f"#theme-chips button[data-theme={PLURAL_THEME}]").click()
-    wait_until(lambda: tab.texts("#by-theme [part=link]")[:1] == ["Story with 36232 views"],
-               "the by-theme list to switch")
+    wait_until(
+        lambda: tab.texts("#by-theme [part=link]")[:1] == ["Story with 36232 views"],
+        "the by-theme list to switch",
+    )
     assert tab.errors == [] and tab.csp == [] and tab.dialogs == []
 
 
@@ -200,18 +240,28 @@ def service_down(stack: Stack, tab: Tab) -> None:
     service = stack.service
     service.stop()
     api = service.base
-    article = (f'<script async src="{api}/v1/beacon.js" data-article="{FRONT_ARTICLE}"></script>'
-               f'<script async src="{api}/v1/widget.js"></script>')
-    cached = (f'<script src="/beacon.js" data-api="{api}/v1/" data-article="{FRONT_ARTICLE}">'
-              f'</script><script src="/widget.js" data-api="{api}/v1"></script>')
+    article = (
+        f'<script async src="{api}/v1/beacon.js" data-article="{FRONT_ARTICLE}"></script>'
+        f'<script async src="{api}/v1/widget.js"></script>'
+    )
+    cached = (
+        f'<script src="/beacon.js" data-api="{api}/v1/" data-article="{FRONT_ARTICLE}">'
+        f'</script><script src="/widget.js" data-api="{api}/v1"></script>'
+    )
     for name, source in stack.scripts.items():
         stack.host.page(f"/{name}", source, {"Content-Type": "text/javascript"})
-    body = ('<h1 id="title">Host article</h1><p>Text.</p>'
-            f'<viewcount-views id="views" article="{FRONT_ARTICLE}"></viewcount-views>'
-            '<viewcount-popular id="list"><a href="/more">More news</a></viewcount-popular>')
+    body = (
+        '<h1 id="title">Host article</h1><p>Text.</p>'
+        f'<viewcount-views id="views" article="{FRONT_ARTICLE}"></viewcount-views>'
+        '<viewcount-popular id="list"><a href="/more">More news</a></viewcount-popular>'
+    )
     for path, scripts in (("/down", article), ("/down-cached", cached)):
-        tab.page.goto(stack.host.page(path, f"<!doctype html><html lang='en'><head>{scripts}"
-                                            f"</head><body>{body}</body></html>"))
+        tab.page.goto(
+            stack.host.page(
+                path,
+                f"<!doctype html><html lang='en'><head>{scripts}</head><body>{body}</body></html>",
+            )
+        )
         tab.page.wait_for_load_state("networkidle")
         assert tab.page.locator("#title").is_visible()
         assert tab.page.locator("text=More news").is_visible()  # the fallback stays

@@ -13,17 +13,27 @@ from service.coalesce import Coalescer
 from .support import ADMIN, put_article, views_of
 
 ARTICLE = "court-rejects-trumps-175-million-bail"
-BODY = {"title": "Court rejects Trump's $175 million bail", "theme": "world",
-        "url": "https://news.example.com/news/court", "published_at": "2026-11-27T09:35:00Z"}
+BODY = {
+    "title": "Court rejects Trump's $175 million bail",
+    "theme": "world",
+    "url": "https://news.example.com/news/court",
+    "published_at": "2026-11-27T09:35:00Z",
+}
 
 
 async def test_put_creates_then_replaces(client: httpx.AsyncClient) -> None:
     created = await client.put(f"/v1/articles/{ARTICLE}", json=BODY, headers=ADMIN)
     assert created.status_code == 201
-    assert created.json() == {"article": ARTICLE, **BODY, "imported_views": 0, "views": 0,
-                              "bot_views": 0}
-    replaced = await client.put(f"/v1/articles/{ARTICLE}",
-                                json={**BODY, "title": "New title"}, headers=ADMIN)
+    assert created.json() == {
+        "article": ARTICLE,
+        **BODY,
+        "imported_views": 0,
+        "views": 0,
+        "bot_views": 0,
+    }
+    replaced = await client.put(
+        f"/v1/articles/{ARTICLE}", json={**BODY, "title": "New title"}, headers=ADMIN
+    )
     assert replaced.status_code == 200
     assert replaced.json()["title"] == "New title"
     fetched = await client.get(f"/v1/articles/{ARTICLE}")
@@ -34,44 +44,49 @@ async def test_put_creates_then_replaces(client: httpx.AsyncClient) -> None:
 async def test_published_at_is_optional_and_normalised(client: httpx.AsyncClient) -> None:
     body = {key: value for key, value in BODY.items() if key != "published_at"}
     assert (await client.put("/v1/articles/a1", json=body, headers=ADMIN)).json()[
-        "published_at"] is None
+        "published_at"
+    ] is None
     offset = {**BODY, "published_at": "2026-11-27T11:35:00+02:00"}
     assert (await client.put("/v1/articles/a2", json=offset, headers=ADMIN)).json()[
-        "published_at"] == "2026-11-27T09:35:00Z"
+        "published_at"
+    ] == "2026-11-27T09:35:00Z"
 
 
 async def test_imported_views_add_to_the_live_count(client: httpx.AsyncClient) -> None:
-    await client.put(f"/v1/articles/{ARTICLE}", json={**BODY, "imported_views": 36232},
-                     headers=ADMIN)
+    await client.put(
+        f"/v1/articles/{ARTICLE}", json={**BODY, "imported_views": 36232}, headers=ADMIN
+    )
     await client.post("/v1/views", json={"article": ARTICLE})
     assert await views_of(client, ARTICLE) == 36233
     # Changing the imported figure moves the total by the difference, keeping counted views.
-    await client.put(f"/v1/articles/{ARTICLE}", json={**BODY, "imported_views": 100},
-                     headers=ADMIN)
+    await client.put(f"/v1/articles/{ARTICLE}", json={**BODY, "imported_views": 100}, headers=ADMIN)
     assert await views_of(client, ARTICLE) == 101
     assert (await client.get(f"/v1/articles/{ARTICLE}")).json()["imported_views"] == 100
 
 
-@pytest.mark.parametrize(("change", "field"), [
-    ({"title": ""}, "title"),
-    ({"title": "x" * 301}, "title"),
-    ({"title": 5}, "title"),
-    ({"url": "ftp://example.com/x"}, "url"),
-    ({"url": "not a url"}, "url"),
-    ({"url": None}, "url"),
-    ({"theme": "Not A Slug"}, "theme"),
-    ({"theme": "x" * 65}, "theme"),
-    ({"theme": "war:{1}"}, "theme"),
-    ({"published_at": "yesterday"}, "published_at"),
-    ({"published_at": "2026-11-27T09:35:00"}, "published_at"),
-    ({"imported_views": -1}, "imported_views"),
-    ({"imported_views": 1.5}, "imported_views"),
-    ({"imported_views": True}, "imported_views"),
-])
-async def test_invalid_fields_name_the_field(client: httpx.AsyncClient, change: dict[str, object],
-                                             field: str) -> None:
-    response = await client.put(f"/v1/articles/{ARTICLE}", json={**BODY, **change},
-                                headers=ADMIN)
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"title": ""}, "title"),
+        ({"title": "x" * 301}, "title"),
+        ({"title": 5}, "title"),
+        ({"url": "ftp://example.com/x"}, "url"),
+        ({"url": "not a url"}, "url"),
+        ({"url": None}, "url"),
+        ({"theme": "Not A Slug"}, "theme"),
+        ({"theme": "x" * 65}, "theme"),
+        ({"theme": "war:{1}"}, "theme"),
+        ({"published_at": "yesterday"}, "published_at"),
+        ({"published_at": "2026-11-27T09:35:00"}, "published_at"),
+        ({"imported_views": -1}, "imported_views"),
+        ({"imported_views": 1.5}, "imported_views"),
+        ({"imported_views": True}, "imported_views"),
+    ],
+)
+async def test_invalid_fields_name_the_field(
+    client: httpx.AsyncClient, change: dict[str, object], field: str
+) -> None:
+    response = await client.put(f"/v1/articles/{ARTICLE}", json={**BODY, **change}, headers=ADMIN)
     assert response.status_code == 422
     problem = response.json()
     assert problem["code"] == "invalid_field"
@@ -98,15 +113,19 @@ async def test_invalid_article_ids(client: httpx.AsyncClient) -> None:
 
 
 async def test_unknown_articles(client: httpx.AsyncClient) -> None:
-    for request in (client.get("/v1/articles/nope"), client.get("/v1/articles/nope/views"),
-                    client.delete("/v1/articles/nope", headers=ADMIN)):
+    for request in (
+        client.get("/v1/articles/nope"),
+        client.get("/v1/articles/nope/views"),
+        client.delete("/v1/articles/nope", headers=ADMIN),
+    ):
         response = await request
         assert response.status_code == 404
         assert response.json()["code"] == "unknown_article"
 
 
 async def test_delete_removes_the_article_and_its_counters(
-        client: httpx.AsyncClient, redis: object) -> None:
+    client: httpx.AsyncClient, redis: object
+) -> None:
     await put_article(client, ARTICLE, imported_views=5)
     await client.post("/v1/views", json={"article": ARTICLE})
     assert (await client.delete(f"/v1/articles/{ARTICLE}", headers=ADMIN)).status_code == 204
@@ -149,21 +168,29 @@ async def test_themes_count_articles(client: httpx.AsyncClient) -> None:
     await put_article(client, "b", theme="war")
     await put_article(client, "c", theme="economy")
     await put_article(client, "b", theme="economy")  # moved
-    assert (await client.get("/v1/themes")).json() == {"themes": [
-        {"theme": "economy", "articles": 2}, {"theme": "war", "articles": 1}]}
+    assert (await client.get("/v1/themes")).json() == {
+        "themes": [{"theme": "economy", "articles": 2}, {"theme": "war", "articles": 1}]
+    }
 
 
-@pytest.mark.parametrize(("method", "path", "body"), [
-    ("PUT", f"/v1/articles/{ARTICLE}", BODY),
-    ("DELETE", f"/v1/articles/{ARTICLE}", None),
-    ("POST", "/v1/views/batch", {"events": []}),
-    ("POST", "/v1/rollup", None),
-])
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("PUT", f"/v1/articles/{ARTICLE}", BODY),
+        ("DELETE", f"/v1/articles/{ARTICLE}", None),
+        ("POST", "/v1/views/batch", {"events": []}),
+        ("POST", "/v1/rollup", None),
+    ],
+)
 async def test_admin_endpoints_refuse_missing_or_wrong_tokens(
-        client: httpx.AsyncClient, method: str, path: str, body: object) -> None:
-    for headers in ({}, {"Authorization": "Bearer wrong-token-0123456789"},
-                    {"Authorization": ADMIN["Authorization"].replace("Bearer", "Basic")},
-                    {"Authorization": ADMIN["Authorization"] + "x"}):
+    client: httpx.AsyncClient, method: str, path: str, body: object
+) -> None:
+    for headers in (
+        {},
+        {"Authorization": "Bearer wrong-token-0123456789"},
+        {"Authorization": ADMIN["Authorization"].replace("Bearer", "Basic")},
+        {"Authorization": ADMIN["Authorization"] + "x"},
+    ):
         response = await client.request(method, path, json=body, headers=headers)
         assert response.status_code == 401, headers
         assert response.json()["code"] == "unauthorized"
@@ -180,25 +207,27 @@ async def test_admin_is_disabled_without_a_token(settings: object) -> None:
         assert response.json()["code"] == "admin_disabled"
 
 
-async def test_many_views_answer_each_of_many_concurrent_readers(
-        client: httpx.AsyncClient) -> None:
+async def test_many_views_answer_each_of_many_concurrent_readers(client: httpx.AsyncClient) -> None:
     """Concurrent reads share Redis calls and identical reads share an answer; each reader
     still gets exactly the ids it asked for, in its order."""
     for n, article in enumerate(["a", "b", "c"]):
         await put_article(client, article, imported_views=n)
     queries = ["a,b", "b,a", "a,b,missing", "c", "a,b", "c,c", "missing"] * 8
-    replies = await asyncio.gather(*(client.get("/v1/views", params={"articles": q})
-                                     for q in queries))
+    replies = await asyncio.gather(
+        *(client.get("/v1/views", params={"articles": q}) for q in queries)
+    )
     known = {"a": 0, "b": 1, "c": 2}
     for query, reply in zip(queries, replies, strict=True):
         assert reply.status_code == 200
         assert reply.headers["content-type"] == "application/json"
-        assert list(reply.json()["views"].items()) == \
-            [(a, known.get(a)) for a in dict.fromkeys(query.split(","))]
+        assert list(reply.json()["views"].items()) == [
+            (a, known.get(a)) for a in dict.fromkeys(query.split(","))
+        ]
 
 
-async def coalescer_fetching(release: asyncio.Event, fetched: list[list[str]],
-                             keys: list[str]) -> dict[str, int]:
+async def coalescer_fetching(
+    release: asyncio.Event, fetched: list[list[str]], keys: list[str]
+) -> dict[str, int]:
     fetched.append(keys)
     await release.wait()
     return {key: len(fetched) for key in keys}  # which fetch answered
@@ -208,8 +237,7 @@ async def test_identical_lookups_share_one_answer_read_after_they_asked() -> Non
     """Lookups of the same keys queued together get one answer; one that comes while an
     identical fetch is in flight waits for the next, so it reads after it asked."""
     release, fetched = asyncio.Event(), list[list[str]]()
-    lookups = Coalescer(partial(coalescer_fetching, release, fetched), max_keys=10,
-                        max_inflight=1)
+    lookups = Coalescer(partial(coalescer_fetching, release, fetched), max_keys=10, max_inflight=1)
     first = asyncio.create_task(lookups.get(("a", "b")))
     await asyncio.sleep(0)  # in flight now
     later = [asyncio.create_task(lookups.get(keys)) for keys in [("a", "b"), ("b",), ("a", "b")]]
@@ -224,8 +252,7 @@ async def test_identical_lookups_share_one_answer_read_after_they_asked() -> Non
 
 async def test_a_cancelled_lookup_leaves_the_others_sharing_its_answer() -> None:
     release, fetched = asyncio.Event(), list[list[str]]()
-    lookups = Coalescer(partial(coalescer_fetching, release, fetched), max_keys=10,
-                        max_inflight=1)
+    lookups = Coalescer(partial(coalescer_fetching, release, fetched), max_keys=10, max_inflight=1)
     busy = asyncio.create_task(lookups.get(("x",)))
     await asyncio.sleep(0)
     same = [asyncio.create_task(lookups.get(("a",))) for _ in range(3)]

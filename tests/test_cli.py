@@ -49,16 +49,23 @@ async def test_embedded_server_keeps_data_across_restarts(tmp_path: Path, which:
 
 
 def test_embedded_server_listens_on_loopback_when_the_socket_path_is_too_long(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     deep = tmp_path / ("d" * 60) / ("e" * 60)
     with EmbeddedRedis(deep) as server:
         assert server.url.startswith("redis://127.0.0.1:")
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None,
-            timeout_s: float = 30) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "service.cli", *args], capture_output=True,
-                          text=True, timeout=timeout_s, env={**os.environ, **(env or {})})
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, timeout_s: float = 30
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "service.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
@@ -71,9 +78,15 @@ def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
 
 @pytest.mark.parametrize("url", ["nonsense://nowhere", "redis://127.0.0.1:1/0"])
 def test_bad_redis_url_is_one_clear_line(url: str) -> None:
-    line = one_line_error(run_cli("serve", "--port", str(free_port()), "--no-scheduler",
-                                  env={"VIEWCOUNT_REDIS_URL": url,
-                                       "VIEWCOUNT_REDIS_TIMEOUT_S": "1"}))
+    line = one_line_error(
+        run_cli(
+            "serve",
+            "--port",
+            str(free_port()),
+            "--no-scheduler",
+            env={"VIEWCOUNT_REDIS_URL": url, "VIEWCOUNT_REDIS_TIMEOUT_S": "1"},
+        )
+    )
     assert "Redis" in line and url in line
 
 
@@ -82,23 +95,31 @@ def test_port_in_use_is_one_clear_line(redis_server: RedisProcess) -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        line = one_line_error(run_cli("serve", "--port", str(port),
-                                      env={"VIEWCOUNT_REDIS_URL": redis_server.url}))
+        line = one_line_error(
+            run_cli("serve", "--port", str(port), env={"VIEWCOUNT_REDIS_URL": redis_server.url})
+        )
     assert f"127.0.0.1:{port}" in line
 
 
 def test_weak_token_and_bad_settings_are_one_clear_line(redis_server: RedisProcess) -> None:
     env = {"VIEWCOUNT_REDIS_URL": redis_server.url}
-    assert "too short" in one_line_error(run_cli(
-        "serve", "--port", str(free_port()), env={**env, "VIEWCOUNT_ADMIN_TOKEN": "abc"}))
-    assert "VIEWCOUNT_DEDUPE_WINDOW_S" in one_line_error(run_cli(
-        "serve", env={**env, "VIEWCOUNT_DEDUPE_WINDOW_S": "soon"}))
+    assert "too short" in one_line_error(
+        run_cli("serve", "--port", str(free_port()), env={**env, "VIEWCOUNT_ADMIN_TOKEN": "abc"})
+    )
+    assert "VIEWCOUNT_DEDUPE_WINDOW_S" in one_line_error(
+        run_cli("serve", env={**env, "VIEWCOUNT_DEDUPE_WINDOW_S": "soon"})
+    )
 
 
 def test_scheduler_needs_a_shared_redis() -> None:
     env = {key: value for key, value in os.environ.items() if key != "VIEWCOUNT_REDIS_URL"}
-    result = subprocess.run([sys.executable, "-m", "service.cli", "scheduler"], env=env,
-                            capture_output=True, text=True, timeout=30)
+    result = subprocess.run(
+        [sys.executable, "-m", "service.cli", "scheduler"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert "VIEWCOUNT_REDIS_URL" in one_line_error(result)
 
 
@@ -126,14 +147,20 @@ async def test_serve_demo_on_the_embedded_server(tmp_path: Path) -> None:
     """What `make run` does: demo data on an embedded server that keeps it across restarts."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("VIEWCOUNT_")},
-           "VIEWCOUNT_DATA_DIR": str(tmp_path / "data")}
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("VIEWCOUNT_")},
+        "VIEWCOUNT_DATA_DIR": str(tmp_path / "data"),
+    }
     article = "an-earthquake-has-occurred-in-china"
 
     def serve() -> subprocess.Popen[str]:
-        return subprocess.Popen([sys.executable, "-m", "service.cli", "serve", "--demo",
-                                 "--port", str(port)], env=env, text=True,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        return subprocess.Popen(
+            [sys.executable, "-m", "service.cli", "serve", "--demo", "--port", str(port)],
+            env=env,
+            text=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
 
     proc = serve()
     try:
@@ -142,11 +169,17 @@ async def test_serve_demo_on_the_embedded_server(tmp_path: Path) -> None:
             popular = (await http.get("/v1/popular", params={"limit": 5})).json()
             assert len(popular["items"]) == 5 and popular["as_of"]
             assert {t["theme"] for t in (await http.get("/v1/themes")).json()["themes"]} >= {
-                "war", "politics", "economy"}
+                "war",
+                "politics",
+                "economy",
+            }
             before = (await http.get(f"/v1/articles/{article}/views")).json()["views"]
             assert before >= 32521  # the count the news page showed, plus simulated views
-            beacon = await http.post("/v1/views", content=f'{{"article":"{article}"}}',
-                                     headers={"Content-Type": "text/plain"})
+            beacon = await http.post(
+                "/v1/views",
+                content=f'{{"article":"{article}"}}',
+                headers={"Content-Type": "text/plain"},
+            )
             assert beacon.json() == {"counted": True}
     finally:
         proc.terminate()

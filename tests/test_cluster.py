@@ -39,11 +39,24 @@ def test_shard_tags_take_one_slice_of_the_slot_space_each() -> None:
     assert slices == list(range(keys.SHARDS))
     article = "blinken-discusses-peace-process"
     shard = keys.shard_of(article)
-    per_article = [keys.meta(article), keys.readers(article, 1), keys.seen(article, "d"),
-                   keys.event(article, "e"), keys.totals(shard), keys.bucket(shard, "h", 7)]
+    per_article = [
+        keys.meta(article),
+        keys.readers(article, 1),
+        keys.seen(article, "d"),
+        keys.event(article, "e"),
+        keys.totals(shard),
+        keys.bucket(shard, "h", 7),
+    ]
     assert len({key_slot(k.encode()) for k in per_article}) == 1
-    assert len({key_slot(k.encode()) for k in (keys.LEADER, keys.CURRENT, keys.EPOCH,
-                                                keys.TOMBSTONES, keys.snapshot(9))}) == 1
+    assert (
+        len(
+            {
+                key_slot(k.encode())
+                for k in (keys.LEADER, keys.CURRENT, keys.EPOCH, keys.TOMBSTONES, keys.snapshot(9))
+            }
+        )
+        == 1
+    )
 
 
 @pytest.fixture
@@ -56,15 +69,19 @@ async def cluster_settings(cluster_server: RedisClusterProcess) -> AsyncIterator
 
 
 @pytest.mark.cluster
-async def test_keys_spread_over_every_master(cluster_server: RedisClusterProcess,
-                                            cluster_settings: Settings) -> None:
+async def test_keys_spread_over_every_master(
+    cluster_server: RedisClusterProcess, cluster_settings: Settings
+) -> None:
     articles = [f"article-{n}" for n in range(64)]
     async with client_for(cluster_settings) as http:
         for n, article in enumerate(articles):
             await put_article(http, article, theme=f"theme-{n % 5}")
-        replies = await asyncio.gather(*(
-            http.post("/v1/views", json={"article": articles[n % 64], "visitor": f"v{n}"})
-            for n in range(400)))
+        replies = await asyncio.gather(
+            *(
+                http.post("/v1/views", json={"article": articles[n % 64], "visitor": f"v{n}"})
+                for n in range(400)
+            )
+        )
         assert all(r.status_code == 202 and r.json()["counted"] for r in replies)
         assert (await http.post("/v1/rollup", headers=ADMIN)).json()["published"]
         counts = (await http.get("/v1/views", params={"articles": ",".join(articles)})).json()
@@ -75,7 +92,7 @@ async def test_keys_spread_over_every_master(cluster_server: RedisClusterProcess
         with node.client() as conn:
             for key in conn.scan_iter("vc:*", count=1000):
                 per_master[node.port] += 1
-                tag = key[key.index("{"):key.index("}") + 1]
+                tag = key[key.index("{") : key.index("}") + 1]
                 if tag in keys.SHARD_TAGS:
                     per_shard[keys.SHARD_TAGS.index(tag)] += 1
     assert set(per_master) == {node.port for node in cluster_server.masters}
@@ -85,7 +102,8 @@ async def test_keys_spread_over_every_master(cluster_server: RedisClusterProcess
 
 
 async def test_a_write_retried_after_a_lost_reply_counts_once(
-        redis_server: RedisProcess | RedisClusterProcess, settings: Settings) -> None:
+    redis_server: RedisProcess | RedisClusterProcess, settings: Settings
+) -> None:
     """Redis stalls past the client's timeout, then runs the record call the client gave up on
     (its reply is lost) and the retry of it. The retry finds the first run's marker and returns
     its result: batch events without event ids have no other protection against counting
@@ -93,28 +111,31 @@ async def test_a_write_retried_after_a_lost_reply_counts_once(
     patient = settings.model_copy(update={"redis_timeout_s": 0.3, "redis_retry_s": 5.0})
     async with client_for(patient) as http:
         await put_article(http, "a")
-        warm = await http.post("/v1/views/batch", headers=ADMIN, json={"events": [
-            {"article": "a"}]})  # the day's salt and the script are loaded before the stall
+        warm = await http.post(
+            "/v1/views/batch", headers=ADMIN, json={"events": [{"article": "a"}]}
+        )  # the day's salt and the script are loaded before the stall
         assert warm.json()["counted"] == 1
         sleepers = stall(redis_server, 1.0)
         await asyncio.sleep(0.05)
-        reply = await http.post("/v1/views/batch", headers=ADMIN,
-                                json={"events": [{"article": "a"}] * 50})
+        reply = await http.post(
+            "/v1/views/batch", headers=ADMIN, json={"events": [{"article": "a"}] * 50}
+        )
         await asyncio.to_thread(lambda: [t.join() for t in sleepers])
         assert reply.status_code == 200, reply.text
         assert reply.json() == {"counted": 50, "duplicates": 0, "rejected": []}
         assert await views_of(http, "a") == 51
 
 
-async def test_scripts_survive_an_empty_script_cache(client: httpx.AsyncClient,
-                                                     redis: Any) -> None:
+async def test_scripts_survive_an_empty_script_cache(client: httpx.AsyncClient, redis: Any) -> None:
     """After a failover or restart a node's script cache is empty: NOSCRIPT, then EVAL."""
     await put_article(client, "a")
-    assert (await client.post("/v1/views", json={"article": "a", "visitor": "1"})).status_code \
-        == 202
+    assert (
+        await client.post("/v1/views", json={"article": "a", "visitor": "1"})
+    ).status_code == 202
     await redis.script_flush()
     assert (await client.post("/v1/views", json={"article": "a", "visitor": "2"})).json() == {
-        "counted": True}
+        "counted": True
+    }
     await redis.script_flush()
     await put_article(client, "b")
     assert await views_of(client, "a") == 2
@@ -127,16 +148,16 @@ def move_slot(cluster: RedisClusterProcess, slot: int, target: ClusterNode) -> N
         dst.execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", source.node_id)
         src.execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", target.node_id)
         while batch := src.execute_command("CLUSTER", "GETKEYSINSLOT", slot, 50):
-            src.execute_command("MIGRATE", "127.0.0.1", target.port, "", 0, 5000,
-                                "KEYS", *batch)
+            src.execute_command("MIGRATE", "127.0.0.1", target.port, "", 0, 5000, "KEYS", *batch)
         for node in cluster.masters:
             with node.client() as conn:
                 conn.execute_command("CLUSTER", "SETSLOT", slot, "NODE", target.node_id)
 
 
 @pytest.mark.cluster
-async def test_views_keep_counting_while_a_shard_moves(cluster_server: RedisClusterProcess,
-                                                      cluster_settings: Settings) -> None:
+async def test_views_keep_counting_while_a_shard_moves(
+    cluster_server: RedisClusterProcess, cluster_settings: Settings
+) -> None:
     """MOVED, ASK and TRYAGAIN during a live reshard are followed; nothing counts twice."""
     shard = 3
     articles = articles_of_shard(shard, 8)
@@ -152,10 +173,14 @@ async def test_views_keep_counting_while_a_shard_moves(cluster_server: RedisClus
         async def load(worker: int) -> None:
             n = 0
             while not moved.is_set() or n < 300:
-                reply = await http.post("/v1/views", json={"article": articles[n % 8],
-                                                           "visitor": f"v{worker}-{n}"})
-                replies["counted" if reply.status_code == 202 and reply.json()["counted"]
-                        else str(reply.status_code)] += 1
+                reply = await http.post(
+                    "/v1/views", json={"article": articles[n % 8], "visitor": f"v{worker}-{n}"}
+                )
+                replies[
+                    "counted"
+                    if reply.status_code == 202 and reply.json()["counted"]
+                    else str(reply.status_code)
+                ] += 1
                 n += 1
 
         async def reshard() -> None:
@@ -176,13 +201,15 @@ async def test_views_keep_counting_while_a_shard_moves(cluster_server: RedisClus
 @pytest.mark.cluster
 @pytest.mark.parametrize("rate_limit", [0, 600], ids=["no-rate-limit", "rate-limit"])
 async def test_a_stalled_master_fails_only_the_views_of_its_shards(
-        cluster_server: RedisClusterProcess, cluster_settings: Settings, rate_limit: int) -> None:
+    cluster_server: RedisClusterProcess, cluster_settings: Settings, rate_limit: int
+) -> None:
     """Beacons for every shard share a group commit while one master hangs: the views of that
     master's shards get 503, the views the other masters counted are answered as counted.
     With the rate limit on, every view first passes the lane of its client's shard (served by
     another master here)."""
-    settings = cluster_settings.model_copy(update={
-        "redis_timeout_s": 0.3, "redis_retry_s": 0.0, "rate_limit_per_min": rate_limit})
+    settings = cluster_settings.model_copy(
+        update={"redis_timeout_s": 0.3, "redis_retry_s": 0.0, "rate_limit_per_min": rate_limit}
+    )
     articles = [articles_of_shard(shard, 1)[0] for shard in range(keys.SHARDS)]
 
     def master_of_shard(shard: int) -> ClusterNode:
@@ -206,9 +233,12 @@ async def test_a_stalled_master_fails_only_the_views_of_its_shards(
 
         sleeper = asyncio.create_task(asyncio.to_thread(sleep))
         await asyncio.sleep(0.1)
-        replies = await asyncio.gather(*(
-            http.post("/v1/views", json={"article": article, "visitor": "during"})
-            for article in articles))
+        replies = await asyncio.gather(
+            *(
+                http.post("/v1/views", json={"article": article, "visitor": "during"})
+                for article in articles
+            )
+        )
         await sleeper
         for shard, (article, reply) in enumerate(zip(articles, replies, strict=True)):
             if shard in stalled:

@@ -28,11 +28,13 @@ TOKEN = "compose-test-token-0123456789"
 
 def expand(value: str) -> str:
     """Compose interpolation with every variable unset: ``${X:-default}`` gives the default."""
+
     def one(match: re.Match[str]) -> str:
         name, _, rest = match.group(1).partition(":")
         if name == "VIEWCOUNT_ADMIN_TOKEN":
             return TOKEN
         return rest[1:] if rest.startswith("-") else ""
+
     return re.sub(r"\$\{([^}]*)\}", one, str(value))
 
 
@@ -84,8 +86,9 @@ def test_environment_names_real_settings_and_parses(service: str) -> None:
     else:
         assert not settings.redis_cluster and host == "redis"
     # The API trusts X-Forwarded-For from exactly the proxies in front of it.
-    proxies = {SERVICES[p]["networks"]["viewcount"]["ipv4_address"]
-               for p in ("proxy", "proxy-cluster")}
+    proxies = {
+        SERVICES[p]["networks"]["viewcount"]["ipv4_address"] for p in ("proxy", "proxy-cluster")
+    }
     assert {str(net.network_address) for net in settings.proxy_networks} == proxies
 
 
@@ -116,13 +119,17 @@ def test_cluster_profile_has_six_persistent_nodes_and_an_init_container() -> Non
     script = " ".join(init["command"])
     addresses = re.findall(r"(\d+\.\d+\.\d+\.\d+):6379", script.split("--cluster create")[1])
     assert sorted(addresses) == sorted(
-        SERVICES[n]["networks"]["viewcount"]["ipv4_address"] for n in CLUSTER_NODES)
+        SERVICES[n]["networks"]["viewcount"]["ipv4_address"] for n in CLUSTER_NODES
+    )
     assert "--cluster-replicas 1" in script and "--cluster-yes" in script
     assert {n: c["condition"] for n, c in init["depends_on"].items()} == {
-        n: "service_healthy" for n in CLUSTER_NODES}
+        n: "service_healthy" for n in CLUSTER_NODES
+    }
     for service in ("api-cluster", "scheduler-cluster"):
-        assert SERVICES[service]["depends_on"]["redis-cluster-init"]["condition"] == \
-            "service_completed_successfully"
+        assert (
+            SERVICES[service]["depends_on"]["redis-cluster-init"]["condition"]
+            == "service_completed_successfully"
+        )
         assert "cluster" in SERVICES[service]["profiles"]
 
 
@@ -139,8 +146,11 @@ def dockerfile() -> list[tuple[str, str]]:
     """(instruction, arguments) per Dockerfile instruction, continuation lines joined."""
     text = (ROOT / "Dockerfile").read_text().replace("\\\n", " ")
     lines = [line.strip() for line in text.splitlines()]
-    return [(line.split(None, 1)[0].upper(), line.split(None, 1)[1])
-            for line in lines if line and not line.startswith("#")]
+    return [
+        (line.split(None, 1)[0].upper(), line.split(None, 1)[1])
+        for line in lines
+        if line and not line.startswith("#")
+    ]
 
 
 def test_dockerfile_is_slim_non_root_and_runtime_only() -> None:

@@ -25,8 +25,11 @@ ARTICLES = [f"ha-article-{n}" for n in range(48)]  # every shard, so every maste
 def ha_cluster() -> Iterator[RedisClusterProcess]:
     """3 masters + 3 replicas; a dead master is noticed after one second."""
     cluster = RedisClusterProcess(
-        masters=3, replicas=1, node_timeout_ms=1000,
-        node_args=("--appendonly", "yes", "--appendfsync", "always")).start()
+        masters=3,
+        replicas=1,
+        node_timeout_ms=1000,
+        node_args=("--appendonly", "yes", "--appendfsync", "always"),
+    ).start()
     yield cluster
     cluster.stop()
 
@@ -48,18 +51,23 @@ def article_on(shard: int) -> str:
 
 
 def shard_served_by(cluster: RedisClusterProcess, master: ClusterNode) -> int:
-    return next(s for s, tag in enumerate(keys.SHARD_TAGS)
-                if cluster.master_of_slot(key_slot(tag.encode())) is master)
+    return next(
+        s
+        for s, tag in enumerate(keys.SHARD_TAGS)
+        if cluster.master_of_slot(key_slot(tag.encode())) is master
+    )
 
 
 async def test_wait_replicas_trades_availability_for_durability(
-        ha_cluster: RedisClusterProcess) -> None:
+    ha_cluster: RedisClusterProcess,
+) -> None:
     """With VIEWCOUNT_REDIS_WAIT_REPLICAS=1 a view is acknowledged only once a replica has it;
     while a shard's replica is frozen, that shard's views answer 503 (and count once)."""
     await asyncio.to_thread(ha_cluster.wait_healthy)
     ha_cluster.flush()
-    settings = make_settings(ha_cluster.url, redis_cluster=True, redis_wait_replicas=1,
-                             redis_wait_timeout_ms=1000)
+    settings = make_settings(
+        ha_cluster.url, redis_cluster=True, redis_wait_replicas=1, redis_wait_timeout_ms=1000
+    )
     frozen_master, other_master = ha_cluster.masters[0], ha_cluster.masters[1]
     stuck = article_on(shard_served_by(ha_cluster, frozen_master))
     free = article_on(shard_served_by(ha_cluster, other_master))
@@ -79,7 +87,9 @@ async def test_wait_replicas_trades_availability_for_durability(
         assert confirmed.json() == {"counted": True}
         # The unconfirmed view is on the master: the client's retry is a duplicate.
         assert (await beacon(http, stuck, "during")).json() == {
-            "counted": False, "reason": "duplicate"}
+            "counted": False,
+            "reason": "duplicate",
+        }
         assert (await beacon(http, stuck, "after")).json() == {"counted": True}
         assert await views_of(http, stuck) == 3
         assert await views_of(http, free) == 2
@@ -90,7 +100,8 @@ async def beacon(http: httpx.AsyncClient, article: str, visitor: str) -> httpx.R
 
 
 async def test_a_dead_master_is_replaced_and_no_acknowledged_view_is_lost(
-        ha_cluster: RedisClusterProcess) -> None:
+    ha_cluster: RedisClusterProcess,
+) -> None:
     """SIGKILL one master under load: its replica takes over, the dead one comes back as a
     replica, the API answers 202 or 503 throughout (never 500, never silence), and every 202
     is in the count (WAIT 1: every acknowledged view was on a replica too)."""
@@ -98,16 +109,24 @@ async def test_a_dead_master_is_replaced_and_no_acknowledged_view_is_lost(
     ha_cluster.flush()
     victim = ha_cluster.masters[1]
     victim_slot = key_slot(keys.SHARD_TAGS[shard_served_by(ha_cluster, victim)].encode())
-    with service(ha_cluster.url, redis_cluster="true", redis_wait_replicas=1,
-                 redis_timeout_s=1.0, rate_limit_per_min=10_000_000) as svc:
+    with service(
+        ha_cluster.url,
+        redis_cluster="true",
+        redis_wait_replicas=1,
+        redis_timeout_s=1.0,
+        rate_limit_per_min=10_000_000,
+    ) as svc:
         conn = HttpConnection(svc.port)
         for article in ARTICLES:
             await admin_put(conn, article)
         before = await total_views(conn, ARTICLES)
         stop = asyncio.Event()
         result = LoadResult()
-        load = asyncio.create_task(beacon_load(svc.port, ARTICLES, None, connections=16,
-                                               stop=stop, timeout_s=15, result=result))
+        load = asyncio.create_task(
+            beacon_load(
+                svc.port, ARTICLES, None, connections=16, stop=stop, timeout_s=15, result=result
+            )
+        )
         await asyncio.sleep(1.0)
         acked_before_kill = result.acked
         victim.kill()

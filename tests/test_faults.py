@@ -65,16 +65,16 @@ async def exact_count(redis_url: str, views: int, connections: int = 64) -> Load
     return result
 
 
-async def test_exact_count_under_load(redis_server: RedisProcess,
-                                      redis: aioredis.Redis) -> None:
+async def test_exact_count_under_load(redis_server: RedisProcess, redis: aioredis.Redis) -> None:
     """20,000 new readers from 64 connections: the count rises by exactly 20,000."""
     result = await exact_count(redis_server.url, 20_000)
     record_figure("load_20k_views_per_s", round(result.rate_per_s))
 
 
 @pytest.mark.soak
-async def test_exact_count_under_long_load(redis_server: RedisProcess,
-                                           redis: aioredis.Redis) -> None:
+async def test_exact_count_under_long_load(
+    redis_server: RedisProcess, redis: aioredis.Redis
+) -> None:
     result = await exact_count(redis_server.url, 200_000)
     record_figure("soak_200k_views_per_s", round(result.rate_per_s))
 
@@ -85,8 +85,9 @@ async def probe_outage(port: int) -> None:
     probe = HttpConnection(port, timeout_s=5 * REDIS_TIMEOUT_S)
     ready = await probe.request("GET", "/readyz")
     assert ready.status == 503 and ready.json()["code"] == "storage_unavailable"
-    beacon = await probe.request("POST", "/v1/views", b'{"article":"load-article-0"}',
-                                 {"Content-Type": "application/json"})
+    beacon = await probe.request(
+        "POST", "/v1/views", b'{"article":"load-article-0"}', {"Content-Type": "application/json"}
+    )
     assert beacon.status == 503, beacon.body
     assert beacon.json()["code"] == "storage_unavailable"
     assert int(beacon.headers["retry-after"]) > 0
@@ -105,22 +106,34 @@ async def wait_ready(port: int, deadline_s: float = 30.0) -> float:
     return time.monotonic() - started
 
 
-async def kill_redis_under_load(fsync: str, kills: int = 1, down_s: float = 1.5,
-                                up_s: float = 2.0) -> tuple[LoadResult, int]:
+async def kill_redis_under_load(
+    fsync: str, kills: int = 1, down_s: float = 1.5, up_s: float = 2.0
+) -> tuple[LoadResult, int]:
     """SIGKILL Redis ``kills`` times under load, restart it on the same port and data; the
     load result and the views counted at the end."""
     args = ("--appendonly", "yes", "--appendfsync", fsync)
     first = RedisProcess(*args).start()
     redis_server, recoveries = first, []
     try:
-        with service(first.url, rate_limit_per_min=10_000_000, redis_timeout_s=REDIS_TIMEOUT_S,
-                     retry_after_s=2) as svc:
+        with service(
+            first.url,
+            rate_limit_per_min=10_000_000,
+            redis_timeout_s=REDIS_TIMEOUT_S,
+            retry_after_s=2,
+        ) as svc:
             conn = await catalog(svc.port)
             stop = asyncio.Event()
             result = LoadResult()
-            load = asyncio.create_task(beacon_load(
-                svc.port, ARTICLES, None, stop=stop, result=result,
-                timeout_s=5 * REDIS_TIMEOUT_S))
+            load = asyncio.create_task(
+                beacon_load(
+                    svc.port,
+                    ARTICLES,
+                    None,
+                    stop=stop,
+                    result=result,
+                    timeout_s=5 * REDIS_TIMEOUT_S,
+                )
+            )
             for _ in range(kills):
                 await asyncio.sleep(up_s)
                 redis_server.kill()
@@ -160,10 +173,16 @@ async def test_redis_killed_loses_no_acknowledged_view_with_fsync_always() -> No
     result, counted = await kill_redis_under_load("always")
     assert result.statuses[503] > 0  # the outage was seen by the load
     assert result.acked <= counted <= result.sent
-    record_figure("kill_always", {"sent": result.sent, "acked": result.acked,
-                                  "counted": counted, "lost": result.acked - min(
-                                      counted, result.acked), "answered_503":
-                                  result.statuses[503]})
+    record_figure(
+        "kill_always",
+        {
+            "sent": result.sent,
+            "acked": result.acked,
+            "counted": counted,
+            "lost": result.acked - min(counted, result.acked),
+            "answered_503": result.statuses[503],
+        },
+    )
 
 
 async def test_redis_killed_loses_at_most_a_second_with_fsync_everysec() -> None:
@@ -171,17 +190,26 @@ async def test_redis_killed_loses_at_most_a_second_with_fsync_everysec() -> None
     lost = max(0, result.acked - counted)
     per_s = result.acked / max(1e-9, result.ended - result.started)
     assert lost <= per_s * 1.5, (lost, per_s)  # AOF everysec: about one second at most
-    record_figure("kill_everysec", {"sent": result.sent, "acked": result.acked,
-                                    "counted": counted, "lost": lost,
-                                    "acked_per_s": round(per_s)})
+    record_figure(
+        "kill_everysec",
+        {
+            "sent": result.sent,
+            "acked": result.acked,
+            "counted": counted,
+            "lost": lost,
+            "acked_per_s": round(per_s),
+        },
+    )
 
 
 @pytest.mark.soak
 async def test_redis_killed_repeatedly_loses_nothing() -> None:
     result, counted = await kill_redis_under_load("always", kills=6, down_s=3.0, up_s=5.0)
     assert result.acked <= counted <= result.sent
-    record_figure("soak_kills_always", {"kills": 6, "sent": result.sent,
-                                        "acked": result.acked, "counted": counted})
+    record_figure(
+        "soak_kills_always",
+        {"kills": 6, "sent": result.sent, "acked": result.acked, "counted": counted},
+    )
 
 
 # --- the scheduler killed mid-rollup --------------------------------------------------------
@@ -193,13 +221,22 @@ async def big_catalog(url: str, size: int) -> None:
     settings = make_settings(url)
     store = connect(settings)
     try:
-        calls = [Call(_PUT, [keys.meta(a), keys.articles(keys.shard_of(a)),
-                             keys.article_themes(keys.shard_of(a)),
-                             keys.theme_counts(keys.shard_of(a)), keys.totals(keys.shard_of(a))],
-                      [a, f"Title of {a}", f"https://news.example.com/{a}", f"t{n % 40}", "", 0])
-                 for n, a in ((n, f"bulk-{n}") for n in range(size))]
+        calls = [
+            Call(
+                _PUT,
+                [
+                    keys.meta(a),
+                    keys.articles(keys.shard_of(a)),
+                    keys.article_themes(keys.shard_of(a)),
+                    keys.theme_counts(keys.shard_of(a)),
+                    keys.totals(keys.shard_of(a)),
+                ],
+                [a, f"Title of {a}", f"https://news.example.com/{a}", f"t{n % 40}", "", 0],
+            )
+            for n, a in ((n, f"bulk-{n}") for n in range(size))
+        ]
         for start in range(0, size, 2000):
-            await store.run_all(calls[start:start + 2000])
+            await store.run_all(calls[start : start + 2000])
         now = time.time()
         views = [View(f"bulk-{n}", now - n % 1800) for n in range(size)]
         views += [View("bulk-7", now)] * 50
@@ -230,8 +267,9 @@ async def current_ranking(conn: HttpConnection) -> tuple[str | None, list[str]]:
     return body["as_of"], [item["article"] for item in body["items"]]
 
 
-async def until_new_ranking(conn: HttpConnection, old_as_of: str | None,
-                            deadline_s: float = 40.0) -> tuple[str | None, list[str]]:
+async def until_new_ranking(
+    conn: HttpConnection, old_as_of: str | None, deadline_s: float = 40.0
+) -> tuple[str | None, list[str]]:
     started = time.monotonic()
     while (ranking := await current_ranking(conn))[0] == old_as_of:
         assert time.monotonic() - started < deadline_s, "no new rollup was published"
@@ -239,8 +277,9 @@ async def until_new_ranking(conn: HttpConnection, old_as_of: str | None,
     return ranking
 
 
-async def test_scheduler_killed_mid_rollup(redis_server: RedisProcess,
-                                           redis: aioredis.Redis) -> None:
+async def test_scheduler_killed_mid_rollup(
+    redis_server: RedisProcess, redis: aioredis.Redis
+) -> None:
     """SIGKILL during a rollup: readers keep the last snapshot, the next leader publishes."""
     await big_catalog(redis_server.url, CATALOG_SIZE)
     interval = {"rollup_interval_s": 3, "snapshot_poll_s": 0.2}
@@ -253,8 +292,12 @@ async def test_scheduler_killed_mid_rollup(redis_server: RedisProcess,
                 assert top[0] == "bulk-7"
                 # The first scan of a rollup that began after the last one numbered its snapshot:
                 # the kill lands in the middle of that rollup's reads.
-                await asyncio.wait_for(commands_in_order(redis_server.url, [
-                    ("INCRBY", keys.GENERATION), ("ZRANGE", ":win:")]), 60)
+                await asyncio.wait_for(
+                    commands_in_order(
+                        redis_server.url, [("INCRBY", keys.GENERATION), ("ZRANGE", ":win:")]
+                    ),
+                    60,
+                )
                 first.kill()
                 current = await redis.hgetall(keys.CURRENT)
                 generation = int(current["generation"])
@@ -315,15 +358,22 @@ async def stall(server: RedisProcess, how: str) -> asyncio.Task[None]:
 async def test_stalled_redis_times_out_cleanly(how: str) -> None:
     server = RedisProcess("--enable-debug-command", "yes").start()
     try:
-        with service(server.url, rate_limit_per_min=10_000_000, redis_timeout_s=REDIS_TIMEOUT_S,
-                     redis_max_connections=MAX_CONNECTIONS) as svc:
+        with service(
+            server.url,
+            rate_limit_per_min=10_000_000,
+            redis_timeout_s=REDIS_TIMEOUT_S,
+            redis_max_connections=MAX_CONNECTIONS,
+        ) as svc:
             conn = await catalog(svc.port)
             warm = await beacon_load(svc.port, ARTICLES, 2000, prefix="warm")
             assert warm.acked == 2000
             resumed = await stall(server, how)
             # No answer within the Redis timeout (plus slack for a busy box) is a failure.
-            stalled = asyncio.create_task(beacon_load(
-                svc.port, ARTICLES, 256, prefix="stall", timeout_s=REDIS_TIMEOUT_S + 1.5))
+            stalled = asyncio.create_task(
+                beacon_load(
+                    svc.port, ARTICLES, 256, prefix="stall", timeout_s=REDIS_TIMEOUT_S + 1.5
+                )
+            )
             await asyncio.sleep(0.05)
             health = HttpConnection(svc.port)
             for _ in range(5):  # the event loop answers while beacons wait on Redis
@@ -342,9 +392,14 @@ async def test_stalled_redis_times_out_cleanly(how: str) -> None:
             await health.close()
             await conn.close()
             clients = await connected_clients(server.url)
-            record_figure(f"stall_{how}", {"answered_503": during.statuses[503],
-                                           "max_latency_s": round(during.max_latency_s, 2),
-                                           "redis_clients_after": clients})
+            record_figure(
+                f"stall_{how}",
+                {
+                    "answered_503": during.statuses[503],
+                    "max_latency_s": round(during.max_latency_s, 2),
+                    "redis_clients_after": clients,
+                },
+            )
             assert clients <= MAX_CONNECTIONS + DEDICATED_CONNECTIONS  # the pool did not leak
     finally:
         server.stop()

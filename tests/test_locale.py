@@ -8,8 +8,11 @@ from service.locale import LANGS, format_count, format_number, plural_category, 
 
 # Sample numbers per category, from the CLDR plural rules charts (integers only).
 CLDR_SAMPLES = {
-    "uk": {"one": [1, 21, 31, 101, 1001], "few": [2, 3, 4, 22, 24, 102, 36232],
-           "many": [0, 5, 11, 12, 14, 19, 100, 111, 1000, 10000]},
+    "uk": {
+        "one": [1, 21, 31, 101, 1001],
+        "few": [2, 3, 4, 22, 24, 102, 36232],
+        "many": [0, 5, 11, 12, 14, 19, 100, 111, 1000, 10000],
+    },
     "pl": {"one": [1], "few": [2, 4, 22, 24, 102], "many": [0, 5, 11, 12, 21, 25, 100, 1000]},
     "en": {"one": [1], "other": [0, 2, 21, 100]},
     "de": {"one": [1], "other": [0, 2, 21, 100]},

@@ -18,8 +18,9 @@ async def test_healthz_and_readyz(client: httpx.AsyncClient) -> None:
 async def test_readyz_without_redis(settings: Settings) -> None:
     from .support import free_port
 
-    nowhere = settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{free_port()}/0",
-                                          "redis_timeout_s": 0.5})
+    nowhere = settings.model_copy(
+        update={"redis_url": f"redis://127.0.0.1:{free_port()}/0", "redis_timeout_s": 0.5}
+    )
     async with client_for(nowhere) as http:
         assert (await http.get("/healthz")).status_code == 200
         ready = await http.get("/readyz")
@@ -56,9 +57,14 @@ async def test_cors_for_public_reads_and_beacons(client: httpx.AsyncClient) -> N
     assert beacon.headers["access-control-allow-origin"] == "*"
     read = await client.get("/v1/articles/a/views", headers=origin)
     assert read.headers["access-control-allow-origin"] == "*"
-    preflight = await client.options("/v1/views", headers={
-        **origin, "Access-Control-Request-Method": "POST",
-        "Access-Control-Request-Headers": "content-type"})
+    preflight = await client.options(
+        "/v1/views",
+        headers={
+            **origin,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type",
+        },
+    )
     assert preflight.status_code == 204
     assert preflight.headers["access-control-allow-origin"] == "*"
     assert "POST" in preflight.headers["access-control-allow-methods"]
@@ -66,13 +72,22 @@ async def test_cors_for_public_reads_and_beacons(client: httpx.AsyncClient) -> N
 
 async def test_no_cors_for_admin(client: httpx.AsyncClient) -> None:
     origin = {"Origin": "https://evil.example.com"}
-    for method, path in (("PUT", "/v1/articles/a"), ("DELETE", "/v1/articles/a"),
-                         ("POST", "/v1/views/batch"), ("POST", "/v1/rollup")):
-        preflight = await client.options(path, headers={
-            **origin, "Access-Control-Request-Method": method})
+    for method, path in (
+        ("PUT", "/v1/articles/a"),
+        ("DELETE", "/v1/articles/a"),
+        ("POST", "/v1/views/batch"),
+        ("POST", "/v1/rollup"),
+    ):
+        preflight = await client.options(
+            path, headers={**origin, "Access-Control-Request-Method": method}
+        )
         assert "access-control-allow-origin" not in preflight.headers, path
-        response = await client.request(method, path, headers={**origin, **ADMIN},
-                                        json={"events": []} if "batch" in path else None)
+        response = await client.request(
+            method,
+            path,
+            headers={**origin, **ADMIN},
+            json={"events": []} if "batch" in path else None,
+        )
         assert "access-control-allow-origin" not in response.headers, path
 
 
@@ -87,8 +102,11 @@ async def test_configured_origins_only(settings: Settings) -> None:
 
 
 async def test_security_headers_everywhere(client: httpx.AsyncClient) -> None:
-    for response in (await client.get("/healthz"), await client.get("/nope"),
-                     await client.post("/v1/views", content=b"x")):
+    for response in (
+        await client.get("/healthz"),
+        await client.get("/nope"),
+        await client.post("/v1/views", content=b"x"),
+    ):
         assert response.headers["x-content-type-options"] == "nosniff"
         assert "content-security-policy" in response.headers
 
@@ -103,15 +121,23 @@ async def test_unknown_paths_and_methods_are_problems(client: httpx.AsyncClient)
 async def test_openapi_documents_every_endpoint(client: httpx.AsyncClient) -> None:
     spec = (await client.get("/openapi.json")).json()
     expected = {
-        "/v1/views": {"get", "post"}, "/v1/views/pixel.gif": {"get"},
-        "/v1/views/batch": {"post"}, "/v1/articles/{article}": {"get", "put", "delete"},
-        "/v1/articles/{article}/views": {"get"}, "/v1/themes": {"get"},
-        "/v1/popular": {"get"}, "/v1/themes/{theme}/popular": {"get"},
-        "/v1/rollup": {"post"}, "/healthz": {"get"}, "/readyz": {"get"}, "/metrics": {"get"},
+        "/v1/views": {"get", "post"},
+        "/v1/views/pixel.gif": {"get"},
+        "/v1/views/batch": {"post"},
+        "/v1/articles/{article}": {"get", "put", "delete"},
+        "/v1/articles/{article}/views": {"get"},
+        "/v1/themes": {"get"},
+        "/v1/popular": {"get"},
+        "/v1/themes/{theme}/popular": {"get"},
+        "/v1/rollup": {"post"},
+        "/healthz": {"get"},
+        "/readyz": {"get"},
+        "/metrics": {"get"},
     }
     for path, methods in expected.items():
         assert methods <= set(spec["paths"][path]), path
     beacon = spec["paths"]["/v1/views"]["post"]
     assert {"application/json", "text/plain", "application/x-www-form-urlencoded"} <= set(
-        beacon["requestBody"]["content"])
+        beacon["requestBody"]["content"]
+    )
     assert {"202", "400", "404", "413", "415", "422", "429", "503"} <= set(beacon["responses"])

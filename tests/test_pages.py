@@ -33,8 +33,7 @@ async def seed(client: httpx.AsyncClient) -> None:
     for article, body in article_bodies():
         response = await client.put(f"/v1/articles/{article}", json=body, headers=ADMIN)
         assert response.status_code == 201, response.text
-    response = await client.post("/v1/views/batch", json={"events": batch_events()},
-                                 headers=ADMIN)
+    response = await client.post("/v1/views/batch", json={"events": batch_events()}, headers=ADMIN)
     assert response.json()["rejected"] == []
     assert (await client.post("/v1/rollup", headers=ADMIN)).status_code == 200
 
@@ -109,11 +108,10 @@ async def test_demo_page_runs_only_its_own_files(client: httpx.AsyncClient) -> N
     scripts = [attrs for tag, attrs in tags if tag == "script"]
     assert {s["src"] for s in scripts} == {"/v1/beacon.js", "/v1/widget.js", "/static/demo.js"}
     assert not any(tag == "style" for tag, _ in tags)
-    assert not any(name == "style" or name.startswith("on") for _, attrs in tags
-                   for name in attrs)
+    assert not any(name == "style" or name.startswith("on") for _, attrs in tags for name in attrs)
     beacon = next(s for s in scripts if s["src"] == "/v1/beacon.js")
     assert beacon["data-article"] == FRONT_ARTICLE
-    assert f"<h1 class=\"headline\">{FRONT_TITLE}</h1>" in response.text
+    assert f'<h1 class="headline">{FRONT_TITLE}</h1>' in response.text
     widgets = [attrs for tag, attrs in tags if tag.startswith("viewcount-")]
     assert len(widgets) >= 4 and all(w["lang"] == "uk" for w in widgets)
 
@@ -159,8 +157,11 @@ def fragment_items(html: str) -> list[tuple[str, str]]:
     """(title, count) of each list item, unescaped."""
     import html as html_lib
 
-    rows = re.findall(r'<a class="viewcount-link"[^>]*>(.*?)</a> '
-                      r'<span class="viewcount-count">(.*?)</span>', html)
+    rows = re.findall(
+        r'<a class="viewcount-link"[^>]*>(.*?)</a> '
+        r'<span class="viewcount-count">(.*?)</span>',
+        html,
+    )
     return [(html_lib.unescape(title), html_lib.unescape(count)) for title, count in rows]
 
 
@@ -170,8 +171,9 @@ async def test_popular_html_is_ordered_and_localised(client: httpx.AsyncClient) 
     titles = [item["title"] for item in ranking["items"]]
     assert [item["article"] for item in ranking["items"]] == [a for a, *_ in PLURAL_ARTICLES]
     for lang, expected in EXPECTED_COUNTS.items():
-        response = await client.get("/v1/popular.html", params={"theme": PLURAL_THEME,
-                                                               "lang": lang})
+        response = await client.get(
+            "/v1/popular.html", params={"theme": PLURAL_THEME, "lang": lang}
+        )
         assert response.status_code == 200
         assert response.headers["content-type"] == "text/html; charset=utf-8"
         items = fragment_items(response.text)
@@ -196,17 +198,23 @@ async def test_popular_html_caching_and_framing(client: httpx.AsyncClient) -> No
     assert len(fragment_items(first.text)) == 3
     assert 0 < max_age(first) <= 60
     assert "frame-ancestors *" in first.headers["content-security-policy"]
-    again = await client.get("/v1/popular.html", params={"lang": "uk", "limit": "3"},
-                             headers={"If-None-Match": first.headers["etag"]})
+    again = await client.get(
+        "/v1/popular.html",
+        params={"lang": "uk", "limit": "3"},
+        headers={"If-None-Match": first.headers["etag"]},
+    )
     assert again.status_code == 304
     other_lang = await client.get("/v1/popular.html", params={"lang": "en", "limit": "3"})
     assert other_lang.headers["etag"] != first.headers["etag"]
 
 
-@pytest.mark.parametrize("params", [{"lang": "xx"}, {"window": "2h"}, {"limit": "0"},
-                                    {"limit": "101"}, {"theme": "Bad Theme"}])
-async def test_popular_html_refuses_bad_parameters(client: httpx.AsyncClient,
-                                                    params: dict[str, str]) -> None:
+@pytest.mark.parametrize(
+    "params",
+    [{"lang": "xx"}, {"window": "2h"}, {"limit": "0"}, {"limit": "101"}, {"theme": "Bad Theme"}],
+)
+async def test_popular_html_refuses_bad_parameters(
+    client: httpx.AsyncClient, params: dict[str, str]
+) -> None:
     response = await client.get("/v1/popular.html", params=params)
     assert response.status_code == 422
     assert response.headers["content-type"] == "application/problem+json"
@@ -216,24 +224,26 @@ async def test_popular_html_refuses_bad_parameters(client: httpx.AsyncClient,
 # --- dashboard data ---------------------------------------------------------------------------
 async def test_timeseries_has_the_contract_shape(client: httpx.AsyncClient) -> None:
     await put_article(client, "charted")
-    events = [{"article": "charted", "at": rfc3339(T0 - 2 * 3600 + 300)}] * 2 + \
-        [{"article": "charted"}]
+    events = [{"article": "charted", "at": rfc3339(T0 - 2 * 3600 + 300)}] * 2 + [
+        {"article": "charted"}
+    ]
     response = await client.post("/v1/views/batch", json={"events": events}, headers=ADMIN)
     assert response.json()["counted"] == 3
-    series = (await client.get("/v1/articles/charted/timeseries",
-                               params={"window": "24h"})).json()
+    series = (await client.get("/v1/articles/charted/timeseries", params={"window": "24h"})).json()
     assert set(series) == {"article", "granularity", "points"}
     assert series["article"] == "charted" and series["granularity"] == "hour"
     points = series["points"]
     assert [p["at"] for p in points] == [rfc3339(T0 - h * 3600) for h in range(23, -1, -1)]
     assert [p["views"] for p in points] == [0] * 21 + [2, 0, 1]
-    assert (await client.get("/v1/articles/charted/timeseries",
-                             params={"window": "7d"})).status_code == 422
+    assert (
+        await client.get("/v1/articles/charted/timeseries", params={"window": "7d"})
+    ).status_code == 422
     assert (await client.get("/v1/articles/nothing/timeseries")).status_code == 404
 
 
-async def test_stats_counts_the_last_complete_minute(client: httpx.AsyncClient,
-                                                     clock: ManualClock) -> None:
+async def test_stats_counts_the_last_complete_minute(
+    client: httpx.AsyncClient, clock: ManualClock
+) -> None:
     await put_article(client, "busy")
     clock.advance(10)
     events = [{"article": "busy"}] * 3
@@ -252,7 +262,9 @@ async def test_openapi_describes_the_widget_endpoints(client: httpx.AsyncClient)
     stats = paths["/v1/stats"]["get"]["responses"]["200"]["content"]["application/json"]
     assert stats["schema"]["$ref"] == "#/components/schemas/Stats"
     assert set(spec["components"]["schemas"]["Stats"]["properties"]) == {
-        "views_per_minute", "as_of"}
+        "views_per_minute",
+        "as_of",
+    }
     assert "text/html" in paths["/v1/popular.html"]["get"]["responses"]["200"]["content"]
     lang = [p for p in paths["/v1/popular.html"]["get"]["parameters"] if p["name"] == "lang"]
     assert lang

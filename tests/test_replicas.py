@@ -24,11 +24,15 @@ ARTICLES = [f"replica-article-{n}" for n in range(32)]
 @contextlib.contextmanager
 def processes(settings: Settings) -> Iterator[tuple[list[ServiceProcess], list[ServiceProcess]]]:
     """Two `viewcount scheduler` and two `viewcount serve --no-scheduler` processes."""
-    env: dict[str, Any] = {"redis_cluster": str(settings.redis_cluster).lower(),
-                           "rollup_interval_s": INTERVAL_S, "rate_limit_per_min": 10_000_000,
-                           "log_level": "info"}
-    schedulers = [ServiceProcess(settings.redis_url or "", command="scheduler", **env)
-                  for _ in range(2)]
+    env: dict[str, Any] = {
+        "redis_cluster": str(settings.redis_cluster).lower(),
+        "rollup_interval_s": INTERVAL_S,
+        "rate_limit_per_min": 10_000_000,
+        "log_level": "info",
+    }
+    schedulers = [
+        ServiceProcess(settings.redis_url or "", command="scheduler", **env) for _ in range(2)
+    ]
     apis = [ServiceProcess(settings.redis_url or "", **env) for _ in range(2)]
     try:
         for proc in schedulers + apis:
@@ -68,12 +72,16 @@ async def test_two_apis_and_two_schedulers_behave_as_one(settings: Settings, red
         for article in ARTICLES:
             await admin_put(first, article)
         # Every view exactly once, whichever replica takes it.
-        answers = [await beacon((first, second)[n % 2], ARTICLES[n % 32], f"reader-{n}")
-                   for n in range(400)]
+        answers = [
+            await beacon((first, second)[n % 2], ARTICLES[n % 32], f"reader-{n}")
+            for n in range(400)
+        ]
         assert all(a == {"counted": True} for a in answers)
         assert await beacon(first, ARTICLES[0], "twice") == {"counted": True}
         assert await beacon(second, ARTICLES[0], "twice") == {
-            "counted": False, "reason": "duplicate"}  # dedupe is shared through Redis
+            "counted": False,
+            "reason": "duplicate",
+        }  # dedupe is shared through Redis
         assert await total_views(first, ARTICLES) == await total_views(second, ARTICLES) == 401
 
         # One rollup per interval between the two schedulers, all from the leader.
@@ -101,8 +109,9 @@ async def test_two_apis_and_two_schedulers_behave_as_one(settings: Settings, red
         assert len(rankings.json()["items"]) == 3
         await first.close()
         await second.close()
-    record_figure(f"scheduler_takeover_s_{'cluster' if settings.redis_cluster else 'single'}",
-                  round(took, 2))
+    record_figure(
+        f"scheduler_takeover_s_{'cluster' if settings.redis_cluster else 'single'}", round(took, 2)
+    )
 
 
 async def wait_for(read: Any, done: Any, timeout_s: float) -> None:

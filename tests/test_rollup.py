@@ -15,12 +15,12 @@ from .support import ADMIN, put_article
 AS_OF_OFFSET_S = 130  # rollups at 12:02:10, so rounding the window start down matters
 
 
-async def view_at(client: httpx.AsyncClient, clock: ManualClock, article: str,
-                  at: float) -> None:
+async def view_at(client: httpx.AsyncClient, clock: ManualClock, article: str, at: float) -> None:
     """A view that arrived at `at` (the clock moves there for it)."""
     clock.t = at
-    response = await client.post("/v1/views/batch", json={"events": [{"article": article}]},
-                                 headers=ADMIN)
+    response = await client.post(
+        "/v1/views/batch", json={"events": [{"article": article}]}, headers=ADMIN
+    )
     assert response.json()["counted"] == 1, response.text
 
 
@@ -31,8 +31,9 @@ async def rollup(client: httpx.AsyncClient) -> dict[str, Any]:
     return body
 
 
-async def popular(client: httpx.AsyncClient, window: str = "24h", theme: str | None = None,
-                  limit: int = 100) -> dict[str, Any]:
+async def popular(
+    client: httpx.AsyncClient, window: str = "24h", theme: str | None = None, limit: int = 100
+) -> dict[str, Any]:
     path = f"/v1/themes/{theme}/popular" if theme else "/v1/popular"
     response = await client.get(path, params={"window": window, "limit": limit})
     assert response.status_code == 200, response.text
@@ -72,14 +73,17 @@ async def test_window_edges(client: httpx.AsyncClient, clock: ManualClock, warm:
         older = {w.name for w in WINDOWS[:-1] if w.span_s <= window.span_s}  # type: ignore[operator]
         # Inside: its own edge view and every view inside a shorter window's start.
         expected = {f"in-{w}" for w in older} | {
-            f"out-{w.name}" for w in WINDOWS[:-1]
+            f"out-{w.name}"
+            for w in WINDOWS[:-1]
             if w.span_s < window.span_s  # type: ignore[operator]
-            and window_start(w, as_of) - 1 >= window_start(window, as_of)}
+            and window_start(w, as_of) - 1 >= window_start(window, as_of)
+        }
         assert listed == expected, window.name
 
 
-async def test_a_ten_minute_old_view_is_in_every_window(client: httpx.AsyncClient,
-                                                        clock: ManualClock) -> None:
+async def test_a_ten_minute_old_view_is_in_every_window(
+    client: httpx.AsyncClient, clock: ManualClock
+) -> None:
     await put_article(client, "fresh")
     now = clock.now()
     await view_at(client, clock, "fresh", now - 600)
@@ -90,36 +94,47 @@ async def test_a_ten_minute_old_view_is_in_every_window(client: httpx.AsyncClien
         assert [(i["article"], i["window_views"]) for i in items] == [("fresh", 1)], window
 
 
-async def test_windows_slide_as_time_passes(client: httpx.AsyncClient,
-                                            clock: ManualClock) -> None:
+async def test_windows_slide_as_time_passes(client: httpx.AsyncClient, clock: ManualClock) -> None:
     await put_article(client, "old-news")
     await view_at(client, clock, "old-news", clock.now())
     start = clock.now()
-    for hours, listed in ((0.5, {"1h", "24h", "7d", "30d", "all"}),
-                          (2, {"24h", "7d", "30d", "all"}),
-                          (25, {"7d", "30d", "all"}),
-                          (8 * 24, {"30d", "all"}),
-                          (32 * 24, {"all"})):
+    for hours, listed in (
+        (0.5, {"1h", "24h", "7d", "30d", "all"}),
+        (2, {"24h", "7d", "30d", "all"}),
+        (25, {"7d", "30d", "all"}),
+        (8 * 24, {"30d", "all"}),
+        (32 * 24, {"all"}),
+    ):
         clock.t = start + hours * 3600
         await rollup(client)
         present = {w.name for w in WINDOWS if (await popular(client, w.name))["items"]}
         assert present == listed, hours
 
 
-async def test_items_carry_catalog_fields_and_totals(client: httpx.AsyncClient,
-                                                     clock: ManualClock) -> None:
-    await put_article(client, "a", theme="war", imported_views=36000,
-                      published_at="2026-11-27T09:35:00Z")
+async def test_items_carry_catalog_fields_and_totals(
+    client: httpx.AsyncClient, clock: ManualClock
+) -> None:
+    await put_article(
+        client, "a", theme="war", imported_views=36000, published_at="2026-11-27T09:35:00Z"
+    )
     for n in range(3):
         await client.post("/v1/views", json={"article": "a", "visitor": str(n)})
     result = await rollup(client)
     body = await popular(client, "24h", limit=10)
     assert body["window"] == "24h" and body["theme"] is None
     assert body["as_of"] == result["as_of"]
-    assert body["items"] == [{
-        "rank": 1, "article": "a", "title": "Title of a", "url": "https://news.example.com/a",
-        "theme": "war", "published_at": "2026-11-27T09:35:00Z", "window_views": 3,
-        "views": 36003}]
+    assert body["items"] == [
+        {
+            "rank": 1,
+            "article": "a",
+            "title": "Title of a",
+            "url": "https://news.example.com/a",
+            "theme": "war",
+            "published_at": "2026-11-27T09:35:00Z",
+            "window_views": 3,
+            "views": 36003,
+        }
+    ]
     # All time counts imported views too: the old counter's views happened.
     assert (await popular(client, "all"))["items"][0]["window_views"] == 36003
 
@@ -133,9 +148,13 @@ async def test_order_ties_and_limit(client: httpx.AsyncClient) -> None:
     await rollup(client)
     items = (await popular(client))["items"]
     assert [(i["rank"], i["article"], i["window_views"]) for i in items] == [
-        (1, "alpha", 5), (2, "bravo", 3), (3, "charlie", 3), (4, "delta", 3), (5, "echo", 1)]
-    assert [i["article"] for i in (await popular(client, limit=2))["items"]] == [
-        "alpha", "bravo"]
+        (1, "alpha", 5),
+        (2, "bravo", 3),
+        (3, "charlie", 3),
+        (4, "delta", 3),
+        (5, "echo", 1),
+    ]
+    assert [i["article"] for i in (await popular(client, limit=2))["items"]] == ["alpha", "bravo"]
 
 
 async def test_articles_without_views_are_not_listed(client: httpx.AsyncClient) -> None:
@@ -145,10 +164,19 @@ async def test_articles_without_views_are_not_listed(client: httpx.AsyncClient) 
         assert (await popular(client, window.name))["items"] == []
 
 
-@pytest.mark.parametrize("params", [
-    {"limit": "0"}, {"limit": "101"}, {"limit": "ten"}, {"limit": "-1"}, {"limit": ""},
-    {"window": "2h"}, {"window": ""}, {"window": "ALL"},
-])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"limit": "0"},
+        {"limit": "101"},
+        {"limit": "ten"},
+        {"limit": "-1"},
+        {"limit": ""},
+        {"window": "2h"},
+        {"window": ""},
+        {"window": "ALL"},
+    ],
+)
 async def test_bad_parameters(client: httpx.AsyncClient, params: dict[str, str]) -> None:
     for path in ("/v1/popular", "/v1/themes/war/popular"):
         response = await client.get(path, params=params)
@@ -243,12 +271,17 @@ async def test_large_catalog(client: httpx.AsyncClient, clock: ManualClock) -> N
         await catalog.put(Article(article, article, f"https://x.test/{article}", theme, None, 0))
     now = clock.now()
     ids = list(themes)
-    events = [{"article": rng.choice(ids[: rng.choice((100, 2000, 10_000))]),
-               "at": rfc3339(now - rng.uniform(0, 3 * 86400))} for _ in range(30_000)]
+    events = [
+        {
+            "article": rng.choice(ids[: rng.choice((100, 2000, 10_000))]),
+            "at": rfc3339(now - rng.uniform(0, 3 * 86400)),
+        }
+        for _ in range(30_000)
+    ]
     for start in range(0, len(events), 10_000):
-        response = await client.post("/v1/views/batch",
-                                     json={"events": events[start:start + 10_000]},
-                                     headers=ADMIN)
+        response = await client.post(
+            "/v1/views/batch", json={"events": events[start : start + 10_000]}, headers=ADMIN
+        )
         assert response.json()["counted"] == 10_000
     await rollup(client)
     expected: dict[str, dict[str, int]] = {"24h": {}, "all": {}}
@@ -261,8 +294,9 @@ async def test_large_catalog(client: httpx.AsyncClient, clock: ManualClock) -> N
                 counts[event["article"]] = counts.get(event["article"], 0) + 1
     for window, counts in expected.items():
         ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
-        assert [(i["article"], i["window_views"]) for i in
-                (await popular(client, window))["items"]] == ranked[:100]
+        assert [
+            (i["article"], i["window_views"]) for i in (await popular(client, window))["items"]
+        ] == ranked[:100]
         for theme in ("theme-00", "theme-17", "theme-49"):
             themed = [kv for kv in ranked if themes[kv[0]] == theme][:100]
             items = (await popular(client, window, theme))["items"]
@@ -270,8 +304,8 @@ async def test_large_catalog(client: httpx.AsyncClient, clock: ManualClock) -> N
 
 
 async def test_inbox_merges_in_chunks_and_after_a_died_rollup(
-        client: httpx.AsyncClient, clock: ManualClock, redis: Any,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    client: httpx.AsyncClient, clock: ManualClock, redis: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Views wait in each shard's inbox until a rollup merges them, chunk by chunk; a draining
     set left by a rollup that died is merged by the next one, each view once."""
     from service import keys
@@ -283,8 +317,11 @@ async def test_inbox_merges_in_chunks_and_after_a_died_rollup(
     for article in articles:
         await put_article(client, article)
     # Distinct (5-minute bucket, article) pairs, ~270 per shard.
-    events = [{"article": article, "at": rfc3339(now - 300 * age)}
-              for age in range(0, 12 * 24, 2) for article in articles]
+    events = [
+        {"article": article, "at": rfc3339(now - 300 * age)}
+        for age in range(0, 12 * 24, 2)
+        for article in articles
+    ]
     half = len(events) // 2
     await client.post("/v1/views/batch", json={"events": events[:half]}, headers=ADMIN)
     for shard in range(keys.SHARDS):  # a rollup claimed these, then died before merging
@@ -306,13 +343,17 @@ async def test_inbox_merges_in_chunks_and_after_a_died_rollup(
     assert {i["article"]: i["window_views"] for i in items} == expected
 
 
-async def test_timeseries_counts_views_before_their_rollup(client: httpx.AsyncClient,
-                                                          clock: ManualClock) -> None:
+async def test_timeseries_counts_views_before_their_rollup(
+    client: httpx.AsyncClient, clock: ManualClock
+) -> None:
     """The hourly series is live: views still in the inbox count, once, and the same after."""
     await put_article(client, "series")
     now = clock.now()
-    events = [{"article": "series", "at": rfc3339(now - 3600 * hours - 60 * n)}
-              for hours in (0, 1, 5) for n in range(hours + 1)]
+    events = [
+        {"article": "series", "at": rfc3339(now - 3600 * hours - 60 * n)}
+        for hours in (0, 1, 5)
+        for n in range(hours + 1)
+    ]
     await client.post("/v1/views/batch", json={"events": events}, headers=ADMIN)
 
     async def series() -> list[int]:
@@ -330,7 +371,8 @@ async def test_timeseries_counts_views_before_their_rollup(client: httpx.AsyncCl
 
 
 async def test_a_deleted_article_leaves_no_views_waiting_in_the_inbox(
-        client: httpx.AsyncClient) -> None:
+    client: httpx.AsyncClient,
+) -> None:
     """Deleted before a rollup merged its views, then created again: it starts from zero."""
     await put_article(client, "again")
     for n in range(3):

@@ -25,11 +25,19 @@ INTERVAL_S = 1.0
 
 
 def start_scheduler(settings: Settings) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "VIEWCOUNT_REDIS_URL": settings.redis_url or "",
-           "VIEWCOUNT_REDIS_CLUSTER": str(settings.redis_cluster).lower(),
-           "VIEWCOUNT_ROLLUP_INTERVAL_S": str(INTERVAL_S), "VIEWCOUNT_LOG_JSON": "true"}
-    return subprocess.Popen([sys.executable, "-m", "service.cli", "scheduler"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = {
+        **os.environ,
+        "VIEWCOUNT_REDIS_URL": settings.redis_url or "",
+        "VIEWCOUNT_REDIS_CLUSTER": str(settings.redis_cluster).lower(),
+        "VIEWCOUNT_ROLLUP_INTERVAL_S": str(INTERVAL_S),
+        "VIEWCOUNT_LOG_JSON": "true",
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "service.cli", "scheduler"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 @pytest.fixture
@@ -52,7 +60,8 @@ async def leader_pid(redis: Any) -> int | None:
 
 
 async def test_two_schedulers_roll_up_once_per_interval(
-        client: Any, redis: Any, schedulers: list[subprocess.Popen[bytes]]) -> None:
+    client: Any, redis: Any, schedulers: list[subprocess.Popen[bytes]]
+) -> None:
     await put_article(client, "a")
     await client.post("/v1/views", json={"article": "a"})
     deadline = time.monotonic() + 15
@@ -69,11 +78,13 @@ async def test_two_schedulers_roll_up_once_per_interval(
 
 
 async def test_a_killed_leader_is_replaced_within_an_interval(
-        client: Any, redis: Any, schedulers: list[subprocess.Popen[bytes]]) -> None:
+    client: Any, redis: Any, schedulers: list[subprocess.Popen[bytes]]
+) -> None:
     await put_article(client, "a")
     deadline = time.monotonic() + 15
-    while (await leader_pid(redis) is None or await published(redis) == 0) and \
-            time.monotonic() < deadline:
+    while (
+        await leader_pid(redis) is None or await published(redis) == 0
+    ) and time.monotonic() < deadline:
         await asyncio.sleep(0.1)
     leader = await leader_pid(redis)
     victim = next(proc for proc in schedulers if proc.pid == leader)

@@ -57,10 +57,12 @@ def served() -> Iterator[ServiceProcess]:
 
 # The document needs no Redis: it is read from the app, then checked against a live server.
 DOCUMENT = create_app(make_settings("redis://127.0.0.1:9/0")).app.openapi()
-OPERATIONS = [result.ok() for result in schemathesis.openapi.from_dict(DOCUMENT)
-              .get_all_operations()]
-EXAMPLES = settings(max_examples=40, deadline=None, database=None,
-                    suppress_health_check=list(HealthCheck))
+OPERATIONS = [
+    result.ok() for result in schemathesis.openapi.from_dict(DOCUMENT).get_all_operations()
+]
+EXAMPLES = settings(
+    max_examples=40, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+)
 
 
 @pytest.mark.parametrize("operation", OPERATIONS, ids=lambda op: op.label)
@@ -74,7 +76,8 @@ def test_api_conforms_to_its_openapi_document(served: ServiceProcess, operation:
         # A text/plain beacon is JSON in a string, which OpenAPI cannot state: any string
         # fits its schema, so only there is a refused "valid" body not a failure.
         excluded = [positive_data_acceptance] if case.media_type == "text/plain" else []
-        case.call_and_validate(base_url=base_url, headers=ADMIN, timeout=10,
-                               excluded_checks=excluded)
+        case.call_and_validate(
+            base_url=base_url, headers=ADMIN, timeout=10, excluded_checks=excluded
+        )
 
     check()

@@ -22,8 +22,11 @@ from .support import ADMIN, ADMIN_TOKEN, BROWSER_UA, client_for, put_article, vi
 
 ARTICLE = "security-article"
 ADMIN_CALLS: list[tuple[str, str, dict[str, Any] | None]] = [
-    ("PUT", f"/v1/articles/{ARTICLE}", {"title": "t", "url": "https://x.example/a",
-                                        "theme": "war"}),
+    (
+        "PUT",
+        f"/v1/articles/{ARTICLE}",
+        {"title": "t", "url": "https://x.example/a", "theme": "war"},
+    ),
     ("DELETE", f"/v1/articles/{ARTICLE}", None),
     ("POST", "/v1/views/batch", {"events": [{"article": ARTICLE}]}),
     ("POST", "/v1/rollup", None),
@@ -45,14 +48,17 @@ WRONG_TOKENS = [
 async def total_state(redis: Any) -> dict[str, Any]:
     """Catalog and counters of the test article: what an admin call could change."""
     shard = keys.shard_of(ARTICLE)
-    return {"meta": await redis.hgetall(keys.meta(ARTICLE)),
-            "total": await redis.zscore(keys.totals(shard), ARTICLE),
-            "rollup": await redis.hgetall(keys.CURRENT)}
+    return {
+        "meta": await redis.hgetall(keys.meta(ARTICLE)),
+        "total": await redis.zscore(keys.totals(shard), ARTICLE),
+        "rollup": await redis.hgetall(keys.CURRENT),
+    }
 
 
 # --- admin ------------------------------------------------------------------------------------
 async def test_every_admin_endpoint_refuses_a_missing_or_wrong_token(
-        client: httpx.AsyncClient, redis: Any) -> None:
+    client: httpx.AsyncClient, redis: Any
+) -> None:
     await put_article(client, ARTICLE)
     before = await total_state(redis)
     for method, path, body in ADMIN_CALLS:
@@ -65,8 +71,7 @@ async def test_every_admin_endpoint_refuses_a_missing_or_wrong_token(
     assert await total_state(redis) == before
 
 
-async def test_admin_is_disabled_without_a_configured_token(settings: Settings,
-                                                           redis: Any) -> None:
+async def test_admin_is_disabled_without_a_configured_token(settings: Settings, redis: Any) -> None:
     open_settings = settings.model_copy(update={"admin_token": None})
     async with client_for(open_settings) as http:
         for method, path, body in ADMIN_CALLS:
@@ -80,8 +85,9 @@ async def test_admin_is_disabled_without_a_configured_token(settings: Settings,
 def test_the_token_is_compared_in_constant_time() -> None:
     source = inspect.getsource(auth.require_admin)
     assert "hmac.compare_digest" in source
-    assert not re.search(r"(given|expected|token)\S*\s*[!=]=|[!=]=\s*(given|expected|token)",
-                         source)  # no early-exit string comparison of the secret
+    assert not re.search(
+        r"(given|expected|token)\S*\s*[!=]=|[!=]=\s*(given|expected|token)", source
+    )  # no early-exit string comparison of the secret
 
 
 @pytest.mark.parametrize("origins", ["*", "https://news.example.com"])
@@ -89,20 +95,27 @@ async def test_admin_endpoints_send_no_cors_allowance(settings: Settings, origin
     origin = "https://news.example.com"
     async with client_for(settings.model_copy(update={"allowed_origins": origins})) as http:
         for method, path, body in ADMIN_CALLS:
-            preflight = await http.options(path, headers={
-                "Origin": origin, "Access-Control-Request-Method": method,
-                "Access-Control-Request-Headers": "authorization, content-type"})
+            preflight = await http.options(
+                path,
+                headers={
+                    "Origin": origin,
+                    "Access-Control-Request-Method": method,
+                    "Access-Control-Request-Headers": "authorization, content-type",
+                },
+            )
             assert "access-control-allow-origin" not in preflight.headers, (method, path)
             assert "access-control-allow-methods" not in preflight.headers
-            response = await http.request(method, path, json=body,
-                                          headers={"Origin": origin, **ADMIN})
+            response = await http.request(
+                method, path, json=body, headers={"Origin": origin, **ADMIN}
+            )
             assert response.status_code < 500
             assert "access-control-allow-origin" not in response.headers, (method, path)
         # Public reads and beacons do answer the configured origins.
         read = await http.get("/v1/popular", headers={"Origin": origin})
         assert read.headers["access-control-allow-origin"] in (origin, "*")
-        beacon = await http.options("/v1/views", headers={
-            "Origin": origin, "Access-Control-Request-Method": "POST"})
+        beacon = await http.options(
+            "/v1/views", headers={"Origin": origin, "Access-Control-Request-Method": "POST"}
+        )
         assert beacon.headers["access-control-allow-origin"] in (origin, "*")
         other = await http.get("/v1/popular", headers={"Origin": "https://evil.example"})
         assert other.headers.get("access-control-allow-origin") in (None, "*")
@@ -117,14 +130,21 @@ async def test_security_headers_on_every_response(client: httpx.AsyncClient) -> 
         ("POST", "/v1/views", {"content": b"not json"}),
         ("GET", f"/v1/views/pixel.gif?article={ARTICLE}", {}),
         ("GET", "/v1/views/pixel.gif?article=%7Bbad%7D", {}),
-        ("GET", "/v1/popular", {}), ("GET", "/v1/popular?limit=0", {}),
-        ("GET", f"/v1/articles/{ARTICLE}", {}), ("GET", "/v1/articles/missing/views", {}),
-        ("GET", "/v1/themes", {}), ("GET", "/v1/views?articles=a,b", {}),
+        ("GET", "/v1/popular", {}),
+        ("GET", "/v1/popular?limit=0", {}),
+        ("GET", f"/v1/articles/{ARTICLE}", {}),
+        ("GET", "/v1/articles/missing/views", {}),
+        ("GET", "/v1/themes", {}),
+        ("GET", "/v1/views?articles=a,b", {}),
         ("PUT", f"/v1/articles/{ARTICLE}", {"json": {}}),
         ("POST", "/v1/rollup", {"headers": ADMIN}),
-        ("GET", "/healthz", {}), ("GET", "/readyz", {}), ("GET", "/metrics", {}),
-        ("GET", "/openapi.json", {}), ("GET", "/no/such/path", {}),
-        ("DELETE", "/v1/popular", {}), ("OPTIONS", "/v1/views", {}),
+        ("GET", "/healthz", {}),
+        ("GET", "/readyz", {}),
+        ("GET", "/metrics", {}),
+        ("GET", "/openapi.json", {}),
+        ("GET", "/no/such/path", {}),
+        ("DELETE", "/v1/popular", {}),
+        ("OPTIONS", "/v1/views", {}),
     ]
     for method, path, extra in requests:
         response = await client.request(method, path, **extra)
@@ -141,8 +161,11 @@ async def test_the_demo_page_has_a_strict_csp(client: httpx.AsyncClient) -> None
     page = await client.get("/")
     if page.status_code == 404 or "text/html" not in page.headers.get("content-type", ""):
         pytest.skip("no demo page in this build")
-    csp = {d.split()[0]: d.split()[1:] for d in
-           page.headers["content-security-policy"].split(";") if d.strip()}
+    csp = {
+        d.split()[0]: d.split()[1:]
+        for d in page.headers["content-security-policy"].split(";")
+        if d.strip()
+    }
     assert csp["default-src"] == ["'none'"]
     for directive in ("script-src", "style-src"):
         assert "'unsafe-inline'" not in csp.get(directive, [])
@@ -162,34 +185,57 @@ async def test_rotating_agents_and_visitors_cannot_pass_the_ip_limit(settings: S
         statuses = []
         for n in range(40):
             http = (one, two)[n % 2]
-            response = await http.post("/v1/views", json={"article": ARTICLE, "visitor": str(n)},
-                                       headers={"User-Agent": f"{BROWSER_UA} rotating/{n}"})
+            response = await http.post(
+                "/v1/views",
+                json={"article": ARTICLE, "visitor": str(n)},
+                headers={"User-Agent": f"{BROWSER_UA} rotating/{n}"},
+            )
             statuses.append(response.status_code)
         assert statuses.count(202) == 10 and statuses.count(429) == 30
         assert await views_of(one, ARTICLE) == 10
 
 
 async def test_forwarded_for_counts_only_behind_trusted_proxies(settings: Settings) -> None:
-    limited = settings.model_copy(update={"rate_limit_per_min": 3,
-                                          "trusted_proxies": "10.0.0.0/8"})
+    limited = settings.model_copy(update={"rate_limit_per_min": 3, "trusted_proxies": "10.0.0.0/8"})
     clock = ManualClock(T0)
     # A direct client forging X-Forwarded-For: all one address, one allowance.
     async with client_for(limited, clock, peer="198.51.100.20") as http:
         await put_article(http, ARTICLE)
-        forged = [(await http.post("/v1/views", json={"article": ARTICLE, "visitor": str(n)},
-                                   headers={"X-Forwarded-For": f"192.0.2.{n}"})).status_code
-                  for n in range(6)]
+        forged = [
+            (
+                await http.post(
+                    "/v1/views",
+                    json={"article": ARTICLE, "visitor": str(n)},
+                    headers={"X-Forwarded-For": f"192.0.2.{n}"},
+                )
+            ).status_code
+            for n in range(6)
+        ]
         assert forged == [202] * 3 + [429] * 3
     # Behind our proxy, the entry the proxy added is the client; entries the client put in
     # front of it are ignored.
     async with client_for(limited, clock, peer="10.1.2.3") as http:
-        spoofed = [(await http.post("/v1/views", json={"article": ARTICLE, "visitor": f"s{n}"},
-                                    headers={"X-Forwarded-For": f"192.0.2.{n}, 203.0.113.50"}))
-                   .status_code for n in range(6)]
+        spoofed = [
+            (
+                await http.post(
+                    "/v1/views",
+                    json={"article": ARTICLE, "visitor": f"s{n}"},
+                    headers={"X-Forwarded-For": f"192.0.2.{n}, 203.0.113.50"},
+                )
+            ).status_code
+            for n in range(6)
+        ]
         assert spoofed == [202] * 3 + [429] * 3
-        distinct = [(await http.post("/v1/views", json={"article": ARTICLE, "visitor": f"d{n}"},
-                                     headers={"X-Forwarded-For": f"203.0.113.{60 + n}"}))
-                    .status_code for n in range(6)]
+        distinct = [
+            (
+                await http.post(
+                    "/v1/views",
+                    json={"article": ARTICLE, "visitor": f"d{n}"},
+                    headers={"X-Forwarded-For": f"203.0.113.{60 + n}"},
+                )
+            ).status_code
+            for n in range(6)
+        ]
         assert distinct == [202] * 6
 
 
@@ -197,7 +243,11 @@ BOT_AGENTS = [
     "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
     "HeadlessChrome/126.0.0.0 Safari/537.36",
-    "curl/8.5.0", "python-requests/2.32.3", "Wget/1.21", "", "   ",
+    "curl/8.5.0",
+    "python-requests/2.32.3",
+    "Wget/1.21",
+    "",
+    "   ",
     "Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)",
 ]
 
@@ -205,8 +255,9 @@ BOT_AGENTS = [
 async def test_bots_and_headless_browsers_are_counted_apart(client: httpx.AsyncClient) -> None:
     await put_article(client, ARTICLE)
     for n, agent in enumerate(BOT_AGENTS):
-        response = await client.post("/v1/views", json={"article": ARTICLE, "visitor": str(n)},
-                                     headers={"User-Agent": agent})
+        response = await client.post(
+            "/v1/views", json={"article": ARTICLE, "visitor": str(n)}, headers={"User-Agent": agent}
+        )
         assert response.json() == {"counted": False, "reason": "bot"}, agent
     counts = (await client.get(f"/v1/articles/{ARTICLE}/views")).json()
     assert counts["views"] == 0 and counts["bot_views"] == len(BOT_AGENTS)
@@ -218,8 +269,13 @@ async def test_bots_and_headless_browsers_are_counted_apart(client: httpx.AsyncC
 def forms_of(ip: str) -> list[bytes]:
     """Every way an address could sit in Redis: text, packed, reversed, as a number."""
     address = ipaddress.ip_address(ip)
-    return [ip.encode(), address.packed, address.packed[::-1], str(int(address)).encode(),
-            address.packed.hex().encode()]
+    return [
+        ip.encode(),
+        address.packed,
+        address.packed[::-1],
+        str(int(address)).encode(),
+        address.packed.hex().encode(),
+    ]
 
 
 async def everything_in(url: str) -> bytes:
@@ -236,8 +292,9 @@ async def everything_in(url: str) -> bytes:
 
 @pytest.mark.single_node
 async def test_no_ip_or_user_agent_is_stored(settings: Settings, redis: Any) -> None:
-    trusted = settings.model_copy(update={"trusted_proxies": "10.0.0.0/8",
-                                          "rate_limit_per_min": 1000})
+    trusted = settings.model_copy(
+        update={"trusted_proxies": "10.0.0.0/8", "rate_limit_per_min": 1000}
+    )
     ips = [f"198.51.100.{n}" for n in range(1, 30)] + ["2001:db8::1234:5678"]
     agents = [f"{BROWSER_UA} privacy-marker-{n}" for n in range(10)]
     visitors = [f"visitor-marker-{n}" for n in range(5)]
@@ -245,11 +302,15 @@ async def test_no_ip_or_user_agent_is_stored(settings: Settings, redis: Any) -> 
         await put_article(http, ARTICLE)
         for n, ip in enumerate(ips):
             headers = {"X-Forwarded-For": ip, "User-Agent": agents[n % len(agents)]}
-            body = {"article": ARTICLE, "visitor": visitors[n % len(visitors)],
-                    "event_id": f"event-marker-{n}"}
+            body = {
+                "article": ARTICLE,
+                "visitor": visitors[n % len(visitors)],
+                "event_id": f"event-marker-{n}",
+            }
             assert (await http.post("/v1/views", json=body, headers=headers)).status_code == 202
-            assert (await http.get("/v1/views/pixel.gif", params={"article": ARTICLE},
-                                   headers=headers)).status_code == 200
+            assert (
+                await http.get("/v1/views/pixel.gif", params={"article": ARTICLE}, headers=headers)
+            ).status_code == 200
         await http.post("/v1/rollup", headers=ADMIN)
         assert await views_of(http, ARTICLE) > 0
     stored = await everything_in(settings.redis_url or "")
@@ -261,9 +322,9 @@ async def test_no_ip_or_user_agent_is_stored(settings: Settings, redis: Any) -> 
         assert marker.encode() not in stored, marker
 
 
-async def test_the_daily_salt_rotates_and_old_salts_expire(client: httpx.AsyncClient,
-                                                           clock: ManualClock,
-                                                           redis: Any) -> None:
+async def test_the_daily_salt_rotates_and_old_salts_expire(
+    client: httpx.AsyncClient, clock: ManualClock, redis: Any
+) -> None:
     await put_article(client, ARTICLE)
     services = client.app.holder["services"]  # type: ignore[attr-defined]
     day = int(T0 // 86400)
@@ -278,5 +339,7 @@ async def test_the_daily_salt_rotates_and_old_salts_expire(client: httpx.AsyncCl
     assert 0 < await redis.ttl(keys.salt(day + 1)) <= SALT_TTL_S
     # The same reader is a different digest on the new day: readers cannot be linked.
     from service.ingest import reader_digest
-    assert reader_digest(first, "203.0.113.7", BROWSER_UA, None) != \
-        reader_digest(second, "203.0.113.7", BROWSER_UA, None)
+
+    assert reader_digest(first, "203.0.113.7", BROWSER_UA, None) != reader_digest(
+        second, "203.0.113.7", BROWSER_UA, None
+    )

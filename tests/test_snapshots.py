@@ -37,8 +37,8 @@ async def snapshot_state(client: httpx.AsyncClient) -> tuple[str, bytes]:
 
 
 async def test_a_rollup_failing_halfway_leaves_the_snapshot_intact(
-        client: httpx.AsyncClient, clock: ManualClock, settings: Settings, store: Store,
-        redis: Any) -> None:
+    client: httpx.AsyncClient, clock: ManualClock, settings: Settings, store: Store, redis: Any
+) -> None:
     await put_article(client, "a")
     await client.post("/v1/views", json={"article": "a"})
     await client.post("/v1/rollup", headers=ADMIN)
@@ -57,8 +57,8 @@ async def test_a_rollup_failing_halfway_leaves_the_snapshot_intact(
 
 
 async def test_a_paused_old_leader_cannot_publish(
-        client: httpx.AsyncClient, clock: ManualClock, settings: Settings, store: Store,
-        redis: Any) -> None:
+    client: httpx.AsyncClient, clock: ManualClock, settings: Settings, store: Store, redis: Any
+) -> None:
     await put_article(client, "a")
     await client.post("/v1/views", json={"article": "a"})
     old, new = Lease(store, 0.2), Lease(store, 30)
@@ -76,8 +76,8 @@ async def test_a_paused_old_leader_cannot_publish(
 
 
 async def test_an_older_snapshot_never_replaces_a_newer_one(
-        client: httpx.AsyncClient, clock: ManualClock, settings: Settings, store: Store,
-        redis: Any) -> None:
+    client: httpx.AsyncClient, clock: ManualClock, settings: Settings, store: Store, redis: Any
+) -> None:
     await put_article(client, "a")
     await client.post("/v1/views", json={"article": "a"})
     late = ManualClock(clock.now() - 60)
@@ -87,7 +87,8 @@ async def test_an_older_snapshot_never_replaces_a_newer_one(
 
 @pytest.mark.single_node  # 180 rollups: the key layout is the same on a cluster
 async def test_storage_levels_off_over_simulated_days(
-        client: httpx.AsyncClient, clock: ManualClock, redis: Any) -> None:
+    client: httpx.AsyncClient, clock: ManualClock, redis: Any
+) -> None:
     """Keys and memory stop growing once buckets age out, while views keep arriving."""
     articles = [f"story-{n}" for n in range(40)]
     for article in articles:
@@ -114,9 +115,14 @@ async def test_storage_levels_off_over_simulated_days(
             assert await redis.ttl(key) != -1, key  # -2: it expired meanwhile
 
 
-_PERMANENT = (*(f"{keys.PREFIX}:{tag}:{name}" for tag in keys.SHARD_TAGS
-                 for name in ("articles", "theme", "themes", "total", "bots", "win",
-                              "winfrom", "a:")), keys.RANK)
+_PERMANENT = (
+    *(
+        f"{keys.PREFIX}:{tag}:{name}"
+        for tag in keys.SHARD_TAGS
+        for name in ("articles", "theme", "themes", "total", "bots", "win", "winfrom", "a:")
+    ),
+    keys.RANK,
+)
 
 
 def _managed(key: str) -> bool:

@@ -30,8 +30,7 @@ from .state import Services
 log = logging.getLogger("viewcount.api")
 
 
-def create_app(settings: Settings, clock: Clock | None = None,
-               store: Store | None = None) -> Front:
+def create_app(settings: Settings, clock: Clock | None = None, store: Store | None = None) -> Front:
     """The service's ASGI app; it owns its Redis client unless one is passed in."""
     clock = clock or SystemClock()
     metrics = Metrics()
@@ -41,9 +40,16 @@ def create_app(settings: Settings, clock: Clock | None = None,
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own = store is None
         active = store or connect(settings)
-        svc = Services(settings, clock, active, Catalog(active, clock),
-                       Committer(active, settings, clock, metrics), Salts(active),
-                       Rankings(active, settings.snapshot_poll_s), metrics)
+        svc = Services(
+            settings,
+            clock,
+            active,
+            Catalog(active, clock),
+            Committer(active, settings, clock, metrics),
+            Salts(active),
+            Rankings(active, settings.snapshot_poll_s),
+            metrics,
+        )
         app.state.services = holder["services"] = svc
         try:
             await svc.rankings.refresh()
@@ -57,9 +63,14 @@ def create_app(settings: Settings, clock: Clock | None = None,
             if own:
                 await active.close()
 
-    app = FastAPI(title="viewcount", version="1", lifespan=lifespan,
-                  docs_url="/docs", redoc_url=None,
-                  description="View counts and rankings for news and content sites.")
+    app = FastAPI(
+        title="viewcount",
+        version="1",
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+        description="View counts and rankings for news and content sites.",
+    )
     for router in (articles.router, batch.router, rankings.router, ops.router, pages.router):
         app.include_router(router)
     _handlers(app, metrics, settings)
@@ -69,8 +80,9 @@ def create_app(settings: Settings, clock: Clock | None = None,
 
 def _handlers(app: FastAPI, metrics: Metrics, settings: Settings) -> None:
     def answer(status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> Response:
-        return Response(body, status, {k.decode(): v.decode() for k, v in headers},
-                        media_type=PROBLEM_TYPE)
+        return Response(
+            body, status, {k.decode(): v.decode() for k, v in headers}, media_type=PROBLEM_TYPE
+        )
 
     @app.exception_handler(DomainError)
     async def domain(request: Request, exc: DomainError) -> Response:
@@ -88,13 +100,18 @@ def _handlers(app: FastAPI, metrics: Metrics, settings: Settings) -> None:
     async def validation(request: Request, exc: RequestValidationError) -> Response:
         errors: list[dict[str, Any]] = list(exc.errors())
         where = ".".join(str(p) for p in errors[0]["loc"]) if errors else "request"
-        return answer(*problem("invalid_parameter", f"{where}: {errors[0]['msg']}"
-                               if errors else "invalid request"), [])
+        return answer(
+            *problem(
+                "invalid_parameter", f"{where}: {errors[0]['msg']}" if errors else "invalid request"
+            ),
+            [],
+        )
 
     @app.exception_handler(HTTPException)
     async def http(request: Request, exc: HTTPException) -> Response:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code,
-                                                                 "invalid_parameter")
+        code = {404: "not_found", 405: "method_not_allowed"}.get(
+            exc.status_code, "invalid_parameter"
+        )
         return answer(*problem(code, str(exc.detail)), [])
 
     @app.exception_handler(Exception)

@@ -17,33 +17,62 @@ MAX_IDS = 100
 MAX_ARTICLE_BODY = 16 * 1024
 
 
-@router.get("/v1/articles/{article}", response_model=ArticleOut,
-            responses=schema("invalid_article_id", "unknown_article", "storage_unavailable"))
+@router.get(
+    "/v1/articles/{article}",
+    response_model=ArticleOut,
+    responses=schema("invalid_article_id", "unknown_article", "storage_unavailable"),
+)
 async def get_article(article: str, svc: Svc) -> Response:
     """An article's catalog entry with its live counts."""
     return json(await svc.catalog.get(article_id(article)))
 
 
-@router.put("/v1/articles/{article}", response_model=ArticleOut, dependencies=[Admin],
-            openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
-                "schema": ArticleIn.model_json_schema()}}}},
-            responses={201: {"model": ArticleOut, "description": "Created"},
-                       **schema("invalid_body", "unauthorized", "admin_disabled",
-                                "invalid_article_id", "invalid_field", "payload_too_large",
-                                "storage_unavailable")})
+@router.put(
+    "/v1/articles/{article}",
+    response_model=ArticleOut,
+    dependencies=[Admin],
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": ArticleIn.model_json_schema()}},
+        }
+    },
+    responses={
+        201: {"model": ArticleOut, "description": "Created"},
+        **schema(
+            "invalid_body",
+            "unauthorized",
+            "admin_disabled",
+            "invalid_article_id",
+            "invalid_field",
+            "payload_too_large",
+            "storage_unavailable",
+        ),
+    },
+)
 async def put_article(article: str, svc: Svc, request: Request) -> Response:
     """Create or replace an article (admin)."""
-    entry = article_from_fields(article_id(article),
-                                await json_body(request, MAX_ARTICLE_BODY, field_errors=True))
+    entry = article_from_fields(
+        article_id(article), await json_body(request, MAX_ARTICLE_BODY, field_errors=True)
+    )
     created = await svc.catalog.put(entry)
     await svc.rankings.remember(entry.id)
     return json(await svc.catalog.get(entry.id), 201 if created else 200)
 
 
-@router.delete("/v1/articles/{article}", status_code=204, dependencies=[Admin],
-               response_class=Response,
-               responses=schema("unauthorized", "admin_disabled", "invalid_article_id",
-                                "unknown_article", "storage_unavailable"))
+@router.delete(
+    "/v1/articles/{article}",
+    status_code=204,
+    dependencies=[Admin],
+    response_class=Response,
+    responses=schema(
+        "unauthorized",
+        "admin_disabled",
+        "invalid_article_id",
+        "unknown_article",
+        "storage_unavailable",
+    ),
+)
 async def delete_article(article: str, svc: Svc) -> Response:
     """Delete an article and its counters; it leaves every ranking at once (admin)."""
     article = article_id(article)
@@ -52,16 +81,23 @@ async def delete_article(article: str, svc: Svc) -> Response:
     return Response(status_code=204)
 
 
-@router.get("/v1/articles/{article}/views", response_model=ArticleViews,
-            responses=schema("invalid_article_id", "unknown_article", "storage_unavailable"))
+@router.get(
+    "/v1/articles/{article}/views",
+    response_model=ArticleViews,
+    responses=schema("invalid_article_id", "unknown_article", "storage_unavailable"),
+)
 async def article_views(article: str, svc: Svc) -> Response:
     """Live counts of one article."""
     return json(await svc.catalog.views(article_id(article)))
 
 
-@router.get("/v1/articles/{article}/timeseries", response_model=Timeseries,
-            responses=schema("invalid_article_id", "invalid_parameter", "unknown_article",
-                             "storage_unavailable"))
+@router.get(
+    "/v1/articles/{article}/timeseries",
+    response_model=Timeseries,
+    responses=schema(
+        "invalid_article_id", "invalid_parameter", "unknown_article", "storage_unavailable"
+    ),
+)
 async def timeseries(article: str, svc: Svc, window: str = "24h") -> Response:
     """Hourly views of one article over the last 24 hours."""
     if window != "24h":
@@ -70,10 +106,14 @@ async def timeseries(article: str, svc: Svc, window: str = "24h") -> Response:
     return json({"article": article, "granularity": "hour", "points": points})
 
 
-@router.get("/v1/views", response_model=ManyViews,
-            responses=schema("invalid_parameter", "storage_unavailable"))
-async def many_views(svc: Svc, articles: str = Query(
-        ..., description="1-100 comma-separated article ids")) -> Response:
+@router.get(
+    "/v1/views",
+    response_model=ManyViews,
+    responses=schema("invalid_parameter", "storage_unavailable"),
+)
+async def many_views(
+    svc: Svc, articles: str = Query(..., description="1-100 comma-separated article ids")
+) -> Response:
     """Live counts of several articles; null for ids not in the catalog."""
     return json({"views": await svc.catalog.many_views(article_ids(articles))})
 
@@ -90,4 +130,3 @@ def article_ids(articles: str) -> list[str]:
 async def themes(svc: Svc) -> Response:
     """Themes in the catalog, with their number of articles."""
     return json({"themes": await svc.catalog.themes()})
-

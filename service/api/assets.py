@@ -46,18 +46,24 @@ def text(name: str) -> str:
     return asset(name).body.decode("utf-8")
 
 
-def asset_response(request: Request, item: Asset, max_age_s: int,
-                   headers: dict[str, str] | None = None) -> Response:
+def asset_response(
+    request: Request, item: Asset, max_age_s: int, headers: dict[str, str] | None = None
+) -> Response:
     """The asset, or 304 when the client holds it; gzip for clients that accept it."""
     wants_gzip = "gzip" in request.headers.get("accept-encoding", "")
     use_gzip = wants_gzip and len(item.gzipped) < len(item.body)
     etag = item.gzip_etag if use_gzip else item.etag
-    sent = {"etag": etag, "cache-control": f"public, max-age={max_age_s}",
-            "vary": "Accept-Encoding", **(headers or {})}
+    sent = {
+        "etag": etag,
+        "cache-control": f"public, max-age={max_age_s}",
+        "vary": "Accept-Encoding",
+        **(headers or {}),
+    }
     if_none_match = request.headers.get("if-none-match", "")
     if item.etag in if_none_match or item.gzip_etag in if_none_match:
         return Response(status_code=304, headers=sent)
     if use_gzip:
         sent["content-encoding"] = "gzip"
-    return Response(item.gzipped if use_gzip else item.body, headers=sent,
-                    media_type=item.media_type)
+    return Response(
+        item.gzipped if use_gzip else item.body, headers=sent, media_type=item.media_type
+    )

@@ -24,11 +24,20 @@ class InvalidTime(DomainError):
     code = "invalid_time"
 
 
-@router.post("/v1/views/batch", response_model=BatchResult, dependencies=[Admin],
-             openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
-                 "schema": BatchIn.model_json_schema()}}}},
-             responses=schema("invalid_body", "unauthorized", "admin_disabled",
-                              "payload_too_large", "storage_unavailable"))
+@router.post(
+    "/v1/views/batch",
+    response_model=BatchResult,
+    dependencies=[Admin],
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": BatchIn.model_json_schema()}},
+        }
+    },
+    responses=schema(
+        "invalid_body", "unauthorized", "admin_disabled", "payload_too_large", "storage_unavailable"
+    ),
+)
 async def batch(svc: Svc, request: Request) -> Response:
     """Record up to 10,000 views; invalid events are rejected one by one, the rest count."""
     settings = svc.settings

@@ -49,13 +49,21 @@ async def record(services: Services, fields: dict[str, Any], scope: Scope) -> by
     user_agent = headers.get(b"user-agent", b"").decode("latin-1")
     forwarded = headers.get(b"x-forwarded-for")
     peer = scope.get("client")
-    ip = client_ip(peer[0] if peer else None,
-                   forwarded.decode("latin-1") if forwarded else None, services.settings)
+    ip = client_ip(
+        peer[0] if peer else None,
+        forwarded.decode("latin-1") if forwarded else None,
+        services.settings,
+    )
     now = services.clock.now()
     salt = await services.salts.for_day(int(now // 86400))
-    view = View(article, now, bot=is_bot(user_agent), event_id=event_id,
-                reader=reader_digest(salt, ip, user_agent, visitor),
-                client=client_digest(salt, ip))
+    view = View(
+        article,
+        now,
+        bot=is_bot(user_agent),
+        event_id=event_id,
+        reader=reader_digest(salt, ip, user_agent, visitor),
+        client=client_digest(salt, ip),
+    )
     outcome = await services.committer.submit(view)  # it keeps the metrics of outcomes
     if outcome == commit.COUNTED:
         return COUNTED
@@ -74,8 +82,9 @@ def _headers(scope: Scope) -> dict[bytes, bytes]:
     return cached
 
 
-async def post_view(services: Services, scope: Scope, receive: Receive, send: Send,
-                    front: Headers) -> bool:
+async def post_view(
+    services: Services, scope: Scope, receive: Receive, send: Send, front: Headers
+) -> bool:
     """POST /v1/views; ``front`` holds the headers every response carries."""
     try:
         limit = services.settings.max_body_bytes
@@ -93,8 +102,9 @@ async def post_view(services: Services, scope: Scope, receive: Receive, send: Se
     return True
 
 
-async def pixel(services: Services, scope: Scope, receive: Receive, send: Send,
-                front: Headers) -> bool:
+async def pixel(
+    services: Services, scope: Scope, receive: Receive, send: Send, front: Headers
+) -> bool:
     """GET /v1/views/pixel.gif?article=..."""
     try:
         query = scope.get("query_string", b"").decode("latin-1")
@@ -140,17 +150,32 @@ async def _read_body(receive: Receive, limit: int) -> bytes:
         chunks.append(chunk)
 
 
-async def respond(send: Send, status: int, body: bytes, content_type: bytes, front: Headers,
-                  extra: Sequence[tuple[bytes, bytes]] = ()) -> None:
+async def respond(
+    send: Send,
+    status: int,
+    body: bytes,
+    content_type: bytes,
+    front: Headers,
+    extra: Sequence[tuple[bytes, bytes]] = (),
+) -> None:
     """Send a whole response: its own headers, then ``front``'s."""
-    headers = [(b"content-type", content_type), (b"content-length", b"%d" % len(body)),
-               *extra, *front]
+    headers = [
+        (b"content-type", content_type),
+        (b"content-length", b"%d" % len(body)),
+        *extra,
+        *front,
+    ]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 
-async def send_error(services: Services, send: Send, exc: Exception, front: Headers,
-                     internal: str = "the view could not be recorded") -> None:
+async def send_error(
+    services: Services,
+    send: Send,
+    exc: Exception,
+    front: Headers,
+    internal: str = "the view could not be recorded",
+) -> None:
     """The problem document for an error raised on a fast path (as FastAPI's handlers do)."""
     if isinstance(exc, ConnectionAbortedError):
         return

@@ -66,8 +66,11 @@ class Front:
         fast = FAST_PATHS.get((method, path))
         svc = self.holder.get("services")
         # Fast paths set none of these headers themselves: no need to look for clashes.
-        if fast is not None and svc is not None and \
-                await fast(svc, scope, receive, send, fast_front):
+        if (
+            fast is not None
+            and svc is not None
+            and await fast(svc, scope, receive, send, fast_front)
+        ):
             return
 
         async def send_with_headers(message: dict[str, Any]) -> None:

@@ -47,7 +47,7 @@ def popular_fragment(body: bytes, lang: str) -> bytes:
     rows = [
         f'<li class="viewcount-item"><a class="viewcount-link" href="{escape(item["url"])}" '
         f'target="_top">{escape(item["title"])}</a> <span class="viewcount-count">'
-        f'{escape(format_count(item["views"], lang))}</span></li>'
+        f"{escape(format_count(item['views'], lang))}</span></li>"
         for item in ranking["items"]
     ]
     return f'<ol class="viewcount-popular"{attrs}>{"".join(rows)}</ol>\n'.encode()
@@ -56,13 +56,19 @@ def popular_fragment(body: bytes, lang: str) -> bytes:
 def demo_page(story: Story, related: Story | None, lang: str, origin: str) -> bytes:
     """The demo news page of one article."""
     page = Template(text("demo.html")).substitute(
-        article=escape(story.article), title=escape(story.title), lang=lang,
-        theme=escape(story.theme), theme_name=escape(story.theme.replace("-", " ").title()),
+        article=escape(story.article),
+        title=escape(story.title),
+        lang=lang,
+        theme=escape(story.theme),
+        theme_name=escape(story.theme.replace("-", " ").title()),
         published_iso=escape(story.published_at or ""),
         published_text=escape(_dateline(story.published_at)),
-        body=_paragraphs(story.body), related=_related(related, lang) if related else "",
-        author=escape(story.author), author_initials=escape(_initials(story.author)),
-        lang_links=_lang_links(lang), snippet=escape(_snippet(origin, story, lang)),
+        body=_paragraphs(story.body),
+        related=_related(related, lang) if related else "",
+        author=escape(story.author),
+        author_initials=escape(_initials(story.author)),
+        lang_links=_lang_links(lang),
+        snippet=escape(_snippet(origin, story, lang)),
     )
     return page.encode()
 
@@ -86,7 +92,8 @@ def _dateline(published_at: str | None) -> str:
 def _paragraphs(body: str) -> str:
     blocks = [block.strip() for block in body.split("\n\n") if block.strip()]
     return "\n".join(
-        f"      <h2>{escape(block[3:])}</h2>" if block.startswith("## ")
+        f"      <h2>{escape(block[3:])}</h2>"
+        if block.startswith("## ")
         else f"      <p>{escape(block)}</p>"
         for block in blocks
     )
@@ -99,7 +106,7 @@ def _related(story: Story, lang: str) -> str:
         '      <span class="read-also-label">Read also</span>\n'
         f'      <a href="/news/{article}?lang={lang}">{escape(story.title)}</a>\n'
         f'      <span class="read-also-meta"><time datetime="{escape(story.published_at or "")}">'
-        f'{escape(_dateline(story.published_at))}</time> • '
+        f"{escape(_dateline(story.published_at))}</time> • "
         f'<viewcount-views article="{article}" lang="{lang}"></viewcount-views></span>\n'
         "    </aside>"
     )

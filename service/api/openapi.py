@@ -12,23 +12,34 @@ from ..windows import WINDOWS_BY_NAME
 from .problems import PROBLEM_TYPE, schema
 from .schemas import ARTICLE_PATTERN, THEME_PATTERN, BeaconAnswer, Problem
 
-BEACON_ERRORS = ("invalid_body", "unknown_article", "payload_too_large",
-                 "unsupported_media_type", "invalid_article_id", "rate_limited",
-                 "request_timeout", "storage_unavailable")
+BEACON_ERRORS = (
+    "invalid_body",
+    "unknown_article",
+    "payload_too_large",
+    "unsupported_media_type",
+    "invalid_article_id",
+    "rate_limited",
+    "request_timeout",
+    "storage_unavailable",
+)
 _ID = ARTICLE_PATTERN.strip("^$")
 # Handlers take these as plain strings and check them themselves (one problem document for
 # every bad value); the document states what they accept.
 PARAMETERS: dict[str, dict[str, Any]] = {
     "article": {"type": "string", "pattern": ARTICLE_PATTERN},
     "theme": {"type": "string", "pattern": THEME_PATTERN},
-    "articles": {"type": "string", "pattern": f"^{_ID}(,{_ID}){{0,99}}$",
-                 "description": "1-100 comma-separated article ids"},
+    "articles": {
+        "type": "string",
+        "pattern": f"^{_ID}(,{_ID}){{0,99}}$",
+        "description": "1-100 comma-separated article ids",
+    },
     "window": {"type": "string", "enum": list(WINDOWS_BY_NAME), "default": "24h"},
     "limit": {"type": "integer", "minimum": 1, "maximum": 100, "default": 10},
     "lang": {"type": "string", "enum": list(LANGS), "default": DEFAULT_LANG},
 }
 _BEACON_FIELDS: dict[str, Any] = {
-    "type": "object", "required": ["article"],
+    "type": "object",
+    "required": ["article"],
     "properties": {
         "article": {"type": "string", "pattern": ARTICLE_PATTERN},
         "event_id": {"type": "string", "minLength": 1, "maxLength": 64},
@@ -40,38 +51,62 @@ _BEACON_FIELDS: dict[str, Any] = {
 def document(app: FastAPI) -> dict[str, Any]:
     if app.openapi_schema:
         return app.openapi_schema
-    spec = get_openapi(title=app.title, version=app.version, description=app.description,
-                       routes=app.routes)
+    spec = get_openapi(
+        title=app.title, version=app.version, description=app.description, routes=app.routes
+    )
     components = spec.setdefault("components", {}).setdefault("schemas", {})
     components["Problem"] = Problem.model_json_schema()
     components["BeaconAnswer"] = BeaconAnswer.model_json_schema()
     answer = {"$ref": "#/components/schemas/BeaconAnswer"}
     errors = _stringify(schema(*BEACON_ERRORS))
     spec["paths"].setdefault("/v1/views", {})["post"] = {
-        "tags": ["beacons"], "summary": "Record one view",
+        "tags": ["beacons"],
+        "summary": "Record one view",
         "operationId": "record_view",
-        "requestBody": {"required": True, "content": {
-            "application/json": {"schema": _BEACON_FIELDS},
-            "text/plain": {"schema": {"type": "string",
-                                      "description": "the same JSON, as sendBeacon sends it"}},
-            "application/x-www-form-urlencoded": {"schema": _BEACON_FIELDS},
-        }},
-        "responses": {"202": {"description": "Accepted: written to Redis",
-                              "content": {"application/json": {"schema": answer}}}, **errors},
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": _BEACON_FIELDS},
+                "text/plain": {
+                    "schema": {
+                        "type": "string",
+                        "description": "the same JSON, as sendBeacon sends it",
+                    }
+                },
+                "application/x-www-form-urlencoded": {"schema": _BEACON_FIELDS},
+            },
+        },
+        "responses": {
+            "202": {
+                "description": "Accepted: written to Redis",
+                "content": {"application/json": {"schema": answer}},
+            },
+            **errors,
+        },
     }
-    spec["paths"]["/v1/views/pixel.gif"] = {"get": {
-        "tags": ["beacons"], "summary": "Record one view from an <img> (no JavaScript)",
-        "operationId": "record_view_pixel",
-        "parameters": [
-            {"name": name, "in": "query", "required": name == "article",
-             "schema": _BEACON_FIELDS["properties"][name]}
-            for name in ("article", "event_id", "visitor")
-        ],
-        "responses": {"200": {"description": "A 1x1 transparent GIF",
-                              "content": {"image/gif": {"schema": {"type": "string",
-                                                                   "format": "binary"}}}},
-                      **errors},
-    }}
+    spec["paths"]["/v1/views/pixel.gif"] = {
+        "get": {
+            "tags": ["beacons"],
+            "summary": "Record one view from an <img> (no JavaScript)",
+            "operationId": "record_view_pixel",
+            "parameters": [
+                {
+                    "name": name,
+                    "in": "query",
+                    "required": name == "article",
+                    "schema": _BEACON_FIELDS["properties"][name],
+                }
+                for name in ("article", "event_id", "visitor")
+            ],
+            "responses": {
+                "200": {
+                    "description": "A 1x1 transparent GIF",
+                    "content": {"image/gif": {"schema": {"type": "string", "format": "binary"}}},
+                },
+                **errors,
+            },
+        }
+    }
     problem_422 = _stringify(schema("invalid_parameter"))["422"]
     for path, item in spec["paths"].items():
         for operation in item.values():

@@ -27,12 +27,19 @@ async def readyz(svc: Svc) -> Response:
     if await svc.store.ping():
         return json({"status": "ready"})
     status, body = problem("storage_unavailable", "Redis does not answer")
-    return Response(body, status, {"retry-after": str(svc.settings.retry_after_s)},
-                    media_type="application/problem+json")
+    return Response(
+        body,
+        status,
+        {"retry-after": str(svc.settings.retry_after_s)},
+        media_type="application/problem+json",
+    )
 
 
-@router.get("/metrics", response_class=Response,
-            responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text"}})
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text"}},
+)
 async def metrics(svc: Svc) -> Response:
     """Prometheus metrics of this process."""
     as_of = svc.rankings.as_of
@@ -41,12 +48,21 @@ async def metrics(svc: Svc) -> Response:
     return Response(generate_latest(svc.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 
-@router.post("/v1/rollup", response_model=RollupOut, dependencies=[Admin],
-             responses=schema("unauthorized", "admin_disabled", "storage_unavailable"))
+@router.post(
+    "/v1/rollup",
+    response_model=RollupOut,
+    dependencies=[Admin],
+    responses=schema("unauthorized", "admin_disabled", "storage_unavailable"),
+)
 async def rollup(svc: Svc) -> Response:
     """Run a rollup now (admin)."""
     result = await Rollup(svc.store, svc.settings, svc.clock).run()
     svc.metrics.rollup_duration.observe(result.duration_ms / 1000)
     await svc.rankings.refresh()
-    return json({"as_of": rfc3339(result.as_of), "duration_ms": result.duration_ms,
-                 "published": result.published})
+    return json(
+        {
+            "as_of": rfc3339(result.as_of),
+            "duration_ms": result.duration_ms,
+            "published": result.published,
+        }
+    )

@@ -26,28 +26,41 @@ router = APIRouter()
 # Scripts are cached briefly so a fix reaches every embedding site within minutes.
 SCRIPT_MAX_AGE_S = 300
 # The page runs only its own files: no inline script or style, nothing from elsewhere.
-PAGE_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-            "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+PAGE_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
 # The fragment runs nothing, and sites without scripts may frame it.
 FRAGMENT_CSP = "default-src 'none'; frame-ancestors *"
 PUBLIC_FILES = frozenset({"demo.css", "demo.js"})
 DEMO_LANG = "uk"
 HTML = "text/html; charset=utf-8"
-_JS: dict[str, Any] = {"description": "The script",
-                       "content": {"text/javascript": {"schema": {"type": "string"}}}}
+_JS: dict[str, Any] = {
+    "description": "The script",
+    "content": {"text/javascript": {"schema": {"type": "string"}}},
+}
 _NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
-    304: {"description": "Not modified (matching If-None-Match)"}}
+    304: {"description": "Not modified (matching If-None-Match)"}
+}
 
 
-@router.get("/v1/beacon.js", tags=["widgets"], response_class=Response,
-            responses={200: _JS, **_NOT_MODIFIED})
+@router.get(
+    "/v1/beacon.js",
+    tags=["widgets"],
+    response_class=Response,
+    responses={200: _JS, **_NOT_MODIFIED},
+)
 async def beacon_js(request: Request) -> Response:
     """The page beacon: counts one view per page view (`data-article` on its script tag)."""
     return _script(request, "beacon.js")
 
 
-@router.get("/v1/widget.js", tags=["widgets"], response_class=Response,
-            responses={200: _JS, **_NOT_MODIFIED})
+@router.get(
+    "/v1/widget.js",
+    tags=["widgets"],
+    response_class=Response,
+    responses={200: _JS, **_NOT_MODIFIED},
+)
 async def widget_js(request: Request) -> Response:
     """The custom elements `<viewcount-popular>` and `<viewcount-views>`."""
     return _script(request, "widget.js")
@@ -55,16 +68,32 @@ async def widget_js(request: Request) -> Response:
 
 def _script(request: Request, name: str) -> Response:
     # Sites that isolate themselves (COEP) may still load it.
-    return asset_response(request, asset(name), SCRIPT_MAX_AGE_S,
-                          {"cross-origin-resource-policy": "cross-origin"})
+    return asset_response(
+        request, asset(name), SCRIPT_MAX_AGE_S, {"cross-origin-resource-policy": "cross-origin"}
+    )
 
 
-@router.get("/v1/popular.html", tags=["widgets"], response_class=Response,
-            responses={200: {"description": "An HTML list to include in a page",
-                             "content": {"text/html": {"schema": {"type": "string"}}}},
-                       **_NOT_MODIFIED, **schema("invalid_parameter")})
-async def popular_html(svc: Svc, request: Request, window: str = "24h", limit: str = "10",
-                       lang: str = DEFAULT_LANG, theme: str | None = None) -> Response:
+@router.get(
+    "/v1/popular.html",
+    tags=["widgets"],
+    response_class=Response,
+    responses={
+        200: {
+            "description": "An HTML list to include in a page",
+            "content": {"text/html": {"schema": {"type": "string"}}},
+        },
+        **_NOT_MODIFIED,
+        **schema("invalid_parameter"),
+    },
+)
+async def popular_html(
+    svc: Svc,
+    request: Request,
+    window: str = "24h",
+    limit: str = "10",
+    lang: str = DEFAULT_LANG,
+    theme: str | None = None,
+) -> Response:
     """The popular list as escaped, localised HTML, for pages that run no scripts."""
     if window not in WINDOWS_BY_NAME:
         raise InvalidParameter("window: one of 1h, 24h, 7d, 30d, all")
@@ -78,15 +107,19 @@ async def popular_html(svc: Svc, request: Request, window: str = "24h", limit: s
     etag, body = svc.rankings.body(window, theme, int(limit))
     etag = f'{etag[:-1]}.{language}"'
     max_age = max(1, int(svc.settings.rollup_interval_s // 2))
-    headers = {"etag": etag, "cache-control": f"public, max-age={max_age}",
-               "content-security-policy": FRAGMENT_CSP}
+    headers = {
+        "etag": etag,
+        "cache-control": f"public, max-age={max_age}",
+        "content-security-policy": FRAGMENT_CSP,
+    }
     if etag in request.headers.get("if-none-match", ""):
         return Response(status_code=304, headers=headers)
     return Response(popular_fragment(body, language), headers=headers, media_type=HTML)
 
 
-@router.get("/v1/stats", tags=["stats"], response_model=Stats,
-            responses=schema("storage_unavailable"))
+@router.get(
+    "/v1/stats", tags=["stats"], response_model=Stats, responses=schema("storage_unavailable")
+)
 async def stats(svc: Svc) -> Response:
     """Views counted site-wide in the last complete minute."""
     now = svc.clock.now()
@@ -94,8 +127,10 @@ async def stats(svc: Svc) -> Response:
     views = await svc.catalog.views_per_minute()
     # The figure changes when the minute turns: cacheable until then.
     max_age = max(1, int(minute_end + 60 - now))
-    return json({"views_per_minute": views, "as_of": rfc3339(minute_end)},
-                headers={"cache-control": f"public, max-age={max_age}"})
+    return json(
+        {"views_per_minute": views, "as_of": rfc3339(minute_end)},
+        headers={"cache-control": f"public, max-age={max_age}"},
+    )
 
 
 @router.get("/", include_in_schema=False)
@@ -116,11 +151,15 @@ async def news_page(article: str, svc: Svc, request: Request) -> Response:
     except UnknownArticle:
         return _error(404, "There is no such article.")
     except StorageUnavailable:
-        return _error(503, "The newsroom is busy. Try again in a few seconds.",
-                      {"retry-after": str(svc.settings.retry_after_s)})
+        return _error(
+            503,
+            "The newsroom is busy. Try again in a few seconds.",
+            {"retry-after": str(svc.settings.retry_after_s)},
+        )
     body = text("demo-article.txt") if article == HEADLINES[0][0] else GENERIC_BODY
-    story = Story(article, entry["title"], entry["theme"], entry["published_at"], body,
-                  "viewcount newsroom")
+    story = Story(
+        article, entry["title"], entry["theme"], entry["published_at"], body, "viewcount newsroom"
+    )
     return _page(request, story, _page_lang(request))
 
 
@@ -142,13 +181,13 @@ def _page(request: Request, story: Story, lang: str) -> Response:
     article, title, theme, published, _views = HEADLINES[(index + 1) % len(HEADLINES)]
     related = Story(article, title, theme, published, "", "")
     origin = str(request.base_url).rstrip("/")
-    return Response(demo_page(story, related, lang, origin), 200, _page_headers(),
-                    media_type=HTML)
+    return Response(demo_page(story, related, lang, origin), 200, _page_headers(), media_type=HTML)
 
 
 def _error(status: int, message: str, extra: dict[str, str] | None = None) -> Response:
-    return Response(error_page(status, message), status, {**_page_headers(), **(extra or {})},
-                    media_type=HTML)
+    return Response(
+        error_page(status, message), status, {**_page_headers(), **(extra or {})}, media_type=HTML
+    )
 
 
 def _page_headers() -> dict[str, str]:

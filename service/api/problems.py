@@ -33,8 +33,15 @@ PROBLEM_TYPE = "application/problem+json"
 def problem(code: str, detail: str) -> tuple[int, bytes]:
     """Status and body of the problem document for ``code``."""
     status, title = STATUS_TITLES.get(code, (400, "Bad request"))
-    body = orjson.dumps({"type": f"urn:viewcount:problem:{code}", "title": title,
-                         "status": status, "detail": detail, "code": code})
+    body = orjson.dumps(
+        {
+            "type": f"urn:viewcount:problem:{code}",
+            "title": title,
+            "status": status,
+            "detail": detail,
+            "code": code,
+        }
+    )
     return status, body
 
 
@@ -52,8 +59,9 @@ def from_error(error: DomainError) -> tuple[int, bytes, list[tuple[bytes, bytes]
 
 
 def unavailable(retry_after_s: int) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
-    status, body = problem("storage_unavailable",
-                           "the counter store did not answer in time; retry shortly")
+    status, body = problem(
+        "storage_unavailable", "the counter store did not answer in time; retry shortly"
+    )
     return status, body, [(b"retry-after", str(retry_after_s).encode())]
 
 
@@ -62,10 +70,13 @@ def schema(*codes: str) -> dict[int | str, dict[str, Any]]:
     responses: dict[int | str, dict[str, Any]] = {}
     for code in codes:
         status, title = STATUS_TITLES[code]
-        entry = responses.setdefault(status, {
-            "description": title,
-            "content": {PROBLEM_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
-        })
+        entry = responses.setdefault(
+            status,
+            {
+                "description": title,
+                "content": {PROBLEM_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+            },
+        )
         if entry["description"] != title:
             entry["description"] += f" / {title}"
     return responses

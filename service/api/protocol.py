@@ -25,29 +25,51 @@ DEFAULT_TIMEOUT_S = 5.0
 # uvicorn's timers have millisecond grain: a deadline this close counts as reached.
 _SLACK_S = 0.005
 _STATUS, _BODY = problem("headers_too_large", "the request line and headers are too large")
-_HEADERS = [(b"content-type", PROBLEM_TYPE.encode()), (b"content-length", b"%d" % len(_BODY)),
-            (b"connection", b"close"), (b"x-content-type-options", b"nosniff")]
+_HEADERS = [
+    (b"content-type", PROBLEM_TYPE.encode()),
+    (b"content-length", b"%d" % len(_BODY)),
+    (b"connection", b"close"),
+    (b"x-content-type-options", b"nosniff"),
+]
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"  # what uvicorn writes for Expect: 100-continue
 
 
 def _raw(status_line: bytes, code: str, detail: str) -> bytes:
     body = problem(code, detail)[1]
-    headers = [(b"content-type", PROBLEM_TYPE.encode()), (b"content-length", b"%d" % len(body)),
-               (b"connection", b"close"), (b"x-content-type-options", b"nosniff")]
-    return (status_line + b"\r\n" + b"".join(n + b": " + v + b"\r\n" for n, v in headers)
-            + b"\r\n" + body)
+    headers = [
+        (b"content-type", PROBLEM_TYPE.encode()),
+        (b"content-length", b"%d" % len(body)),
+        (b"connection", b"close"),
+        (b"x-content-type-options", b"nosniff"),
+    ]
+    return (
+        status_line
+        + b"\r\n"
+        + b"".join(n + b": " + v + b"\r\n" for n, v in headers)
+        + b"\r\n"
+        + body
+    )
 
 
-_TOO_LARGE = _raw(b"HTTP/1.1 431 Request Header Fields Too Large", "headers_too_large",
-                  "the request line and headers are too large")
-_TOO_SLOW = _raw(b"HTTP/1.1 408 Request Timeout", "request_timeout",
-                 "the request line and headers came too slowly")
+_TOO_LARGE = _raw(
+    b"HTTP/1.1 431 Request Header Fields Too Large",
+    "headers_too_large",
+    "the request line and headers are too large",
+)
+_TOO_SLOW = _raw(
+    b"HTTP/1.1 408 Request Timeout",
+    "request_timeout",
+    "the request line and headers came too slowly",
+)
 
 
 def _body_too_slow(timeout_s: float) -> bytes:
     # The words read_body and json_body use, so the answer is the same whichever notices.
-    return _raw(b"HTTP/1.1 408 Request Timeout", "request_timeout",
-                f"send the body within {timeout_s:g} seconds")
+    return _raw(
+        b"HTTP/1.1 408 Request Timeout",
+        "request_timeout",
+        f"send the body within {timeout_s:g} seconds",
+    )
 
 
 async def _too_large(scope: Any, receive: Any, send: Any) -> None:
@@ -207,8 +229,9 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             return
         if self.loop.time() < deadline - _SLACK_S:
             self._timer = self.loop.call_at(deadline, self._check_deadline)
-        elif self.pipeline or (self._in_head and self.cycle is not None
-                               and not self.cycle.response_complete):
+        elif self.pipeline or (
+            self._in_head and self.cycle is not None and not self.cycle.response_complete
+        ):
             self._expect()  # a pipelined request waits for the answer before it
         elif self._in_head:
             self._refuse(_TOO_SLOW)

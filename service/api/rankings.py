@@ -16,42 +16,51 @@ router = APIRouter(tags=["rankings"])
 MAX_LIMIT = 100
 
 
-@router.get("/v1/popular", response_model=Ranking,
-            responses={304: {"description": "Not modified"}, **schema("invalid_parameter")})
+@router.get(
+    "/v1/popular",
+    response_model=Ranking,
+    responses={304: {"description": "Not modified"}, **schema("invalid_parameter")},
+)
 async def popular(svc: Svc, request: Request, window: str = "24h", limit: str = "10") -> Response:
     """The most viewed articles site-wide in a window, as of the latest rollup."""
     return _ranking(svc, request, window, None, limit)
 
 
-@router.get("/v1/themes/{theme}/popular", response_model=Ranking,
-            responses={304: {"description": "Not modified"}, **schema("invalid_parameter")})
-async def theme_popular(theme: str, svc: Svc, request: Request, window: str = "24h",
-                        limit: str = "10") -> Response:
+@router.get(
+    "/v1/themes/{theme}/popular",
+    response_model=Ranking,
+    responses={304: {"description": "Not modified"}, **schema("invalid_parameter")},
+)
+async def theme_popular(
+    theme: str, svc: Svc, request: Request, window: str = "24h", limit: str = "10"
+) -> Response:
     """The most viewed articles of one theme in a window, as of the latest rollup."""
     if not is_theme(theme):
         raise InvalidParameter("theme: 1-64 characters from a-z 0-9 -")
     return _ranking(svc, request, window, theme, limit)
 
 
-def _ranking(svc: Svc, request: Request, window: str, theme: str | None,
-             limit_text: str) -> Response:
-    body, headers = ranking(svc, window, theme, limit_text,
-                            request.headers.get("if-none-match", ""))
+def _ranking(
+    svc: Svc, request: Request, window: str, theme: str | None, limit_text: str
+) -> Response:
+    body, headers = ranking(
+        svc, window, theme, limit_text, request.headers.get("if-none-match", "")
+    )
     if body is None:
         return Response(status_code=304, headers=headers)
     return Response(body, headers=headers, media_type="application/json")
 
 
-def ranking(svc: Services, window: str, theme: str | None, limit_text: str,
-            if_none_match: str) -> tuple[bytes | None, dict[str, str]]:
+def ranking(
+    svc: Services, window: str, theme: str | None, limit_text: str, if_none_match: str
+) -> tuple[bytes | None, dict[str, str]]:
     """The body (None when the client's copy is current) and caching headers of one list.
 
     Shared by the routes and the fast path in reads.py; InvalidParameter when asked wrongly.
     """
     if window not in WINDOWS_BY_NAME:
         raise InvalidParameter("window: one of 1h, 24h, 7d, 30d, all")
-    if not (limit_text.isascii() and limit_text.isdigit()) or \
-            not 1 <= int(limit_text) <= MAX_LIMIT:
+    if not (limit_text.isascii() and limit_text.isdigit()) or not 1 <= int(limit_text) <= MAX_LIMIT:
         raise InvalidParameter(f"limit: an integer from 1 to {MAX_LIMIT}")
     etag, body = svc.rankings.body(window, theme, int(limit_text))
     max_age = max(1, int(svc.settings.rollup_interval_s // 2))

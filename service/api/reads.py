@@ -35,8 +35,9 @@ def _header(scope: Scope, name: bytes) -> str:
     return next((v for k, v in scope["headers"] if k == name), b"").decode("latin-1")
 
 
-async def popular(services: Services, scope: Scope, receive: Receive, send: Send,
-                  front: Headers) -> bool:
+async def popular(
+    services: Services, scope: Scope, receive: Receive, send: Send, front: Headers
+) -> bool:
     """GET /v1/popular?window=24h&limit=10: the pre-serialised list and its ETag."""
     raw: bytes = scope.get("query_string", b"")
     answers = services.rankings.answers  # this snapshot's: a new snapshot starts afresh
@@ -44,8 +45,9 @@ async def popular(services: Services, scope: Scope, receive: Receive, send: Send
     if answer is None:
         query = _query(scope)
         try:
-            body, headers = ranking(services, query.get("window", "24h"), None,
-                                    query.get("limit", "10"), "")
+            body, headers = ranking(
+                services, query.get("window", "24h"), None, query.get("limit", "10"), ""
+            )
         except DomainError:
             return False
         caching = [(name.encode(), value.encode()) for name, value in headers.items()]
@@ -53,8 +55,7 @@ async def popular(services: Services, scope: Scope, receive: Receive, send: Send
         answer = answers[raw] = (headers["etag"], caching, body)
     etag, caching, body = answer
     if etag in _header(scope, b"if-none-match"):
-        await send({"type": "http.response.start", "status": 304,
-                    "headers": [*caching, *front]})
+        await send({"type": "http.response.start", "status": 304, "headers": [*caching, *front]})
         await send({"type": "http.response.body", "body": b""})
     else:
         await respond(send, 200, body, JSON, front, caching)
@@ -74,8 +75,9 @@ def _ids(raw_query: bytes) -> tuple[str, ...] | None:
         return None
 
 
-async def counts(services: Services, scope: Scope, receive: Receive, send: Send,
-                 front: Headers) -> bool:
+async def counts(
+    services: Services, scope: Scope, receive: Receive, send: Send, front: Headers
+) -> bool:
     """GET /v1/views?articles=a,b,c: live counts, null for ids not in the catalog."""
     ids = _ids(scope.get("query_string", b""))
     if ids is None:

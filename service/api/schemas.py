@@ -10,8 +10,10 @@ ARTICLE_PATTERN = r"^[A-Za-z0-9._~-]{1,200}$"
 THEME_PATTERN = r"^[a-z0-9-]{1,64}$"
 # What the handlers accept, stated narrowly enough that anything matching is accepted.
 HTTP_URL_PATTERN = r"^https?://[A-Za-z0-9][A-Za-z0-9.-]*(:[0-9]{1,5})?(/[!-~]*)?$"
-RFC3339_PATTERN = (r"^(19|20)[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])T([01][0-9]|2[0-3])"
-                   r":[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$")
+RFC3339_PATTERN = (
+    r"^(19|20)[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])T([01][0-9]|2[0-3])"
+    r":[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$"
+)
 
 
 class Problem(BaseModel):
@@ -39,12 +41,14 @@ class ManyViews(BaseModel):
 
 
 class ArticleIn(BaseModel):
-    title: str = Field(min_length=1, max_length=300, pattern=VISIBLE_PATTERN,
-                       description="not blank")
+    title: str = Field(
+        min_length=1, max_length=300, pattern=VISIBLE_PATTERN, description="not blank"
+    )
     url: str = Field(max_length=2048, pattern=HTTP_URL_PATTERN)
     theme: str = Field(pattern=THEME_PATTERN)
-    published_at: str | None = Field(None, pattern=RFC3339_PATTERN,
-                                     examples=["2026-11-27T09:35:00Z"])
+    published_at: str | None = Field(
+        None, pattern=RFC3339_PATTERN, examples=["2026-11-27T09:35:00Z"]
+    )
     imported_views: int = Field(0, ge=0, le=2**53 - 1)
 
 
@@ -88,8 +92,9 @@ class Ranking(BaseModel):
 
 class BatchEvent(BaseModel):
     article: str = Field(pattern=ARTICLE_PATTERN)
-    at: str | None = Field(None, pattern=RFC3339_PATTERN,
-                           description="not in the future, not older than 30 days")
+    at: str | None = Field(
+        None, pattern=RFC3339_PATTERN, description="not in the future, not older than 30 days"
+    )
     visitor: str | None = Field(None, min_length=1, max_length=128)
     event_id: str | None = Field(None, min_length=1, max_length=64)
 
@@ -130,6 +135,5 @@ class Timeseries(BaseModel):
 
 
 class Stats(BaseModel):
-    views_per_minute: int = Field(description="views counted site-wide in the last complete "
-                                              "minute")
+    views_per_minute: int = Field(description="views counted site-wide in the last complete minute")
     as_of: str = Field(description="the end of that minute")
