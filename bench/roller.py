@@ -1,5 +1,5 @@
 """`python -m bench.roller URL`: rollups back to back until killed, as a scheduler process
-would run them; prints each one's duration in ms."""
+would run them (at its CPU priority); prints each one's duration in ms."""
 
 from __future__ import annotations
 
@@ -8,12 +8,14 @@ import sys
 
 from service.clock import SystemClock
 from service.rollup import Rollup
+from service.scheduler import yield_cpu
 from service.settings import Settings
 from service.store import connect
 
 
 async def main(url: str) -> None:
     settings = Settings(redis_url=url, log_json=False, log_level="warning")
+    yield_cpu(settings)  # as `viewcount scheduler` does
     store = connect(settings)
     rollup = Rollup(store, settings, SystemClock())
     try:

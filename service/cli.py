@@ -134,11 +134,12 @@ def _http_protocol() -> str:
 
 
 def _scheduler(settings: Settings, args: argparse.Namespace) -> None:
-    from .scheduler import run_forever
+    from .scheduler import run_forever, yield_cpu
 
     if not settings.redis_url:
         raise StartupError("the scheduler needs the shared Redis: set VIEWCOUNT_REDIS_URL")
     _check_redis(settings)
+    yield_cpu(settings)
 
     async def run() -> None:
         store = connect(settings)

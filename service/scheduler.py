@@ -138,6 +138,13 @@ class RollupScheduler:
         )
 
 
+def yield_cpu(settings: Settings) -> None:
+    """Lower this process's CPU priority by VIEWCOUNT_SCHEDULER_NICE: a scheduler process
+    sharing cores with the API and Redis should not slow the beacons it rolls up."""
+    if settings.scheduler_nice > 0:
+        os.nice(settings.scheduler_nice)
+
+
 async def run_forever(store: Store, settings: Settings, clock: Clock) -> None:
     """`viewcount scheduler`: schedule rollups until cancelled."""
     scheduler = RollupScheduler(store, settings, clock)

@@ -64,6 +64,13 @@ class Settings(BaseSettings):
     # One flush at a time: the next one carries everything that queued meanwhile. Measured
     # (python -m bench): 17% less CPU per beacon than two in flight, and half the p99.
     commit_max_inflight: int = Field(1, ge=1)
+    scheduler_nice: int = Field(
+        10,
+        ge=0,
+        le=19,
+        description="CPU niceness `viewcount scheduler` gives itself: rollups are not in a "
+        "hurry, so on a shared machine the API and Redis get the CPU first; 0 leaves it",
+    )
     snapshot_poll_s: float = Field(1.0, gt=0)
     leader_lease_s: float | None = Field(None, gt=0)
     log_level: str = "info"

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -114,3 +115,24 @@ async def test_overlapping_ticks_do_not_run_two_rollups(settings: Settings, redi
     finally:
         await scheduler.lease.release()
         await store.close()
+
+
+@pytest.mark.single_node
+def test_the_scheduler_process_gives_way_on_the_cpu(settings: Settings) -> None:
+    """`viewcount scheduler` lowers its CPU priority by VIEWCOUNT_SCHEDULER_NICE (10), so
+    rollups on a shared machine do not slow the API and Redis."""
+    expected = min(19, os.nice(0) + Settings().scheduler_nice)
+    proc = start_scheduler(settings)
+    try:
+        deadline = time.monotonic() + 30
+        nice = None
+        while time.monotonic() < deadline and proc.poll() is None:
+            stat = Path(f"/proc/{proc.pid}/stat").read_text()
+            nice = int(stat.rsplit(")", 1)[1].split()[16])
+            if nice == expected:
+                break
+            time.sleep(0.1)
+        assert nice == expected
+    finally:
+        proc.terminate()
+        proc.wait(10)
