@@ -9,6 +9,7 @@ import orjson
 from fastapi import Request, Response
 
 from ..errors import InvalidBody, InvalidField, PayloadTooLarge, RequestTimeout
+from .beacons import DEADLINES
 
 
 def json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -23,7 +24,9 @@ async def json_body(request: Request, limit: int, *, field_errors: bool = False)
     timeout_s = request.app.state.services.settings.body_timeout_s
     chunks, size = [], 0
     try:
-        async with asyncio.timeout(timeout_s):  # uvicorn waits for a slow body forever
+        # The bounded protocol times the body itself and marks the scope; under another
+        # server (uvicorn waits for a slow body forever) the time is kept here.
+        async with asyncio.timeout(None if request.scope.get(DEADLINES) else timeout_s):
             async for chunk in request.stream():
                 size += len(chunk)
                 if size > limit:
