@@ -12,11 +12,13 @@ import argparse
 import asyncio
 import json
 import os
+import random
 import statistics
 import subprocess
 import sys
 import time
 import uuid
+from collections import Counter, defaultdict
 from typing import Any
 
 import redis
@@ -26,13 +28,14 @@ from service.clock import SystemClock
 from service.rollup import Rollup
 from service.settings import Settings
 from service.store import connect
-from service.windows import DAY
+from service.windows import DAY, M5
 
 from . import procs, seed, wrk
 from .report import RESULTS
 from .throughput import SERVICE, service_env
 
 SLOWLOG_US = 1000  # log every command of a millisecond or more
+INBOX_VIEWS = 1_200_000  # one 60 s rollup interval at 20,000 beacons/s
 PACED = wrk.Load("beacon", connections=32, delay_ms=10)  # ~3k beacons/s, below saturation
 LOAD_S = 8
 
@@ -79,6 +82,25 @@ def memory(client: redis.Redis, articles: list[str], now: float) -> dict[str, in
         own = [keys.meta(article)] + [keys.readers(article, d) for d in range(today - 8, today + 1)]
         sizes[article] = sum(client.memory_usage(key) or 0 for key in own)
     return sizes
+
+
+def fill_inboxes(client: redis.Redis, per_article: list[int], now: float, views: int) -> int:
+    """One rollup interval of beacon views waiting in the inboxes, drawn with the seed's
+    popularity (the inbox holds one entry per article and 5 minutes); returns the entries."""
+    rng = random.Random(7)
+    drawn = Counter(rng.choices(range(len(per_article)), weights=per_article, k=views))
+    m5 = M5.index(now)
+    by_shard: dict[int, dict[str, int]] = defaultdict(dict)
+    for n, count in drawn.items():
+        article = seed.article_id(n)
+        by_shard[keys.shard_of(article)][keys.inbox_member(m5, article)] = count
+    pipe = client.pipeline(transaction=False)
+    for shard, entries in by_shard.items():
+        items = list(entries.items())
+        for start in range(0, len(items), 10_000):
+            pipe.zadd(keys.inbox(shard), dict(items[start : start + 10_000]))
+    pipe.execute()
+    return len(drawn)
 
 
 def beacon_p99(port: int, articles: int, url: str, rollups_nice: int | None) -> dict[str, Any]:
@@ -165,6 +187,15 @@ def main(args: argparse.Namespace, log: Any) -> None:
                 f"command {result['slowlog_max_ms']:.1f} ms (target ≤ 50): "
                 f"{result['slowest_command']}; {result['commands_over_1ms']} commands ≥ 1 ms"
             )
+        entries = fill_inboxes(client, per_article, time.time(), INBOX_VIEWS)
+        result = timed_rollup(client, url)
+        record["rollup_full_inbox"] = {"views": INBOX_VIEWS, "entries": entries, **result}
+        log(
+            f"rollup after one interval of {INBOX_VIEWS:,} beacon views ({entries:,} inbox "
+            f"entries to merge): {result['duration_ms']:,} ms, slowest command "
+            f"{result['slowlog_max_ms']:.1f} ms: {result['slowest_command']}; "
+            f"{result['commands_over_1ms']} commands ≥ 1 ms"
+        )
         env = service_env(url)
         with procs.uvicorn(SERVICE, 1, env, factory=True) as port:
             beacon_p99(port, args.articles, url, None)  # warm up

@@ -33,7 +33,7 @@ _MERGE = Script.load("merge", durable=False)  # merges each entry once, however 
 _PUBLISH = Script.load("publish")
 META_CHUNK = 500
 TOMBSTONE_MARGIN_S = 60
-MERGE_CHUNK = 1000  # inbox entries per merge call: each call holds Redis for ~10 ms at most
+MERGE_CHUNK = 250  # inbox entries per merge call: each holds Redis for ~2-3 ms
 MAX_BACKLOG = 1000  # buckets one advance call may look back over, per window
 
 
