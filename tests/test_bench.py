@@ -1,0 +1,52 @@
+"""`make bench` itself: one short run of the throughput harness, end to end."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.skipif(
+    shutil.which("wrk") is None, reason="wrk is not installed (.ci/run installs it)"
+)
+@pytest.mark.timeout(300)
+def test_a_short_bench_run_prints_the_table_and_counts_every_acknowledged_view() -> None:
+    """The rows of the POST side with one worker, one round of a second each: the table, the
+    acknowledged-versus-stored check (the run fails without it) and the targets."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "--workers",
+            "1",
+            "--rounds",
+            "1",
+            "--duration",
+            "1",
+            "--only",
+            "POST",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=280,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    out = done.stdout
+    for row in (
+        "limit: raw ASGI, POST body",
+        "naive: POST /v1/views",
+        "viewcount: POST /v1/views",
+        "viewcount: POST /v1/views/batch",
+    ):
+        assert f"| 1 | {row}" in out, row
+    checks = [line for line in out.splitlines() if "acknowledged" in line and "stored" in line]
+    assert len(checks) == 2 and all(line.strip().startswith("ok") for line in checks), checks
+    assert "beacon / limit:" in out and "beacon / naive:" in out
