@@ -32,6 +32,7 @@ _ADVANCE = Script.load("advance")
 _MERGE = Script.load("merge", durable=False)  # merges each entry once, however often it runs
 _PUBLISH = Script.load("publish")
 META_CHUNK = 500
+SNAPSHOT_FIELDS_PER_HSET = 16  # lists per HSET: a list is up to ~20 KB of JSON
 TOMBSTONE_MARGIN_S = 60
 MERGE_CHUNK = 250  # inbox entries per merge call: each holds Redis for ~2-3 ms
 MAX_BACKLOG = 1000  # buckets one advance call may look back over, per window
@@ -190,8 +191,8 @@ class Rollup:
         fields = list(snapshot.items())
         pipe = client.pipeline(transaction=False)
         pipe.hset(key, "_", "")  # a snapshot with no lists still exists
-        for start in range(0, len(fields), 64):
-            pipe.hset(key, mapping=dict(fields[start : start + 64]))
+        for start in range(0, len(fields), SNAPSHOT_FIELDS_PER_HSET):
+            pipe.hset(key, mapping=dict(fields[start : start + SNAPSHOT_FIELDS_PER_HSET]))
         # Unpublished snapshots (a rollup that died here) vanish on their own.
         pipe.expire(key, self._grace_s())
         await pipe.execute()
