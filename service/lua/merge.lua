@@ -23,12 +23,21 @@ local function inside(start, index)
   return start == false or index >= tonumber(start)
 end
 
-local gran, index, ttl = {}, {}, {}
+-- For each bucket key: the keys an entry of that bucket adds to (the bucket itself while it
+-- is kept, and the windows that still hold it), worked out once per call, not per entry.
+local targets, ttl = {}, {}
 local nb = tonumber(ARGV[1])
 local pos = 2
 for i = 1, nb do
   local k = 6 + i
-  gran[k], index[k], ttl[k] = ARGV[pos], tonumber(ARGV[pos + 1]), ARGV[pos + 2]
+  local gran, index = ARGV[pos], tonumber(ARGV[pos + 1])
+  ttl[k] = ARGV[pos + 2]
+  local into = {}
+  if inside(keep_from[gran], index) then into[#into + 1] = k end
+  for _, feed in ipairs(feeds[gran]) do
+    if inside(from[feed[2]], index) then into[#into + 1] = feed[1] end
+  end
+  targets[k] = into
   pos = pos + 3
 end
 
@@ -43,17 +52,15 @@ while pos <= #ARGV do
     local article = string.sub(member, string.find(member, '|', 1, true) + 1)
     for j = 1, 3 do
       local k = tonumber(ARGV[pos + j])
-      local g, i = gran[k], index[k]
-      if inside(keep_from[g], i) then
-        redis.call('ZINCRBY', KEYS[k], views, article)
-        written[k] = true
+      for _, target in ipairs(targets[k]) do
+        redis.call('ZINCRBY', KEYS[target], views, article)
       end
-      for _, feed in ipairs(feeds[g]) do
-        if inside(from[feed[2]], i) then redis.call('ZINCRBY', KEYS[feed[1]], views, article) end
-      end
+      written[k] = true
     end
   end
   pos = pos + 4
 end
-for k in pairs(written) do redis.call('EXPIRE', KEYS[k], ttl[k]) end
+for k in pairs(written) do
+  if targets[k][1] == k then redis.call('EXPIRE', KEYS[k], ttl[k]) end
+end
 return merged
