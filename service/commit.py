@@ -124,14 +124,22 @@ class Committer:
             self._watchdog = asyncio.get_running_loop().call_later(self._tick_s, self._expire)
 
     async def submit_many(self, views: Sequence[View]) -> list[int]:
-        """Record views in chunks (a batch upload); one outcome per view, in order."""
-        outcomes: list[int] = []
+        """Record views in chunks (a batch upload); one outcome per view, in order.
+
+        The views go in article order (stable: of two with the same event id, the first still
+        counts), so a chunk holds few articles with many views each: record.lua's writes per
+        article (catalog check, total, inbox, readers) are then shared by many views.
+        """
+        order = sorted(range(len(views)), key=lambda index: views[index].article)
+        outcomes = [0] * len(views)
         size = self.settings.commit_max_batch
-        for start in range(0, len(views), size):
-            for outcome in await self._write(list(views[start : start + size])):
+        for start in range(0, len(order), size):
+            chunk = order[start : start + size]
+            results = await self._write([views[index] for index in chunk])
+            for index, outcome in zip(chunk, results, strict=True):
                 if isinstance(outcome, BaseException):  # the batch answer has no room for it
                     raise outcome
-                outcomes.append(outcome)
+                outcomes[index] = outcome
         return outcomes
 
     def _kick(self, lane: _Lane) -> None:
@@ -290,6 +298,8 @@ class Committer:
         ]
         rate_keys: dict[int, int] = {}  # client shard -> key number of its minute's hash
 
+        readers_ttls: dict[int, int] = {}  # day -> TTL of its reader counts, from now
+
         def rate_key(view: View) -> int:
             if not rate_limited or view.client is None:
                 return 0
@@ -311,7 +321,7 @@ class Committer:
             ]
             args += [base, len(views)]
             for view in views:
-                args += _view_args(view, key_list, now)
+                args += _view_args(view, key_list, now, readers_ttls)
                 number = rate_key(view)
                 args += [number, view.client.hex() if number else ""]  # type: ignore[union-attr]
         return Call(_RECORD, key_list, args)
@@ -322,7 +332,9 @@ def _weight(now: float) -> str:
     return f"{1.0 - (now % 60) / 60:.3f}"
 
 
-def _view_args(view: View, key_list: list[str], now: float) -> list[Any]:
+def _view_args(
+    view: View, key_list: list[str], now: float, readers_ttls: dict[int, int]
+) -> list[Any]:
     """A view's first 8 fields for record.lua; appends the keys they name to ``key_list``."""
     article = view.article
     event_k = seen_k = readers_k = 0
@@ -340,7 +352,9 @@ def _view_args(view: View, key_list: list[str], now: float) -> list[Any]:
         key_list.append(keys.readers(article, day))
         readers_k = len(key_list)
         member = view.reader.hex()
-    readers_ttl = _ttl((day + 1) * DAY_S + READERS_RETENTION_S, now)
+    readers_ttl = readers_ttls.get(day)
+    if readers_ttl is None:
+        readers_ttl = readers_ttls[day] = _ttl((day + 1) * DAY_S + READERS_RETENTION_S, now)
     return [
         article,
         "b" if view.bot else "v",

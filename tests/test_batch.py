@@ -60,6 +60,32 @@ async def test_event_ids_dedupe_across_batches(client: httpx.AsyncClient) -> Non
     assert await views_of(client, "a") == 50
 
 
+async def test_outcomes_keep_their_events_order_over_many_chunks(settings: Settings) -> None:
+    """Events are written article by article in chunks; each outcome still lands on its own
+    event: unknown articles scattered through the batch are rejected at their own indexes, and
+    each (article, event id) counts once however its repeats fall into chunks."""
+    small = settings.model_copy(update={"commit_max_batch": 7})
+    async with client_for(small, ManualClock(T0)) as http:
+        for article in ("a", "b", "c"):
+            await put_article(http, article)
+        events: list[dict[str, str]] = []
+        unknown: list[int] = []
+        for n in range(60):
+            if n % 7 == 3:
+                unknown.append(len(events))
+                events.append({"article": f"gone-{n}"})
+            else:
+                events.append({"article": "abc"[n % 3], "event_id": f"e-{n % 40}"})
+        response = await http.post("/v1/views/batch", json={"events": events}, headers=ADMIN)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["rejected"] == [{"index": i, "code": "unknown_article"} for i in unknown]
+        distinct = {(e["article"], e["event_id"]) for e in events if "event_id" in e}
+        assert body["counted"] == len(distinct)
+        assert body["duplicates"] == 60 - len(unknown) - len(distinct)
+        assert sum([await views_of(http, a) for a in "abc"]) == len(distinct)
+
+
 async def test_batch_is_not_bot_filtered(client: httpx.AsyncClient) -> None:
     await put_article(client, "a")
     response = await client.post(
