@@ -13,11 +13,12 @@
 -- ARGV[4] inbox TTL s (a safety net: the rollup empties it every interval)
 -- ARGV[5] rate limit per client and minute   ARGV[6] weight of the previous minute (the share
 --   of it still inside the sliding minute)   ARGV[7] TTL s of this minute's rate hashes
--- ARGV[8] number of sections; then per section: b, NV (number of views), then per view 10
---   fields: article, kind ("v" view, "b" bot), event key #, dedupe key #, readers key #,
---   readers member, readers TTL s, 5-minute bucket index, rate key # (0: the caller checked
---   the limit already, or there is none), client digest. A key number is an index into KEYS,
---   0 when absent.
+-- ARGV[8] fields per view, 6 or 10   ARGV[9] number of sections; then per section: b, NV
+--   (number of views), then per view its fields: article, event key #, readers key #, readers
+--   member, readers TTL s, 5-minute bucket index; and with 10, kind ("v" view, "b" bot),
+--   dedupe key #, rate key # (0: the caller checked the limit already, or there is none),
+--   client digest. With 6 (batches: no dedupe, no bots, no rate limit) those are "v", 0, 0.
+--   A key number is an index into KEYS, 0 when absent.
 -- Returns one code per view, sections in order: 1 counted, 2 duplicate reader,
 --   3 duplicate event id, 4 unknown article, 5 bot, 6 over the rate limit (refused requests
 --   count towards the limit too, so a client that keeps hammering stays limited).
@@ -27,6 +28,7 @@ local event_ttl = tonumber(ARGV[2])
 local minute_ttl = ARGV[3]
 local inbox_ttl = ARGV[4]
 local rate_limit, rate_weight, rate_ttl = tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7]
+local fields = tonumber(ARGV[8])
 local rate_keys = {}
 local codes = {}
 
@@ -58,10 +60,12 @@ local function section(b, pos)
   local nv = tonumber(ARGV[pos])
   pos = pos + 1
   for _ = 1, nv do
-    local article, kind = ARGV[pos], ARGV[pos + 1]
-    local event_k, seen_k = tonumber(ARGV[pos + 2]), tonumber(ARGV[pos + 3])
-    local readers_k = tonumber(ARGV[pos + 4])
-    local rate_k = tonumber(ARGV[pos + 8])
+    local article, event_k = ARGV[pos], tonumber(ARGV[pos + 1])
+    local readers_k = tonumber(ARGV[pos + 2])
+    local kind, seen_k, rate_k = 'v', 0, 0
+    if fields == 10 then
+      kind, seen_k, rate_k = ARGV[pos + 6], tonumber(ARGV[pos + 7]), tonumber(ARGV[pos + 8])
+    end
     local code = 1
     if rate_k > 0 and over_limit(rate_k, ARGV[pos + 9]) then
       code = 6
@@ -78,18 +82,18 @@ local function section(b, pos)
     if code == 1 then
       counted = counted + 1
       bump(totals, article, 1)
-      bump(inbox, ARGV[pos + 7] .. '|' .. article, 1)
+      bump(inbox, ARGV[pos + 5] .. '|' .. article, 1)
       if readers_k > 0 then
         local members = readers[readers_k]
         if members == nil then
           members = {}
-          readers[readers_k], readers_ttl[readers_k] = members, ARGV[pos + 6]
+          readers[readers_k], readers_ttl[readers_k] = members, ARGV[pos + 4]
         end
-        members[#members + 1] = ARGV[pos + 5]
+        members[#members + 1] = ARGV[pos + 3]
       end
     end
     codes[#codes + 1] = code
-    pos = pos + 10
+    pos = pos + fields
   end
   if counted > 0 then
     for article, n in pairs(totals) do redis.call('ZINCRBY', totals_k, n, article) end
@@ -109,8 +113,8 @@ local function section(b, pos)
   return pos
 end
 
-local pos = 9
-for _ = 1, tonumber(ARGV[8]) do
+local pos = 10
+for _ = 1, tonumber(ARGV[9]) do
   local b = tonumber(ARGV[pos])
   pos = section(b, pos + 1)
 end
