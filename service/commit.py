@@ -35,7 +35,6 @@ PER_MINUTE_RETENTION_S = 2 * 3600
 # scheduler for a month keeps.
 INBOX_RETENTION_S = 32 * 86400
 DAY_S, M5_S = DAY.bucket_s, M5.bucket_s
-RATE_LANES = 1000  # lane ids from here on are rate-limit lanes (RATE_LANES + client shard)
 WATCHDOG_TICKS = 4  # a waiter times out between 1 and 1.25 Redis timeouts after it came
 
 _RECORD = Script.load("record")
@@ -67,7 +66,7 @@ class Committer:
         # Flushes go by lane: one on a single node; on a cluster a rate-limit lane per client
         # shard, then a record lane per article shard, so a master that hangs only holds up
         # the views whose keys it serves (a flush waits for its slowest call).
-        self._lanes: dict[int, _Lane] = {}
+        self._lanes: dict[tuple[bool, int], _Lane] = {}  # (rate-limit lane?, shard) -> lane
         self._rate_first = settings.rate_limit_per_min > 0 and store.cluster
         self._tasks: set[asyncio.Task[None]] = set()
         # Waiters in submission order, with the watchdog tick they arrived in.
@@ -84,19 +83,19 @@ class Committer:
         if self._watchdog is None:
             self._watchdog = loop.call_later(self._tick_s, self._expire)
         if self._rate_first and view.client is not None:
-            self._enqueue(self._lane(RATE_LANES + keys.shard_of_digest(view.client)), view, future)
+            self._enqueue(self._lane(True, keys.shard_of_digest(view.client)), view, future)
         else:
             self._enqueue(self._record_lane(view), view, future)
         return await future
 
-    def _lane(self, lane_id: int) -> _Lane:
-        lane = self._lanes.get(lane_id)
+    def _lane(self, rate: bool, shard: int) -> _Lane:
+        lane = self._lanes.get((rate, shard))
         if lane is None:
-            lane = self._lanes[lane_id] = _Lane(rate=lane_id >= RATE_LANES)
+            lane = self._lanes[rate, shard] = _Lane(rate)
         return lane
 
     def _record_lane(self, view: View) -> _Lane:
-        return self._lane(keys.shard_of(view.article) if self.store.cluster else 0)
+        return self._lane(False, keys.shard_of(view.article) if self.store.cluster else 0)
 
     def _enqueue(self, lane: _Lane, view: View, future: asyncio.Future[int]) -> None:
         lane.queue.append((view, future))
