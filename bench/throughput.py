@@ -81,6 +81,7 @@ def service_env(redis_url: str) -> dict[str, str]:
     return {
         "VIEWCOUNT_REDIS_URL": redis_url,
         "VIEWCOUNT_ADMIN_TOKEN": TOKEN,
+        "VIEWCOUNT_SECRET": "bench-secret-kept-outside-redis-0123456789",
         "VIEWCOUNT_TRUSTED_PROXIES": "127.0.0.1",
         "VIEWCOUNT_LOG_LEVEL": "warning",
         "BENCH_REDIS_URL": redis_url,

@@ -127,7 +127,7 @@ class Catalog:
     async def delete(self, article_id: str) -> None:
         """Remove the article and its counters; UnknownArticle when absent."""
         shard = keys.shard_of(article_id)
-        holders = [keys.totals(shard), keys.bots(shard)]
+        holders = [keys.totals(shard), keys.bots(shard), keys.automated(shard)]
         holders += [keys.window(shard, name) for name in ("1h", "24h", "7d", "30d")]
         now = self.clock.now()
         for gran in GRANULARITIES:
@@ -162,7 +162,8 @@ class Catalog:
         pipe.hgetall(keys.meta(article_id))
         pipe.zscore(keys.totals(shard), article_id)
         pipe.hget(keys.bots(shard), article_id)
-        fields, views, bot_views = await self._execute(pipe)
+        pipe.hget(keys.automated(shard), article_id)
+        fields, views, bot_views, automated_views = await self._execute(pipe)
         if not fields:
             raise UnknownArticle(f"no article '{article_id}' in the catalog")
         return {
@@ -174,6 +175,7 @@ class Catalog:
             "imported_views": int(fields["imported_views"]),
             "views": int(views or 0),
             "bot_views": int(bot_views or 0),
+            "automated_views": int(automated_views or 0),
         }
 
     async def views(self, article_id: str) -> dict[str, Any]:
@@ -183,16 +185,18 @@ class Catalog:
         pipe.sismember(keys.articles(shard), article_id)
         pipe.zscore(keys.totals(shard), article_id)
         pipe.hget(keys.bots(shard), article_id)
+        pipe.hget(keys.automated(shard), article_id)
         # Cluster pipelines refuse .pfcount() (it may name keys of several slots); this
         # one key shares the shard's slot, so the raw command is safe on both backends.
         pipe.execute_command("PFCOUNT", keys.readers(article_id, DAY.index(self.clock.now())))
-        known, views, bot_views, readers = await self._execute(pipe)
+        known, views, bot_views, automated_views, readers = await self._execute(pipe)
         if not known:
             raise UnknownArticle(f"no article '{article_id}' in the catalog")
         return {
             "article": article_id,
             "views": int(views or 0),
             "bot_views": int(bot_views or 0),
+            "automated_views": int(automated_views or 0),
             "readers_today": int(readers),
         }
 

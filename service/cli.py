@@ -15,16 +15,17 @@ import sys
 from collections.abc import Coroutine, Iterator
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 
 from . import logs
 from .clock import SystemClock, rfc3339
-from .embedded import EmbeddedError, EmbeddedRedis
+from .embedded import EmbeddedError, EmbeddedRedis, data_dir_secret
 from .settings import Settings
 from .store import connect
 
 log = logging.getLogger("viewcount.cli")
 MIN_TOKEN_LENGTH = 16
+MIN_SECRET_LENGTH = 32
 
 
 class StartupError(Exception):
@@ -74,9 +75,10 @@ def _parser() -> argparse.ArgumentParser:
 def _serve(settings: Settings, args: argparse.Namespace) -> None:
     _check_port(args.host, args.port)
     _check_token(settings)
+    secret = _secret(settings)
     with _redis(settings) as url:
-        env = {**os.environ, "VIEWCOUNT_REDIS_URL": url}
-        settings = settings.model_copy(update={"redis_url": url})
+        env = {**os.environ, "VIEWCOUNT_REDIS_URL": url, "VIEWCOUNT_SECRET": secret}
+        settings = settings.model_copy(update={"redis_url": url, "secret": SecretStr(secret)})
         _check_redis(settings)
         if args.demo:
             if settings.admin_token is None:
@@ -236,6 +238,27 @@ def _check_port(host: str, port: int) -> None:
             sock.bind((host, port))
         except OSError as exc:
             raise StartupError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+
+
+def _secret(settings: Settings) -> str:
+    """VIEWCOUNT_SECRET; for the embedded server the one kept under DATA_DIR."""
+    if settings.secret is None:
+        if settings.redis_url:
+            raise StartupError(
+                "VIEWCOUNT_SECRET is required with VIEWCOUNT_REDIS_URL: set the same "
+                f"{MIN_SECRET_LENGTH}+ random characters on every replica "
+                "(openssl rand -base64 32); it keys every client digest and must not live in Redis"
+            )
+        try:
+            return data_dir_secret(settings.data_dir)
+        except OSError as exc:
+            raise StartupError(f"cannot keep the secret under {settings.data_dir}: {exc}") from exc
+    secret = settings.secret.get_secret_value()
+    if len(secret) < MIN_SECRET_LENGTH:
+        raise StartupError(
+            f"VIEWCOUNT_SECRET is too short: use at least {MIN_SECRET_LENGTH} random characters"
+        )
+    return secret
 
 
 def _check_token(settings: Settings) -> None:

@@ -22,13 +22,13 @@ from typing import Any
 from . import keys
 from .clock import Clock
 from .errors import RateLimited
-from .ingest import View
+from .ingest import HUMAN, View
 from .metrics import Metrics
 from .settings import Settings
 from .store import Call, Script, StorageUnavailable, Store
 from .windows import DAY, M5
 
-COUNTED, DUPLICATE, DUPLICATE_EVENT, UNKNOWN, BOT, RATE_LIMITED = 1, 2, 3, 4, 5, 6
+COUNTED, DUPLICATE, DUPLICATE_EVENT, UNKNOWN, BOT, RATE_LIMITED, AUTOMATED = 1, 2, 3, 4, 5, 6, 7
 READERS_RETENTION_S = 2 * 86400
 PER_MINUTE_RETENTION_S = 2 * 3600
 # The rollup empties the inbox every interval; the TTL only bounds what a service left with no
@@ -74,11 +74,19 @@ class Committer:
         self._tick = 0
         self._tick_s = settings.redis_timeout_s / WATCHDOG_TICKS
         self._watchdog: asyncio.TimerHandle | None = None
+        self._pending = 0  # views submitted and not yet answered
 
     async def submit(self, view: View) -> int:
-        """Record one view; returns its outcome code once it is written."""
+        """Record one view; returns its outcome code once it is written.
+
+        StorageUnavailable at once when VIEWCOUNT_COMMIT_MAX_QUEUE views already wait: while
+        Redis stalls, a saturated process answers 503 rather than queue without bound."""
+        if self._pending >= self.settings.commit_max_queue:
+            raise StorageUnavailable("too many views wait for Redis in this process")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[int] = loop.create_future()
+        self._pending += 1
+        future.add_done_callback(self._answered)
         self._waiting.append((self._tick, future))
         if self._watchdog is None:
             self._watchdog = loop.call_later(self._tick_s, self._expire)
@@ -87,6 +95,9 @@ class Committer:
         else:
             self._enqueue(self._record_lane(view), view, future)
         return await future
+
+    def _answered(self, future: asyncio.Future[int]) -> None:
+        self._pending -= 1
 
     def _lane(self, rate: bool, shard: int) -> _Lane:
         lane = self._lanes.get((rate, shard))
@@ -146,6 +157,11 @@ class Committer:
         while queue and lane.inflight < self.settings.commit_max_inflight:
             batch = queue[: self.settings.commit_max_batch]
             del queue[: len(batch)]
+            # A view whose caller was answered meanwhile (a 503 from the watchdog, a request
+            # that went away) is not written: nothing answered 503 is counted afterwards.
+            batch = [entry for entry in batch if not entry[1].done()]
+            if not batch:
+                continue
             lane.inflight += 1
             task = asyncio.create_task(self._flush(lane, batch))
             self._tasks.add(task)
@@ -239,6 +255,7 @@ class Committer:
         for code, metric in (
             (COUNTED, self.metrics.views),
             (BOT, self.metrics.bots),
+            (AUTOMATED, self.metrics.automated),
             (DUPLICATE, self.metrics.duplicates),
             (DUPLICATE_EVENT, self.metrics.duplicates),
         ):
@@ -286,7 +303,7 @@ class Committer:
         minute = int(now // 60)
         # Batch views need no dedupe, bot or rate-limit fields: 6 per view instead of 10.
         compact = not any(
-            view.bot
+            view.kind != HUMAN
             or (view.dedupe and view.reader is not None)
             or (rate_limited and view.client is not None)
             for _, views in sections
@@ -325,6 +342,7 @@ class Committer:
                 keys.bots(shard),
                 keys.inbox(shard),
                 keys.per_minute(shard, minute),
+                keys.automated(shard),
             ]
             args += [base, len(views)]
             for view in views:
@@ -333,7 +351,7 @@ class Committer:
                     seen_k = _dedupe_key(view, key_list)
                     number = rate_key(view)
                     client = view.client.hex() if number else ""  # type: ignore[union-attr]
-                    args += ["b" if view.bot else "v", seen_k, number, client]
+                    args += [view.kind, seen_k, number, client]
         return Call(_RECORD, key_list, args)
 
 
@@ -349,9 +367,8 @@ def _view_args(
     article = view.article
     event_k = readers_k = readers_ttl = 0
     member = ""
-    if view.event_id is not None:
-        digest = hashlib.blake2b(f"{article}\0{view.event_id}".encode(), digest_size=16).hexdigest()
-        key_list.append(keys.event(article, digest))
+    if view.event is not None:
+        key_list.append(keys.event(article, view.event))
         event_k = len(key_list)
     if view.reader is not None:
         day = int(view.at // DAY_S)
@@ -366,8 +383,9 @@ def _view_args(
 
 def _dedupe_key(view: View, key_list: list[str]) -> int:
     """The key number of the view's dedupe marker (one reader, one article), 0 for none."""
-    if view.reader is None or not view.dedupe or view.bot:
+    if view.reader is None or not view.dedupe or view.kind != HUMAN:
         return 0
+    # The reader digest is keyed by the secret already: so is anything derived from it.
     seen = hashlib.blake2b(view.reader + view.article.encode(), digest_size=16).hexdigest()
     key_list.append(keys.seen(view.article, seen))
     return len(key_list)

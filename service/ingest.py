@@ -7,14 +7,13 @@ import ipaddress
 import os
 import socket
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qs
 
 import orjson
-from crawlerdetect import CrawlerDetect
 
 from . import keys
+from .bots import BotDetector
 from .errors import InvalidBody, PayloadTooLarge, UnsupportedMediaType
 from .settings import Settings
 from .store import Store
@@ -25,14 +24,18 @@ MAX_VISITOR = 128
 SALT_TTL_S = 2 * 86400
 
 
+HUMAN, BOT, AUTOMATED = "v", "b", "a"  # a view's kind, as record.lua reads it
+
+
 @dataclass(slots=True)
 class View:
-    """One view on its way to Redis. Holds digests only: never a raw IP or User-Agent."""
+    """One view on its way to Redis. Holds digests only: never a raw IP, User-Agent, visitor
+    or event id."""
 
     article: str
     at: float
-    bot: bool = False
-    event_id: str | None = None
+    kind: str = HUMAN  # HUMAN counts; BOT and AUTOMATED are counted apart
+    event: str | None = None  # keyed digest of the event id (hex)
     reader: bytes | None = None  # keyed digest of the reader (dedupe, unique readers)
     client: bytes | None = None  # keyed digest of the client IP (rate limit)
     dedupe: bool = True  # beacons: one view per reader per window; batches: event ids only
@@ -92,15 +95,23 @@ def check_size(size: int, limit: int) -> None:
 
 
 # --- who is reading ---------------------------------------------------------------------------
-_crawlers = CrawlerDetect()
+_bots = BotDetector()
 
 
-@lru_cache(maxsize=4096)
 def is_bot(user_agent: str) -> bool:
     """Known crawlers, bots and headless browsers; an empty User-Agent is a script too."""
     if not user_agent.strip():
         return True
-    return bool(_crawlers.isCrawler(user_agent))
+    return _bots.is_crawler(user_agent)
+
+
+def kind_of(user_agent: bytes, max_chars: int) -> str:
+    """HUMAN, BOT, or AUTOMATED for a User-Agent over ``max_chars`` (no browser sends one;
+    Wikimedia's automated-actor rules draw the line at 400). Detection reads no more than
+    ``max_chars``, so its cost is bounded whatever the header holds."""
+    if len(user_agent) > max_chars:
+        return AUTOMATED
+    return BOT if is_bot(user_agent.decode("latin-1")) else HUMAN
 
 
 def client_ip(peer: str | None, forwarded_for: str | None, settings: Settings) -> str:
@@ -151,7 +162,11 @@ def _trusted_slowly(ip: str, networks: tuple[Any, ...]) -> bool:
 
 
 class Salts:
-    """The daily salt that keys every reader digest, shared by all processes through Redis."""
+    """The daily salt that keys every reader digest, shared by all processes through Redis.
+
+    Mixed with the secret (see Identity): a dump of Redis holds the salt but not the secret, so
+    it reveals no reader; and a salt expires after two days, so even the secret and a dump
+    together cannot link the readers of older days."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -168,10 +183,47 @@ class Salts:
         return self._key
 
 
-def reader_digest(salt: bytes, ip: str, user_agent: str, visitor: str | None) -> bytes:
+class Identity:
+    """Keyed digests of who sent a view, the only form in which a client reaches Redis.
+
+    Every digest is keyed by VIEWCOUNT_SECRET, which Redis never holds, so enumerating the
+    2^32 IPv4 addresses against a dump finds nothing. A reader (IP, User-Agent and visitor)
+    is keyed by the day's salt too: readers are not linkable from one day to the next. A client
+    (the address alone, for the rate limit) keeps its digest across midnight, so a limit does
+    not reset when the day changes.
+    """
+
+    def __init__(self, secret: bytes, salts: Salts) -> None:
+        self.secret = secret
+        self.salts = salts
+        self._day = -1
+        self._reader_key = b""
+
+    async def reader_key(self, day: int) -> bytes:
+        """The key of the day's reader digests: its salt, keyed by the secret."""
+        if day != self._day:
+            salt = await self.salts.for_day(day)
+            self._reader_key = hashlib.blake2b(salt, key=self.secret, person=b"reader").digest()
+            self._day = day
+        return self._reader_key
+
+    def client(self, ip: str) -> bytes:
+        return client_digest(self.secret, ip)
+
+    def event(self, article: str, event_id: str) -> str:
+        return event_digest(self.secret, article, event_id)
+
+
+def reader_digest(key: bytes, ip: str, user_agent: str, visitor: str | None) -> bytes:
     material = f"{ip}\0{user_agent}\0{visitor or ''}".encode()
-    return hashlib.blake2b(material, key=salt, digest_size=16).digest()
+    return hashlib.blake2b(material, key=key, digest_size=16).digest()
 
 
-def client_digest(salt: bytes, ip: str) -> bytes:
-    return hashlib.blake2b(ip.encode(), key=salt, digest_size=12, person=b"ratelimit").digest()
+def client_digest(secret: bytes, ip: str) -> bytes:
+    return hashlib.blake2b(ip.encode(), key=secret, digest_size=12, person=b"client").digest()
+
+
+def event_digest(secret: bytes, article: str, event_id: str) -> str:
+    """The digest an event id's idempotency marker is named by (keys.event)."""
+    material = f"{article}\0{event_id}".encode()
+    return hashlib.blake2b(material, key=secret, digest_size=16, person=b"event").hexdigest()

@@ -76,6 +76,11 @@ def bots(shard: int) -> str:
     return f"{_s(shard)}:bots"
 
 
+def automated(shard: int) -> str:
+    """Hash article -> automated views (over-long User-Agents, per-client caps)."""
+    return f"{_s(shard)}:auto"
+
+
 def inbox(shard: int) -> str:
     """Sorted set "m5 index|article" -> views counted since the rollup last claimed it."""
     return f"{_s(shard)}:inbox"

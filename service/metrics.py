@@ -16,6 +16,11 @@ class Metrics:
             registry=r,
         )
         self.bots = Counter("viewcount_views_bot", "Views from bots, counted apart", registry=r)
+        self.automated = Counter(
+            "viewcount_views_automated",
+            "Views from automated clients (over-long User-Agents), counted apart",
+            registry=r,
+        )
         self.rejected = Counter(
             "viewcount_views_rejected", "Views refused, by problem code", ["code"], registry=r
         )

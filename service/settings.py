@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 from functools import cached_property
 from pathlib import Path
@@ -17,7 +18,9 @@ def _default_data_dir() -> Path:
 class Settings(BaseSettings):
     """Configuration, read from the environment (prefix ``VIEWCOUNT_``)."""
 
-    model_config = SettingsConfigDict(env_prefix="VIEWCOUNT_", frozen=True, extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="VIEWCOUNT_", frozen=True, extra="ignore", env_ignore_empty=True
+    )
 
     redis_url: str | None = None
     redis_cluster: bool = False
@@ -38,6 +41,18 @@ class Settings(BaseSettings):
         "has no such limit)",
     )
     rate_limit_per_min: int = Field(600, ge=0, description="per client IP; 0 disables")
+    secret: SecretStr | None = Field(
+        None,
+        description="kept outside Redis and mixed into every keyed digest (reader, client, "
+        "dedupe marker, event id), so a Redis dump alone reveals no client; required with "
+        "VIEWCOUNT_REDIS_URL, generated under DATA_DIR for the embedded server",
+    )
+    max_user_agent_chars: int = Field(
+        512,
+        ge=32,
+        le=8192,
+        description="the part of a User-Agent bot detection reads; a longer one is automated",
+    )
     data_dir: Path = Field(default_factory=_default_data_dir)
 
     ranking_size: int = Field(100, ge=1, le=1000)
@@ -64,6 +79,12 @@ class Settings(BaseSettings):
     # One flush at a time: the next one carries everything that queued meanwhile. Measured
     # (python -m bench): 17% less CPU per beacon than two in flight, and half the p99.
     commit_max_inflight: int = Field(1, ge=1)
+    commit_max_queue: int = Field(
+        10_000,
+        ge=1,
+        description="beacon views waiting for a group commit in one process; past it a "
+        "beacon answers 503 storage_unavailable at once",
+    )
     scheduler_nice: int = Field(
         10,
         ge=0,
@@ -87,6 +108,14 @@ class Settings(BaseSettings):
             for p in self.trusted_proxies.split(",")
             if p.strip()
         )
+
+    @cached_property
+    def secret_key(self) -> bytes:
+        """The secret as a BLAKE2b key (64 bytes at most: longer secrets are hashed down)."""
+        if self.secret is None:
+            raise ValueError("VIEWCOUNT_SECRET is not set")
+        raw = self.secret.get_secret_value().encode()
+        return raw if len(raw) <= 64 else hashlib.blake2b(raw).digest()
 
     @property
     def lease_s(self) -> float:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from .errors import InvalidArticleId
+from .errors import InvalidArticleId, InvalidParameter
 
 _ARTICLE = re.compile(r"[A-Za-z0-9._~-]{1,200}")
 _THEME = re.compile(r"[a-z0-9-]{1,64}")
@@ -29,3 +29,21 @@ def article_id(value: object) -> str:
     if not is_article_id(value):
         raise InvalidArticleId("article ids are 1-200 characters from A-Z a-z 0-9 . _ ~ -")
     return value  # type: ignore[return-value]
+
+
+def small_int(text: str | bytes, max_digits: int = 18) -> int | None:
+    """The value of a decimal string of at most ``max_digits`` ASCII digits, else None.
+
+    Checked before int(): int() takes Unicode digits ("²" is a digit to str.isdigit() but not
+    to int()) and refuses over 4,300 digits with a ValueError of its own."""
+    if not 1 <= len(text) <= max_digits or not (text.isascii() and text.isdigit()):
+        return None
+    return int(text)
+
+
+def int_parameter(text: str, name: str, low: int, high: int) -> int:
+    """A query parameter that must be an integer from ``low`` to ``high``."""
+    value = small_int(text, len(str(high)))
+    if value is None or not low <= value <= high:
+        raise InvalidParameter(f"{name}: an integer from {low} to {high}")
+    return value

@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from .support import ADMIN_TOKEN, BROWSER_UA, end_process, free_port, wait_for_port
+from .support import ADMIN_TOKEN, BROWSER_UA, SECRET, end_process, free_port, wait_for_port
 
 
 class ServiceProcess:
@@ -31,6 +31,7 @@ class ServiceProcess:
             {
                 "VIEWCOUNT_REDIS_URL": redis_url,
                 "VIEWCOUNT_ADMIN_TOKEN": ADMIN_TOKEN,
+                "VIEWCOUNT_SECRET": SECRET,
                 "VIEWCOUNT_LOG_JSON": "false",
                 "VIEWCOUNT_LOG_LEVEL": "warning",
             }

@@ -24,6 +24,7 @@ BROWSER_UA = (
     "Chrome/126.0.0.0 Safari/537.36"
 )
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+SECRET = "test-secret-kept-outside-redis-0123456789"
 
 
 def free_port() -> int:
@@ -115,6 +116,7 @@ def make_settings(url: str, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "redis_url": url,
         "admin_token": ADMIN_TOKEN,
+        "secret": SECRET,
         "rate_limit_per_min": 0,
         "log_json": False,
     }

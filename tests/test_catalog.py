@@ -30,6 +30,7 @@ async def test_put_creates_then_replaces(client: httpx.AsyncClient) -> None:
         "imported_views": 0,
         "views": 0,
         "bot_views": 0,
+        "automated_views": 0,
     }
     replaced = await client.put(
         f"/v1/articles/{ARTICLE}", json={**BODY, "title": "New title"}, headers=ADMIN

@@ -18,7 +18,7 @@ from service.embedded import EmbeddedRedis, server_binary
 from service.settings import Settings
 from service.store import connect
 
-from .support import BROWSER_UA, RedisProcess, free_port
+from .support import BROWSER_UA, SECRET, RedisProcess, free_port
 
 pytestmark = pytest.mark.single_node
 
@@ -64,7 +64,7 @@ def run_cli(
         capture_output=True,
         text=True,
         timeout=timeout_s,
-        env={**os.environ, **(env or {})},
+        env={**os.environ, "VIEWCOUNT_SECRET": SECRET, **(env or {})},
     )
 
 
@@ -196,3 +196,13 @@ async def test_serve_demo_on_the_embedded_server(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.communicate(timeout=30)
+
+
+def test_a_shared_redis_needs_a_secret(redis_server: RedisProcess) -> None:
+    """Digests keyed only by what Redis holds could be reversed from a dump: no start without
+    VIEWCOUNT_SECRET when the Redis is not the embedded one, and none with a short one."""
+    env = {"VIEWCOUNT_REDIS_URL": redis_server.url, "VIEWCOUNT_SECRET": ""}
+    line = one_line_error(run_cli("serve", "--port", str(free_port()), env=env))
+    assert "VIEWCOUNT_SECRET is required" in line
+    short = {**env, "VIEWCOUNT_SECRET": "too-short"}
+    assert "too short" in one_line_error(run_cli("serve", "--port", str(free_port()), env=short))

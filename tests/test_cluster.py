@@ -12,7 +12,6 @@ import pytest
 from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
 
 from service import keys
-from service.ingest import client_digest
 from service.settings import Settings
 
 from .cluster import ClusterNode, RedisClusterProcess, redis_client, stall
@@ -221,8 +220,7 @@ async def test_a_stalled_master_fails_only_the_views_of_its_shards(
             warm = await http.post("/v1/views", json={"article": article, "visitor": "warm"})
             assert warm.status_code == 202, warm.text  # script and salt loaded everywhere
         services = http.app.holder["services"]  # type: ignore[attr-defined]
-        salt = await services.salts.for_day(int(services.clock.now() // 86400))
-        client_master = master_of_shard(keys.shard_of_digest(client_digest(salt, PEER)))
+        client_master = master_of_shard(keys.shard_of_digest(services.identity.client(PEER)))
         victim = next(m for m in cluster_server.masters if m is not client_master)
         stalled = {shard for shard in range(keys.SHARDS) if master_of_shard(shard) is victim}
         assert 0 < len(stalled) < keys.SHARDS

@@ -328,13 +328,14 @@ async def test_the_daily_salt_rotates_and_old_salts_expire(
     await put_article(client, ARTICLE)
     services = client.app.holder["services"]  # type: ignore[attr-defined]
     day = int(T0 // 86400)
-    first = await services.salts.for_day(day)
+    first = await services.identity.reader_key(day)
     assert (await client.post("/v1/views", json={"article": ARTICLE})).json()["counted"]
+    assert first != await services.identity.salts.for_day(day)  # the key mixes in the secret
     ttl = await redis.ttl(keys.salt(day))
     assert 0 < ttl <= SALT_TTL_S  # yesterday's salt disappears on its own
     clock.advance(86400)
     assert (await client.post("/v1/views", json={"article": ARTICLE})).json()["counted"]
-    second = await services.salts.for_day(day + 1)
+    second = await services.identity.reader_key(day + 1)
     assert second != first and len(second) >= 16
     assert 0 < await redis.ttl(keys.salt(day + 1)) <= SALT_TTL_S
     # The same reader is a different digest on the new day: readers cannot be linked.

@@ -16,7 +16,7 @@ from ..catalog import Catalog
 from ..clock import Clock, SystemClock
 from ..commit import Committer
 from ..errors import DomainError
-from ..ingest import Salts
+from ..ingest import Identity, Salts
 from ..metrics import Metrics
 from ..rankings import Rankings
 from ..settings import Settings
@@ -46,7 +46,7 @@ def create_app(settings: Settings, clock: Clock | None = None, store: Store | No
             active,
             Catalog(active, clock),
             Committer(active, settings, clock, metrics),
-            Salts(active),
+            Identity(settings.secret_key, Salts(active)),
             Rankings(active, settings.snapshot_poll_s),
             metrics,
         )

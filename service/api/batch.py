@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request, Response
 from .. import commit
 from ..clock import parse_rfc3339
 from ..errors import DomainError, InvalidBody, PayloadTooLarge
-from ..ingest import MAX_EVENT_ID, MAX_VISITOR, View, optional_text, reader_digest
+from ..ingest import MAX_EVENT_ID, MAX_VISITOR, Identity, View, optional_text, reader_digest
 from ..validate import article_id
 from ..windows import MAX_EVENT_AGE_S
 from .auth import Admin, Svc
@@ -48,13 +48,13 @@ async def batch(svc: Svc, request: Request) -> Response:
     if len(events) > settings.batch_max_events:
         raise PayloadTooLarge(f"at most {settings.batch_max_events} events per batch")
     now = svc.clock.now()
-    salt = await svc.salts.for_day(int(now // 86400))
+    reader_key = await svc.identity.reader_key(int(now // 86400))
     views: list[View] = []
     positions: list[int] = []
     rejected: list[dict[str, Any]] = []
     for index, event in enumerate(events):
         try:
-            views.append(_view(event, now, salt))
+            views.append(_view(event, now, svc.identity, reader_key))
             positions.append(index)
         except DomainError as exc:
             rejected.append({"index": index, "code": exc.code})
@@ -73,7 +73,7 @@ async def batch(svc: Svc, request: Request) -> Response:
     return json({"counted": counted, "duplicates": duplicates, "rejected": rejected})
 
 
-def _view(event: object, now: float, salt: bytes) -> View:
+def _view(event: object, now: float, identity: Identity, reader_key: bytes) -> View:
     if not isinstance(event, dict):
         raise InvalidBody("an event must be a JSON object")
     if not isinstance(event.get("article"), str):
@@ -89,5 +89,6 @@ def _view(event: object, now: float, salt: bytes) -> View:
             raise InvalidTime("at: an RFC 3339 time is required") from exc
         if at > now or at < now - MAX_EVENT_AGE_S:
             raise InvalidTime("at: not in the future, not older than 30 days")
-    reader = reader_digest(salt, "", "", visitor) if visitor else None
-    return View(article, at, event_id=event_id, reader=reader, dedupe=False)
+    reader = reader_digest(reader_key, "", "", visitor) if visitor else None
+    event_key = identity.event(article, event_id) if event_id is not None else None
+    return View(article, at, event=event_key, reader=reader, dedupe=False)

@@ -15,13 +15,13 @@ from ..ingest import (
     View,
     beacon_fields,
     check_size,
-    client_digest,
     client_ip,
-    is_bot,
+    kind_of,
     parse_beacon,
     reader_digest,
 )
 from ..store import STORAGE_ERRORS, StorageUnavailable
+from ..validate import small_int
 from .problems import PROBLEM_TYPE, from_error, problem, unavailable
 from .state import Services
 
@@ -36,6 +36,7 @@ Headers = list[tuple[bytes, bytes]]
 COUNTED = b'{"counted":true}'
 DUPLICATE = b'{"counted":false,"reason":"duplicate"}'
 BOT = b'{"counted":false,"reason":"bot"}'
+AUTOMATED = b'{"counted":false,"reason":"automated"}'
 PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
 JSON = b"application/json"
 DEADLINES = "viewcount.deadlines"  # set in the scope by a server that bounds the body's time
@@ -46,29 +47,35 @@ async def record(services: Services, fields: dict[str, Any], scope: Scope) -> by
     """Count one beacon view; the JSON answer once it is in Redis."""
     article, event_id, visitor = beacon_fields(fields)
     headers = _headers(scope)
-    user_agent = headers.get(b"user-agent", b"").decode("latin-1")
+    settings = services.settings
+    raw_agent = headers.get(b"user-agent", b"")
+    kind = kind_of(raw_agent, settings.max_user_agent_chars)
     forwarded = headers.get(b"x-forwarded-for")
     peer = scope.get("client")
     ip = client_ip(
         peer[0] if peer else None,
         forwarded.decode("latin-1") if forwarded else None,
-        services.settings,
+        settings,
     )
     now = services.clock.now()
-    salt = await services.salts.for_day(int(now // 86400))
+    identity = services.identity
+    # The reader of an over-long User-Agent is keyed by its first part: bounded work.
+    user_agent = raw_agent[: settings.max_user_agent_chars].decode("latin-1")
     view = View(
         article,
         now,
-        bot=is_bot(user_agent),
-        event_id=event_id,
-        reader=reader_digest(salt, ip, user_agent, visitor),
-        client=client_digest(salt, ip),
+        kind=kind,
+        event=identity.event(article, event_id) if event_id is not None else None,
+        reader=reader_digest(await identity.reader_key(int(now // 86400)), ip, user_agent, visitor),
+        client=identity.client(ip),
     )
     outcome = await services.committer.submit(view)  # it keeps the metrics of outcomes
     if outcome == commit.COUNTED:
         return COUNTED
     if outcome == commit.BOT:
         return BOT
+    if outcome == commit.AUTOMATED:
+        return AUTOMATED
     if outcome == commit.UNKNOWN:
         raise UnknownArticle(f"no article '{article}' in the catalog")
     return DUPLICATE
@@ -90,8 +97,9 @@ async def post_view(
         limit = services.settings.max_body_bytes
         headers = _headers(scope)
         declared = headers.get(b"content-length")
-        if declared is not None and declared.isdigit():
-            check_size(int(declared), limit)
+        size = small_int(declared) if declared is not None else None
+        if size is not None:  # anything else: the read below still stops at the limit
+            check_size(size, limit)
         body = await read_body(scope, receive, limit, services.settings.body_timeout_s)
         content_type = headers.get(b"content-type", b"").decode("latin-1")
         answer = await record(services, parse_beacon(body, content_type), scope)

@@ -7,13 +7,18 @@ declines (a missing or malformed parameter, HEAD), goes to FastAPI.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ..settings import Settings
 from . import beacons, reads
-from .beacons import Headers, Receive, Scope, Send
+from .beacons import Headers, Receive, Scope, Send, respond
+from .problems import PROBLEM_TYPE, problem
 from .state import Services
+
+log = logging.getLogger("viewcount.api")
 
 SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
@@ -66,12 +71,18 @@ class Front:
         fast = FAST_PATHS.get((method, path))
         svc = self.holder.get("services")
         # Fast paths set none of these headers themselves: no need to look for clashes.
-        if (
-            fast is not None
-            and svc is not None
-            and await fast(svc, scope, receive, send, fast_front)
-        ):
-            return
+        if fast is not None and svc is not None:
+            try:
+                if await fast(svc, scope, receive, send, fast_front):
+                    return
+            except Exception:
+                # A fast path answers its own domain and storage errors; anything else is a
+                # bug, and still gets a problem document rather than a dropped connection.
+                log.exception("fast path failed", extra={"path": path})
+                status, body = problem("internal_error", "an unexpected error; it has been logged")
+                with contextlib.suppress(Exception):  # unless its answer had begun already
+                    await respond(send, status, body, PROBLEM_TYPE.encode(), fast_front)
+                return
 
         async def send_with_headers(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":

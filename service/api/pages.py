@@ -11,7 +11,7 @@ from ..demo import HEADLINES
 from ..errors import InvalidParameter, UnknownArticle
 from ..locale import DEFAULT_LANG, LANGS, resolve_lang
 from ..store import StorageUnavailable
-from ..validate import is_article_id, is_theme
+from ..validate import int_parameter, is_article_id, is_theme
 from ..windows import WINDOWS_BY_NAME
 from .assets import asset, asset_response, text
 from .auth import Svc
@@ -97,14 +97,13 @@ async def popular_html(
     """The popular list as escaped, localised HTML, for pages that run no scripts."""
     if window not in WINDOWS_BY_NAME:
         raise InvalidParameter("window: one of 1h, 24h, 7d, 30d, all")
-    if not limit.isdigit() or not 1 <= int(limit) <= MAX_LIMIT:
-        raise InvalidParameter(f"limit: an integer from 1 to {MAX_LIMIT}")
+    count = int_parameter(limit, "limit", 1, MAX_LIMIT)
     if theme is not None and not is_theme(theme):
         raise InvalidParameter("theme: 1-64 characters from a-z 0-9 -")
     language = resolve_lang(lang)
     if language is None:
         raise InvalidParameter(f"lang: one of {', '.join(LANGS)}")
-    etag, body = svc.rankings.body(window, theme, int(limit))
+    etag, body = svc.rankings.body(window, theme, count)
     etag = f'{etag[:-1]}.{language}"'
     max_age = max(1, int(svc.settings.rollup_interval_s // 2))
     headers = {

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from ..errors import InvalidParameter
-from ..validate import is_theme
+from ..validate import int_parameter, is_theme
 from ..windows import WINDOWS_BY_NAME
 from .auth import Svc
 from .problems import schema
@@ -60,9 +60,8 @@ def ranking(
     """
     if window not in WINDOWS_BY_NAME:
         raise InvalidParameter("window: one of 1h, 24h, 7d, 30d, all")
-    if not (limit_text.isascii() and limit_text.isdigit()) or not 1 <= int(limit_text) <= MAX_LIMIT:
-        raise InvalidParameter(f"limit: an integer from 1 to {MAX_LIMIT}")
-    etag, body = svc.rankings.body(window, theme, int(limit_text))
+    limit = int_parameter(limit_text, "limit", 1, MAX_LIMIT)
+    etag, body = svc.rankings.body(window, theme, limit)
     max_age = max(1, int(svc.settings.rollup_interval_s // 2))
     headers = {"etag": etag, "cache-control": f"public, max-age={max_age}"}
     return (None if etag in if_none_match else body), headers

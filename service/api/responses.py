@@ -9,6 +9,7 @@ import orjson
 from fastapi import Request, Response
 
 from ..errors import InvalidBody, InvalidField, PayloadTooLarge, RequestTimeout
+from ..validate import small_int
 from .beacons import DEADLINES
 
 
@@ -18,8 +19,8 @@ def json(data: Any, status: int = 200, headers: dict[str, str] | None = None) ->
 
 async def json_body(request: Request, limit: int, *, field_errors: bool = False) -> Any:
     """The request body parsed as JSON, refused past ``limit`` bytes."""
-    declared = request.headers.get("content-length", "")
-    if declared.isascii() and declared.isdigit() and int(declared) > limit:
+    size = small_int(request.headers.get("content-length", ""))
+    if size is not None and size > limit:  # anything else: the read below stops at the limit
         raise PayloadTooLarge(f"the body is over the {limit}-byte limit")
     timeout_s = request.app.state.services.settings.body_timeout_s
     chunks, size = [], 0

@@ -26,13 +26,16 @@ class Problem(BaseModel):
 
 class BeaconAnswer(BaseModel):
     counted: bool
-    reason: str | None = Field(None, description="duplicate or bot, when not counted")
+    reason: str | None = Field(None, description="duplicate, bot or automated, when not counted")
 
 
 class ArticleViews(BaseModel):
     article: str
     views: int
     bot_views: int
+    automated_views: int = Field(
+        description="views from automated clients (over-long User-Agents), counted apart"
+    )
     readers_today: int = Field(description="unique readers today (HyperLogLog estimate)")
 
 
@@ -61,6 +64,7 @@ class ArticleOut(BaseModel):
     imported_views: int
     views: int
     bot_views: int
+    automated_views: int
 
 
 class ThemeCount(BaseModel):

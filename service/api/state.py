@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from ..catalog import Catalog
 from ..clock import Clock
 from ..commit import Committer
-from ..ingest import Salts
+from ..ingest import Identity
 from ..metrics import Metrics
 from ..rankings import Rankings
 from ..settings import Settings
@@ -21,6 +21,6 @@ class Services:
     store: Store
     catalog: Catalog
     committer: Committer
-    salts: Salts
+    identity: Identity
     rankings: Rankings
     metrics: Metrics

@@ -6,7 +6,8 @@
 -- views); the rollup moves the inbox into the time buckets and window sets (merge.lua), so
 -- the beacon path does not pay for every bucket and window a view feeds.
 -- KEYS of a section, from its base b: b articles set, b+1 totals zset, b+2 bot-views hash,
---   b+3 inbox zset, b+4 views-per-minute counter; then its per-view keys (event id, dedupe,
+--   b+3 inbox zset, b+4 views-per-minute counter, b+5 automated-views hash; then its per-view
+--   keys (event id, dedupe,
 --   readers) and the rate-limit hashes (client digest -> requests; this minute's, then the
 --   previous minute's at the next key number).
 -- ARGV[1] dedupe TTL s   ARGV[2] event-id TTL s   ARGV[3] per-minute key TTL s
@@ -15,13 +16,15 @@
 --   of it still inside the sliding minute)   ARGV[7] TTL s of this minute's rate hashes
 -- ARGV[8] fields per view, 6 or 10   ARGV[9] number of sections; then per section: b, NV
 --   (number of views), then per view its fields: article, event key #, readers key #, readers
---   member, readers TTL s, 5-minute bucket index; and with 10, kind ("v" view, "b" bot),
+--   member, readers TTL s, 5-minute bucket index; and with 10, kind ("v" view, "b" bot,
+--   "a" automated),
 --   dedupe key #, rate key # (0: the caller checked the limit already, or there is none),
 --   client digest. With 6 (batches: no dedupe, no bots, no rate limit) those are "v", 0, 0.
 --   A key number is an index into KEYS, 0 when absent.
 -- Returns one code per view, sections in order: 1 counted, 2 duplicate reader,
 --   3 duplicate event id, 4 unknown article, 5 bot, 6 over the rate limit (refused requests
---   count towards the limit too, so a client that keeps hammering stays limited).
+--   count towards the limit too, so a client that keeps hammering stays limited),
+--   7 automated (counted apart, as bots are).
 
 local dedupe_ttl = tonumber(ARGV[1])
 local event_ttl = tonumber(ARGV[2])
@@ -54,7 +57,7 @@ local function section(b, pos)
     end
     return found
   end
-  local totals, inbox, bot_views = {}, {}, {}
+  local totals, inbox, bot_views, automated_views = {}, {}, {}, {}
   local readers, readers_ttl = {}, {}  -- key number -> members, TTL
   local counted = 0
   local nv = tonumber(ARGV[pos])
@@ -76,6 +79,9 @@ local function section(b, pos)
     elseif kind == 'b' then
       code = 5
       bump(bot_views, article, 1)
+    elseif kind == 'a' then
+      code = 7
+      bump(automated_views, article, 1)
     elseif seen_k > 0 and not redis.call('SET', KEYS[seen_k], '1', 'NX', 'EX', dedupe_ttl) then
       code = 2
     end
@@ -110,6 +116,7 @@ local function section(b, pos)
     end
   end
   for article, n in pairs(bot_views) do redis.call('HINCRBY', bots_k, article, n) end
+  for article, n in pairs(automated_views) do redis.call('HINCRBY', KEYS[b + 5], article, n) end
   return pos
 end
 
