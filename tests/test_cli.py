@@ -177,22 +177,34 @@ async def test_serve_demo_on_the_embedded_server(tmp_path: Path) -> None:
             assert before >= 32521  # the count the news page showed, plus simulated views
             beacon = await http.post(
                 "/v1/views",
-                content=f'{{"article":"{article}"}}',
+                content=f'{{"article":"{article}","event_id":"across-restarts"}}',
                 headers={"Content-Type": "text/plain"},
             )
             assert beacon.json() == {"counted": True}
     finally:
         proc.terminate()
         _, stderr = proc.communicate(timeout=30)
+    secret_file = tmp_path / "data" / "secret"  # the embedded default's VIEWCOUNT_SECRET
+    assert secret_file.stat().st_mode & 0o777 == 0o600
+    secret = secret_file.read_text()
+    assert len(secret.strip()) >= 32
     assert proc.returncode == 0, stderr
     assert "demo admin token" in stderr
     assert not list((tmp_path / "data").glob("*.sock")), "the embedded server was not stopped"
     proc = serve()
     try:
         await wait_ready(base, proc)
-        async with httpx.AsyncClient(base_url=base) as http:
+        async with httpx.AsyncClient(base_url=base, headers={"User-Agent": BROWSER_UA}) as http:
             after = (await http.get(f"/v1/articles/{article}/views")).json()["views"]
+            retried = await http.post(
+                "/v1/views",
+                content=f'{{"article":"{article}","event_id":"across-restarts","visitor":"v"}}',
+                headers={"Content-Type": "text/plain"},
+            )
         assert after == before + 1
+        # The same secret after a restart: the retried event id is still known.
+        assert retried.json() == {"counted": False, "reason": "duplicate"}
+        assert secret_file.read_text() == secret
     finally:
         proc.terminate()
         proc.communicate(timeout=30)

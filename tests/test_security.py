@@ -344,3 +344,70 @@ async def test_the_daily_salt_rotates_and_old_salts_expire(
     assert reader_digest(first, "203.0.113.7", BROWSER_UA, None) != reader_digest(
         second, "203.0.113.7", BROWSER_UA, None
     )
+
+
+@pytest.mark.single_node
+async def test_a_dump_alone_cannot_be_matched_against_enumerated_addresses(
+    settings: Settings, redis: Any
+) -> None:
+    """What an attacker holding a dump (salt included) would try: digest every candidate
+    address with everything Redis holds. Only the secret, kept outside Redis, makes the
+    digests that are there; without it nothing matches."""
+    import hashlib
+
+    from service.ingest import client_digest, event_digest, reader_digest
+
+    trusted = settings.model_copy(
+        update={"trusted_proxies": "10.0.0.0/8", "rate_limit_per_min": 1000}
+    )
+    ips = [f"198.51.100.{n}" for n in range(1, 9)]
+
+    def seen(reader: bytes) -> bytes:  # the dedupe marker a reader's view leaves (commit.py)
+        return hashlib.blake2b(reader + ARTICLE.encode(), digest_size=16).hexdigest().encode()
+
+    async with client_for(trusted, ManualClock(T0), peer="10.9.8.7") as http:
+        await put_article(http, ARTICLE)
+        for n, ip in enumerate(ips):
+            body = {"article": ARTICLE, "event_id": f"e-{n}"}
+            headers = {"X-Forwarded-For": ip}
+            assert (await http.post("/v1/views", json=body, headers=headers)).status_code == 202
+    stored = await everything_in(settings.redis_url or "")
+    salts = [v for k, v in [(k, await redis.get(k)) async for k in redis.scan_iter("*{salt}*")]]
+    assert len(salts) == 1  # the dump holds the day's salt
+    salt = bytes.fromhex(salts[0])
+    secret = settings.secret_key
+    with_secret_key = hashlib.blake2b(salt, key=secret, person=b"reader").digest()
+    for n, ip in enumerate(ips):
+        # The digests the service made are in the dump: the check can see them ...
+        assert client_digest(secret, ip).hex().encode() in stored
+        assert event_digest(secret, ARTICLE, f"e-{n}").encode() in stored
+        assert seen(reader_digest(with_secret_key, ip, BROWSER_UA, None)) in stored
+        # ... and nothing made from the dump alone matches.
+        for key in (salt, b"", b"viewcount"):
+            assert client_digest(key, ip).hex().encode() not in stored
+            assert event_digest(key, ARTICLE, f"e-{n}").encode() not in stored
+            assert seen(reader_digest(key, ip, BROWSER_UA, None)) not in stored
+
+
+async def test_the_rate_limit_carries_across_midnight(settings: Settings) -> None:
+    """The limit is per client and sliding minute: a new day does not give a client a new one
+    (its digest does not change with the daily salt)."""
+    limited = settings.model_copy(update={"rate_limit_per_min": 5})
+    clock = ManualClock((int(T0 // 86400) + 1) * 86400 - 20)  # 20 s before midnight UTC
+    async with client_for(limited, clock) as http:
+        await put_article(http, ARTICLE)
+        before = [
+            (
+                await http.post("/v1/views", json={"article": ARTICLE, "visitor": f"b{n}"})
+            ).status_code
+            for n in range(8)
+        ]
+        clock.advance(30)  # 10 s after midnight: the same sliding minute
+        after = [
+            (
+                await http.post("/v1/views", json={"article": ARTICLE, "visitor": f"a{n}"})
+            ).status_code
+            for n in range(5)
+        ]
+    assert before == [202] * 5 + [429] * 3
+    assert after == [429] * 5  # a reset at midnight would have let all five through
