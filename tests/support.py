@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import shutil
 import socket
 import subprocess
 import tempfile
@@ -12,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from service.api import create_app
 from service.clock import Clock
@@ -159,3 +162,18 @@ async def views_of(client: httpx.AsyncClient, article: str) -> int:
     response = await client.get(f"/v1/articles/{article}/views")
     assert response.status_code == 200, response.text
     return int(response.json()["views"])
+
+
+def require_tool(name: str, why: str, found: bool | None = None) -> None:
+    """Skip the test when ``name`` is missing; under CI=true fail it, since CI installs every tool.
+
+    ``found`` defaults to whether ``name`` is a command on PATH or an executable's path.
+    """
+    if found is None:
+        found = shutil.which(name) is not None
+    if found:
+        return
+    reason = f"{name} is missing: {why}"
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(f"{reason} (CI=true: a missing tool fails the run)", pytrace=False)
+    pytest.skip(reason)

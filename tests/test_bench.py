@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from .support import require_tool
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.mark.skipif(
-    shutil.which("wrk") is None, reason="wrk is not installed (.ci/run installs it)"
-)
 @pytest.mark.timeout(300)
 def test_a_short_bench_run_prints_the_table_and_counts_every_acknowledged_view() -> None:
     """The rows of the POST side with one worker, one round of a second each: the table, the
     acknowledged-versus-stored check (the run fails without it) and the targets."""
+    require_tool("wrk", "`apt-get install wrk` (.ci/run does)")
     done = subprocess.run(
         [
             sys.executable,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import re
 import zlib
 from collections.abc import Iterator
@@ -23,6 +24,7 @@ from .pagedata import (
     PLURAL_THEME,
     spaced,
 )
+from .support import require_tool
 
 pytestmark = pytest.mark.browser
 
@@ -31,18 +33,20 @@ FRONT_ARTICLE = HEADLINES[0][0]
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[Stack]:
-    if not CHROMIUM.exists():
-        pytest.skip(f"no Chromium at {CHROMIUM}: `apt-get install chromium` (.ci/run does)")
+    require_tool(str(CHROMIUM), "`apt-get install chromium` (.ci/run does)")
+    require_tool(
+        "Playwright for Python",
+        "pip install -e '.[dev]'",
+        found=importlib.util.find_spec("playwright") is not None,
+    )
     with contextlib.ExitStack() as cleanup:
         yield Stack(cleanup)
 
 
 @pytest.fixture(scope="module")
 def browser(stack: Stack) -> Iterator[Any]:
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.skip("Playwright for Python is missing: pip install -e '.[dev]'")
+    from playwright.sync_api import sync_playwright
+
     with sync_playwright() as playwright:
         # Debian's Chromium only: Playwright never downloads a browser here.
         launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
