@@ -1,6 +1,6 @@
 """Measure what one Redis node takes with viewcount's key design: the README's "Sizing" figures.
 
-    .venv/bin/python deploy/sizing.py            # about three minutes on two cores
+    .venv/bin/python deploy/sizing.py            # about two minutes on two cores
 
 1. Throughput: beacon-like views (a new reader each, dedupe, unique readers, rate limit) go
    through the service's own group commit for a while; Redis's CPU time (INFO cpu) and its
@@ -8,8 +8,9 @@
    from how fast this Python client can feed it; then the same against a three-master Redis
    Cluster (CPU summed over the masters, and the busiest master's share).
 2. Memory: a catalog lives through 31 simulated days (views every hour, a rollup every hour,
-   old buckets aged out); MEMORY USAGE of every key, grouped, gives the bytes per article and
-   per dedupe marker (one per view for VIEWCOUNT_DEDUPE_WINDOW_S).
+   old buckets aged out), then batch events with an event_id; MEMORY USAGE of every key,
+   grouped, gives the bytes per article, per dedupe marker (one per view for
+   VIEWCOUNT_DEDUPE_WINDOW_S) and per event_id marker (one per event for EVENT_ID_TTL_S).
 Each part runs its own redis-server (AOF everysec, as in docker-compose.yml) on a free port.
 """
 
@@ -45,6 +46,7 @@ ARTICLES = 2000
 MEMORY_ARTICLES = 200
 MEMORY_DAYS = 31
 VIEWS_PER_ARTICLE_HOUR = 2
+EVENT_MARKERS = 1000
 T0 = 1_795_780_800.0
 
 
@@ -227,6 +229,12 @@ async def memory() -> dict[str, Any]:
             views += sum(1 for code in await committer.submit_many(batch) if code == 1)
             await rollup.run()
             clock.advance(3600)
+        # Batch events that carry an event_id: one idempotency marker each.
+        events = [
+            View(ids[n % len(ids)], clock.now(), event=os.urandom(16).hex(), dedupe=False)
+            for n in range(EVENT_MARKERS)
+        ]
+        views += sum(1 for code in await committer.submit_many(events) if code == 1)
         groups = key_memory(server.sync)
         return {
             "articles": MEMORY_ARTICLES,
@@ -285,7 +293,8 @@ def per_article(groups: dict[str, dict[str, int]]) -> dict[str, Any]:
     meta = size("a") / MEMORY_ARTICLES
     buckets = size("bucket:m5", "bucket:h", "bucket:d") / MEMORY_ARTICLES
     sums = (
-        size("window", "total", "articles", "theme", "themes", "winfrom", "bots") / MEMORY_ARTICLES
+        size("window", "total", "articles", "theme", "themes", "winfrom", "bots", "auto")
+        / MEMORY_ARTICLES
     )
     readers_day = each("u")
     return {
@@ -297,6 +306,7 @@ def per_article(groups: dict[str, dict[str, int]]) -> dict[str, Any]:
         "steady_bytes_per_active_article": round(meta + buckets + sums + 3 * readers_day),
         "idle_bytes_per_article": round(meta + sums),
         "dedupe_marker_bytes": each("dd"),
+        "event_marker_bytes": each("ev"),
         "snapshot_bytes": each("rank:snap"),
     }
 
