@@ -5,19 +5,31 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import secrets
 import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from .support import ADMIN_TOKEN, BROWSER_UA, SECRET, end_process, free_port, wait_for_port
+from service import keys
+from service.ingest import event_digest
+
+from .support import (
+    ADMIN_TOKEN,
+    BROWSER_UA,
+    SECRET,
+    end_process,
+    free_port,
+    make_settings,
+    wait_for_port,
+)
 
 
 class ServiceProcess:
@@ -87,6 +99,15 @@ class Reply:
         return orjson.loads(self.body)
 
 
+def request_head(
+    method: str, target: str, body: bytes = b"", headers: dict[str, str] | None = None
+) -> bytes:
+    """The request line and headers HttpConnection sends (what the head limit counts)."""
+    head = [f"{method} {target} HTTP/1.1", "Host: viewcount.test", f"Content-Length: {len(body)}"]
+    head += [f"{k}: {v}" for k, v in (headers or {}).items()]
+    return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1")
+
+
 class HttpConnection:
     """A minimal HTTP/1.1 keep-alive client: fast enough to load a server from the same box."""
 
@@ -101,13 +122,7 @@ class HttpConnection:
     ) -> Reply:
         """One request; reconnects when the server closed the connection. Raises TimeoutError
         when no full answer comes within ``timeout_s``."""
-        head = [
-            f"{method} {target} HTTP/1.1",
-            "Host: viewcount.test",
-            f"Content-Length: {len(body)}",
-        ]
-        head += [f"{k}: {v}" for k, v in (headers or {}).items()]
-        raw = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body
+        raw = request_head(method, target, body, headers) + body
         async with asyncio.timeout(self.timeout_s):
             reused = self.writer is not None
             try:
@@ -173,6 +188,9 @@ async def _read_reply(reader: asyncio.StreamReader, method: str) -> Reply:
 BEACON_HEADERS = {"Content-Type": "application/json", "User-Agent": BROWSER_UA}
 
 
+View = tuple[str, str]  # (article, event_id) of one beacon the load sent
+
+
 @dataclass
 class LoadResult:
     """What a load run sent and what the service answered."""
@@ -187,6 +205,8 @@ class LoadResult:
     ended: float = 0.0
     acked_at: list[float] = field(default_factory=list)
     max_latency_s: float = 0.0
+    acked_views: list[View] = field(default_factory=list)  # answered 202 {"counted": true}
+    other_views: list[View] = field(default_factory=list)  # any other answer, or none
 
     @property
     def rate_per_s(self) -> float:
@@ -204,10 +224,12 @@ async def beacon_load(
     timeout_s: float = 30.0,
     result: LoadResult | None = None,
 ) -> LoadResult:
-    """POST beacons from ``connections`` keep-alive connections, each view a new reader, until
-    ``views`` are sent or ``stop`` is set."""
+    """POST beacons from ``connections`` keep-alive connections, each view a new reader with an
+    event id of its own, until ``views`` are sent or ``stop`` is set. The result remembers the
+    (article, event id) of every view, so ``audit`` can look each one up in Redis."""
     result = result or LoadResult()
     counter = iter(range(views) if views is not None else _forever())
+    run = secrets.token_hex(4)  # event ids unique across runs on the same Redis
 
     async def worker() -> None:
         conn = HttpConnection(port, timeout_s)
@@ -215,20 +237,20 @@ async def beacon_load(
             for n in counter:
                 if stop is not None and stop.is_set():
                     return
-                body = orjson.dumps(
-                    {"article": articles[n % len(articles)], "visitor": f"{prefix}-{n}"}
-                )
+                view = (articles[n % len(articles)], f"{prefix}-{run}-{n}")
+                body = orjson.dumps({"article": view[0], "visitor": view[1], "event_id": view[1]})
                 result.sent += 1
                 began = time.monotonic()
                 try:
                     reply = await conn.request("POST", "/v1/views", body, BEACON_HEADERS)
                 except (OSError, asyncio.IncompleteReadError, TimeoutError) as exc:
                     result.failures[type(exc).__name__] += 1
+                    result.other_views.append(view)
                     await conn.close()
                     await asyncio.sleep(0.01)
                     continue
                 result.max_latency_s = max(result.max_latency_s, time.monotonic() - began)
-                _tally(result, reply)
+                _tally(result, reply, view)
         finally:
             await conn.close()
 
@@ -237,12 +259,15 @@ async def beacon_load(
     return result
 
 
-def _tally(result: LoadResult, reply: Reply) -> None:
+def _tally(result: LoadResult, reply: Reply, view: View) -> None:
     result.statuses[reply.status] += 1
     if reply.status == 202 and reply.json() == {"counted": True}:
         result.acked += 1
         result.acked_at.append(time.monotonic())
-    elif reply.status >= 400:
+        result.acked_views.append(view)
+        return
+    result.other_views.append(view)
+    if reply.status >= 400:
         result.codes[reply.json().get("code", "?")] += 1
         if reply.status in (429, 503) and "retry-after" not in reply.headers:
             result.missing_retry_after += 1
@@ -253,6 +278,59 @@ def _forever() -> Iterator[int]:
     while True:
         yield n
         n += 1
+
+
+# --- what Redis holds of a load run, view by view ---------------------------------------------
+# A marker expiring mid-test would pass for a lost view: the markers must outlive any test.
+MIN_MARKER_TTL_S = 3600
+
+
+@dataclass
+class Audit:
+    """A load run's views looked up one by one: an event id's idempotency marker is written in
+    the same script call as the count, so a marker in Redis proves that view was counted."""
+
+    lost: list[View]  # answered counted, yet no marker: acknowledged and lost
+    stored: int  # markers found, acknowledged or not: the views Redis counted
+    stored_unacked: int  # answered 503 (or nothing) and counted anyway
+
+    @property
+    def lost_count(self) -> int:
+        return len(self.lost)
+
+
+def marker_key(view: View, secret_key: bytes) -> str:
+    article, event_id = view
+    return keys.event(article, event_digest(secret_key, article, event_id))
+
+
+async def markers_exist(client: Any, names: Sequence[str], batch: int = 2000) -> list[bool]:
+    """EXISTS of each key, pipelined (a RedisCluster client routes each to its slot)."""
+    found: list[bool] = []
+    for start in range(0, len(names), batch):
+        pipe = client.pipeline(transaction=False)
+        for name in names[start : start + batch]:
+            pipe.exists(name)
+        found += [bool(n) for n in await pipe.execute()]
+    return found
+
+
+async def audit(client: Any, result: LoadResult, secret_key: bytes | None = None) -> Audit:
+    """Look up every view of ``result`` in Redis (``client``: tests/cluster.py redis_client);
+    the views were sent by a service keyed with tests/support.py SECRET unless told."""
+    key = secret_key if secret_key is not None else make_settings("redis://unused").secret_key
+    acked = [marker_key(v, key) for v in result.acked_views]
+    acked_found = await markers_exist(client, acked)
+    others_found = await markers_exist(client, [marker_key(v, key) for v in result.other_views])
+    present = [name for name, found in zip(acked, acked_found, strict=True) if found]
+    for name in present[:1] + present[-1:]:  # the first and the last acknowledged
+        ttl_s = await client.ttl(name)
+        assert ttl_s >= MIN_MARKER_TTL_S, (name, ttl_s)
+    return Audit(
+        lost=[v for v, found in zip(result.acked_views, acked_found, strict=True) if not found],
+        stored=len(present) + sum(others_found),
+        stored_unacked=sum(others_found),
+    )
 
 
 async def admin_put(conn: HttpConnection, article: str, theme: str = "war") -> None:
