@@ -115,12 +115,18 @@ def kind_of(user_agent: bytes, max_chars: int) -> str:
 
 
 def client_ip(peer: str | None, forwarded_for: str | None, settings: Settings) -> str:
-    """The socket peer, or the X-Forwarded-For entry a trusted proxy added."""
+    """The socket peer, or the X-Forwarded-For entry a trusted proxy added.
+
+    Only the last VIEWCOUNT_MAX_FORWARDED_HOPS entries are read: no chain of real proxies is
+    longer, and a trusted peer forwarding a header of thousands of entries (within the head
+    limit) would otherwise have every one of them checked."""
     ip = peer or ""
     networks = settings.proxy_networks
     if not networks or not forwarded_for:
         return ip
-    hops = [h.strip() for h in forwarded_for.split(",") if h.strip()]
+    limit = settings.max_forwarded_hops
+    tail = forwarded_for.rsplit(",", limit)[-limit:]
+    hops = [h.strip() for h in tail if h.strip()]
     # Walk back from the nearest hop while the sender is one of our proxies.
     while hops and _trusted(ip, networks):
         ip = hops.pop()

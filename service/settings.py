@@ -41,6 +41,12 @@ class Settings(BaseSettings):
         "has no such limit)",
     )
     rate_limit_per_min: int = Field(600, ge=0, description="per client IP; 0 disables")
+    max_forwarded_hops: int = Field(
+        16,
+        ge=1,
+        le=256,
+        description="X-Forwarded-For entries read from the end, behind trusted proxies",
+    )
     secret: SecretStr | None = Field(
         None,
         description="kept outside Redis and mixed into every keyed digest (reader, client, "
