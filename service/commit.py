@@ -85,8 +85,6 @@ class Committer:
             raise StorageUnavailable("too many views wait for Redis in this process")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[int] = loop.create_future()
-        self._pending += 1
-        future.add_done_callback(self._answered)
         self._waiting.append((self._tick, future))
         if self._watchdog is None:
             self._watchdog = loop.call_later(self._tick_s, self._expire)
@@ -94,10 +92,11 @@ class Committer:
             self._enqueue(self._lane(True, keys.shard_of_digest(view.client)), view, future)
         else:
             self._enqueue(self._record_lane(view), view, future)
-        return await future
-
-    def _answered(self, future: asyncio.Future[int]) -> None:
-        self._pending -= 1
+        self._pending += 1
+        try:
+            return await future
+        finally:
+            self._pending -= 1
 
     def _lane(self, rate: bool, shard: int) -> _Lane:
         lane = self._lanes.get((rate, shard))
