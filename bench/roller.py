@@ -10,7 +10,7 @@ from service.clock import SystemClock
 from service.rollup import Rollup
 from service.scheduler import yield_cpu
 from service.settings import Settings
-from service.store import connect
+from service.storage import connect
 
 
 async def main(url: str) -> None:

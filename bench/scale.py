@@ -27,7 +27,7 @@ from service import keys
 from service.clock import SystemClock
 from service.rollup import Rollup
 from service.settings import Settings
-from service.store import connect
+from service.storage import connect
 from service.windows import DAY, M5
 
 from . import procs, seed, wrk

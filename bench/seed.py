@@ -20,7 +20,7 @@ from typing import Any
 import redis
 
 from service import keys
-from service.commit import PER_MINUTE_RETENTION_S, READERS_RETENTION_S
+from service.scripts.record import PER_MINUTE_RETENTION_S, READERS_RETENTION_S
 from service.windows import DAY, HOUR, M5, W1H, W7D, W24H, W30D
 
 WEEK_S = 7 * 86400

@@ -38,7 +38,7 @@ from service.embedded import server_binary
 from service.ingest import View
 from service.rollup import Rollup
 from service.settings import Settings
-from service.store import Store, connect
+from service.storage import Storage, connect
 
 THROUGHPUT_S = 20.0
 PRODUCERS = 1024
@@ -110,7 +110,7 @@ def settings_for(server: Server, **overrides: Any) -> Settings:
     return Settings(redis_url=server.url, log_json=False, **overrides)
 
 
-async def load_catalog(store: Store, clock: Any, count: int) -> list[str]:
+async def load_catalog(store: Storage, clock: Any, count: int) -> list[str]:
     catalog = Catalog(store, clock)
     ids = [f"sizing-article-{n:05d}-with-a-typical-news-slug" for n in range(count)]
     for n, article in enumerate(ids):

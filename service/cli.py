@@ -21,7 +21,7 @@ from . import logs
 from .clock import SystemClock, rfc3339
 from .embedded import EmbeddedError, EmbeddedRedis, data_dir_secret
 from .settings import Settings
-from .store import connect
+from .storage import connect
 
 log = logging.getLogger("viewcount.cli")
 MIN_TOKEN_LENGTH = 16
@@ -144,11 +144,11 @@ def _scheduler(settings: Settings, args: argparse.Namespace) -> None:
     yield_cpu(settings)
 
     async def run() -> None:
-        store = connect(settings)
+        storage = connect(settings)
         try:
-            await run_forever(store, settings, SystemClock())
+            await run_forever(storage, settings, SystemClock())
         finally:
-            await store.close()
+            await storage.close()
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_until_terminated(run()))
@@ -162,11 +162,11 @@ def _rollup(settings: Settings, args: argparse.Namespace) -> None:
         _check_redis(settings)
 
         async def run() -> None:
-            store = connect(settings)
+            storage = connect(settings)
             try:
-                result = await Rollup(store, settings, SystemClock()).run()
+                result = await Rollup(storage, settings, SystemClock()).run()
             finally:
-                await store.close()
+                await storage.close()
             print(
                 f'{{"as_of": "{rfc3339(result.as_of)}", "duration_ms": {result.duration_ms}, '
                 f'"published": {str(result.published).lower()}}}'
@@ -188,11 +188,11 @@ async def _until_terminated(work: Coroutine[Any, Any, None]) -> None:
 async def _load_demo(settings: Settings) -> None:
     from .demo import load
 
-    store = connect(settings)
+    storage = connect(settings)
     try:
-        views = await load(store, settings, SystemClock())
+        views = await load(storage, settings, SystemClock())
     finally:
-        await store.close()
+        await storage.close()
     log.info("demo catalog loaded", extra={"simulated_views": views})
 
 
@@ -215,12 +215,12 @@ def _redis(settings: Settings) -> Iterator[str]:
 
 def _check_redis(settings: Settings) -> None:
     async def ping() -> None:
-        store = connect(settings)
+        storage = connect(settings)
         try:
-            if not await store.ping():
+            if not await storage.ping():
                 raise StartupError(f"cannot reach Redis at {settings.redis_url}")
         finally:
-            await store.close()
+            await storage.close()
 
     try:
         asyncio.run(ping())

@@ -1,9 +1,10 @@
 """Concurrent lookups share Redis round trips, the way concurrent beacons share a commit.
 
 While one lookup is in flight, the keys asked for meanwhile queue; when it lands they go out
-together, deduplicated, in the next. Each caller gets what it asked for, read after it asked
-(live counts stay live). Under load many requests share one Redis call; at rest each has its own.
-Callers asking for the same keys while they wait share one answer: widgets repeat queries.
+together, deduplicated, in the next (batching.py). Each caller gets what it asked for, read
+after it asked (live counts stay live). Under load many requests share one Redis call; at
+rest each has its own. Callers asking for the same keys while they wait share one answer:
+widgets repeat queries.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Generic, TypeVar
+
+from .batching import Batcher
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -30,66 +33,44 @@ class Coalescer(Generic[K, V]):
         max_inflight: int = 1,
     ) -> None:
         self.fetch = fetch
-        self.max_keys = max_keys
-        self.max_inflight = max_inflight
-        # Waiting lookups in arrival order, the futures of all who asked for the same keys
-        # together: they get one answer (a future each, so one caller's cancel is its own).
-        self._queue: dict[tuple[K, ...], list[asyncio.Future[dict[K, V]]]] = {}
-        self._inflight = 0
-        self._tasks: set[asyncio.Task[None]] = set()
+        # The futures of all who asked for the same keys, by those keys, until their fetch
+        # starts: they get one answer (a future each, so one caller's cancel is its own).
+        self._waiting: dict[tuple[K, ...], list[asyncio.Future[dict[K, V]]]] = {}
+        self._batcher: Batcher[tuple[K, ...]] = Batcher(
+            self._run, max_batch=max_keys, max_inflight=max_inflight, size=len
+        )
 
     async def get(self, wanted: tuple[K, ...]) -> dict[K, V]:
         """The values of ``wanted``, fetched after this call began; shared with the callers
         that asked for the same keys meanwhile: read it, do not change it."""
         future: asyncio.Future[dict[K, V]] = asyncio.get_running_loop().create_future()
-        waiting = self._queue.get(wanted)
+        waiting = self._waiting.get(wanted)
         if waiting is not None:
             waiting.append(future)
         else:
-            self._queue[wanted] = [future]
-            if self._inflight < self.max_inflight:
-                self._kick()
+            self._waiting[wanted] = [future]
+            self._batcher.add(wanted)
         return await future
 
-    def _kick(self) -> None:
-        while self._queue and self._inflight < self.max_inflight:
-            batch: list[tuple[tuple[K, ...], list[asyncio.Future[dict[K, V]]]]] = []
-            size = 0
-            for wanted in self._queue:
-                if batch and size + len(wanted) > self.max_keys:
-                    break
-                size += len(wanted)
-                batch.append((wanted, self._queue[wanted]))
-            for wanted, _ in batch:
-                del self._queue[wanted]
-            self._inflight += 1
-            task = asyncio.create_task(self._run(batch))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-
-    async def _run(
-        self, batch: list[tuple[tuple[K, ...], list[asyncio.Future[dict[K, V]]]]]
-    ) -> None:
+    async def _run(self, batch: list[tuple[K, ...]]) -> None:
+        waiters = [(wanted, self._waiting.pop(wanted)) for wanted in batch]
         try:
             if len(batch) == 1:
-                unique = list(batch[0][0])
+                unique = list(batch[0])
             else:
-                unique = list(dict.fromkeys(key for wanted, _ in batch for key in wanted))
+                unique = list(dict.fromkeys(key for wanted in batch for key in wanted))
             found = await self.fetch(unique)
         except Exception as exc:
             # Whoever queued behind a failed fetch (Redis down or stalled) fails with it
             # rather than wait for a timeout of its own.
-            failed, self._queue = [*batch, *self._queue.items()], {}
-            for _, futures in failed:
+            queued = [(wanted, self._waiting.pop(wanted)) for wanted in self._batcher.take_all()]
+            for _, futures in [*waiters, *queued]:
                 for future in futures:
                     if not future.done():
                         future.set_exception(exc)
-        else:
-            for wanted, futures in batch:
-                answer = {key: found[key] for key in wanted}
-                for future in futures:
-                    if not future.done():
-                        future.set_result(answer)
-        finally:
-            self._inflight -= 1
-            self._kick()
+            return
+        for wanted, futures in waiters:
+            answer = {key: found[key] for key in wanted}
+            for future in futures:
+                if not future.done():
+                    future.set_result(answer)

@@ -10,7 +10,7 @@ from .commit import Committer
 from .ingest import View
 from .rollup import Rollup
 from .settings import Settings
-from .store import Store
+from .storage import Storage
 
 SITE = "https://news.example.com"
 
@@ -96,16 +96,16 @@ HEADLINES = [
 ]
 
 
-async def load(store: Store, settings: Settings, clock: Clock, *, seed: int = 7) -> int:
+async def load(storage: Storage, settings: Settings, clock: Clock, *, seed: int = 7) -> int:
     """Put the demo articles; the first time, spread views over the last day. Then roll up."""
-    catalog = Catalog(store, clock)
+    catalog = Catalog(storage, clock)
     created = False
     for article_id, title, theme, published, shown in HEADLINES:
         created |= await catalog.put(
             Article(article_id, title, f"{SITE}/news/{article_id}", theme, published, shown)
         )
     if not created:  # a restart keeps the counts it had
-        await Rollup(store, settings, clock).run()
+        await Rollup(storage, settings, clock).run()
         return 0
     rng = random.Random(seed)
     now = clock.now()
@@ -113,6 +113,6 @@ async def load(store: Store, settings: Settings, clock: Clock, *, seed: int = 7)
     for rank, (article_id, *_rest) in enumerate(HEADLINES):
         for _ in range(rng.randint(20, 400) // (rank // 3 + 1)):
             views.append(View(article_id, now - rng.uniform(0, 86400), dedupe=False))
-    await Committer(store, settings, clock).submit_many(views)
-    await Rollup(store, settings, clock).run()
+    await Committer(storage, settings, clock).submit_many(views)
+    await Rollup(storage, settings, clock).run()
     return len(views)

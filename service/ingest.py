@@ -16,7 +16,7 @@ from . import keys
 from .bots import BotDetector
 from .errors import InvalidBody, PayloadTooLarge, UnsupportedMediaType
 from .settings import Settings
-from .store import Store
+from .storage import Storage, ops
 from .validate import article_id
 
 MAX_EVENT_ID = 64
@@ -174,18 +174,16 @@ class Salts:
     it reveals no reader; and a salt expires after two days, so even the secret and a dump
     together cannot link the readers of older days."""
 
-    def __init__(self, store: Store) -> None:
-        self.store = store
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
         self._day = -1
         self._key = b""
 
     async def for_day(self, day: int) -> bytes:
         if day != self._day:
             fresh = os.urandom(32).hex()
-            client = self.store.client
-            await client.set(keys.salt(day), fresh, nx=True, ex=SALT_TTL_S)
-            stored = await client.get(keys.salt(day))
-            self._key, self._day = bytes.fromhex(stored if isinstance(stored, str) else fresh), day
+            stored = await self.storage.one(ops.set_once(keys.salt(day), fresh, SALT_TTL_S))
+            self._key, self._day = bytes.fromhex(stored or fresh), day
         return self._key
 
 

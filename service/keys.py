@@ -13,7 +13,7 @@ from __future__ import annotations
 import zlib
 from functools import lru_cache
 
-from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
+from .storage import HASH_SLOTS, key_slot
 
 PREFIX = "vc"
 SHARDS = 16
@@ -21,7 +21,7 @@ SHARDS = 16
 
 def _spread_tags(count: int) -> tuple[str, ...]:
     """One tag per shard, each hashing into its own equal slice of the slot space."""
-    slice_size = REDIS_CLUSTER_HASH_SLOTS // count
+    slice_size = HASH_SLOTS // count
     tags = []
     for shard in range(count):
         candidate = 0
@@ -93,6 +93,11 @@ def draining(shard: int) -> str:
 
 def inbox_member(m5_index: int, article: str) -> str:
     return f"{m5_index}|{article}"
+
+
+def inbox_m5(member: str) -> int:
+    """The 5-minute bucket index of an inbox member."""
+    return int(member.split("|", 1)[0])
 
 
 def window(shard: int, name: str) -> str:

@@ -12,23 +12,22 @@ from datetime import UTC, datetime
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from . import keys
+from . import snapshot
 from .clock import Clock
 from .metrics import Metrics
 from .rollup import Rollup
+from .scripts import lease
 from .settings import Settings
-from .store import STORAGE_ERRORS, Call, Script, StorageUnavailable, Store
+from .storage import Storage, StorageError
 
 log = logging.getLogger("viewcount.scheduler")
-_LEASE = Script.load("lease")
-_RELEASE = Script.load("release")
 
 
 class Lease:
     """The leader lease in Redis: renewed while held, fenced by an epoch in its token."""
 
-    def __init__(self, store: Store, lease_s: float) -> None:
-        self.store = store
+    def __init__(self, storage: Storage, lease_s: float) -> None:
+        self.storage = storage
         self.lease_ms = int(lease_s * 1000)
         self.owner = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.token = ""
@@ -36,19 +35,16 @@ class Lease:
     async def keep(self) -> bool:
         """Take the lease or renew it; True while this scheduler leads."""
         try:
-            self.token = str(
-                await self.store.run(
-                    Call(_LEASE, [keys.LEADER, keys.EPOCH], [self.owner, self.token, self.lease_ms])
-                )
-            )
-        except StorageUnavailable as exc:
+            reply = await self.storage.run(lease.keep_call(self.owner, self.token, self.lease_ms))
+            self.token = lease.keep_decode(reply)
+        except StorageError as exc:
             log.warning("lease renewal failed", extra={"error": str(exc)})
             self.token = ""
         return bool(self.token)
 
     async def release(self) -> None:
         if self.token:
-            await self.store.run(Call(_RELEASE, [keys.LEADER], [self.token]))
+            await self.storage.run(lease.release_call(self.token))
             self.token = ""
 
 
@@ -61,14 +57,14 @@ class RollupScheduler:
     """
 
     def __init__(
-        self, store: Store, settings: Settings, clock: Clock, metrics: Metrics | None = None
+        self, storage: Storage, settings: Settings, clock: Clock, metrics: Metrics | None = None
     ) -> None:
-        self.store = store
+        self.storage = storage
         self.settings = settings
         self.clock = clock
         self.metrics = metrics or Metrics()
-        self.lease = Lease(store, settings.lease_s)
-        self.rollup = Rollup(store, settings, clock)
+        self.lease = Lease(storage, settings.lease_s)
+        self.rollup = Rollup(storage, settings, clock)
         self.scheduler = AsyncIOScheduler()
         self.rollups = 0
         self._lock = asyncio.Lock()
@@ -98,7 +94,7 @@ class RollupScheduler:
     async def stop(self) -> None:
         self.scheduler.shutdown(wait=False)
         async with self._lock:
-            with contextlib.suppress(StorageUnavailable):
+            with contextlib.suppress(StorageError):
                 await self.lease.release()
 
     async def heartbeat(self) -> None:
@@ -107,7 +103,7 @@ class RollupScheduler:
             log.info("became leader", extra={"token": self.lease.token})
             try:
                 overdue = await self._overdue()
-            except STORAGE_ERRORS as exc:
+            except StorageError as exc:
                 log.warning("rollup check failed", extra={"error": str(exc)})
                 return
             if overdue:
@@ -120,7 +116,7 @@ class RollupScheduler:
         async with self._lock:
             try:
                 result = await self.rollup.run(self.lease.token)
-            except (StorageUnavailable, *STORAGE_ERRORS) as exc:
+            except StorageError as exc:
                 log.warning("rollup failed", extra={"error": str(exc)})
                 return
             self.metrics.rollup_duration.observe(result.duration_ms / 1000)
@@ -131,11 +127,8 @@ class RollupScheduler:
                 self.lease.token = ""
 
     async def _overdue(self) -> bool:
-        as_of = await self.store.client.hget(keys.CURRENT, "as_of")
-        return (
-            as_of is None
-            or self.clock.now() - float(as_of) >= self.settings.rollup_interval_s * 0.9
-        )
+        as_of = (await snapshot.current(self.storage)).as_of
+        return as_of is None or self.clock.now() - as_of >= self.settings.rollup_interval_s * 0.9
 
 
 def yield_cpu(settings: Settings) -> None:
@@ -145,9 +138,9 @@ def yield_cpu(settings: Settings) -> None:
         os.nice(settings.scheduler_nice)
 
 
-async def run_forever(store: Store, settings: Settings, clock: Clock) -> None:
+async def run_forever(storage: Storage, settings: Settings, clock: Clock) -> None:
     """`viewcount scheduler`: schedule rollups until cancelled."""
-    scheduler = RollupScheduler(store, settings, clock)
+    scheduler = RollupScheduler(storage, settings, clock)
     scheduler.start()
     log.info(
         "scheduler started",

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from . import keys
-from .store import STORAGE_ERRORS, StorageUnavailable, Store
+from .storage import Storage, ops
 
 FIRST_DEPTH_FACTOR = 1.5  # first read: 1.5x the candidates the lists need, spread over shards
 Scored = tuple[str, float]
@@ -27,8 +27,8 @@ Scored = tuple[str, float]
 class TopReader:
     """Reads window sets for one rollup; knows each article's current theme once looked up."""
 
-    def __init__(self, store: Store, size: int, theme_sizes: dict[str, int]) -> None:
-        self.store = store
+    def __init__(self, storage: Storage, size: int, theme_sizes: dict[str, int]) -> None:
+        self.storage = storage
         self.size = size
         self.theme_sizes = theme_sizes  # theme -> articles in the catalog
         self.themes: dict[str, str | None] = {}  # article -> theme (None: deleted)
@@ -92,14 +92,9 @@ class TopReader:
         return ordered[: self.size], dict(by_theme)
 
     async def _read(self, key_of: Any, depth: dict[int, int]) -> list[list[Scored]]:
-        replies = await commands(
-            self.store,
-            [
-                ("ZRANGE", key_of(shard), 0, count - 1, "REV", "WITHSCORES")
-                for shard, count in depth.items()
-            ],
+        return await self.storage.execute(
+            [ops.ztop(key_of(shard), count) for shard, count in depth.items()]
         )
-        return [_pairs(reply) for reply in replies]
 
     async def _learn_themes(self, items: Iterable[Scored]) -> None:
         unknown: dict[int, list[str]] = defaultdict(list)
@@ -109,72 +104,36 @@ class TopReader:
                 unknown[keys.shard_of(article)].append(article)
         if not unknown:
             return
-        replies = await commands(
-            self.store,
-            [
-                ("HMGET", keys.article_themes(shard), *articles)
-                for shard, articles in unknown.items()
-            ],
+        replies = await self.storage.execute(
+            [ops.hmget(keys.article_themes(shard), articles) for shard, articles in unknown.items()]
         )
         for articles, themes in zip(unknown.values(), replies, strict=True):
             self.themes.update(zip(articles, themes, strict=True))
 
 
-def _pairs(reply: list[Any]) -> list[Scored]:
-    """(member, score) pairs, whether redis-py paired them already or not."""
-    if reply and isinstance(reply[0], list | tuple):
-        return [(member, float(score)) for member, score in reply]
-    return [(reply[i], float(reply[i + 1])) for i in range(0, len(reply), 2)]
-
-
-async def theme_sizes(store: Store) -> dict[str, int]:
+async def theme_sizes(storage: Storage) -> dict[str, int]:
     """Every theme in the catalog with its number of articles."""
-    replies = await commands(
-        store, [("HGETALL", keys.theme_counts(shard)) for shard in range(keys.SHARDS)]
+    replies = await storage.execute(
+        [ops.hgetall(keys.theme_counts(shard)) for shard in range(keys.SHARDS)]
     )
     sizes: dict[str, int] = defaultdict(int)
     for counts in replies:
-        pairs = (
-            counts.items()
-            if isinstance(counts, dict)
-            else zip(counts[::2], counts[1::2], strict=True)
-        )
-        for theme, count in pairs:
+        for theme, count in counts.items():
             sizes[theme] += int(count)
     return {theme: count for theme, count in sizes.items() if count > 0}
 
 
-async def scores(store: Store, articles: Iterable[str]) -> dict[str, float]:
+async def scores(storage: Storage, articles: Iterable[str]) -> dict[str, float]:
     """All-time totals of some articles."""
     by_shard: dict[int, list[str]] = defaultdict(list)
     for article in articles:
         by_shard[keys.shard_of(article)].append(article)
     if not by_shard:
         return {}
-    replies = await commands(
-        store, [("ZMSCORE", keys.totals(shard), *members) for shard, members in by_shard.items()]
+    replies = await storage.execute(
+        [ops.zmscore(keys.totals(shard), members) for shard, members in by_shard.items()]
     )
     found: dict[str, float] = {}
     for members, values in zip(by_shard.values(), replies, strict=True):
         found.update((m, float(v or 0)) for m, v in zip(members, values, strict=True))
     return found
-
-
-async def commands(store: Store, batch: list[tuple[Any, ...]]) -> list[Any]:
-    """Replies of many commands in one round trip. On a single node through the lean client
-    (redis-py spends a timeout and a parse per reply: most of a rollup's time with thousands
-    of replies); replies come raw there, parsed by redis-py's callbacks on a cluster."""
-    try:
-        if store.fast is not None:
-            replies = await store.fast.execute(batch)
-        else:
-            pipe = store.client.pipeline(transaction=False)
-            for command in batch:
-                pipe.execute_command(*command)
-            replies = list(await pipe.execute(raise_on_error=False))
-    except STORAGE_ERRORS as exc:
-        raise StorageUnavailable(str(exc) or type(exc).__name__) from exc
-    for reply in replies:
-        if isinstance(reply, Exception):
-            raise StorageUnavailable(str(reply)) from reply
-    return replies

@@ -15,10 +15,11 @@ from crawlerdetect.providers.crawlers import data as CRAWLER_PATTERNS
 from service import ingest, keys
 from service.bots import BotDetector
 from service.clock import ManualClock
-from service.commit import COUNTED, Committer
+from service.commit import Committer
 from service.ingest import AUTOMATED, BOT, HUMAN, View, event_digest, kind_of
+from service.scripts.record import COUNTED
 from service.settings import Settings
-from service.store import StorageUnavailable, connect
+from service.storage import StorageUnavailable, connect
 from service.validate import int_parameter, small_int
 
 from .conftest import T0

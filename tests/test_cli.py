@@ -16,7 +16,7 @@ import pytest
 
 from service.embedded import EmbeddedRedis, server_binary
 from service.settings import Settings
-from service.store import connect
+from service.storage import connect, ops
 
 from .support import BROWSER_UA, SECRET, RedisProcess, free_port
 
@@ -38,14 +38,14 @@ async def test_embedded_server_keeps_data_across_restarts(tmp_path: Path, which:
     settings = Settings(log_json=False)
     with EmbeddedRedis(tmp_path / "data", binary=binary) as server:
         assert server.url.startswith("unix://")
-        store = connect(settings, server.url)
-        await store.client.set("survives", "yes")
-        await store.close()
+        storage = connect(settings, server.url)
+        assert await storage.one(ops.set_once("survives", "yes", 3600)) is None
+        await storage.close()
     assert (tmp_path / "data" / "appendonlydir").is_dir()
     with EmbeddedRedis(tmp_path / "data", binary=binary) as server:
-        store = connect(settings, server.url)
-        assert await store.client.get("survives") == "yes"
-        await store.close()
+        storage = connect(settings, server.url)
+        assert await storage.one(ops.get("survives")) == "yes"
+        await storage.close()
 
 
 def test_embedded_server_listens_on_loopback_when_the_socket_path_is_too_long(

@@ -13,12 +13,12 @@ import pytest
 import redis.asyncio as aioredis
 
 from service import keys
-from service.catalog import _PUT
 from service.clock import SystemClock, rfc3339
 from service.commit import Committer
 from service.ingest import View
+from service.scripts import catalog as catalog_scripts
 from service.settings import Settings
-from service.store import Call, connect
+from service.storage import connect
 
 from .live import (
     Audit,
@@ -252,16 +252,8 @@ async def big_catalog(url: str, size: int) -> None:
     store = connect(settings)
     try:
         calls = [
-            Call(
-                _PUT,
-                [
-                    keys.meta(a),
-                    keys.articles(keys.shard_of(a)),
-                    keys.article_themes(keys.shard_of(a)),
-                    keys.theme_counts(keys.shard_of(a)),
-                    keys.totals(keys.shard_of(a)),
-                ],
-                [a, f"Title of {a}", f"https://news.example.com/{a}", f"t{n % 40}", "", 0],
+            catalog_scripts.put_call(
+                a, f"Title of {a}", f"https://news.example.com/{a}", f"t{n % 40}", None, 0
             )
             for n, a in ((n, f"bulk-{n}") for n in range(size))
         ]
@@ -324,7 +316,7 @@ async def test_scheduler_killed_mid_rollup(
                 # the kill lands in the middle of that rollup's reads.
                 await asyncio.wait_for(
                     commands_in_order(
-                        redis_server.url, [("INCRBY", keys.GENERATION), ("ZRANGE", ":win:")]
+                        redis_server.url, [("INCR", keys.GENERATION), ("ZRANGE", ":win:")]
                     ),
                     60,
                 )

@@ -309,9 +309,9 @@ async def test_inbox_merges_in_chunks_and_after_a_died_rollup(
     """Views wait in each shard's inbox until a rollup merges them, chunk by chunk; a draining
     set left by a rollup that died is merged by the next one, each view once."""
     from service import keys
-    from service import rollup as rollup_module
+    from service.scripts import merge
 
-    monkeypatch.setattr(rollup_module, "MERGE_CHUNK", 100)  # several chunks in every shard
+    monkeypatch.setattr(merge, "CHUNK", 100)  # several chunks in every shard
     now = clock.now()
     articles = [f"m-{n}" for n in range(60)]
     for article in articles:

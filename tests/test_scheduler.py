@@ -18,7 +18,7 @@ from service import keys
 from service.clock import SystemClock
 from service.scheduler import RollupScheduler
 from service.settings import Settings
-from service.store import connect
+from service.storage import connect
 
 from .support import put_article
 

@@ -12,7 +12,7 @@ from service.clock import ManualClock
 from service.rollup import Rollup
 from service.scheduler import Lease
 from service.settings import Settings
-from service.store import StorageUnavailable, Store, connect
+from service.storage import Storage, StorageUnavailable, connect
 
 from .support import ADMIN, put_article
 
@@ -37,7 +37,7 @@ async def snapshot_state(client: httpx.AsyncClient) -> tuple[str, bytes]:
 
 
 async def test_a_rollup_failing_halfway_leaves_the_snapshot_intact(
-    client: httpx.AsyncClient, clock: ManualClock, settings: Settings, store: Store, redis: Any
+    client: httpx.AsyncClient, clock: ManualClock, settings: Settings, store: Storage, redis: Any
 ) -> None:
     await put_article(client, "a")
     await client.post("/v1/views", json={"article": "a"})
@@ -57,7 +57,7 @@ async def test_a_rollup_failing_halfway_leaves_the_snapshot_intact(
 
 
 async def test_a_paused_old_leader_cannot_publish(
-    client: httpx.AsyncClient, clock: ManualClock, settings: Settings, store: Store, redis: Any
+    client: httpx.AsyncClient, clock: ManualClock, settings: Settings, store: Storage, redis: Any
 ) -> None:
     await put_article(client, "a")
     await client.post("/v1/views", json={"article": "a"})
@@ -76,7 +76,7 @@ async def test_a_paused_old_leader_cannot_publish(
 
 
 async def test_an_older_snapshot_never_replaces_a_newer_one(
-    client: httpx.AsyncClient, clock: ManualClock, settings: Settings, store: Store, redis: Any
+    client: httpx.AsyncClient, clock: ManualClock, settings: Settings, store: Storage, redis: Any
 ) -> None:
     await put_article(client, "a")
     await client.post("/v1/views", json={"article": "a"})

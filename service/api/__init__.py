@@ -15,12 +15,13 @@ from starlette.exceptions import HTTPException
 from ..catalog import Catalog
 from ..clock import Clock, SystemClock
 from ..commit import Committer
+from ..counts import Counts
 from ..errors import DomainError
 from ..ingest import Identity, Salts
 from ..metrics import Metrics
 from ..rankings import Rankings
 from ..settings import Settings
-from ..store import STORAGE_ERRORS, StorageUnavailable, Store, connect
+from ..storage import Storage, StorageError, StorageUnavailable, connect
 from . import articles, batch, ops, pages, rankings
 from .front import Front
 from .openapi import document
@@ -30,7 +31,9 @@ from .state import Services
 log = logging.getLogger("viewcount.api")
 
 
-def create_app(settings: Settings, clock: Clock | None = None, store: Store | None = None) -> Front:
+def create_app(
+    settings: Settings, clock: Clock | None = None, storage: Storage | None = None
+) -> Front:
     """The service's ASGI app; it owns its Redis client unless one is passed in."""
     clock = clock or SystemClock()
     metrics = Metrics()
@@ -38,13 +41,14 @@ def create_app(settings: Settings, clock: Clock | None = None, store: Store | No
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        own = store is None
-        active = store or connect(settings)
+        own = storage is None
+        active = storage or connect(settings)
         svc = Services(
             settings,
             clock,
             active,
             Catalog(active, clock),
+            Counts(active, clock),
             Committer(active, settings, clock, metrics),
             Identity(settings.secret_key, Salts(active)),
             Rankings(active, settings.snapshot_poll_s),
@@ -89,12 +93,16 @@ def _handlers(app: FastAPI, metrics: Metrics, settings: Settings) -> None:
         metrics.rejected.labels(exc.code).inc()
         return answer(*from_error(exc))
 
-    async def storage(request: Request, exc: Exception) -> Response:
+    @app.exception_handler(StorageUnavailable)
+    async def unavailable_storage(request: Request, exc: StorageUnavailable) -> Response:
         metrics.redis_errors.inc()
         return answer(*unavailable(settings.retry_after_s))
 
-    for error in (StorageUnavailable, *STORAGE_ERRORS):
-        app.add_exception_handler(error, storage)
+    @app.exception_handler(StorageError)
+    async def storage_bug(request: Request, exc: StorageError) -> Response:
+        metrics.redis_errors.inc()
+        log.error("Redis refused a command", extra={"path": request.url.path, "error": str(exc)})
+        return answer(*problem("internal_error", "an unexpected error; it has been logged"), [])
 
     @app.exception_handler(RequestValidationError)
     async def validation(request: Request, exc: RequestValidationError) -> Response:

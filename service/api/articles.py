@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Query, Request, Response
 
 from ..catalog import article_from_fields
@@ -24,7 +26,7 @@ MAX_ARTICLE_BODY = 16 * 1024
 )
 async def get_article(article: str, svc: Svc) -> Response:
     """An article's catalog entry with its live counts."""
-    return json(await svc.catalog.get(article_id(article)))
+    return json(await _with_counts(svc, article_id(article)))
 
 
 @router.put(
@@ -57,7 +59,7 @@ async def put_article(article: str, svc: Svc, request: Request) -> Response:
     )
     created = await svc.catalog.put(entry)
     await svc.rankings.remember(entry.id)
-    return json(await svc.catalog.get(entry.id), 201 if created else 200)
+    return json(await _with_counts(svc, entry.id), 201 if created else 200)
 
 
 @router.delete(
@@ -88,7 +90,7 @@ async def delete_article(article: str, svc: Svc) -> Response:
 )
 async def article_views(article: str, svc: Svc) -> Response:
     """Live counts of one article."""
-    return json(await svc.catalog.views(article_id(article)))
+    return json(await svc.counts.views(article_id(article)))
 
 
 @router.get(
@@ -102,7 +104,7 @@ async def timeseries(article: str, svc: Svc, window: str = "24h") -> Response:
     """Hourly views of one article over the last 24 hours."""
     if window != "24h":
         raise InvalidParameter("window: only 24h is available (hourly points)")
-    points = await svc.catalog.hourly(article_id(article), 24)
+    points = await svc.counts.hourly(article_id(article), 24)
     return json({"article": article, "granularity": "hour", "points": points})
 
 
@@ -115,7 +117,19 @@ async def many_views(
     svc: Svc, articles: str = Query(..., description="1-100 comma-separated article ids")
 ) -> Response:
     """Live counts of several articles; null for ids not in the catalog."""
-    return json({"views": await svc.catalog.many_views(article_ids(articles))})
+    return json({"views": await svc.counts.many(article_ids(articles))})
+
+
+async def _with_counts(svc: Svc, article: str) -> dict[str, Any]:
+    """An article's catalog entry and its live counts."""
+    entry = await svc.catalog.get(article)
+    counts = await svc.counts.views(article)
+    return {
+        **entry,
+        "views": counts["views"],
+        "bot_views": counts["bot_views"],
+        "automated_views": counts["automated_views"],
+    }
 
 
 def article_ids(articles: str) -> list[str]:

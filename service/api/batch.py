@@ -6,10 +6,10 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from .. import commit
 from ..clock import parse_rfc3339
 from ..errors import DomainError, InvalidBody, PayloadTooLarge
 from ..ingest import MAX_EVENT_ID, MAX_VISITOR, Identity, View, optional_text, reader_digest
+from ..scripts.record import COUNTED, UNKNOWN
 from ..validate import article_id
 from ..windows import MAX_EVENT_AGE_S
 from .auth import Admin, Svc
@@ -61,9 +61,9 @@ async def batch(svc: Svc, request: Request) -> Response:
     outcomes = await svc.committer.submit_many(views)
     counted = duplicates = 0
     for index, outcome in zip(positions, outcomes, strict=True):
-        if outcome == commit.COUNTED:
+        if outcome == COUNTED:
             counted += 1
-        elif outcome == commit.UNKNOWN:
+        elif outcome == UNKNOWN:
             rejected.append({"index": index, "code": "unknown_article"})
         else:
             duplicates += 1

@@ -9,7 +9,6 @@ from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Any
 from urllib.parse import parse_qsl
 
-from .. import commit
 from ..errors import DomainError, InvalidBody, RequestTimeout, UnknownArticle
 from ..ingest import (
     View,
@@ -20,7 +19,8 @@ from ..ingest import (
     parse_beacon,
     reader_digest,
 )
-from ..store import STORAGE_ERRORS, StorageUnavailable
+from ..scripts import record as codes
+from ..storage import StorageError, StorageUnavailable
 from ..validate import small_int
 from .problems import PROBLEM_TYPE, from_error, problem, unavailable
 from .state import Services
@@ -70,13 +70,13 @@ async def record(services: Services, fields: dict[str, Any], scope: Scope) -> by
         client=identity.client(ip),
     )
     outcome = await services.committer.submit(view)  # it keeps the metrics of outcomes
-    if outcome == commit.COUNTED:
+    if outcome == codes.COUNTED:
         return COUNTED
-    if outcome == commit.BOT:
+    if outcome == codes.BOT:
         return BOT
-    if outcome == commit.AUTOMATED:
+    if outcome == codes.AUTOMATED:
         return AUTOMATED
-    if outcome == commit.UNKNOWN:
+    if outcome == codes.UNKNOWN:
         raise UnknownArticle(f"no article '{article}' in the catalog")
     return DUPLICATE
 
@@ -190,9 +190,14 @@ async def send_error(
     if isinstance(exc, DomainError):
         services.metrics.rejected.labels(exc.code).inc()
         status, body, extra = from_error(exc)
-    elif isinstance(exc, (StorageUnavailable, *STORAGE_ERRORS)):
+    elif isinstance(exc, StorageUnavailable):
         services.metrics.redis_errors.inc()
         status, body, extra = unavailable(services.settings.retry_after_s)
+    elif isinstance(exc, StorageError):
+        services.metrics.redis_errors.inc()
+        log.error("Redis refused a command", extra={"error": str(exc)})
+        status, body = problem("internal_error", internal)
+        extra = []
     else:
         log.exception("fast path failed")
         status, body = problem("internal_error", internal)

@@ -24,7 +24,7 @@ async def healthz() -> Response:
 @router.get("/readyz", response_model=Status, responses=schema("storage_unavailable"))
 async def readyz(svc: Svc) -> Response:
     """Redis answers."""
-    if await svc.store.ping():
+    if await svc.storage.ping():
         return json({"status": "ready"})
     status, body = problem("storage_unavailable", "Redis does not answer")
     return Response(
@@ -56,7 +56,7 @@ async def metrics(svc: Svc) -> Response:
 )
 async def rollup(svc: Svc) -> Response:
     """Run a rollup now (admin)."""
-    result = await Rollup(svc.store, svc.settings, svc.clock).run()
+    result = await Rollup(svc.storage, svc.settings, svc.clock).run()
     svc.metrics.rollup_duration.observe(result.duration_ms / 1000)
     await svc.rankings.refresh()
     return json(

@@ -10,7 +10,7 @@ from ..clock import rfc3339
 from ..demo import HEADLINES
 from ..errors import InvalidParameter, UnknownArticle
 from ..locale import DEFAULT_LANG, LANGS, resolve_lang
-from ..store import StorageUnavailable
+from ..storage import StorageUnavailable
 from ..validate import int_parameter, is_article_id, is_theme
 from ..windows import WINDOWS_BY_NAME
 from .assets import asset, asset_response, text
@@ -123,7 +123,7 @@ async def stats(svc: Svc) -> Response:
     """Views counted site-wide in the last complete minute."""
     now = svc.clock.now()
     minute_end = int(now // 60) * 60
-    views = await svc.catalog.views_per_minute()
+    views = await svc.counts.per_minute()
     # The figure changes when the minute turns: cacheable until then.
     max_age = max(1, int(minute_end + 60 - now))
     return json(

@@ -83,7 +83,7 @@ async def counts(
     if ids is None:
         return False
     try:
-        views = await services.catalog.many_views(ids)
+        views = await services.counts.many(ids)
     except Exception as exc:
         await send_error(services, send, exc, front, "an unexpected error; it has been logged")
         return True

@@ -7,19 +7,21 @@ from dataclasses import dataclass
 from ..catalog import Catalog
 from ..clock import Clock
 from ..commit import Committer
+from ..counts import Counts
 from ..ingest import Identity
 from ..metrics import Metrics
 from ..rankings import Rankings
 from ..settings import Settings
-from ..store import Store
+from ..storage import Storage
 
 
 @dataclass
 class Services:
     settings: Settings
     clock: Clock
-    store: Store
+    storage: Storage
     catalog: Catalog
+    counts: Counts
     committer: Committer
     identity: Identity
     rankings: Rankings

@@ -5,21 +5,21 @@
 -- A view costs the all-time total and one entry in the shard's inbox ("m5 index|article" ->
 -- views); the rollup moves the inbox into the time buckets and window sets (merge.lua), so
 -- the beacon path does not pay for every bucket and window a view feeds.
+-- The call is built by record.py, which names every key and lays out every field.
 -- KEYS of a section, from its base b: b articles set, b+1 totals zset, b+2 bot-views hash,
 --   b+3 inbox zset, b+4 views-per-minute counter, b+5 automated-views hash; then its per-view
---   keys (event id, dedupe,
---   readers) and the rate-limit hashes (client digest -> requests; this minute's, then the
---   previous minute's at the next key number).
+--   keys (event id, dedupe, readers) and the rate-limit hashes (client digest -> requests;
+--   this minute's, then the previous minute's at the next key number).
 -- ARGV[1] dedupe TTL s   ARGV[2] event-id TTL s   ARGV[3] per-minute key TTL s
 -- ARGV[4] inbox TTL s (a safety net: the rollup empties it every interval)
 -- ARGV[5] rate limit per client and minute   ARGV[6] weight of the previous minute (the share
 --   of it still inside the sliding minute)   ARGV[7] TTL s of this minute's rate hashes
--- ARGV[8] fields per view, 6 or 10   ARGV[9] number of sections; then per section: b, NV
---   (number of views), then per view its fields: article, event key #, readers key #, readers
---   member, readers TTL s, 5-minute bucket index; and with 10, kind ("v" view, "b" bot,
---   "a" automated),
+-- ARGV[8] fields per view (record.py: BATCH_FIELDS 6 or BEACON_FIELDS 10)
+-- ARGV[9] number of sections; then per section: b, NV (number of views), then per view its
+--   fields: article, event key #, readers key #, readers member, readers TTL s, 5-minute
+--   bucket index; and past the batch fields: kind ("v" view, "b" bot, "a" automated),
 --   dedupe key #, rate key # (0: the caller checked the limit already, or there is none),
---   client digest. With 6 (batches: no dedupe, no bots, no rate limit) those are "v", 0, 0.
+--   client digest. Batch views (no dedupe, no bots, no rate limit) read as "v", 0, 0.
 --   A key number is an index into KEYS, 0 when absent.
 -- Returns one code per view, sections in order: 1 counted, 2 duplicate reader,
 --   3 duplicate event id, 4 unknown article, 5 bot, 6 over the rate limit (refused requests
@@ -66,7 +66,7 @@ local function section(b, pos)
     local article, event_k = ARGV[pos], tonumber(ARGV[pos + 1])
     local readers_k = tonumber(ARGV[pos + 2])
     local kind, seen_k, rate_k = 'v', 0, 0
-    if fields == 10 then
+    if fields > 6 then
       kind, seen_k, rate_k = ARGV[pos + 6], tonumber(ARGV[pos + 7]), tonumber(ARGV[pos + 8])
     end
     local code = 1

@@ -1,26 +1,28 @@
-"""A lean RESP client for the hot script calls, and C command packing for redis-py.
+"""A lean RESP2 transport for a single node, and C command packing for redis-py's connections.
 
-redis-py's asyncio client spends 50-100 µs of CPU on every round trip (connection pool,
-locks, timeout tasks, instrumentation): more than a whole beacon costs otherwise. On a single
-node the Store sends its script calls through ``Pipelined`` instead: one connection, commands
-written as they come and packed in C by hiredis, replies parsed by hiredis and matched to
-callers in order. Everything else keeps using redis-py.
+redis-py's asyncio client spends 50-100 µs of CPU on every round trip on Python 3.11 (pool,
+locks, a task per timeout, instrumentation; redis-py #4176, PR #4191): more than a whole beacon
+costs otherwise (`python -m bench transport` measures both). On a plain single node (redis://
+or unix://) every command goes through ``Pipelined`` instead: one connection, commands written
+as they come and packed in C by hiredis, replies parsed by hiredis and matched to callers in
+order. TLS and Redis Cluster stay with redis-py, whose connections this module also improves.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from typing import Any
 
 import hiredis
 import redis.asyncio as aioredis
-from redis._parsers.base import BaseParser
 from redis.asyncio.connection import parse_url
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import DataError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from .errors import ReplyError
 
 _pack = hiredis.pack_command
 
@@ -37,17 +39,59 @@ def pack(args: Sequence[Any]) -> bytes:
 
 
 class Connection(aioredis.Connection):
-    """A redis-py TCP connection that packs commands with hiredis.
+    """redis-py's TCP connection with commands packed by hiredis, and a connection torn
+    down under a command reported as the ConnectionError it is.
 
     redis-py's asyncio connection packs in Python, re-joining a growing buffer for every
     argument: a group-commit call with thousands of arguments spent longer there than Redis
     spent running it. (redis-py's own sync client packs with hiredis when it is installed.)
+
+    A connection can be torn down under a command: a peer resets it while it sits idle in the
+    pool (the next write then fails inside the transport: uvloop raises RuntimeError, asyncio
+    TypeError or AttributeError; redis-py #3546, #4287), or another task disconnects it while
+    this one reads (a cluster client dropping a dead node's connections). Both are told by the
+    connection's state, not by an error's message: a write on a closing transport reconnects
+    first; an error raised while another task tore the connection down becomes
+    ConnectionError, which the storage package retries. Any other error is a bug and stays
+    what it is.
     """
+
+    _busy: asyncio.Task[Any] | None = None
+    _torn: bool = False
 
     def pack_command(self, *args: Any) -> list[bytes]:
         if isinstance(args[0], bytes) and b" " in args[0]:
             args = (*args[0].split(), *args[1:])
         return [pack(args)]
+
+    async def disconnect(self, *args: Any, **kwargs: Any) -> None:
+        if self._busy is not None and self._busy is not asyncio.current_task():
+            self._torn = True  # under another task's command
+        await super().disconnect(*args, **kwargs)
+
+    async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        writer = self._writer
+        if writer is not None and writer.transport.is_closing():
+            await super().disconnect(nowait=True)  # reset while idle: start on a fresh one
+        await self._guarded(super().send_packed_command(command, check_health), "writing")
+
+    async def read_response(self, *args: Any, **kwargs: Any) -> Any:
+        return await self._guarded(super().read_response(*args, **kwargs), "reading")
+
+    async def _guarded(self, work: Awaitable[Any], doing: str) -> Any:
+        self._busy, self._torn = asyncio.current_task(), False
+        try:
+            return await work
+        except (RuntimeError, AttributeError, TypeError) as exc:
+            if not self._torn:
+                raise
+            raise RedisConnectionError(f"connection torn down while {doing}: {exc}") from exc
+        finally:
+            self._busy = None
+
+
+class SSLConnection(Connection, aioredis.SSLConnection):
+    """redis-py's TLS connection, packed and torn-aware as Connection is."""
 
 
 class _Batch:
@@ -78,7 +122,7 @@ class _Protocol(asyncio.Protocol):
         while (reply := self.reader.gets()) is not False:
             batch = self.waiting[0]
             if isinstance(reply, hiredis.ReplyError):
-                reply = BaseParser.parse_error(str(reply))  # type: ignore[no-untyped-call]
+                reply = ReplyError.parse(str(reply))
             batch.replies.append(reply)
             if len(batch.replies) == batch.expected:
                 self.waiting.popleft()
@@ -107,9 +151,9 @@ class _Protocol(asyncio.Protocol):
 class Pipelined:
     """Commands over one pipelined connection; connects lazily and again after a failure.
 
-    Errors are redis-py's exception classes, so callers handle both clients alike: a reply
-    error is returned in place of its reply (as ``execute(raise_on_error=False)`` does);
-    a lost or silent connection raises ConnectionError or TimeoutError and is dropped.
+    A reply error is returned in place of its reply, as a ReplyError; a lost or silent
+    connection raises redis-py's ConnectionError or TimeoutError (the classes the storage
+    package retries) and is dropped.
     """
 
     def __init__(self, url: str, timeout_s: float) -> None:
@@ -175,9 +219,9 @@ class Pipelined:
                 if setup:
                     replies = await protocol.send(b"".join(pack(c) for c in setup), len(setup))
                     for reply in replies:
-                        if isinstance(reply, Exception):
+                        if isinstance(reply, ReplyError):
                             protocol.close()
-                            raise reply
+                            raise RedisConnectionError(f"Redis refused the connection: {reply}")
         except TimeoutError:
             raise RedisTimeoutError("Timeout connecting to Redis") from None
         except OSError as exc:

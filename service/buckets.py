@@ -1,0 +1,44 @@
+"""Bucket maintenance: the inbox merged into time buckets and window sets, windows slid.
+
+Beacons write each view to their shard's inbox (record.lua). A rollup claims each inbox
+(renamed to a draining set, so views counted meanwhile start a new one) and merges it chunk by
+chunk (merge.lua), then subtracts the buckets that left each window since the last rollup
+(advance.lua). A draining set left by a rollup that died is finished first: every entry is
+merged exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from . import keys
+from .scripts import advance, merge
+from .storage import Storage, ops
+
+
+async def maintain(storage: Storage, as_of: float) -> None:
+    """Merge every shard's inbox, then slide every window to ``as_of``."""
+    await asyncio.gather(*(_merge(storage, shard, as_of) for shard in range(keys.SHARDS)))
+    starts = await storage.execute(
+        [ops.hgetall(keys.window_starts(shard)) for shard in range(keys.SHARDS)]
+    )
+    await asyncio.gather(
+        *(
+            storage.run(advance.call(shard, as_of, {n: int(i) for n, i in held.items()}))
+            for shard, held in enumerate(starts)
+        )
+    )
+
+
+async def _merge(storage: Storage, shard: int, as_of: float) -> None:
+    draining, claimed = keys.draining(shard), False
+    while True:
+        members = await storage.one(ops.zrange(draining, 0, merge.CHUNK - 1))
+        if members:
+            await storage.run(merge.call(shard, members, as_of))
+            continue
+        if claimed:
+            return
+        claimed = True
+        # Empty (drained): claim what the inbox holds now; a missing inbox claims nothing.
+        await storage.one(ops.renamenx(keys.inbox(shard), draining))

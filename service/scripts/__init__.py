@@ -1,0 +1,16 @@
+"""The Lua scripts, each beside its codec: the function that builds a call and the one that
+reads its reply. Key layouts and window tables come from keys.py and windows.py; a script
+gets them in KEYS and ARGV and names none itself."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..storage import Script
+
+HERE = Path(__file__).parent
+
+
+def load(name: str, *, durable: bool = True) -> Script:
+    """service/scripts/<name>.lua as a Script."""
+    return Script.load(HERE / f"{name}.lua", durable=durable)

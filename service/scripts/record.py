@@ -1,0 +1,157 @@
+"""record.lua's codec: a group of views counted atomically, one section per shard.
+
+A view's fields, in the order record.lua reads them (``BATCH_FIELDS`` for batch views, which
+need no dedupe, bot or rate-limit fields; ``BEACON_FIELDS`` otherwise):
+article, event key #, readers key #, readers member, readers TTL s, 5-minute bucket index,
+then kind ("v" view, "b" bot, "a" automated), dedupe key #, rate key #, client digest.
+A key number is an index into KEYS, 0 when absent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .. import keys
+from ..ingest import HUMAN, View
+from ..storage import Call
+from ..windows import DAY, M5
+from . import load
+
+SCRIPT = load("record")
+# The codes of record.lua's reply, one per view.
+COUNTED, DUPLICATE, DUPLICATE_EVENT, UNKNOWN, BOT, RATE_LIMITED, AUTOMATED = 1, 2, 3, 4, 5, 6, 7
+BATCH_FIELDS, BEACON_FIELDS = 6, 10
+READERS_RETENTION_S = 2 * 86400
+PER_MINUTE_RETENTION_S = 2 * 3600
+# The rollup empties the inbox every interval; the TTL only bounds what a service left with no
+# scheduler for a month keeps.
+INBOX_RETENTION_S = 32 * 86400
+
+
+def section_keys(shard: int, minute: int) -> list[str]:
+    """A section's own keys, from its base key number b (see record.lua)."""
+    return [
+        keys.articles(shard),
+        keys.totals(shard),
+        keys.bots(shard),
+        keys.inbox(shard),
+        keys.per_minute(shard, minute),
+        keys.automated(shard),
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """The settings a record call carries in its header."""
+
+    dedupe_ttl_s: int
+    event_ttl_s: int
+    rate_limit_per_min: int
+
+
+def rate_weight(now: float) -> str:
+    """The share of the previous minute still inside the sliding minute that ends now."""
+    return f"{1.0 - (now % 60) / 60:.3f}"
+
+
+def ttl(expire_at: float, now: float) -> int:
+    """Seconds from the service clock's now: Redis counts TTLs on its own clock, and tests
+    run the service clock elsewhere in time."""
+    return max(1, math.ceil(expire_at - now))
+
+
+def call(
+    sections: Sequence[tuple[int, Sequence[View]]],
+    now: float,
+    limits: Limits,
+    rate_limited: bool,
+) -> Call:
+    """One record.lua call holding a section per shard (checking the rate limit too when
+    ``rate_limited``)."""
+    minute = int(now // 60)
+    compact = not any(
+        view.kind != HUMAN
+        or (view.dedupe and view.reader is not None)
+        or (rate_limited and view.client is not None)
+        for _, views in sections
+        for view in views
+    )
+    key_list: list[str] = []
+    args: list[Any] = [
+        limits.dedupe_ttl_s,
+        limits.event_ttl_s,
+        ttl((minute + 1) * 60 + PER_MINUTE_RETENTION_S, now),
+        INBOX_RETENTION_S,
+        limits.rate_limit_per_min,
+        rate_weight(now),
+        ttl((minute + 2) * 60, now),
+        BATCH_FIELDS if compact else BEACON_FIELDS,
+        len(sections),
+    ]
+    rate_keys: dict[int, int] = {}  # client shard -> key number of its minute's hash
+    readers_ttls: dict[int, int] = {}  # day -> TTL of its reader counts, from now
+
+    def rate_key(view: View) -> int:
+        if not rate_limited or view.client is None:
+            return 0
+        shard = keys.shard_of_digest(view.client)
+        number = rate_keys.get(shard)
+        if number is None:
+            key_list.extend((keys.rate(shard, minute), keys.rate(shard, minute - 1)))
+            number = rate_keys[shard] = len(key_list) - 1
+        return number
+
+    for shard, views in sections:
+        base = len(key_list) + 1
+        key_list += section_keys(shard, minute)
+        args += [base, len(views)]
+        for view in views:
+            args += _view_fields(view, key_list, now, readers_ttls)
+            if not compact:
+                seen_k = _dedupe_key(view, key_list)
+                number = rate_key(view)
+                client = view.client.hex() if number else ""  # type: ignore[union-attr]
+                args += [view.kind, seen_k, number, client]
+    return Call(SCRIPT, key_list, args)
+
+
+def decode(reply: Sequence[Any]) -> list[int]:
+    """One code per view, sections in the order of the call."""
+    return [int(code) for code in reply]
+
+
+def _view_fields(
+    view: View, key_list: list[str], now: float, readers_ttls: dict[int, int]
+) -> list[Any]:
+    """A view's first BATCH_FIELDS fields; appends the keys they name to ``key_list``."""
+    article = view.article
+    event_k = readers_k = readers_ttl = 0
+    member = ""
+    if view.event is not None:
+        key_list.append(keys.event(article, view.event))
+        event_k = len(key_list)
+    if view.reader is not None:
+        day = DAY.index(view.at)
+        key_list.append(keys.readers(article, day))
+        readers_k = len(key_list)
+        member = view.reader.hex()
+        readers_ttl = readers_ttls.get(day) or 0
+        if not readers_ttl:
+            readers_ttl = readers_ttls[day] = ttl(
+                (day + 1) * DAY.bucket_s + READERS_RETENTION_S, now
+            )
+    return [article, event_k, readers_k, member, readers_ttl, M5.index(view.at)]
+
+
+def _dedupe_key(view: View, key_list: list[str]) -> int:
+    """The key number of the view's dedupe marker (one reader, one article), 0 for none."""
+    if view.reader is None or not view.dedupe or view.kind != HUMAN:
+        return 0
+    # The reader digest is keyed by the secret already: so is anything derived from it.
+    seen = hashlib.blake2b(view.reader + view.article.encode(), digest_size=16).hexdigest()
+    key_list.append(keys.seen(view.article, seen))
+    return len(key_list)

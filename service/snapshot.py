@@ -1,0 +1,150 @@
+"""The ranking snapshot: its format, and how it is written, published, read and tombstoned.
+
+A snapshot is one Redis hash per generation (keys.snapshot): a field per list, named
+``window|theme`` (theme empty for the site-wide list), holding the list's items as JSON, best
+first, without ranks. keys.CURRENT names the published generation, its ``as_of`` and a
+``version`` that tombstones bump; keys.TOMBSTONES holds deleted articles, which readers leave
+out of every list until the next snapshot no longer has them.
+
+Format 1 (written since the first release; a snapshot without ``_format`` is format 1): each
+item is {"article", "title", "url", "theme", "published_at", "window_views", "views"}.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from . import keys
+from .clock import rfc3339
+from .scripts import snapshot as scripts
+from .storage import Storage, ops
+
+FORMAT = 1
+FORMAT_FIELD = "_format"  # also makes a snapshot with no lists exist
+FIELDS_PER_HSET = 16  # lists per HSET: a list is up to ~20 KB of JSON
+PAGE = 16  # lists per HSCAN page when a snapshot is read
+TOMBSTONE_MARGIN_S = 60
+
+
+def list_name(window: str, theme: str | None) -> str:
+    """Field of a list in a snapshot hash."""
+    return f"{window}|{theme or ''}"
+
+
+def item(
+    article: str, meta: Mapping[str, str | None], window_views: int, views: int
+) -> dict[str, Any]:
+    """One list item, as format 1 stores it."""
+    return {
+        "article": article,
+        "title": meta["title"],
+        "url": meta["url"],
+        "theme": meta["theme"],
+        "published_at": meta["published_at"] or None,
+        "window_views": window_views,
+        "views": views,
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class Current:
+    """What keys.CURRENT says: the published generation, its time, its tombstone version."""
+
+    generation: int = 0
+    version: int = 0
+    as_of: float | None = None
+
+
+async def write(
+    storage: Storage, lists: Mapping[str, Iterable[dict[str, Any]]], grace_s: int
+) -> int:
+    """Store a new, unpublished generation; it expires by itself unless published."""
+    generation = await storage.one(ops.incr(keys.GENERATION))
+    key = keys.snapshot(generation)
+    fields = [(name, orjson.dumps(list(items))) for name, items in lists.items()]
+    writes: list[ops.Op[Any]] = [ops.hset(key, {FORMAT_FIELD: FORMAT})]
+    for start in range(0, len(fields), FIELDS_PER_HSET):
+        writes.append(ops.hset(key, dict(fields[start : start + FIELDS_PER_HSET])))
+    writes.append(ops.expire(key, grace_s))  # a rollup that dies before publishing
+    await storage.execute(writes)
+    return generation
+
+
+async def publish(
+    storage: Storage, lease_token: str, generation: int, as_of: float, grace_s: int
+) -> bool:
+    """Make ``generation`` current, fenced: False when the lease is lost or a newer snapshot
+    is current. The replaced one stays readable for ``grace_s``."""
+    previous = (await current(storage)).generation
+    call = scripts.publish_call(
+        lease_token, generation, as_of, previous, as_of - TOMBSTONE_MARGIN_S, grace_s
+    )
+    return scripts.publish_decode(await storage.run(call))
+
+
+async def current(storage: Storage) -> Current:
+    fields = await storage.one(ops.hgetall(keys.CURRENT))
+    generation = int(fields.get("generation", 0))
+    return Current(
+        generation,
+        int(fields.get("version", 0)),
+        float(fields["as_of"]) if generation and "as_of" in fields else None,
+    )
+
+
+async def lists(storage: Storage, generation: int) -> dict[str, str] | None:
+    """Every list of a generation (list name -> JSON), a page at a time: a snapshot of 50
+    themes is megabytes, and one HGETALL of it held Redis and then the reader's event loop
+    for milliseconds. A published snapshot never changes, so the pages agree. None when the
+    generation has expired."""
+    found: dict[str, str] = {}
+    cursor = 0
+    while True:
+        cursor, page = await storage.one(ops.hscan(keys.snapshot(generation), cursor, PAGE))
+        found.update(page)
+        if not cursor:
+            break
+    if not found:
+        return None
+    found.pop("_", None)  # how the first release marked a snapshot (format 1)
+    stored = int(found.pop(FORMAT_FIELD, 1))
+    if stored > FORMAT:
+        raise ValueError(f"snapshot format {stored} is newer than this release reads")
+    return found
+
+
+async def tombstones(storage: Storage) -> frozenset[str]:
+    members: list[str] = await storage.one(ops.zrange(keys.TOMBSTONES))
+    return frozenset(members)
+
+
+async def forget(storage: Storage, article: str, deleted_at: float) -> None:
+    """Leave a deleted article out of every published list at once, in every process."""
+    await storage.run(scripts.tombstone_call(article, deleted_at))
+
+
+async def remember(storage: Storage, article: str) -> None:
+    """A re-created article may rank again."""
+    await storage.run(scripts.tombstone_call(article, None))
+
+
+def parse(payload: str, deleted: frozenset[str]) -> list[bytes]:
+    """A list's items as JSON objects without rank, deleted articles left out."""
+    if not payload:
+        return []
+    return [
+        orjson.dumps(entry) for entry in orjson.loads(payload) if entry["article"] not in deleted
+    ]
+
+
+def render(window: str, theme: str | None, as_of: float | None, items: list[bytes]) -> bytes:
+    """The JSON body of a list: its head, then the items ranked from 1."""
+    ranked = b",".join(b'{"rank":%d,%s' % (n, entry[1:]) for n, entry in enumerate(items, 1))
+    head = orjson.dumps(
+        {"window": window, "theme": theme, "as_of": rfc3339(as_of) if as_of else None}
+    )
+    return head[:-1] + b',"items":[' + ranked + b"]}"
