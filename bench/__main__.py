@@ -1,5 +1,6 @@
-"""`python -m bench` (throughput table), `python -m bench rollup` (rollup at scale),
-`python -m bench profile SCENARIO` (py-spy on the viewcount worker under load)."""
+"""`python -m bench` (throughput table, then the transport table), `python -m bench rollup`
+(rollup at scale), `python -m bench transport` (one Redis round trip through the lean
+transport and redis-py), `python -m bench profile SCENARIO` (py-spy on the worker under load)."""
 
 from __future__ import annotations
 
@@ -43,6 +44,11 @@ def _throughput(args: argparse.Namespace) -> None:
             "batch_connections": args.batch_connections,
         },
     )
+    if not only:
+        from . import transport
+
+        log("")
+        transport.main(log)
     log(f"\nresults: {path} ({time.monotonic() - started:.0f} s)")
     if not ok:
         sys.exit(1)
@@ -52,6 +58,12 @@ def _rollup(args: argparse.Namespace) -> None:
     from . import scale
 
     scale.main(args, log)
+
+
+def _transport(args: argparse.Namespace) -> None:
+    from . import transport
+
+    transport.main(log)
 
 
 def _profile(args: argparse.Namespace) -> None:
@@ -75,6 +87,9 @@ def main() -> None:
     rollup.add_argument("--views", type=int, default=10_000_000)
     rollup.add_argument("--rollups", type=int, default=3, help="timed rollups in a row")
     rollup.set_defaults(run=_rollup)
+    sub.add_parser("transport", help="one round trip: lean transport vs redis-py").set_defaults(
+        run=_transport
+    )
     prof = sub.add_parser("profile", help="py-spy the viewcount worker under one load")
     prof.add_argument("scenario", choices=["beacon", "pixel", "batch", "popular", "counts"])
     prof.add_argument("--seconds", type=float, default=10.0)
