@@ -10,11 +10,14 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 RUN useradd --system --create-home --home-dir /home/viewcount --uid 10001 \
         --shell /usr/sbin/nologin viewcount
 
-# Runtime dependencies only: `pip install .` (no [dev] extras, no build tools in the image).
+# Runtime dependencies only, from the hashed lock (no [dev] extras, no build tools in the
+# image), in a layer of their own; then the package itself, adding nothing to the lock.
 WORKDIR /tmp/viewcount-src
+COPY requirements/runtime.txt ./requirements/
+RUN pip install --require-hashes -r requirements/runtime.txt
 COPY pyproject.toml README.md ./
 COPY service ./service
-RUN pip install . && rm -rf /tmp/viewcount-src
+RUN pip install . --no-deps && rm -rf /tmp/viewcount-src
 
 USER viewcount
 WORKDIR /home/viewcount
