@@ -136,7 +136,7 @@ def main(args: argparse.Namespace, log: Any) -> None:
     log(
         f"bench rollup: {args.articles:,} articles over {args.themes} themes, {args.views:,} "
         "views over the last 7 days (Zipf s=1), written straight to a private redis-server "
-        "(appendonly no) as record.lua would leave them"
+        "(appendonly no): the catalog through its script, the views as buckets, the windows by the service's own maintenance (bench/seed.py)"
     )
     with procs.redis_server() as redis_port:
         url = f"redis://127.0.0.1:{redis_port}/0"
@@ -145,8 +145,9 @@ def main(args: argparse.Namespace, log: Any) -> None:
         now = time.time()
         shards, per_article = seed.build(args.articles, args.views, now)
         built = time.monotonic()
-        seed.write_catalog(client, args.articles, args.themes)
+        asyncio.run(seed.write_catalog(url, args.articles, args.themes))
         seed.write_counters(client, shards, now)
+        asyncio.run(seed.slide_windows(url, now))
         seed.write_readers(client, shards, now)
         del shards
         used = int(client.info("memory")["used_memory"])

@@ -1,16 +1,16 @@
-"""A week of views for a large catalog, written straight into Redis as the record path would.
+"""A week of views for a large catalog, written into Redis as the service would leave it.
 
-Writing 10 million views through the API would take longer than the benchmark may; this writes
-the same keys (keys.py names) with the values record.lua and put_article.lua would leave after
-those views and a rollup at ``now``: catalog entries, totals, time buckets (with their TTLs),
-window sets and their starts, unique-reader HyperLogLogs, dedupe markers for the last half hour
-and per-minute counters. Views per article follow Zipf's law (a few stories take most of the
+Writing 10 million views through the API would take longer than the benchmark may. The catalog
+goes in through put_article.lua's own codec; the views go in as the time buckets merge.lua
+leaves (keys.py names, merge.py's TTLs) plus the all-time totals, unique-reader HyperLogLogs,
+dedupe markers for the last half hour and per-minute counters; then the service's own bucket
+maintenance (buckets.maintain: the first rollup's rebuild) computes the window sets and their
+starts from those buckets. Views per article follow Zipf's law (a few stories take most of the
 traffic, as on a news site); their times are spread evenly over the last seven days.
 """
 
 from __future__ import annotations
 
-import math
 import random
 from collections import defaultdict
 from collections.abc import Iterator
@@ -19,9 +19,13 @@ from typing import Any
 
 import redis
 
-from service import keys
-from service.scripts.record import PER_MINUTE_RETENTION_S, READERS_RETENTION_S
-from service.windows import DAY, HOUR, M5, W1H, W7D, W24H, W30D
+from service import buckets, keys
+from service.scripts import catalog as catalog_scripts
+from service.scripts.merge import bucket_ttl_s
+from service.scripts.record import PER_MINUTE_RETENTION_S, READERS_RETENTION_S, ttl
+from service.settings import Settings
+from service.storage import connect
+from service.windows import DAY, HOUR, M5
 
 WEEK_S = 7 * 86400
 EXACT_BELOW = 2000  # articles with fewer views get one random time per view
@@ -90,80 +94,52 @@ def build(
     return shards, per_article
 
 
-def _ttl(expire_at: float, now: float) -> int:
-    return max(1, math.ceil(expire_at - now))
-
-
 def _zadd_chunks(pipe: Any, key: str, scores: dict[str, int]) -> None:
     items = list(scores.items())
     for start in range(0, len(items), CHUNK):
         pipe.zadd(key, dict(items[start : start + CHUNK]))
 
 
-def write_catalog(client: redis.Redis, articles: int, themes: int) -> None:
-    """What put_article.lua leaves for each article (no imported views)."""
-    pipe = client.pipeline(transaction=False)
-    per_shard: dict[int, dict[str, str]] = defaultdict(dict)
-    for n in range(articles):
-        article, theme = article_id(n), f"theme-{n % themes}"
-        pipe.hset(
-            keys.meta(article),
-            mapping={
-                "title": f"Story number {n}",
-                "url": f"https://news.example/{n}",
-                "theme": theme,
-                "published_at": "",
-                "imported_views": "0",
-            },
-        )
-        per_shard[keys.shard_of(article)][article] = theme
-        if len(pipe) >= 5000:
-            pipe.execute()
-    for shard, members in per_shard.items():
-        items = list(members.items())
-        for start in range(0, len(items), CHUNK):
-            chunk = dict(items[start : start + CHUNK])
-            pipe.sadd(keys.articles(shard), *chunk)
-            pipe.hset(keys.article_themes(shard), mapping=chunk)
-        counts: dict[str, int] = defaultdict(int)
-        for theme in members.values():
-            counts[theme] += 1
-        pipe.hset(keys.theme_counts(shard), mapping=counts)
-    pipe.execute()
+async def write_catalog(url: str, articles: int, themes: int) -> None:
+    """Every article through put_article.lua (its codec), 2,000 calls per round trip."""
+    storage = connect(Settings(redis_url=url, log_json=False))
+    try:
+        calls = [
+            catalog_scripts.put_call(
+                article_id(n), f"Story number {n}", f"https://news.example/{n}",
+                f"theme-{n % themes}", None, 0,
+            )
+            for n in range(articles)
+        ]  # fmt: skip
+        for start in range(0, len(calls), 2000):
+            await storage.run_all(calls[start : start + 2000])
+    finally:
+        await storage.close()
 
 
 def write_counters(client: redis.Redis, shards: list[ShardData], now: float) -> None:
-    """Totals, buckets, windows and window starts, as after those views and a rollup at now."""
-    starts = {
-        "1h": W1H.first_bucket(now),
-        "24h": W24H.first_bucket(now),
-        "7d": W7D.first_bucket(now),
-        "30d": W30D.first_bucket(now),
-    }
+    """Totals (live counts and the `all` window) and the buckets merge.lua leaves."""
     pipe = client.pipeline(transaction=False)
     for shard, data in enumerate(shards):
         _zadd_chunks(pipe, keys.totals(shard), data.totals)
-        windows: dict[str, dict[str, int]] = {name: defaultdict(int) for name in starts}
-        for gran, cells, feeds in (
-            (M5, data.m5, ("1h",)),
-            (HOUR, data.hour, ("24h", "7d")),
-            (DAY, data.day, ("30d",)),
-        ):
-            buckets: dict[int, dict[str, int]] = defaultdict(dict)
+        for gran, cells in ((M5, data.m5), (HOUR, data.hour), (DAY, data.day)):
+            by_bucket: dict[int, dict[str, int]] = defaultdict(dict)
             for (index, article), count in cells.items():
-                buckets[index][article] = count
-                for name in feeds:
-                    if index >= starts[name]:
-                        windows[name][article] += count
-            for index, scores in buckets.items():
+                by_bucket[index][article] = count
+            for index, scores in by_bucket.items():
                 key = keys.bucket(shard, gran.name, index)
                 _zadd_chunks(pipe, key, scores)
-                pipe.expire(key, _ttl((index + 1) * gran.bucket_s + gran.retention_s, now))
+                pipe.expire(key, bucket_ttl_s(gran, index, now))
             pipe.execute()
-        for name, scores in windows.items():
-            _zadd_chunks(pipe, keys.window(shard, name), scores)
-        pipe.hset(keys.window_starts(shard), mapping=starts)
-        pipe.execute()
+
+
+async def slide_windows(url: str, now: float) -> None:
+    """The window sets and their starts, from the buckets, by the service's own maintenance."""
+    storage = connect(Settings(redis_url=url, log_json=False))
+    try:
+        await buckets.maintain(storage, now)
+    finally:
+        await storage.close()
 
 
 def write_readers(client: redis.Redis, shards: list[ShardData], now: float) -> None:
@@ -176,7 +152,7 @@ def write_readers(client: redis.Redis, shards: list[ShardData], now: float) -> N
             key = keys.readers(article, day)
             for start in range(0, min(count, HLL_MEMBERS), CHUNK):
                 pipe.pfadd(key, *members[start : min(count, start + CHUNK)])
-            pipe.expire(key, _ttl((day + 1) * DAY.bucket_s + READERS_RETENTION_S, now))
+            pipe.expire(key, ttl((day + 1) * DAY.bucket_s + READERS_RETENTION_S, now))
             if len(pipe) >= 5000:
                 pipe.execute()
         recent = M5.index(now - 1800)
@@ -186,7 +162,7 @@ def write_readers(client: redis.Redis, shards: list[ShardData], now: float) -> N
                     pipe.set(
                         keys.seen(article, f"{shard:x}{m5:x}{article}{n:x}"),
                         "1",
-                        ex=_ttl((m5 + 1) * M5.bucket_s + 1800, now),
+                        ex=ttl((m5 + 1) * M5.bucket_s + 1800, now),
                     )
         minute = int(now // 60)
         per_minute = sum(data.totals.values()) // (WEEK_S // 60)
@@ -194,6 +170,6 @@ def write_readers(client: redis.Redis, shards: list[ShardData], now: float) -> N
             pipe.set(
                 keys.per_minute(shard, minute - back),
                 per_minute,
-                ex=_ttl((minute - back + 1) * 60 + PER_MINUTE_RETENTION_S, now),
+                ex=ttl((minute - back + 1) * 60 + PER_MINUTE_RETENTION_S, now),
             )
         pipe.execute()

@@ -8,7 +8,7 @@ from typing import Any
 
 from .. import keys
 from ..storage import Call
-from ..windows import GRANULARITIES, LAST_WINDOW, M5, SLIDING
+from ..windows import GRANULARITIES, LAST_WINDOW, M5, SLIDING, Granularity
 from . import load
 from .record import ttl
 
@@ -27,6 +27,12 @@ def _table() -> list[Any]:
 
 
 TABLE = _table()
+
+
+def bucket_ttl_s(gran: Granularity, index: int, as_of: float) -> int:
+    """The TTL a bucket gets when it is written at ``as_of``: a safety net past its end (the
+    rollup deletes buckets no window needs)."""
+    return ttl((index + 1) * gran.bucket_s + gran.retention_s, as_of)
 
 
 def call(shard: int, members: Sequence[str], as_of: float) -> Call:
@@ -48,11 +54,7 @@ def call(shard: int, members: Sequence[str], as_of: float) -> Call:
             if number is None:
                 key_list.append(keys.bucket(shard, gran.name, index))
                 number = bucket_numbers[gran.name, index] = len(key_list)
-                bucket_args += [
-                    gran.name,
-                    index,
-                    ttl((index + 1) * gran.bucket_s + gran.retention_s, as_of),
-                ]
+                bucket_args += [gran.name, index, bucket_ttl_s(gran, index, as_of)]
             entry_args.append(number)
     return Call(SCRIPT, key_list, [*TABLE, len(bucket_numbers), *bucket_args, *entry_args])
 
