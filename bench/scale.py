@@ -136,7 +136,8 @@ def main(args: argparse.Namespace, log: Any) -> None:
     log(
         f"bench rollup: {args.articles:,} articles over {args.themes} themes, {args.views:,} "
         "views over the last 7 days (Zipf s=1), written straight to a private redis-server "
-        "(appendonly no): the catalog through its script, the views as buckets, the windows by the service's own maintenance (bench/seed.py)"
+        "(appendonly no): the catalog through its script, the views as buckets, the "
+        "windows by the service's own maintenance (bench/seed.py)"
     )
     with procs.redis_server() as redis_port:
         url = f"redis://127.0.0.1:{redis_port}/0"
