@@ -20,7 +20,7 @@ from typing import Any
 import redis
 
 from service import buckets, keys
-from service.scripts import catalog as catalog_scripts
+from service.scripts import put_article
 from service.scripts.merge import bucket_ttl_s
 from service.scripts.record import PER_MINUTE_RETENTION_S, READERS_RETENTION_S, ttl
 from service.settings import Settings
@@ -105,7 +105,7 @@ async def write_catalog(url: str, articles: int, themes: int) -> None:
     storage = connect(Settings(redis_url=url, log_json=False))
     try:
         calls = [
-            catalog_scripts.put_call(
+            put_article.call(
                 article_id(n), f"Story number {n}", f"https://news.example/{n}",
                 f"theme-{n % themes}", None, 0,
             )

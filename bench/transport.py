@@ -51,7 +51,7 @@ async def _measure(url: str, lean: bool) -> dict[str, dict[str, float]]:
     settings = Settings(redis_url=url, log_json=False)
     storage = connect(settings, lean=lean)
     shard = keys.shard_of("bench-transport")
-    script = counts.counts_call([(shard, ["bench-transport"])])
+    script = counts.call([(shard, ["bench-transport"])])
     command = ops.hgetall(keys.theme_counts(shard))
     try:
         await storage.one(ops.hset(keys.theme_counts(shard), {"war": 3, "economy": 5}))

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 from . import keys
 from .clock import Clock, parse_rfc3339, rfc3339
 from .errors import InvalidField, UnknownArticle
-from .scripts import catalog as scripts
+from .scripts import delete_article, put_article
 from .storage import Storage, ops
 from .validate import has_visible, is_theme
 
@@ -95,7 +95,7 @@ class Catalog:
 
     async def put(self, article: Article) -> bool:
         """Create or replace; True when created."""
-        call = scripts.put_call(
+        call = put_article.call(
             article.id,
             article.title,
             article.url,
@@ -103,12 +103,12 @@ class Catalog:
             article.published_at,
             article.imported_views,
         )
-        return scripts.put_decode(await self.storage.run(call))
+        return put_article.decode(await self.storage.run(call))
 
     async def delete(self, article_id: str) -> None:
         """Remove the article and its counters; UnknownArticle when absent."""
-        call = scripts.delete_call(article_id, self.clock.now())
-        if not scripts.delete_decode(await self.storage.run(call)):
+        call = delete_article.call(article_id, self.clock.now())
+        if not delete_article.decode(await self.storage.run(call)):
             raise UnknownArticle(f"no article '{article_id}' in the catalog")
 
     async def get(self, article_id: str) -> dict[str, Any]:

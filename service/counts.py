@@ -10,7 +10,7 @@ from . import keys
 from .clock import Clock, rfc3339
 from .coalesce import Coalescer
 from .errors import UnknownArticle
-from .scripts import counts as scripts
+from .scripts import counts, hourly
 from .storage import Storage, ops
 from .windows import DAY, HOUR
 
@@ -58,16 +58,12 @@ class Counts:
         by_shard: dict[int, list[str]] = defaultdict(list)
         for article_id in article_ids:
             by_shard[keys.shard_of(article_id)].append(article_id)
-        calls = [
-            scripts.counts_call(group) for group in self.storage.per_call(list(by_shard.items()))
-        ]
+        calls = [counts.call(group) for group in self.storage.per_call(list(by_shard.items()))]
         if len(calls) == 1:  # as run_all would, without a task for one call
-            replies = scripts.counts_decode(await self.storage.run(calls[0]))
+            replies = counts.decode(await self.storage.run(calls[0]))
         else:
             replies = [
-                c
-                for reply in await self.storage.run_all(calls)
-                for c in scripts.counts_decode(reply)
+                c for reply in await self.storage.run_all(calls) for c in counts.decode(reply)
             ]
         ordered = (article_id for ids in by_shard.values() for article_id in ids)
         return dict(zip(ordered, replies, strict=True))
@@ -89,9 +85,7 @@ class Counts:
         current = HOUR.index(self.clock.now())
         indexes = range(current - hours + 1, current + 1)
         # Views since the last rollup are still in the inbox (or the set it is merging).
-        counts = scripts.hourly_decode(
-            await self.storage.run(scripts.hourly_call(article_id, indexes))
-        )
+        counts = hourly.decode(await self.storage.run(hourly.call(article_id, indexes)))
         if counts is None:
             raise UnknownArticle(f"no article '{article_id}' in the catalog")
         return [

@@ -16,7 +16,7 @@ from . import snapshot
 from .clock import Clock
 from .metrics import Metrics
 from .rollup import Rollup
-from .scripts import lease
+from .scripts import lease, release
 from .settings import Settings
 from .storage import Storage, StorageError
 
@@ -35,8 +35,8 @@ class Lease:
     async def keep(self) -> bool:
         """Take the lease or renew it; True while this scheduler leads."""
         try:
-            reply = await self.storage.run(lease.keep_call(self.owner, self.token, self.lease_ms))
-            self.token = lease.keep_decode(reply)
+            reply = await self.storage.run(lease.call(self.owner, self.token, self.lease_ms))
+            self.token = lease.decode(reply)
         except StorageError as exc:
             log.warning("lease renewal failed", extra={"error": str(exc)})
             self.token = ""
@@ -44,7 +44,7 @@ class Lease:
 
     async def release(self) -> None:
         if self.token:
-            await self.storage.run(lease.release_call(self.token))
+            await self.storage.run(release.call(self.token))
             self.token = ""
 
 

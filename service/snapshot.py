@@ -20,7 +20,8 @@ import orjson
 
 from . import keys
 from .clock import rfc3339
-from .scripts import snapshot as scripts
+from .scripts import publish as publish_script
+from .scripts import tombstone
 from .storage import Storage, ops
 
 FORMAT = 1
@@ -80,10 +81,10 @@ async def publish(
     """Make ``generation`` current, fenced: False when the lease is lost or a newer snapshot
     is current. The replaced one stays readable for ``grace_s``."""
     previous = (await current(storage)).generation
-    call = scripts.publish_call(
+    call = publish_script.call(
         lease_token, generation, as_of, previous, as_of - TOMBSTONE_MARGIN_S, grace_s
     )
-    return scripts.publish_decode(await storage.run(call))
+    return publish_script.decode(await storage.run(call))
 
 
 async def current(storage: Storage) -> Current:
@@ -124,12 +125,12 @@ async def tombstones(storage: Storage) -> frozenset[str]:
 
 async def forget(storage: Storage, article: str, deleted_at: float) -> None:
     """Leave a deleted article out of every published list at once, in every process."""
-    await storage.run(scripts.tombstone_call(article, deleted_at))
+    await storage.run(tombstone.call(article, deleted_at))
 
 
 async def remember(storage: Storage, article: str) -> None:
     """A re-created article may rank again."""
-    await storage.run(scripts.tombstone_call(article, None))
+    await storage.run(tombstone.call(article, None))
 
 
 def parse(payload: str, deleted: frozenset[str]) -> list[bytes]:

@@ -16,7 +16,7 @@ from service import keys
 from service.clock import SystemClock, rfc3339
 from service.commit import Committer
 from service.ingest import View
-from service.scripts import catalog as catalog_scripts
+from service.scripts import put_article
 from service.settings import Settings
 from service.storage import connect
 
@@ -252,7 +252,7 @@ async def big_catalog(url: str, size: int) -> None:
     store = connect(settings)
     try:
         calls = [
-            catalog_scripts.put_call(
+            put_article.call(
                 a, f"Title of {a}", f"https://news.example.com/{a}", f"t{n % 40}", None, 0
             )
             for n, a in ((n, f"bulk-{n}") for n in range(size))

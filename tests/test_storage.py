@@ -8,8 +8,7 @@ from typing import Any
 import pytest
 
 from service import keys
-from service.scripts import counts as count_scripts
-from service.scripts import lease as lease_scripts
+from service.scripts import counts, lease
 from service.settings import Settings
 from service.storage import Storage, StorageError, StorageUnavailable, connect, ops
 from service.storage.transports import ClusterTransport, LeanTransport, RedisPyTransport
@@ -96,19 +95,16 @@ async def test_every_command_reads_the_same_on_every_transport(storage: Storage)
 
 
 async def test_scripts_read_the_same_and_reload_after_a_flush(storage: Storage, redis: Any) -> None:
-    call = count_scripts.counts_call([(keys.shard_of("none-here"), ["none-here"])])
-    assert count_scripts.counts_decode(await storage.run(call)) == [None]
+    call = counts.call([(keys.shard_of("none-here"), ["none-here"])])
+    assert counts.decode(await storage.run(call)) == [None]
     if storage.cluster:  # every node forgets its scripts (a failover or a restart does this)
         await redis.execute_command("SCRIPT FLUSH", target_nodes=redis.get_primaries())
     else:
         await redis.script_flush()
-    assert count_scripts.counts_decode(await storage.run(call)) == [None]  # NOSCRIPT: EVAL
-    token = lease_scripts.keep_decode(await storage.run(lease_scripts.keep_call("me", "", 5000)))
+    assert counts.decode(await storage.run(call)) == [None]  # NOSCRIPT: EVAL
+    token = lease.decode(await storage.run(lease.call("me", "", 5000)))
     assert token.endswith(":me")  # a durable script: through the replay guard
-    assert (
-        lease_scripts.keep_decode(await storage.run(lease_scripts.keep_call("me", token, 5000)))
-        == token
-    )
+    assert lease.decode(await storage.run(lease.call("me", token, 5000))) == token
 
 
 async def test_errors_are_the_packages_own(storage: Storage, settings: Settings) -> None:

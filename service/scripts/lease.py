@@ -1,4 +1,4 @@
-"""The scheduler's lease scripts and their codecs: lease.lua and release.lua."""
+"""lease.lua's codec: take or keep the scheduler leader lease."""
 
 from __future__ import annotations
 
@@ -8,19 +8,14 @@ from .. import keys
 from ..storage import Call
 from . import load
 
-LEASE = load("lease")
-RELEASE = load("release")
+SCRIPT = load("lease")
 
 
-def keep_call(owner: str, token: str, lease_ms: int) -> Call:
+def call(owner: str, token: str, lease_ms: int) -> Call:
     """Take or keep the leader lease, holding ``token`` ("" for none)."""
-    return Call(LEASE, [keys.LEADER, keys.EPOCH], [owner, token, lease_ms])
+    return Call(SCRIPT, [keys.LEADER, keys.EPOCH], [owner, token, lease_ms])
 
 
-def keep_decode(reply: Any) -> str:
+def decode(reply: Any) -> str:
     """The token held after the call; "" when another scheduler leads."""
     return str(reply or "")
-
-
-def release_call(token: str) -> Call:
-    return Call(RELEASE, [keys.LEADER], [token])

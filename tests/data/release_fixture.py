@@ -29,7 +29,10 @@ from datetime import UTC, datetime, timedelta
 
 TOKEN = "release-fixture-admin-token-0123456789"
 SECRET = "release-fixture-secret-kept-outside-redis"
-UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36"
+UA = (
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/126.0 Safari/537.36"
+)
 ARTICLES = {
     "war-1": "war",
     "war-2": "war",
@@ -46,7 +49,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def call(base: str, method: str, path: str, body: object = None, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+def call(
+    base: str, method: str, path: str, body: object = None, headers: dict[str, str] | None = None
+) -> tuple[int, bytes]:
     data = None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(base + path, data=data, method=method)
     request.add_header("Content-Type", "application/json")
@@ -75,19 +80,32 @@ def main(out: str) -> None:
     workdir = tempfile.mkdtemp(prefix="vc-release-")
     redis_port, api_port = free_port(), free_port()
     redis = subprocess.Popen(
-        [shutil.which("redis-server") or "redis-server", "--port", str(redis_port), "--dir", workdir,
-         "--save", "", "--appendonly", "no", "--bind", "127.0.0.1"],
+        [
+            shutil.which("redis-server") or "redis-server",
+            "--port",
+            str(redis_port),
+            "--dir",
+            workdir,
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--bind",
+            "127.0.0.1",
+        ],
         stdout=subprocess.DEVNULL,
     )
     wait_port(redis_port)
     env = {k: v for k, v in os.environ.items() if not k.startswith("VIEWCOUNT_")}
-    env.update({
-        "VIEWCOUNT_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
-        "VIEWCOUNT_ADMIN_TOKEN": TOKEN,
-        "VIEWCOUNT_SECRET": SECRET,
-        "VIEWCOUNT_RATE_LIMIT_PER_MIN": "0",
-        "VIEWCOUNT_LOG_JSON": "false",
-    })
+    env.update(
+        {
+            "VIEWCOUNT_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+            "VIEWCOUNT_ADMIN_TOKEN": TOKEN,
+            "VIEWCOUNT_SECRET": SECRET,
+            "VIEWCOUNT_RATE_LIMIT_PER_MIN": "0",
+            "VIEWCOUNT_LOG_JSON": "false",
+        }
+    )
     api = subprocess.Popen(
         [sys.executable, "-m", "service.cli", "serve", "--no-scheduler", "--port", str(api_port)],
         env=env,
@@ -97,24 +115,46 @@ def main(out: str) -> None:
         wait_port(api_port)
         published = (datetime.now(UTC) - timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
         for n, (article, theme) in enumerate(ARTICLES.items()):
-            status, body = call(base, "PUT", f"/v1/articles/{article}", {
-                "title": f"Release story {article} — «{theme}», with a comma",
-                "url": f"https://news.example.com/{theme}/{article}",
-                "theme": theme,
-                "published_at": published,
-                "imported_views": 1000 * n,
-            }, admin)
+            status, body = call(
+                base,
+                "PUT",
+                f"/v1/articles/{article}",
+                {
+                    "title": f"Release story {article} — «{theme}», with a comma",
+                    "url": f"https://news.example.com/{theme}/{article}",
+                    "theme": theme,
+                    "published_at": published,
+                    "imported_views": 1000 * n,
+                },
+                admin,
+            )
             assert status in (200, 201), body
         for n in range(40):  # beacons: new readers, a retried event id, a bot
             article = list(ARTICLES)[n % len(ARTICLES)]
             body = {"article": article, "visitor": f"reader-{n}", "event_id": f"ev-{n}"}
             assert call(base, "POST", "/v1/views", body)[0] == 202
-        assert call(base, "POST", "/v1/views", {"article": "war-1", "visitor": "reader-0", "event_id": "ev-0"})[0] == 202
-        assert call(base, "POST", "/v1/views", {"article": "war-1"}, {"User-Agent": "Googlebot/2.1"})[0] == 202
+        assert (
+            call(
+                base,
+                "POST",
+                "/v1/views",
+                {"article": "war-1", "visitor": "reader-0", "event_id": "ev-0"},
+            )[0]
+            == 202
+        )
+        assert (
+            call(base, "POST", "/v1/views", {"article": "war-1"}, {"User-Agent": "Googlebot/2.1"})[
+                0
+            ]
+            == 202
+        )
         now = datetime.now(UTC)
         events = [
-            {"article": article, "at": (now - timedelta(hours=hours)).strftime("%Y-%m-%dT%H:%M:%SZ"),
-             "visitor": f"batch-{hours}-{article}"}
+            {
+                "article": article,
+                "at": (now - timedelta(hours=hours)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "visitor": f"batch-{hours}-{article}",
+            }
             for hours in range(0, 96, 3)
             for article in ("war-1", "economy-1", "science-1")
         ]
@@ -133,13 +173,17 @@ def main(out: str) -> None:
         paths += [f"/v1/views?articles={','.join(ARTICLES)}", "/v1/themes"]
         for window in ("1h", "24h", "7d", "30d", "all"):
             paths.append(f"/v1/popular?window={window}&limit=100")
-            paths += [f"/v1/themes/{t}/popular?window={window}&limit=100" for t in set(ARTICLES.values())]
+            paths += [
+                f"/v1/themes/{t}/popular?window={window}&limit=100" for t in set(ARTICLES.values())
+            ]
         for path in paths:
             status, body = call(base, "GET", path)
             answers[path] = {"status": status, "body": json.loads(body)}
         with open(out + ".json", "w") as file:
             json.dump(answers, file, indent=1, sort_keys=True, ensure_ascii=False)
-        subprocess.run(["redis-cli", "-p", str(redis_port), "SAVE"], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            ["redis-cli", "-p", str(redis_port), "SAVE"], check=True, stdout=subprocess.DEVNULL
+        )
         shutil.copy(os.path.join(workdir, "dump.rdb"), out)
     finally:
         api.terminate()

@@ -1,4 +1,4 @@
-"""The ranking snapshot's scripts and their codecs: publish.lua and tombstone.lua."""
+"""publish.lua's codec: make a finished ranking snapshot current, atomically and fenced."""
 
 from __future__ import annotations
 
@@ -8,11 +8,10 @@ from .. import keys
 from ..storage import Call
 from . import load
 
-PUBLISH = load("publish")
-TOMBSTONE = load("tombstone")
+SCRIPT = load("publish")
 
 
-def publish_call(
+def call(
     lease_token: str,
     generation: int,
     as_of: float,
@@ -23,7 +22,7 @@ def publish_call(
     """Make ``generation`` current if the lease still holds and no newer snapshot is; the
     ``previous`` one stays readable for ``grace_s``; older tombstones go."""
     return Call(
-        PUBLISH,
+        SCRIPT,
         [
             keys.LEADER,
             keys.CURRENT,
@@ -35,15 +34,6 @@ def publish_call(
     )
 
 
-def publish_decode(reply: Any) -> bool:
+def decode(reply: Any) -> bool:
     """True when published; False when fenced off."""
     return bool(reply)
-
-
-def tombstone_call(article: str, deleted_at: float | None) -> Call:
-    """Tombstone ``article`` (deleted at ``deleted_at``), or lift its tombstone (None)."""
-    return Call(
-        TOMBSTONE,
-        [keys.TOMBSTONES, keys.CURRENT],
-        [article, "" if deleted_at is None else repr(deleted_at)],
-    )

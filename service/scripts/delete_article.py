@@ -1,4 +1,4 @@
-"""The catalog's scripts and their codecs: put_article.lua and delete_article.lua."""
+"""delete_article.lua's codec: remove an article and every counter kept for it."""
 
 from __future__ import annotations
 
@@ -9,35 +9,12 @@ from ..storage import Call
 from ..windows import DAY, GRANULARITIES, SLIDING
 from . import load
 
-PUT = load("put_article")
-DELETE = load("delete_article")
+SCRIPT = load("delete_article")
 # Days of reader HyperLogLogs a delete removes: every day whose count can still exist.
 READER_DAYS_BACK, READER_DAYS_AHEAD = 32, 2
 
 
-def put_call(
-    article: str, title: str, url: str, theme: str, published_at: str | None, imported: int
-) -> Call:
-    shard = keys.shard_of(article)
-    return Call(
-        PUT,
-        [
-            keys.meta(article),
-            keys.articles(shard),
-            keys.article_themes(shard),
-            keys.theme_counts(shard),
-            keys.totals(shard),
-        ],
-        [article, title, url, theme, published_at or "", imported],
-    )
-
-
-def put_decode(reply: Any) -> bool:
-    """True when the article was created, False when replaced."""
-    return bool(reply)
-
-
-def delete_call(article: str, now: float) -> Call:
+def call(article: str, now: float) -> Call:
     """Every key that may hold the article: its shard's member holders, the buckets that may
     still exist, and its reader counts."""
     shard = keys.shard_of(article)
@@ -53,7 +30,7 @@ def delete_call(article: str, now: float) -> Call:
         for day in range(today - READER_DAYS_BACK, today + READER_DAYS_AHEAD)
     ]
     return Call(
-        DELETE,
+        SCRIPT,
         [
             keys.meta(article),
             keys.articles(shard),
@@ -68,6 +45,6 @@ def delete_call(article: str, now: float) -> Call:
     )
 
 
-def delete_decode(reply: Any) -> bool:
+def decode(reply: Any) -> bool:
     """True when deleted, False when there was no such article."""
     return bool(reply)
