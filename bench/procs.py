@@ -7,30 +7,14 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from service.embedded import RedisServer, end_process, free_port, wait_for_port
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for_port(port: int, timeout_s: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-            return
-        time.sleep(0.05)
-    raise TimeoutError(f"nothing listens on port {port}")
 
 
 def ensure_wrk() -> str:
@@ -56,37 +40,8 @@ def ensure_wrk() -> str:
 @contextlib.contextmanager
 def redis_server(*extra: str) -> Iterator[int]:
     """A private redis-server on a free port (no persistence unless ``extra`` asks)."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        from service.embedded import server_binary
-
-        binary = server_binary()
-    port = free_port()
-    with tempfile.TemporaryDirectory(prefix="vc-bench-") as directory:
-        process = subprocess.Popen(
-            [
-                binary,
-                "--port",
-                str(port),
-                "--bind",
-                "127.0.0.1",
-                "--dir",
-                directory,
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                *extra,
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            wait_for_port(port)
-            yield port
-        finally:
-            process.terminate()
-            process.wait(30)
+    with RedisServer(*extra) as server:
+        yield server.port
 
 
 @contextlib.contextmanager
@@ -105,15 +60,10 @@ def uvicorn(app: str, workers: int, env: dict[str, str], factory: bool = False) 
     ]
     process = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **env}, start_new_session=True)
     try:
-        wait_for_port(port)
+        wait_for_port(port, 20)
         yield port
     finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        end_process(process, 15, signal.SIGINT)
 
 
 def worker_pids(port: int) -> list[int]:

@@ -20,10 +20,7 @@ import asyncio
 import json
 import os
 import random
-import socket
-import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -34,7 +31,7 @@ import redis
 from service.catalog import Article, Catalog
 from service.clock import ManualClock, SystemClock
 from service.commit import Committer
-from service.embedded import server_binary
+from service.embedded import RedisServer
 from service.ingest import View
 from service.rollup import Rollup
 from service.settings import Settings
@@ -50,50 +47,18 @@ EVENT_MARKERS = 1000
 T0 = 1_795_780_800.0
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class Server:
-    """A redis-server configured like the compose file's, in a temporary directory."""
+    """A redis-server configured like the compose file's (AOF everysec), in a temporary
+    directory, with a client for INFO and MEMORY USAGE."""
 
     def __init__(self) -> None:
-        self.port = free_port()
-        self.dir = tempfile.TemporaryDirectory(prefix="vc-sizing-")
-        self.process = subprocess.Popen(
-            [
-                server_binary(),
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--dir",
-                self.dir.name,
-                "--appendonly",
-                "yes",
-                "--appendfsync",
-                "everysec",
-                "--save",
-                "",
-            ],
-            stdout=subprocess.DEVNULL,
-        )
+        self.redis = RedisServer("--appendonly", "yes", "--appendfsync", "everysec").start()
+        self.port = self.redis.port
         self.sync = redis.Redis(port=self.port, decode_responses=True)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                self.sync.ping()
-                break
-            except redis.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        return self.redis.url
 
     def cpu_s(self) -> float:
         info = self.sync.info("cpu")
@@ -101,9 +66,7 @@ class Server:
 
     def stop(self) -> None:
         self.sync.close()
-        self.process.terminate()
-        self.process.wait(10)
-        self.dir.cleanup()
+        self.redis.stop()
 
 
 def settings_for(server: Server, **overrides: Any) -> Settings:

@@ -1,16 +1,21 @@
-"""A private Redis-compatible server for `viewcount serve` when no VIEWCOUNT_REDIS_URL is set."""
+"""Redis server processes: the private one `viewcount serve` runs when no VIEWCOUNT_REDIS_URL is
+set, and the free ports and server processes the tests, bench and deploy/sizing.py start."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
+import tempfile
 import time
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger("viewcount.embedded")
 
@@ -19,7 +24,7 @@ _MAX_SOCKET_PATH = 100
 
 
 class EmbeddedError(Exception):
-    """The embedded server could not be found or started."""
+    """A server binary could not be found, or its process did not start."""
 
 
 def server_binary() -> str:
@@ -57,10 +62,135 @@ def data_dir_secret(data_dir: Path) -> str:
     return path.read_text().strip()
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A loopback TCP port nothing listens on now (the OS picks it)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def wait_for_port(port: int, timeout_s: float = 10.0) -> None:
+    """Return once something accepts connections on loopback ``port``; TimeoutError after."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on port {port}")
+
+
+def end_process(
+    process: subprocess.Popen[Any] | None,
+    timeout_s: float = 15,
+    signum: int = signal.SIGTERM,
+) -> None:
+    """``signum`` (SIGTERM), then SIGKILL if the process has not exited within ``timeout_s``."""
+    if process is None or process.poll() is not None:
+        return
+    process.send_signal(signum)
+    try:
+        process.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+# Later options win, so a caller's ``--save``/``--appendonly`` turn persistence back on.
+NO_PERSISTENCE = ("--save", "", "--appendonly", "no")
+
+
+class RedisServer:
+    """One redis-server (or the shipped valkey-server) process on 127.0.0.1: a free port (or a
+    Unix socket), its own directory (a temporary one unless given), no persistence unless
+    ``options`` ask for it. The embedded server, the tests, bench and deploy/sizing.py all
+    start their servers with it."""
+
+    def __init__(
+        self,
+        *options: str,
+        port: int | None = None,
+        unix_socket: Path | None = None,
+        directory: Path | None = None,
+        binary: str | None = None,
+    ) -> None:
+        self.options = options
+        self.unix_socket = unix_socket
+        self.port = 0 if unix_socket is not None else port or free_port()
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        if directory is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="vc-redis-")
+            directory = Path(self._tmp.name)
+        self.dir = directory
+        self.binary = binary or server_binary()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        if self.unix_socket is not None:
+            return f"unix://{self.unix_socket}"
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def command(self) -> list[str]:
+        args = [self.binary, "--bind", "127.0.0.1", "--dir", str(self.dir.resolve())]
+        args += ["--daemonize", "no", *NO_PERSISTENCE]
+        if self.unix_socket is not None:
+            args += ["--port", "0", "--unixsocket", str(self.unix_socket)]
+            args += ["--unixsocketperm", "700"]
+        else:
+            args += ["--port", str(self.port)]
+        return [*args, *self.options]
+
+    def start(self, timeout_s: float = 10.0) -> RedisServer:
+        """Start the server and return once it answers PING (its data loaded)."""
+        if self.unix_socket is not None:
+            self.unix_socket.unlink(missing_ok=True)
+        self._close_pipe()  # of an earlier run (a restart after kill())
+        self.process = subprocess.Popen(
+            self.command(),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        address = (
+            str(self.unix_socket) if self.unix_socket is not None else ("127.0.0.1", self.port)
+        )
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                err = (self.process.stderr.read() if self.process.stderr else b"").decode()
+                raise EmbeddedError(f"{self.binary} exited at start: {err.strip()[:300]}")
+            if _answers_ping(address):
+                return self
+            time.sleep(0.05)
+        self.stop()
+        raise EmbeddedError(f"{self.binary} did not answer within {timeout_s:.0f}s")
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL: no flush, no cleanup (a crash); the directory stays for a restart."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        self._close_pipe()
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """SIGTERM (the server flushes its AOF and exits), then remove a temporary directory."""
+        end_process(self.process, timeout_s)
+        self._close_pipe()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+
+    def _close_pipe(self) -> None:
+        if self.process is not None and self.process.stderr is not None:
+            self.process.stderr.close()
+
+    def __enter__(self) -> RedisServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
 
 class EmbeddedRedis:
@@ -78,70 +208,35 @@ class EmbeddedRedis:
         self.binary = binary or server_binary()
         self.appendfsync = appendfsync
         self.port = port
-        self.process: subprocess.Popen[bytes] | None = None
+        self.server: RedisServer | None = None
         self.url = ""
 
     def start(self, timeout_s: float = 10.0) -> str:
         """Start the server and wait until it answers; returns its URL."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        sock = self.data_dir.resolve() / "redis.sock"
-        args = [
-            self.binary,
-            "--dir",
-            str(self.data_dir.resolve()),
-            "--appendonly",
-            "yes",
-            "--appendfsync",
-            self.appendfsync,
-            "--save",
-            "3600 1 300 100 60 10000",
-            "--bind",
-            "127.0.0.1",
-            "--protected-mode",
-            "yes",
-            "--daemonize",
-            "no",
-            "--logfile",
-            str(self.data_dir.resolve() / "server.log"),
+        directory = self.data_dir.resolve()
+        sock = directory / "redis.sock"
+        options = [
+            *("--appendonly", "yes", "--appendfsync", self.appendfsync),
+            *("--save", "3600 1 300 100 60 10000", "--protected-mode", "yes"),
+            *("--logfile", str(directory / "server.log")),
         ]
-        if self.port is None and len(str(sock)) <= _MAX_SOCKET_PATH:
-            sock.unlink(missing_ok=True)
-            args += ["--port", "0", "--unixsocket", str(sock), "--unixsocketperm", "700"]
-            self.url = f"unix://{sock}"
-            address: tuple[str, int] | str = str(sock)
-        else:
-            port = self.port or _free_port()
-            args += ["--port", str(port)]
-            self.url = f"redis://127.0.0.1:{port}/0"
-            address = ("127.0.0.1", port)
-        self.process = subprocess.Popen(
-            args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        on_socket = self.port is None and len(str(sock)) <= _MAX_SOCKET_PATH
+        self.server = RedisServer(
+            *options,
+            port=self.port,
+            unix_socket=sock if on_socket else None,
+            directory=directory,
+            binary=self.binary,
         )
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                err = (self.process.stderr.read() if self.process.stderr else b"").decode()
-                raise EmbeddedError(f"{self.binary} exited at start: {err.strip()[:300]}")
-            if _answers_ping(address):
-                log.info("embedded server ready", extra={"url": self.url, "binary": self.binary})
-                return self.url
-            time.sleep(0.05)
-        self.stop()
-        raise EmbeddedError(f"{self.binary} did not answer within {timeout_s:.0f}s")
+        self.url = self.server.start(timeout_s).url
+        log.info("embedded server ready", extra={"url": self.url, "binary": self.binary})
+        return self.url
 
     def stop(self, timeout_s: float = 10.0) -> None:
         """SIGTERM: the server flushes its AOF and exits."""
-        if self.process is None:
-            return
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        if self.process.stderr:
-            self.process.stderr.close()
+        if self.server is not None:
+            self.server.stop(timeout_s)
 
     def __enter__(self) -> EmbeddedRedis:
         self.start()

@@ -22,12 +22,12 @@ import redis
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
 
-from .support import RedisProcess, free_port
+from service.embedded import RedisServer, free_port
 
 SLOTS = 16384
 
 
-class ClusterNode(RedisProcess):
+class ClusterNode(RedisServer):
     """One cluster-enabled redis-server with its own directory and bus port."""
 
     def __init__(self, directory: Path, node_timeout_ms: int, *args: str) -> None:
@@ -57,9 +57,6 @@ class ClusterNode(RedisProcess):
 
     def client(self) -> redis.Redis:
         return redis.Redis(port=self.port, decode_responses=True, socket_timeout=5)
-
-    def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
 
     def info(self, section: str) -> dict[str, Any]:
         with self.client() as conn:
@@ -200,20 +197,20 @@ class RedisClusterProcess:
     def stop(self) -> None:
         for node in self.nodes:
             with contextlib.suppress(OSError):
-                if node.process is not None and node.process.poll() is None:
+                if node.alive():
                     node.resume()
             node.stop()
         self._tmp.cleanup()
 
 
-def redis_client(server: RedisProcess | RedisClusterProcess, **options: Any) -> Any:
+def redis_client(server: RedisServer | RedisClusterProcess, **options: Any) -> Any:
     """An asyncio client for a test's own reads and writes: RedisCluster on a cluster."""
     if getattr(server, "cluster", False):
         return RedisCluster.from_url(server.url, decode_responses=True, **options)
     return aioredis.Redis.from_url(server.url, decode_responses=True, **options)
 
 
-def stall(server: RedisProcess | RedisClusterProcess, seconds: float) -> list[threading.Thread]:
+def stall(server: RedisServer | RedisClusterProcess, seconds: float) -> list[threading.Thread]:
     """DEBUG SLEEP on the server, or on every master: it stops reading and answering, then runs
     what queued up meanwhile, even from clients that gave up waiting (their replies are lost)."""
     masters = (

@@ -1,16 +1,14 @@
-"""Test helpers: real Redis servers on free ports, apps with their lifespan, HTTP clients."""
+"""Test helpers: real Redis servers on free ports, apps with their lifespan, HTTP clients.
+
+free_port, wait_for_port, end_process and RedisServer (RedisProcess here) come from
+service/embedded.py, which bench/ and deploy/sizing.py use too."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import shutil
-import socket
-import subprocess
-import tempfile
-import time
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -18,8 +16,25 @@ import pytest
 
 from service.api import create_app
 from service.clock import Clock
-from service.embedded import server_binary
+from service.embedded import RedisServer, end_process, free_port, wait_for_port
 from service.settings import Settings
+
+__all__ = [
+    "ADMIN",
+    "ADMIN_TOKEN",
+    "BROWSER_UA",
+    "SECRET",
+    "RedisProcess",
+    "client_for",
+    "end_process",
+    "free_port",
+    "make_settings",
+    "put_article",
+    "redis_process",
+    "require_tool",
+    "views_of",
+    "wait_for_port",
+]
 
 ADMIN_TOKEN = "test-admin-token-0123456789"
 BROWSER_UA = (
@@ -30,89 +45,12 @@ ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 SECRET = "test-secret-kept-outside-redis-0123456789"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+RedisProcess = RedisServer  # the tests' name for it
 
 
-def wait_for_port(port: int, timeout_s: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-            return
-        time.sleep(0.05)
-    raise TimeoutError(f"nothing listens on {port}")
-
-
-def end_process(process: subprocess.Popen[Any] | None, timeout_s: float = 15) -> None:
-    """SIGTERM, then SIGKILL if the process has not exited within ``timeout_s``."""
-    if process is None or process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(timeout_s)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
-class RedisProcess:
-    """A redis-server (or the shipped valkey-server) on a free port, for tests."""
-
-    def __init__(self, *args: str, port: int | None = None, directory: Path | None = None):
-        self.port = port or free_port()
-        self._tmp = None if directory else tempfile.TemporaryDirectory(prefix="vc-redis-")
-        self.dir = directory or Path(self._tmp.name)  # type: ignore[union-attr]
-        self.args = args
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> RedisProcess:
-        self.process = subprocess.Popen(
-            [
-                server_binary(),
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--dir",
-                str(self.dir),
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                *self.args,
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        wait_for_port(self.port)
-        return self
-
-    def kill(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(10)
-        if self._tmp:
-            self._tmp.cleanup()
-
-
-@contextlib.contextmanager
-def redis_process(*args: str) -> Iterator[RedisProcess]:
-    server = RedisProcess(*args).start()
-    try:
-        yield server
-    finally:
-        server.stop()
+def redis_process(*args: str) -> RedisServer:
+    """``with redis_process(...) as server``: a server for the block, then stopped."""
+    return RedisServer(*args)
 
 
 def make_settings(url: str, **overrides: Any) -> Settings:
