@@ -101,7 +101,11 @@ class Settings(BaseSettings):
     snapshot_poll_s: float = Field(1.0, gt=0)
     leader_lease_s: float | None = Field(None, gt=0)
     log_level: str = "info"
-    log_json: bool = True
+    log_json: bool | None = Field(
+        None,
+        description="true: one JSON object per log line; false: readable lines; unset: "
+        "readable on a terminal (stderr), JSON otherwise",
+    )
 
     @cached_property
     def origins(self) -> tuple[str, ...]:
