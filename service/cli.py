@@ -8,10 +8,12 @@ import contextlib
 import logging
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 from collections.abc import Coroutine, Iterator
 from typing import Any
 
@@ -26,6 +28,8 @@ from .storage import connect
 log = logging.getLogger("viewcount.cli")
 MIN_TOKEN_LENGTH = 16
 MIN_SECRET_LENGTH = 32
+# prometheus_client's multiprocess mode: where each process of a serve keeps its metrics.
+METRICS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 
 
 class StartupError(Exception):
@@ -76,7 +80,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
     _check_port(args.host, args.port)
     _check_token(settings)
     secret = _secret(settings)
-    with _redis(settings) as url:
+    with _shared_metrics(), _redis(settings) as url:
         env = {**os.environ, "VIEWCOUNT_REDIS_URL": url, "VIEWCOUNT_SECRET": secret}
         settings = settings.model_copy(update={"redis_url": url, "secret": SecretStr(secret)})
         _check_redis(settings)
@@ -120,6 +124,19 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
             if scheduler is not None:
                 scheduler.terminate()
                 scheduler.wait(15)
+
+
+@contextlib.contextmanager
+def _shared_metrics() -> Iterator[None]:
+    """A fresh private metrics directory for every worker and the scheduler of this serve
+    (service/metrics.py), set before any of them imports prometheus_client; removed at exit."""
+    directory = tempfile.mkdtemp(prefix="viewcount-metrics-")
+    os.environ[METRICS_DIR] = directory
+    try:
+        yield
+    finally:
+        os.environ.pop(METRICS_DIR, None)
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def _exit_on_signal(signum: int, frame: object) -> None:

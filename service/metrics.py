@@ -1,14 +1,51 @@
-"""Prometheus metrics, one registry per app so several apps can live in one process."""
+"""Prometheus metrics: one registry per app, or one set summed over every process of a serve.
+
+prometheus_client picks where values live when it is first imported: in memory, or in files
+under PROMETHEUS_MULTIPROC_DIR (multiprocess mode). `viewcount serve` sets that directory (a
+fresh private one, removed at exit) before its workers and its scheduler start, so each of
+them writes its own file there and /metrics, whichever worker answers, sums them all: the
+scheduler's rollup durations included. Without it (tests build many apps in one process) each
+Metrics keeps its own registry. A scheduler run on its own (`viewcount scheduler`, e.g. its own
+container) has no HTTP endpoint and registers no metrics; there the API's
+viewcount_rollup_age_seconds tells whether rollups happen. Under serve, one Metrics per process.
+"""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from collections.abc import Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, values
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
+
+
+def shared() -> bool:
+    """Whether prometheus_client keeps this process's values in PROMETHEUS_MULTIPROC_DIR."""
+    return values.ValueClass is not values.MutexValue
+
+
+class RollupAge(Collector):
+    """The age of the snapshot the answering process serves, computed at scrape time."""
+
+    def __init__(self) -> None:
+        self.age_s: float | None = None  # None: no snapshot yet, no sample
+
+    def collect(self) -> Iterator[Metric]:
+        family = GaugeMetricFamily(
+            "viewcount_rollup_age_seconds", "Age of the ranking snapshot this process serves"
+        )
+        if self.age_s is not None:
+            family.add_metric([], self.age_s)
+        yield family
 
 
 class Metrics:
     def __init__(self) -> None:
-        self.registry = CollectorRegistry(auto_describe=True)
-        r = self.registry
+        multiprocess = shared()
+        self.registry = CollectorRegistry(auto_describe=not multiprocess)
+        # Under serve the values go to the shared files, exported by MultiProcessCollector.
+        r = None if multiprocess else self.registry
         self.views = Counter("viewcount_views_counted", "Views counted", registry=r)
         self.duplicates = Counter(
             "viewcount_views_duplicate",
@@ -31,12 +68,16 @@ class Metrics:
         )
         self.rollup_duration = Histogram(
             "viewcount_rollup_duration_seconds",
-            "Duration of rollups run by this process",
+            "Duration of rollups (the scheduler's and those asked for by POST /v1/rollup)",
             buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30),
             registry=r,
         )
-        self.rollup_age = Gauge(
-            "viewcount_rollup_age_seconds",
-            "Age of the ranking snapshot this process serves",
-            registry=r,
-        )
+        if multiprocess:
+            MultiProcessCollector(self.registry)  # type: ignore[no-untyped-call]
+        self.rollup_age = RollupAge()
+        self.registry.register(self.rollup_age)
+
+    def export(self, rollup_age_s: float | None = None) -> bytes:
+        """The Prometheus text of every metric; ``rollup_age_s`` is this process's snapshot age."""
+        self.rollup_age.age_s = rollup_age_s
+        return bytes(generate_latest(self.registry))

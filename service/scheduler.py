@@ -14,7 +14,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from . import snapshot
 from .clock import Clock
-from .metrics import Metrics
+from .metrics import Metrics, shared
 from .rollup import Rollup
 from .scripts import lease, release
 from .settings import Settings
@@ -54,6 +54,7 @@ class RollupScheduler:
     A heartbeat job keeps (or takes) the lease every third of its length; the rollup job runs
     every interval, coalesced, one instance at a time. A new leader rolls up at once when the
     last snapshot is older than an interval, so a dead leader costs at most about one interval.
+    Each rollup's duration goes to ``metrics`` when given (see run_forever).
     """
 
     def __init__(
@@ -62,7 +63,7 @@ class RollupScheduler:
         self.storage = storage
         self.settings = settings
         self.clock = clock
-        self.metrics = metrics or Metrics()
+        self.metrics = metrics
         self.lease = Lease(storage, settings.lease_s)
         self.rollup = Rollup(storage, settings, clock)
         self.scheduler = AsyncIOScheduler()
@@ -119,7 +120,8 @@ class RollupScheduler:
             except StorageError as exc:
                 log.warning("rollup failed", extra={"error": str(exc)})
                 return
-            self.metrics.rollup_duration.observe(result.duration_ms / 1000)
+            if self.metrics is not None:
+                self.metrics.rollup_duration.observe(result.duration_ms / 1000)
             if result.published:
                 self.rollups += 1
             else:
@@ -139,8 +141,12 @@ def yield_cpu(settings: Settings) -> None:
 
 
 async def run_forever(storage: Storage, settings: Settings, clock: Clock) -> None:
-    """`viewcount scheduler`: schedule rollups until cancelled."""
-    scheduler = RollupScheduler(storage, settings, clock)
+    """`viewcount scheduler`: schedule rollups until cancelled.
+
+    Started by `viewcount serve`, it records rollup durations in the serve's shared metrics
+    directory, which the API's /metrics exports; run on its own it has no endpoint to export
+    them from, so it records none (service/metrics.py)."""
+    scheduler = RollupScheduler(storage, settings, clock, Metrics() if shared() else None)
     scheduler.start()
     log.info(
         "scheduler started",

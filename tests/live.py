@@ -33,11 +33,22 @@ from .support import (
 
 
 class ServiceProcess:
-    """`viewcount serve --no-scheduler` (or another subcommand) in its own process."""
+    """`viewcount serve --no-scheduler` (or another subcommand) in its own process; serve with
+    ``workers`` uvicorn workers, and its own scheduler when ``scheduler`` is set."""
 
-    def __init__(self, redis_url: str, *, command: str = "serve", **settings: Any) -> None:
+    def __init__(
+        self,
+        redis_url: str,
+        *,
+        command: str = "serve",
+        workers: int = 1,
+        scheduler: bool = False,
+        **settings: Any,
+    ) -> None:
         self.port = free_port()
         self.command = command
+        self.workers = workers
+        self.scheduler = scheduler
         env = {k: v for k, v in os.environ.items() if not k.startswith("VIEWCOUNT_")}
         env.update(
             {
@@ -56,7 +67,8 @@ class ServiceProcess:
     def start(self) -> ServiceProcess:
         args = [sys.executable, "-m", "service.cli", self.command]
         if self.command == "serve":
-            args += ["--no-scheduler", "--port", str(self.port)]
+            args += ["--port", str(self.port), "--workers", str(self.workers)]
+            args += [] if self.scheduler else ["--no-scheduler"]
         self.process = subprocess.Popen(
             args, env=self.env, stdout=self._log, stderr=subprocess.STDOUT
         )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from ..clock import rfc3339
 from ..rollup import Rollup
@@ -41,11 +41,10 @@ async def readyz(svc: Svc) -> Response:
     responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text"}},
 )
 async def metrics(svc: Svc) -> Response:
-    """Prometheus metrics of this process."""
+    """Prometheus metrics, summed over every process of `viewcount serve`."""
     as_of = svc.rankings.as_of
-    if as_of is not None:
-        svc.metrics.rollup_age.set(svc.clock.now() - as_of)
-    return Response(generate_latest(svc.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    age_s = None if as_of is None else svc.clock.now() - as_of
+    return Response(svc.metrics.export(age_s), media_type=CONTENT_TYPE_LATEST)
 
 
 @router.post(
