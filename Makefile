@@ -10,7 +10,7 @@ COMPILE := CUSTOM_COMPILE_COMMAND="make lock" $(LOCK_TOOLS)/bin/pip-compile --qu
 	--generate-hashes --strip-extras --no-emit-index-url --no-emit-find-links \
 	--no-emit-trusted-host
 
-.PHONY: run test soak bench lint typecheck lock clean
+.PHONY: run test unit soak bench lint typecheck lock clean
 
 # Every install goes through the hashed lock; the package itself adds nothing to it (--no-deps).
 $(STAMP): pyproject.toml requirements/dev.txt
@@ -25,6 +25,10 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/pytest -q -m "not soak"
+
+# Pure code only: no Redis, uvicorn or browser is started (tests/unit/conftest.py refuses).
+unit: $(STAMP)
+	$(BIN)/pytest -q tests/unit
 
 soak: $(STAMP)
 	$(BIN)/pytest -q -m soak
