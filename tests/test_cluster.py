@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
-from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
+from redis.crc import key_slot
 
 from service import keys
 from service.settings import Settings
@@ -28,34 +28,6 @@ def articles_of_shard(shard: int, count: int) -> list[str]:
             found.append(f"story-{n}")
         n += 1
     return found
-
-
-def test_shard_tags_take_one_slice_of_the_slot_space_each() -> None:
-    """16 tags, each in its own sixteenth of the slots: any even split over N <= 16 masters
-    gives every master at least one shard."""
-    size = REDIS_CLUSTER_HASH_SLOTS // keys.SHARDS
-    slices = [key_slot(tag.encode()) // size for tag in keys.SHARD_TAGS]
-    assert slices == list(range(keys.SHARDS))
-    article = "blinken-discusses-peace-process"
-    shard = keys.shard_of(article)
-    per_article = [
-        keys.meta(article),
-        keys.readers(article, 1),
-        keys.seen(article, "d"),
-        keys.event(article, "e"),
-        keys.totals(shard),
-        keys.bucket(shard, "h", 7),
-    ]
-    assert len({key_slot(k.encode()) for k in per_article}) == 1
-    assert (
-        len(
-            {
-                key_slot(k.encode())
-                for k in (keys.LEADER, keys.CURRENT, keys.EPOCH, keys.TOMBSTONES, keys.snapshot(9))
-            }
-        )
-        == 1
-    )
 
 
 @pytest.fixture
