@@ -21,11 +21,11 @@ from ..ingest import Identity, Salts
 from ..metrics import Metrics
 from ..rankings import Rankings
 from ..settings import Settings
-from ..storage import Storage, StorageError, StorageUnavailable, connect
+from ..storage import Storage, StorageError, connect
 from . import articles, batch, ops, pages, rankings
+from .asgi import ClientGone, as_response, for_exception, problem
 from .front import Front
 from .openapi import document
-from .problems import PROBLEM_TYPE, from_error, problem, unavailable
 from .state import Services
 
 log = logging.getLogger("viewcount.api")
@@ -83,49 +83,30 @@ def create_app(
 
 
 def _handlers(app: FastAPI, metrics: Metrics, settings: Settings) -> None:
-    def answer(status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> Response:
-        return Response(
-            body, status, {k.decode(): v.decode() for k, v in headers}, media_type=PROBLEM_TYPE
-        )
+    async def failed(request: Request, exc: Exception) -> Response:
+        rendered = for_exception(exc, metrics, settings.retry_after_s, request.scope["path"])
+        if rendered is None:  # the client went away: nobody reads this
+            return Response(status_code=400)
+        return as_response(rendered)
 
-    @app.exception_handler(DomainError)
-    async def domain(request: Request, exc: DomainError) -> Response:
-        metrics.rejected.labels(exc.code).inc()
-        return answer(*from_error(exc))
-
-    @app.exception_handler(StorageUnavailable)
-    async def unavailable_storage(request: Request, exc: StorageUnavailable) -> Response:
-        metrics.redis_errors.inc()
-        return answer(*unavailable(settings.retry_after_s))
-
-    @app.exception_handler(StorageError)
-    async def storage_bug(request: Request, exc: StorageError) -> Response:
-        metrics.redis_errors.inc()
-        log.error("Redis refused a command", extra={"path": request.url.path, "error": str(exc)})
-        return answer(*problem("internal_error", "an unexpected error; it has been logged"), [])
+    # Exception's handler runs in Starlette's outermost middleware (which re-raises, so the
+    # server logs it too); the others answer where the route raised.
+    for raised in (DomainError, StorageError, ClientGone, Exception):
+        app.add_exception_handler(raised, failed)
 
     @app.exception_handler(RequestValidationError)
     async def validation(request: Request, exc: RequestValidationError) -> Response:
         errors: list[dict[str, Any]] = list(exc.errors())
         where = ".".join(str(p) for p in errors[0]["loc"]) if errors else "request"
-        return answer(
-            *problem(
-                "invalid_parameter", f"{where}: {errors[0]['msg']}" if errors else "invalid request"
-            ),
-            [],
-        )
+        detail = f"{where}: {errors[0]['msg']}" if errors else "invalid request"
+        return as_response(problem("invalid_parameter", detail))
 
     @app.exception_handler(HTTPException)
     async def http(request: Request, exc: HTTPException) -> Response:
         code = {404: "not_found", 405: "method_not_allowed"}.get(
             exc.status_code, "invalid_parameter"
         )
-        return answer(*problem(code, str(exc.detail)), [])
-
-    @app.exception_handler(Exception)
-    async def internal(request: Request, exc: Exception) -> Response:
-        log.exception("request failed", extra={"path": request.url.path})
-        return answer(*problem("internal_error", "an unexpected error; it has been logged"), [])
+        return as_response(problem(code, str(exc.detail)))
 
 
 def app_from_env() -> Front:

@@ -10,7 +10,7 @@ from ..catalog import article_from_fields
 from ..errors import InvalidParameter
 from ..validate import article_id, is_article_id
 from .auth import Admin, Svc
-from .problems import schema
+from .openapi import schema
 from .responses import json, json_body
 from .schemas import ArticleIn, ArticleOut, ArticleViews, ManyViews, Themes, Timeseries
 

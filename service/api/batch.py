@@ -13,7 +13,7 @@ from ..scripts.record import COUNTED, UNKNOWN
 from ..validate import article_id
 from ..windows import MAX_EVENT_AGE_S
 from .auth import Admin, Svc
-from .problems import schema
+from .openapi import schema
 from .responses import json, json_body
 from .schemas import BatchIn, BatchResult
 

@@ -2,45 +2,34 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import logging
-from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Any
 from urllib.parse import parse_qsl
 
-from ..errors import DomainError, InvalidBody, RequestTimeout, UnknownArticle
-from ..ingest import (
-    View,
-    beacon_fields,
-    check_size,
-    client_ip,
-    kind_of,
-    parse_beacon,
-    reader_digest,
-)
+from ..errors import InvalidBody, UnknownArticle
+from ..ingest import View, beacon_fields, client_ip, kind_of, parse_beacon, reader_digest
 from ..scripts import record as codes
-from ..storage import StorageError, StorageUnavailable
 from ..validate import small_int
-from .problems import PROBLEM_TYPE, from_error, problem, unavailable
+from .asgi import (
+    JSON,
+    Headers,
+    Receive,
+    Scope,
+    Send,
+    check_size,
+    read_body,
+    respond,
+    send_exception,
+)
 from .state import Services
-
-log = logging.getLogger("viewcount.api")
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-Headers = list[tuple[bytes, bytes]]
 
 COUNTED = b'{"counted":true}'
 DUPLICATE = b'{"counted":false,"reason":"duplicate"}'
 BOT = b'{"counted":false,"reason":"bot"}'
 AUTOMATED = b'{"counted":false,"reason":"automated"}'
 PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
-JSON = b"application/json"
-DEADLINES = "viewcount.deadlines"  # set in the scope by a server that bounds the body's time
 NO_STORE = (b"cache-control", b"no-store")
+_NOT_RECORDED = "the view could not be recorded"
 
 
 async def record(services: Services, fields: dict[str, Any], scope: Scope) -> bytes:
@@ -104,7 +93,7 @@ async def post_view(
         content_type = headers.get(b"content-type", b"").decode("latin-1")
         answer = await record(services, parse_beacon(body, content_type), scope)
     except Exception as exc:
-        await send_error(services, send, exc, front)
+        await _refuse(services, send, exc, front, "/v1/views")
         return True
     await respond(send, 202, answer, JSON, front)
     return True
@@ -123,83 +112,14 @@ async def pixel(
             raise InvalidBody("at most 16 query parameters") from exc
         await record(services, fields, scope)
     except Exception as exc:
-        await send_error(services, send, exc, front)
+        await _refuse(services, send, exc, front, "/v1/views/pixel.gif")
         return True
     await respond(send, 200, PIXEL, b"image/gif", front, [NO_STORE])
     return True
 
 
-async def read_body(scope: Scope, receive: Receive, limit: int, timeout_s: float) -> bytes:
-    """The request body, refused past ``limit`` bytes or when it takes over ``timeout_s``."""
-    if scope.get(DEADLINES):  # the server bounds the body's time itself (protocol.py)
-        return await _read_body(receive, limit)
-    try:
-        async with asyncio.timeout(timeout_s):  # uvicorn waits for a trickled body forever
-            return await _read_body(receive, limit)
-    except TimeoutError as exc:
-        raise RequestTimeout(f"send the body within {timeout_s:g} seconds") from exc
-
-
-async def _read_body(receive: Receive, limit: int) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ConnectionAbortedError("client went away")
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        check_size(size, limit)
-        if not message.get("more_body", False):
-            if not chunks:  # the usual case: the whole body in one message
-                return chunk  # type: ignore[no-any-return]
-            chunks.append(chunk)
-            return b"".join(chunks)
-        chunks.append(chunk)
-
-
-async def respond(
-    send: Send,
-    status: int,
-    body: bytes,
-    content_type: bytes,
-    front: Headers,
-    extra: Sequence[tuple[bytes, bytes]] = (),
+async def _refuse(
+    services: Services, send: Send, exc: Exception, front: Headers, path: str
 ) -> None:
-    """Send a whole response: its own headers, then ``front``'s."""
-    headers = [
-        (b"content-type", content_type),
-        (b"content-length", b"%d" % len(body)),
-        *extra,
-        *front,
-    ]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
-
-
-async def send_error(
-    services: Services,
-    send: Send,
-    exc: Exception,
-    front: Headers,
-    internal: str = "the view could not be recorded",
-) -> None:
-    """The problem document for an error raised on a fast path (as FastAPI's handlers do)."""
-    if isinstance(exc, ConnectionAbortedError):
-        return
-    if isinstance(exc, DomainError):
-        services.metrics.rejected.labels(exc.code).inc()
-        status, body, extra = from_error(exc)
-    elif isinstance(exc, StorageUnavailable):
-        services.metrics.redis_errors.inc()
-        status, body, extra = unavailable(services.settings.retry_after_s)
-    elif isinstance(exc, StorageError):
-        services.metrics.redis_errors.inc()
-        log.error("Redis refused a command", extra={"error": str(exc)})
-        status, body = problem("internal_error", internal)
-        extra = []
-    else:
-        log.exception("fast path failed")
-        status, body = problem("internal_error", internal)
-        extra = []
-    await respond(send, status, body, PROBLEM_TYPE.encode(), front, extra)
+    metrics, retry_after_s = services.metrics, services.settings.retry_after_s
+    await send_exception(send, exc, front, metrics, retry_after_s, path, _NOT_RECORDED)

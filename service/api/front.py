@@ -8,17 +8,13 @@ declines (a missing or malformed parameter, HEAD), goes to FastAPI.
 from __future__ import annotations
 
 import contextlib
-import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ..settings import Settings
 from . import beacons, reads
-from .beacons import Headers, Receive, Scope, Send, respond
-from .problems import PROBLEM_TYPE, problem
+from .asgi import Headers, Receive, Scope, Send, for_exception, send_rendered
 from .state import Services
-
-log = logging.getLogger("viewcount.api")
 
 SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
@@ -75,13 +71,13 @@ class Front:
             try:
                 if await fast(svc, scope, receive, send, fast_front):
                     return
-            except Exception:
+            except Exception as exc:
                 # A fast path answers its own domain and storage errors; anything else is a
                 # bug, and still gets a problem document rather than a dropped connection.
-                log.exception("fast path failed", extra={"path": path})
-                status, body = problem("internal_error", "an unexpected error; it has been logged")
-                with contextlib.suppress(Exception):  # unless its answer had begun already
-                    await respond(send, status, body, PROBLEM_TYPE.encode(), fast_front)
+                rendered = for_exception(exc, svc.metrics, self.settings.retry_after_s, path)
+                if rendered is not None:
+                    with contextlib.suppress(Exception):  # unless its answer had begun already
+                        await send_rendered(send, rendered, fast_front)
                 return
 
         async def send_with_headers(message: dict[str, Any]) -> None:

@@ -9,7 +9,7 @@ from fastapi.openapi.utils import get_openapi
 
 from ..locale import DEFAULT_LANG, LANGS
 from ..windows import WINDOWS_BY_NAME
-from .problems import PROBLEM_TYPE, schema
+from .asgi import PROBLEM_TYPE, STATUS_TITLES
 from .schemas import ARTICLE_PATTERN, THEME_PATTERN, BeaconAnswer, Problem
 
 BEACON_ERRORS = (
@@ -46,6 +46,23 @@ _BEACON_FIELDS: dict[str, Any] = {
         "visitor": {"type": "string", "minLength": 1, "maxLength": 128},
     },
 }
+
+
+def schema(*codes: str) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` entries for the problem codes a route can answer."""
+    responses: dict[int | str, dict[str, Any]] = {}
+    for code in codes:
+        status, title = STATUS_TITLES[code]
+        entry = responses.setdefault(
+            status,
+            {
+                "description": title,
+                "content": {PROBLEM_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+            },
+        )
+        if entry["description"] != title:
+            entry["description"] += f" / {title}"
+    return responses
 
 
 def document(app: FastAPI) -> dict[str, Any]:

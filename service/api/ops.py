@@ -7,8 +7,9 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from ..clock import rfc3339
 from ..rollup import Rollup
+from .asgi import as_response, unavailable
 from .auth import Admin, Svc
-from .problems import problem, schema
+from .openapi import schema
 from .responses import json
 from .schemas import RollupOut, Status
 
@@ -26,13 +27,7 @@ async def readyz(svc: Svc) -> Response:
     """Redis answers."""
     if await svc.storage.ping():
         return json({"status": "ready"})
-    status, body = problem("storage_unavailable", "Redis does not answer")
-    return Response(
-        body,
-        status,
-        {"retry-after": str(svc.settings.retry_after_s)},
-        media_type="application/problem+json",
-    )
+    return as_response(unavailable(svc.settings.retry_after_s, "Redis does not answer"))
 
 
 @router.get(

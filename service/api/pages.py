@@ -16,7 +16,7 @@ from ..windows import WINDOWS_BY_NAME
 from .assets import asset, asset_response, text
 from .auth import Svc
 from .html import GENERIC_BODY, Story, demo_page, error_page, popular_fragment
-from .problems import schema
+from .openapi import schema
 from .rankings import MAX_LIMIT
 from .responses import json
 from .schemas import Stats

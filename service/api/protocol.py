@@ -17,59 +17,29 @@ from typing import Any
 from uvicorn.protocols.http import httptools_impl
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from .beacons import DEADLINES
-from .problems import PROBLEM_TYPE, problem
+from ..errors import RequestTimeout
+from ..settings import Settings
+from .asgi import DEADLINES, as_raw, from_error, problem, too_slow
 
-DEFAULT_MAX_HEAD_BYTES = 16 * 1024
-DEFAULT_TIMEOUT_S = 5.0
+# Without the app's settings (another app under this protocol), the service's defaults.
+DEFAULT_MAX_HEAD_BYTES: int = Settings.model_fields["max_header_bytes"].default
+DEFAULT_TIMEOUT_S: float = Settings.model_fields["body_timeout_s"].default
 # uvicorn's timers have millisecond grain: a deadline this close counts as reached.
 _SLACK_S = 0.005
-_STATUS, _BODY = problem("headers_too_large", "the request line and headers are too large")
-_HEADERS = [
-    (b"content-type", PROBLEM_TYPE.encode()),
-    (b"content-length", b"%d" % len(_BODY)),
-    (b"connection", b"close"),
-    (b"x-content-type-options", b"nosniff"),
-]
+_CLOSE = [(b"connection", b"close"), (b"x-content-type-options", b"nosniff")]
+# A head too large for the bytes limit but parsed whole: answered through uvicorn's cycle.
+_STATUS, _HEADERS, _BODY = problem(
+    "headers_too_large", "the request line and headers are too large", _CLOSE
+)
+# Heads cut off before they are complete: answered as raw bytes, then the connection closes.
+_TOO_LARGE = as_raw(problem("headers_too_large", "the request line and headers are too large"))
+_TOO_SLOW = as_raw(from_error(RequestTimeout("the request line and headers came too slowly")))
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"  # what uvicorn writes for Expect: 100-continue
 
 
-def _raw(status_line: bytes, code: str, detail: str) -> bytes:
-    body = problem(code, detail)[1]
-    headers = [
-        (b"content-type", PROBLEM_TYPE.encode()),
-        (b"content-length", b"%d" % len(body)),
-        (b"connection", b"close"),
-        (b"x-content-type-options", b"nosniff"),
-    ]
-    return (
-        status_line
-        + b"\r\n"
-        + b"".join(n + b": " + v + b"\r\n" for n, v in headers)
-        + b"\r\n"
-        + body
-    )
-
-
-_TOO_LARGE = _raw(
-    b"HTTP/1.1 431 Request Header Fields Too Large",
-    "headers_too_large",
-    "the request line and headers are too large",
-)
-_TOO_SLOW = _raw(
-    b"HTTP/1.1 408 Request Timeout",
-    "request_timeout",
-    "the request line and headers came too slowly",
-)
-
-
 def _body_too_slow(timeout_s: float) -> bytes:
-    # The words read_body and json_body use, so the answer is the same whichever notices.
-    return _raw(
-        b"HTTP/1.1 408 Request Timeout",
-        "request_timeout",
-        f"send the body within {timeout_s:g} seconds",
-    )
+    # The words read_body uses, so the answer is the same whichever notices.
+    return as_raw(from_error(too_slow(timeout_s)))
 
 
 async def _too_large(scope: Any, receive: Any, send: Any) -> None:

@@ -8,7 +8,7 @@ from ..errors import InvalidParameter
 from ..validate import int_parameter, is_theme
 from ..windows import WINDOWS_BY_NAME
 from .auth import Svc
-from .problems import schema
+from .openapi import schema
 from .schemas import Ranking
 from .state import Services
 

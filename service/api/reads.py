@@ -15,7 +15,7 @@ import orjson
 
 from ..errors import DomainError
 from .articles import article_ids
-from .beacons import JSON, Headers, Receive, Scope, Send, respond, send_error
+from .asgi import JSON, Headers, Receive, Scope, Send, respond, send_exception
 from .rankings import ranking
 from .state import Services
 
@@ -85,7 +85,8 @@ async def counts(
     try:
         views = await services.counts.many(ids)
     except Exception as exc:
-        await send_error(services, send, exc, front, "an unexpected error; it has been logged")
+        metrics, retry_after_s = services.metrics, services.settings.retry_after_s
+        await send_exception(send, exc, front, metrics, retry_after_s, "/v1/views")
         return True
     await respond(send, 200, orjson.dumps({"views": views}), JSON, front)
     return True
