@@ -1,0 +1,249 @@
+"""The scripts' call layouts, pinned without Redis: what each codec puts in KEYS and ARGV is
+what its .lua header says it reads, and every key of a one-shard call shares one slot."""
+
+from __future__ import annotations
+
+import hashlib
+import pkgutil
+from importlib import import_module
+
+import pytest
+from redis.crc import key_slot
+
+from service import keys, scripts
+from service.ingest import BOT, HUMAN, View
+from service.scripts import (
+    advance,
+    counts,
+    delete_article,
+    hourly,
+    lease,
+    merge,
+    publish,
+    put_article,
+    ratelimit,
+    record,
+    release,
+    tombstone,
+)
+from service.storage import Call
+
+T0 = 1_795_780_800.0  # 2026-11-27 12:00:00 UTC, on every bucket boundary
+NOW = T0 + 90  # 90 s into the hour: the sliding minute keeps half of the previous one
+MINUTE = int(NOW // 60)
+DAY = int(NOW // 86400)
+M5_NOW = int(NOW // 300)
+LIMITS = record.Limits(dedupe_ttl_s=1800, event_ttl_s=86400, rate_limit_per_min=600)
+ARTICLE = "a1"
+SHARD = keys.shard_of(ARTICLE)
+READER, CLIENT = bytes(range(16)), bytes(12)
+
+
+def one_slot(call: Call) -> bool:
+    return len({key_slot(key.encode()) for key in call.keys}) == 1
+
+
+def test_every_script_has_its_codec_beside_it() -> None:
+    names = {m.name for m in pkgutil.iter_modules(scripts.__path__)}
+    lua = {path.stem for path in scripts.HERE.glob("*.lua")}
+    assert lua <= names
+    for name in lua:
+        codec = import_module(f"service.scripts.{name}")
+        assert codec.SCRIPT.name == name
+        assert (scripts.HERE / f"{name}.lua").read_text() in codec.SCRIPT.source
+        assert callable(codec.call) and callable(codec.decode)
+
+
+# --- record.lua -------------------------------------------------------------------------------
+def header(fields: int, sections: int) -> list[object]:
+    """ARGV[1..9] as record.lua's header lists them."""
+    per_minute_ttl = (MINUTE + 1) * 60 - NOW + 2 * 3600
+    rate_ttl = (MINUTE + 2) * 60 - NOW
+    return [1800, 86400, per_minute_ttl, 32 * 86400, 600, "0.500", rate_ttl, fields, sections]
+
+
+def section_keys(shard: int) -> list[str]:
+    """KEYS b .. b+5 of a section: articles, totals, bots, inbox, per-minute, automated."""
+    return [
+        keys.articles(shard),
+        keys.totals(shard),
+        keys.bots(shard),
+        keys.inbox(shard),
+        keys.per_minute(shard, MINUTE),
+        keys.automated(shard),
+    ]
+
+
+def test_record_batch_views_take_six_fields() -> None:
+    event = "e" * 32
+    views = [View(ARTICLE, NOW, event=event, dedupe=False), View(ARTICLE, NOW - 600, dedupe=False)]
+    call = record.call([(SHARD, views)], NOW, LIMITS, rate_limited=False)
+    assert record.BATCH_FIELDS == 6
+    assert call.keys == [*section_keys(SHARD), keys.event(ARTICLE, event)]
+    assert call.args == [
+        *header(6, 1),
+        *(1, 2),  # the section's base key number, its number of views
+        *(ARTICLE, 7, 0, "", 0, M5_NOW),  # article, event key 7, no reader, 5-minute bucket
+        *(ARTICLE, 0, 0, "", 0, M5_NOW - 2),
+    ]
+    assert one_slot(call)
+
+
+def test_record_beacon_views_take_ten_fields() -> None:
+    human = View(ARTICLE, NOW, event="e" * 32, reader=READER, client=CLIENT)
+    bot = View(ARTICLE, NOW, kind=BOT, reader=READER, client=CLIENT)
+    call = record.call([(SHARD, [human, bot])], NOW, LIMITS, rate_limited=True)
+    assert record.BEACON_FIELDS == 10
+    # The dedupe marker: one reader, one article, derived from the (keyed) reader digest.
+    seen = hashlib.blake2b(READER + ARTICLE.encode(), digest_size=16).hexdigest()
+    client_shard = keys.shard_of_digest(CLIENT)
+    assert call.keys == [
+        *section_keys(SHARD),
+        keys.event(ARTICLE, "e" * 32),  # 7
+        keys.readers(ARTICLE, DAY),  # 8
+        keys.seen(ARTICLE, seen),  # 9
+        keys.rate(client_shard, MINUTE),  # 10: this minute's
+        keys.rate(client_shard, MINUTE - 1),  # 11: the previous minute's
+        keys.readers(ARTICLE, DAY),  # 12: the bot's reader count (no dedupe for bots)
+    ]
+    readers_ttl = (DAY + 1) * 86400 + 2 * 86400 - NOW
+    member = READER.hex()
+    assert call.args == [
+        *header(10, 1),
+        *(1, 2),
+        *(ARTICLE, 7, 8, member, readers_ttl, M5_NOW, HUMAN, 9, 10, CLIENT.hex()),
+        *(ARTICLE, 0, 12, member, readers_ttl, M5_NOW, BOT, 0, 10, CLIENT.hex()),
+    ]
+
+
+def test_record_sections_number_their_keys_from_their_base() -> None:
+    other = next(f"b{n}" for n in range(100) if keys.shard_of(f"b{n}") != SHARD)
+    sections = [(SHARD, [View(ARTICLE, NOW)]), (keys.shard_of(other), [View(other, NOW)])]
+    call = record.call(sections, NOW, LIMITS, rate_limited=False)
+    assert call.keys == [*section_keys(SHARD), *section_keys(keys.shard_of(other))]
+    assert call.args[9:] == [1, 1, ARTICLE, 0, 0, "", 0, M5_NOW, 7, 1, other, 0, 0, "", 0, M5_NOW]
+    assert record.decode([1, "2", 7]) == [record.COUNTED, record.DUPLICATE, record.AUTOMATED]
+
+
+# --- merge.lua and advance.lua: windows from windows.py -----------------------------------------
+def test_merge_gets_the_window_table_from_windows_py() -> None:
+    assert [
+        *(4, "1h", "24h", "7d", "30d"),  # NW, then the window names
+        3,  # NG, then per granularity: name, longest window fed, windows fed and their numbers
+        *("m5", 1, 1, 1),
+        *("h", 3, 2, 2, 3),
+        *("d", 4, 1, 4),
+    ] == merge.TABLE
+
+
+def test_merge_names_each_bucket_once_and_numbers_it_per_entry() -> None:
+    m5 = int(T0 // 300)
+    members = [
+        keys.inbox_member(m5, "x"),
+        keys.inbox_member(m5, "y"),
+        keys.inbox_member(m5 - 12, "x"),
+    ]
+    call = merge.call(SHARD, members, T0)
+    hour, day = int(T0 // 3600), int(T0 // 86400)
+    assert call.keys == [
+        keys.draining(SHARD),
+        keys.window_starts(SHARD),
+        *(keys.window(SHARD, name) for name in ("1h", "24h", "7d", "30d")),
+        keys.bucket(SHARD, "m5", m5),  # 7
+        keys.bucket(SHARD, "h", hour),  # 8
+        keys.bucket(SHARD, "d", day),  # 9
+        keys.bucket(SHARD, "m5", m5 - 12),  # 10
+        keys.bucket(SHARD, "h", hour - 1),  # 11
+    ]
+    ttl = {  # a bucket's end plus its granularity's retention, from the rollup's as_of
+        ("m5", m5): 300 + 2 * 3600,
+        ("h", hour): 3600 + 8 * 86400,
+        ("d", day): (day + 1) * 86400 - T0 + 32 * 86400,
+        ("m5", m5 - 12): 300 + 2 * 3600 - 3600,
+        ("h", hour - 1): 8 * 86400,
+    }
+    assert call.args == [
+        *merge.TABLE,
+        5,
+        *(field for (gran, index), ttl_s in ttl.items() for field in (gran, index, ttl_s)),
+        *(members[0], 7, 8, 9),
+        *(members[1], 7, 8, 9),
+        *(members[2], 10, 11, 9),
+    ]
+    assert one_slot(call) and merge.decode("3") == 3
+
+
+def test_advance_reads_every_bucket_that_may_still_exist() -> None:
+    call = advance.call(SHARD, T0, {})
+    m5, hour, day = int(T0 // 300), int(T0 // 3600), int(T0 // 86400)
+    # Per window: name, lo, hi, start, drop, kept (advance.lua's header).
+    expected = [
+        ("1h", "m5", m5 - 25, m5 + 1, m5 - 12, 1, m5 - 25),
+        ("24h", "h", hour - 193, hour + 1, hour - 24, 0, hour - 193),
+        ("7d", "h", hour - 193, hour + 1, hour - 168, 1, hour - 193),
+        ("30d", "d", day - 33, day + 1, day - 30, 1, day - 33),
+    ]
+    assert call.args == [4, *(f for name, _, *rest in expected for f in (name, *rest))]
+    assert call.keys == [
+        keys.window_starts(SHARD),
+        *(
+            key
+            for name, gran, lo, hi, *_ in expected
+            for key in (
+                keys.window(SHARD, name),
+                *(keys.bucket(SHARD, gran, i) for i in range(lo, hi + 1)),
+            )
+        ),
+    ]
+    assert one_slot(call)
+
+
+@pytest.mark.parametrize(
+    ("held", "lo"),
+    [
+        (int(T0 // 86400) - 31, int(T0 // 86400) - 33),  # a recent start: from `kept`
+        (int(T0 // 86400) - 40, int(T0 // 86400) - 40),  # a rollup skipped: from the old start
+        (0, int(T0 // 86400) - 30 - advance.MAX_BACKLOG),  # never further back than the backlog
+    ],
+)
+def test_advance_looks_back_to_the_start_it_holds(held: int, lo: int) -> None:
+    args = advance.call(SHARD, T0, {"30d": held}).args
+    assert args[-6:-3] == ["30d", lo, int(T0 // 86400) + 1]
+
+
+# --- the other scripts -------------------------------------------------------------------------
+def test_the_other_calls_keep_their_layout_and_one_slot() -> None:
+    assert counts.call([(SHARD, ["a1", "a2"])]).args == [1, 2, "a1", "a2"]
+    assert counts.decode([5, -1]) == [5, None]
+    rate = ratelimit.call([(0, [CLIENT, CLIENT])], NOW, 600)
+    assert rate.keys == [keys.rate(0, MINUTE), keys.rate(0, MINUTE - 1)]
+    assert rate.args == [600, "0.500", (MINUTE + 2) * 60 - NOW, 1, 2, CLIENT.hex(), CLIENT.hex()]
+    assert ratelimit.decode([1, 0]) == [True, False]
+    put = put_article.call(ARTICLE, "Title", "https://x.example/a1", "war", None, 3)
+    assert put.args == [ARTICLE, "Title", "https://x.example/a1", "war", "", 3]
+    hours = hourly.call(ARTICLE, [10, 11])
+    assert hours.args == [ARTICLE, 12, 120, 132] and hourly.decode(-1) is None
+    assert lease.call("me", "", 5000).keys == [keys.LEADER, keys.EPOCH]
+    assert lease.decode(None) == "" and lease.decode("7-me") == "7-me"
+    published = publish.call("7-me", 9, T0, 8, T0 - 60, 120)
+    assert published.keys == [
+        keys.LEADER,
+        keys.CURRENT,
+        keys.snapshot(9),
+        keys.TOMBSTONES,
+        keys.snapshot(8),
+    ]
+    assert published.args == ["7-me", 9, repr(T0), T0 - 60, 120, 8]
+    assert tombstone.call(ARTICLE, None).args == [ARTICLE, ""]
+    calls = [
+        counts.call([(SHARD, ["a1"])]),
+        rate,
+        put,
+        hours,
+        delete_article.call(ARTICLE, T0),
+        lease.call("me", "", 5000),
+        release.call("7-me"),
+        published,
+        tombstone.call(ARTICLE, T0),
+    ]
+    assert all(one_slot(call) for call in calls)
