@@ -41,17 +41,21 @@ def without_servers(path: str) -> str:
     return os.pathsep.join(kept)
 
 
-def test_the_unit_layer_passes_with_no_server_on_path() -> None:
-    env = {**os.environ, "PATH": without_servers(os.environ.get("PATH", ""))}
-    started = time.monotonic()
-    done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "tests/unit"],
-        cwd=ROOT,
+def pytest_in(cwd: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", *args],
+        cwd=cwd,
         env=env,
         capture_output=True,
         text=True,
         timeout=120,
     )
+
+
+def test_the_unit_layer_passes_with_no_server_on_path() -> None:
+    env = {**os.environ, "PATH": without_servers(os.environ.get("PATH", ""))}
+    started = time.monotonic()
+    done = pytest_in(ROOT, env, "tests/unit")
     assert done.returncode == pytest.ExitCode.OK, done.stdout + done.stderr
     summary = done.stdout.strip().splitlines()[-1]
     assert " passed" in summary and "skipped" not in summary and "failed" not in summary
@@ -65,14 +69,7 @@ def test_a_unit_test_that_starts_a_server_or_a_process_fails(tmp_path: Path) -> 
     (unit / "test_impure.py").write_text(TRIES_TO_START)
     (tmp_path / "pytest.ini").write_text("[pytest]\n")
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
-    done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(unit)],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = pytest_in(tmp_path, env, "-p", "no:cacheprovider", str(unit))
     assert done.returncode == pytest.ExitCode.TESTS_FAILED, done.stdout + done.stderr
     assert "2 failed, 1 error" in done.stdout  # the fixture fails in setup: an error
     refusals = [line for line in done.stdout.splitlines() if "runs pure code only" in line]
