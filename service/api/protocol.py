@@ -7,6 +7,15 @@ This one answers a head over the size limit with ``431 headers_too_large``, and 
 body, not complete within ``VIEWCOUNT_BODY_TIMEOUT_S`` of its start with ``408
 request_timeout``, then closes the connection. `viewcount serve` passes
 ``VIEWCOUNT_MAX_HEADER_BYTES`` as h11's limit, read here too.
+
+This is the only module that touches uvicorn's internals, and it was tested with uvicorn
+0.54.0 (pyproject.toml bounds uvicorn to that minor series; the lock pins it). It subclasses
+``httptools_impl.HttpToolsProtocol``, overriding connection_made, connection_lost,
+data_received, on_headers_complete and on_message_complete and reading its transport, loop,
+scope, url, headers, cycle, app and pipeline; gives each request cycle a transport of its own
+(_OneWrite) and reads the cycle's response_started, response_complete, disconnected and
+message_event; and wraps the module's HEADER_RE and HEADER_VALUE_RE. A uvicorn that changes
+any of these fails tests/unit/test_uvicorn_internals.py, naming the part.
 """
 
 from __future__ import annotations
