@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-# Labels per CLDR plural category; widget.js carries the same table.
+# Labels per CLDR plural category; widget.js is served with this table (api/assets.py).
 LABELS: dict[str, dict[str, str]] = {
     "en": {"one": "view", "other": "views"},
     "uk": {"one": "перегляд", "few": "перегляди", "many": "переглядів", "other": "перегляду"},

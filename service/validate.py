@@ -6,8 +6,12 @@ import re
 
 from .errors import InvalidArticleId, InvalidParameter
 
-_ARTICLE = re.compile(r"[A-Za-z0-9._~-]{1,200}")
-_THEME = re.compile(r"[a-z0-9-]{1,64}")
+# The one definition of each identifier, as a pattern that Python, JSON Schema (ECMA-262) and
+# the widget's JavaScript all read the same way; matched whole.
+ARTICLE_ID_PATTERN = r"[A-Za-z0-9._~-]{1,200}"
+THEME_PATTERN = r"[a-z0-9-]{1,64}"
+_ARTICLE = re.compile(ARTICLE_ID_PATTERN)
+_THEME = re.compile(THEME_PATTERN)
 # A character that is not whitespace to Python nor to JSON Schema (ECMA-262) regexes.
 VISIBLE_PATTERN = r"[^\s\u001c-\u001f\u0085\ufeff]"
 _VISIBLE = re.compile(VISIBLE_PATTERN)

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import gzip
+import json
 import re
 from html.parser import HTMLParser
+from importlib.resources import files
 
 import httpx
 import pytest
 
+from service.api.schemas import MAX_IDS
 from service.clock import ManualClock, rfc3339
 from service.demo import HEADLINES
+from service.locale import DEFAULT_LANG, LABELS
+from service.validate import ARTICLE_ID_PATTERN
 
 from .conftest import T0
 from .pagedata import (
@@ -94,6 +99,23 @@ async def test_widget_defines_both_elements(client: httpx.AsyncClient) -> None:
     source = (await client.get("/v1/widget.js")).text
     assert 'define("viewcount-popular"' in source and 'define("viewcount-views"' in source
     assert "Intl.PluralRules" in source and "Intl.NumberFormat" in source
+
+
+async def test_widget_is_served_with_the_services_own_facts(client: httpx.AsyncClient) -> None:
+    """The labels, the article-id pattern and the languages reach the widget from the modules
+    that own them; the file in the package carries no copy."""
+    source = (await client.get("/v1/widget.js")).text
+    start = source.index("var FACTS = ") + len("var FACTS = ")
+    facts, _ = json.JSONDecoder().raw_decode(source, start)
+    assert facts["labels"] == LABELS and facts["default_lang"] == DEFAULT_LANG
+    assert facts["article_id"] == ARTICLE_ID_PATTERN and facts["max_ids"] == MAX_IDS
+    assert "/*@facts*/" not in source
+    packaged = files("service").joinpath("static", "widget.js").read_text("utf-8")
+    assert packaged.count("/*@facts*/ null") == 1
+    assert not re.search(r"\b(one|few|many|other)\s*:", packaged)  # no table of labels
+    for lang, labels in LABELS.items():
+        if lang != "en":  # English labels are words the script uses otherwise too ("views")
+            assert not any(label in packaged for label in labels.values()), labels
 
 
 # --- the demo page ----------------------------------------------------------------------------

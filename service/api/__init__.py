@@ -22,7 +22,7 @@ from ..metrics import Metrics
 from ..rankings import Rankings
 from ..settings import Settings
 from ..storage import Storage, StorageError, connect
-from . import articles, batch, ops, pages, rankings
+from . import articles, assets, batch, beacons, ops, pages, rankings
 from .asgi import ClientGone, as_response, for_exception, problem
 from .front import Front
 from .openapi import document
@@ -36,6 +36,7 @@ def create_app(
 ) -> Front:
     """The service's ASGI app; it owns its Redis client unless one is passed in."""
     clock = clock or SystemClock()
+    assets.load()
     metrics = Metrics()
     holder: dict[str, Services] = {}
 
@@ -75,7 +76,8 @@ def create_app(
         redoc_url=None,
         description="View counts and rankings for news and content sites.",
     )
-    for router in (articles.router, batch.router, rankings.router, ops.router, pages.router):
+    routers = (beacons, articles, batch, rankings, ops, pages)
+    for router in (module.router for module in routers):
         app.include_router(router)
     _handlers(app, metrics, settings)
     app.openapi = lambda: document(app)  # type: ignore[method-assign]

@@ -12,10 +12,18 @@ from ..validate import article_id, is_article_id
 from .auth import Admin, Svc
 from .openapi import schema
 from .responses import json, json_body
-from .schemas import ArticleIn, ArticleOut, ArticleViews, ManyViews, Themes, Timeseries
+from .schemas import (
+    MAX_IDS,
+    TIMESERIES_WINDOW,
+    ArticleIn,
+    ArticleOut,
+    ArticleViews,
+    ManyViews,
+    Themes,
+    Timeseries,
+)
 
 router = APIRouter(tags=["articles"])
-MAX_IDS = 100
 MAX_ARTICLE_BODY = 16 * 1024
 
 
@@ -100,10 +108,10 @@ async def article_views(article: str, svc: Svc) -> Response:
         "invalid_article_id", "invalid_parameter", "unknown_article", "storage_unavailable"
     ),
 )
-async def timeseries(article: str, svc: Svc, window: str = "24h") -> Response:
+async def timeseries(article: str, svc: Svc, window: str = TIMESERIES_WINDOW) -> Response:
     """Hourly views of one article over the last 24 hours."""
-    if window != "24h":
-        raise InvalidParameter("window: only 24h is available (hourly points)")
+    if window != TIMESERIES_WINDOW:
+        raise InvalidParameter(f"window: only {TIMESERIES_WINDOW} is available (hourly points)")
     points = await svc.counts.hourly(article_id(article), 24)
     return json({"article": article, "granularity": "hour", "points": points})
 

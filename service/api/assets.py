@@ -1,4 +1,9 @@
-"""Files under service/static: read once, served with an ETag, a short max-age, gzip if asked."""
+"""Files under service/static: read once, served with an ETag, a short max-age, gzip if asked.
+
+widget.js is rendered as it is read: the service's own table of facts (article ids, languages
+and their plural labels, request defaults) replaces a placeholder, so the script carries no
+copy of them.
+"""
 
 from __future__ import annotations
 
@@ -9,14 +14,38 @@ from functools import cache
 from importlib.resources import files
 from pathlib import PurePosixPath
 
+import orjson
 from fastapi import Request, Response
+
+from ..locale import DEFAULT_LANG, LABELS
+from ..validate import ARTICLE_ID_PATTERN
+from .schemas import DEFAULT_LIMIT, DEFAULT_WINDOW, MAX_IDS
 
 MEDIA_TYPES = {
     ".js": "text/javascript; charset=utf-8",
     ".css": "text/css; charset=utf-8",
     ".html": "text/html; charset=utf-8",
     ".txt": "text/plain; charset=utf-8",
+    ".png": "image/png",
 }
+
+# Where a script takes its table of facts: `var FACTS = /*@facts*/ null;`.
+FACTS_MARK = b"/*@facts*/ null"
+
+
+def widget_facts() -> dict[str, object]:
+    """What widget.js knows of the service, each from the module that owns it."""
+    return {
+        "article_id": ARTICLE_ID_PATTERN,  # matched whole
+        "max_ids": MAX_IDS,
+        "labels": LABELS,  # per language, per CLDR plural category
+        "default_lang": DEFAULT_LANG,
+        "default_window": DEFAULT_WINDOW,
+        "default_limit": DEFAULT_LIMIT,
+    }
+
+
+RENDERED = {"widget.js": widget_facts}
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,10 +64,31 @@ class Asset:
 def asset(name: str) -> Asset:
     """A file of service/static by name; FileNotFoundError when there is none."""
     body = files("service").joinpath("static", name).read_bytes()
+    facts = RENDERED.get(name)
+    if facts is not None:
+        body = fill(body, facts())
+    return as_asset(name, body)
+
+
+def as_asset(name: str, body: bytes) -> Asset:
+    """A file's bytes as an Asset, its media type from its name."""
     digest = hashlib.blake2b(body, digest_size=8).hexdigest()
     media_type = MEDIA_TYPES.get(PurePosixPath(name).suffix, "application/octet-stream")
     # mtime=0: the same file always compresses to the same bytes, in every worker.
     return Asset(body, gzip.compress(body, 9, mtime=0), media_type, f'"{digest}"')
+
+
+def fill(source: bytes, facts: dict[str, object]) -> bytes:
+    """A script with its table of facts in place of FACTS_MARK (there must be one)."""
+    if source.count(FACTS_MARK) != 1:
+        raise ValueError(f"a script to render needs exactly one {FACTS_MARK.decode()}")
+    return source.replace(FACTS_MARK, orjson.dumps(facts))
+
+
+def load() -> None:
+    """Render the scripts now, at startup, so a broken one stops the service there."""
+    for name in RENDERED:
+        asset(name)
 
 
 def text(name: str) -> str:

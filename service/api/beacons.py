@@ -1,10 +1,18 @@
-"""The beacon endpoints, in pure ASGI: the hottest path, kept free of framework overhead."""
+"""The beacon endpoints, in pure ASGI: the hottest path, kept free of framework overhead.
+
+front.py sends POST /v1/views and GET /v1/views/pixel.gif here directly. They are declared to
+FastAPI as well, for the OpenAPI document and for any request that reaches the framework
+instead; those routes run the same functions.
+"""
 
 from __future__ import annotations
 
 import base64
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qsl
+
+from fastapi import APIRouter, Request, Response
 
 from ..errors import InvalidBody, UnknownArticle
 from ..ingest import View, beacon_fields, client_ip, kind_of, parse_beacon, reader_digest
@@ -13,6 +21,7 @@ from ..validate import small_int
 from .asgi import (
     JSON,
     Headers,
+    Message,
     Receive,
     Scope,
     Send,
@@ -21,6 +30,9 @@ from .asgi import (
     respond,
     send_exception,
 )
+from .auth import Svc
+from .openapi import schema
+from .schemas import BEACON_FIELDS, BeaconAnswer
 from .state import Services
 
 COUNTED = b'{"counted":true}'
@@ -30,6 +42,20 @@ AUTOMATED = b'{"counted":false,"reason":"automated"}'
 PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
 NO_STORE = (b"cache-control", b"no-store")
 _NOT_RECORDED = "the view could not be recorded"
+BEACON_ERRORS = (
+    "invalid_body",
+    "unknown_article",
+    "payload_too_large",
+    "unsupported_media_type",
+    "invalid_article_id",
+    "rate_limited",
+    "request_timeout",
+    "storage_unavailable",
+)
+
+SENT_AS_TEXT = "the same JSON, as sendBeacon sends it"
+
+router = APIRouter(tags=["beacons"])
 
 
 async def record(services: Services, fields: dict[str, Any], scope: Scope) -> bytes:
@@ -123,3 +149,78 @@ async def _refuse(
 ) -> None:
     metrics, retry_after_s = services.metrics, services.settings.retry_after_s
     await send_exception(send, exc, front, metrics, retry_after_s, path, _NOT_RECORDED)
+
+
+@router.post(
+    "/v1/views",
+    status_code=202,
+    response_model=BeaconAnswer,
+    response_description="Accepted: written to Redis",
+    summary="Record one view",
+    operation_id="record_view",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": BEACON_FIELDS},
+                "text/plain": {
+                    "schema": {
+                        "type": "string",
+                        "description": "the same JSON, as sendBeacon sends it",
+                    }
+                },
+                "application/x-www-form-urlencoded": {"schema": BEACON_FIELDS},
+            },
+        }
+    },
+    responses=schema(*BEACON_ERRORS),
+)
+async def record_view(svc: Svc, request: Request) -> Response:
+    """Count one view of an article, once per reader within the dedupe window."""
+    return await _through(post_view, svc, request)
+
+
+@router.get(
+    "/v1/views/pixel.gif",
+    response_class=Response,
+    summary="Record one view from an <img> (no JavaScript)",
+    operation_id="record_view_pixel",
+    openapi_extra={
+        "parameters": [
+            {
+                "name": name,
+                "in": "query",
+                "required": name == "article",
+                "schema": BEACON_FIELDS["properties"][name],
+            }
+            for name in ("article", "event_id", "visitor")
+        ]
+    },
+    responses={
+        200: {
+            "description": "A 1x1 transparent GIF",
+            "content": {"image/gif": {"schema": {"type": "string", "format": "binary"}}},
+        },
+        **schema(*BEACON_ERRORS),
+    },
+)
+async def record_view_pixel(svc: Svc, request: Request) -> Response:
+    """Count one view, as POST /v1/views does, and answer with an invisible GIF."""
+    return await _through(pixel, svc, request)
+
+
+FastPath = Callable[[Services, Scope, Receive, Send, Headers], Awaitable[bool]]
+
+
+async def _through(fast: FastPath, svc: Services, request: Request) -> Response:
+    """The fast path's own answer, as the Response of the route behind it (front.py adds the
+    headers every response carries, as it does for every route)."""
+    sent: list[Message] = []
+
+    async def keep(message: Message) -> None:
+        sent.append(message)
+
+    await fast(svc, request.scope, request.receive, keep, [])
+    start, body = sent
+    headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in start["headers"]}
+    return Response(body["body"], start["status"], headers)

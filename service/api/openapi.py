@@ -1,4 +1,5 @@
-"""The OpenAPI document: FastAPI's, plus the pure-ASGI beacon routes and the problem schema."""
+"""The OpenAPI document: FastAPI's from the routes, with the problem schema and the
+parameter constraints the handlers check themselves."""
 
 from __future__ import annotations
 
@@ -8,21 +9,20 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from ..locale import DEFAULT_LANG, LANGS
+from ..validate import ARTICLE_ID_PATTERN as _ID
 from ..windows import WINDOWS_BY_NAME
 from .asgi import PROBLEM_TYPE, STATUS_TITLES
-from .schemas import ARTICLE_PATTERN, THEME_PATTERN, BeaconAnswer, Problem
-
-BEACON_ERRORS = (
-    "invalid_body",
-    "unknown_article",
-    "payload_too_large",
-    "unsupported_media_type",
-    "invalid_article_id",
-    "rate_limited",
-    "request_timeout",
-    "storage_unavailable",
+from .schemas import (
+    ARTICLE_PATTERN,
+    DEFAULT_LIMIT,
+    DEFAULT_WINDOW,
+    MAX_IDS,
+    MAX_LIMIT,
+    THEME_PATTERN,
+    TIMESERIES_WINDOW,
+    Problem,
 )
-_ID = ARTICLE_PATTERN.strip("^$")
+
 # Handlers take these as plain strings and check them themselves (one problem document for
 # every bad value); the document states what they accept.
 PARAMETERS: dict[str, dict[str, Any]] = {
@@ -30,21 +30,12 @@ PARAMETERS: dict[str, dict[str, Any]] = {
     "theme": {"type": "string", "pattern": THEME_PATTERN},
     "articles": {
         "type": "string",
-        "pattern": f"^{_ID}(,{_ID}){{0,99}}$",
-        "description": "1-100 comma-separated article ids",
+        "pattern": f"^{_ID}(,{_ID}){{0,{MAX_IDS - 1}}}$",
+        "description": f"1-{MAX_IDS} comma-separated article ids",
     },
-    "window": {"type": "string", "enum": list(WINDOWS_BY_NAME), "default": "24h"},
-    "limit": {"type": "integer", "minimum": 1, "maximum": 100, "default": 10},
+    "window": {"type": "string", "enum": list(WINDOWS_BY_NAME), "default": DEFAULT_WINDOW},
+    "limit": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
     "lang": {"type": "string", "enum": list(LANGS), "default": DEFAULT_LANG},
-}
-_BEACON_FIELDS: dict[str, Any] = {
-    "type": "object",
-    "required": ["article"],
-    "properties": {
-        "article": {"type": "string", "pattern": ARTICLE_PATTERN},
-        "event_id": {"type": "string", "minLength": 1, "maxLength": 64},
-        "visitor": {"type": "string", "minLength": 1, "maxLength": 128},
-    },
 }
 
 
@@ -73,57 +64,6 @@ def document(app: FastAPI) -> dict[str, Any]:
     )
     components = spec.setdefault("components", {}).setdefault("schemas", {})
     components["Problem"] = Problem.model_json_schema()
-    components["BeaconAnswer"] = BeaconAnswer.model_json_schema()
-    answer = {"$ref": "#/components/schemas/BeaconAnswer"}
-    errors = _stringify(schema(*BEACON_ERRORS))
-    spec["paths"].setdefault("/v1/views", {})["post"] = {
-        "tags": ["beacons"],
-        "summary": "Record one view",
-        "operationId": "record_view",
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/json": {"schema": _BEACON_FIELDS},
-                "text/plain": {
-                    "schema": {
-                        "type": "string",
-                        "description": "the same JSON, as sendBeacon sends it",
-                    }
-                },
-                "application/x-www-form-urlencoded": {"schema": _BEACON_FIELDS},
-            },
-        },
-        "responses": {
-            "202": {
-                "description": "Accepted: written to Redis",
-                "content": {"application/json": {"schema": answer}},
-            },
-            **errors,
-        },
-    }
-    spec["paths"]["/v1/views/pixel.gif"] = {
-        "get": {
-            "tags": ["beacons"],
-            "summary": "Record one view from an <img> (no JavaScript)",
-            "operationId": "record_view_pixel",
-            "parameters": [
-                {
-                    "name": name,
-                    "in": "query",
-                    "required": name == "article",
-                    "schema": _BEACON_FIELDS["properties"][name],
-                }
-                for name in ("article", "event_id", "visitor")
-            ],
-            "responses": {
-                "200": {
-                    "description": "A 1x1 transparent GIF",
-                    "content": {"image/gif": {"schema": {"type": "string", "format": "binary"}}},
-                },
-                **errors,
-            },
-        }
-    }
     problem_422 = _stringify(schema("invalid_parameter"))["422"]
     for path, item in spec["paths"].items():
         for operation in item.values():
@@ -141,7 +81,7 @@ def _constrain_parameters(path: str, operation: dict[str, Any]) -> None:
         if constrained is not None and parameter["in"] in ("path", "query"):
             parameter["schema"] = dict(constrained)
             if parameter["name"] == "window" and path.endswith("/timeseries"):
-                parameter["schema"]["enum"] = ["24h"]  # hourly points only
+                parameter["schema"]["enum"] = [TIMESERIES_WINDOW]  # hourly points only
 
 
 def _hoist_defs(node: Any, components: dict[str, Any]) -> None:

@@ -11,15 +11,14 @@ from ..demo import HEADLINES
 from ..errors import InvalidParameter, UnknownArticle
 from ..locale import DEFAULT_LANG, LANGS, resolve_lang
 from ..storage import StorageUnavailable
-from ..validate import int_parameter, is_article_id, is_theme
-from ..windows import WINDOWS_BY_NAME
+from ..validate import int_parameter, is_article_id
 from .assets import asset, asset_response, text
 from .auth import Svc
 from .html import GENERIC_BODY, Story, demo_page, error_page, popular_fragment
 from .openapi import schema
-from .rankings import MAX_LIMIT
+from .rankings import theme_parameter, window_parameter
 from .responses import json
-from .schemas import Stats
+from .schemas import DEFAULT_LIMIT, DEFAULT_WINDOW, MAX_LIMIT, Stats
 
 router = APIRouter()
 
@@ -89,17 +88,16 @@ def _script(request: Request, name: str) -> Response:
 async def popular_html(
     svc: Svc,
     request: Request,
-    window: str = "24h",
-    limit: str = "10",
+    window: str = DEFAULT_WINDOW,
+    limit: str = str(DEFAULT_LIMIT),
     lang: str = DEFAULT_LANG,
     theme: str | None = None,
 ) -> Response:
     """The popular list as escaped, localised HTML, for pages that run no scripts."""
-    if window not in WINDOWS_BY_NAME:
-        raise InvalidParameter("window: one of 1h, 24h, 7d, 30d, all")
+    window_parameter(window)
     count = int_parameter(limit, "limit", 1, MAX_LIMIT)
-    if theme is not None and not is_theme(theme):
-        raise InvalidParameter("theme: 1-64 characters from a-z 0-9 -")
+    if theme is not None:
+        theme_parameter(theme)
     language = resolve_lang(lang)
     if language is None:
         raise InvalidParameter(f"lang: one of {', '.join(LANGS)}")

@@ -9,11 +9,11 @@ from ..validate import int_parameter, is_theme
 from ..windows import WINDOWS_BY_NAME
 from .auth import Svc
 from .openapi import schema
-from .schemas import Ranking
+from .schemas import DEFAULT_LIMIT, DEFAULT_WINDOW, MAX_LIMIT, Ranking
 from .state import Services
 
 router = APIRouter(tags=["rankings"])
-MAX_LIMIT = 100
+_LIMIT = str(DEFAULT_LIMIT)
 
 
 @router.get(
@@ -21,7 +21,9 @@ MAX_LIMIT = 100
     response_model=Ranking,
     responses={304: {"description": "Not modified"}, **schema("invalid_parameter")},
 )
-async def popular(svc: Svc, request: Request, window: str = "24h", limit: str = "10") -> Response:
+async def popular(
+    svc: Svc, request: Request, window: str = DEFAULT_WINDOW, limit: str = _LIMIT
+) -> Response:
     """The most viewed articles site-wide in a window, as of the latest rollup."""
     return _ranking(svc, request, window, None, limit)
 
@@ -32,12 +34,10 @@ async def popular(svc: Svc, request: Request, window: str = "24h", limit: str = 
     responses={304: {"description": "Not modified"}, **schema("invalid_parameter")},
 )
 async def theme_popular(
-    theme: str, svc: Svc, request: Request, window: str = "24h", limit: str = "10"
+    theme: str, svc: Svc, request: Request, window: str = DEFAULT_WINDOW, limit: str = _LIMIT
 ) -> Response:
     """The most viewed articles of one theme in a window, as of the latest rollup."""
-    if not is_theme(theme):
-        raise InvalidParameter("theme: 1-64 characters from a-z 0-9 -")
-    return _ranking(svc, request, window, theme, limit)
+    return _ranking(svc, request, window, theme_parameter(theme), limit)
 
 
 def _ranking(
@@ -58,10 +58,23 @@ def ranking(
 
     Shared by the routes and the fast path in reads.py; InvalidParameter when asked wrongly.
     """
-    if window not in WINDOWS_BY_NAME:
-        raise InvalidParameter("window: one of 1h, 24h, 7d, 30d, all")
+    window_parameter(window)
     limit = int_parameter(limit_text, "limit", 1, MAX_LIMIT)
     etag, body = svc.rankings.body(window, theme, limit)
     max_age = max(1, int(svc.settings.rollup_interval_s // 2))
     headers = {"etag": etag, "cache-control": f"public, max-age={max_age}"}
     return (None if etag in if_none_match else body), headers
+
+
+def window_parameter(window: str) -> str:
+    """``window`` if it names a ranking window; InvalidParameter if not."""
+    if window not in WINDOWS_BY_NAME:
+        raise InvalidParameter(f"window: one of {', '.join(WINDOWS_BY_NAME)}")
+    return window
+
+
+def theme_parameter(theme: str) -> str:
+    """``theme`` if it is a theme id; InvalidParameter if not."""
+    if not is_theme(theme):
+        raise InvalidParameter("theme: 1-64 characters from a-z 0-9 -")
+    return theme

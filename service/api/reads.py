@@ -17,9 +17,11 @@ from ..errors import DomainError
 from .articles import article_ids
 from .asgi import JSON, Headers, Receive, Scope, Send, respond, send_exception
 from .rankings import ranking
+from .schemas import DEFAULT_LIMIT, DEFAULT_WINDOW
 from .state import Services
 
 _NO_QUERY: dict[str, str] = {}
+_LIMIT = str(DEFAULT_LIMIT)
 
 
 def _query(scope: Scope) -> dict[str, str]:
@@ -46,7 +48,7 @@ async def popular(
         query = _query(scope)
         try:
             body, headers = ranking(
-                services, query.get("window", "24h"), None, query.get("limit", "10"), ""
+                services, query.get("window", DEFAULT_WINDOW), None, query.get("limit", _LIMIT), ""
             )
         except DomainError:
             return False

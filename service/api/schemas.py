@@ -1,19 +1,44 @@
-"""Response shapes, for the OpenAPI document (handlers write JSON themselves)."""
+"""Request and response shapes and limits, for the handlers and the OpenAPI document
+(handlers check requests and write JSON themselves)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, Field
 
+from .. import validate
+from ..catalog import MAX_IMPORTED, MAX_TITLE, MAX_URL
+from ..ingest import MAX_EVENT_ID, MAX_VISITOR
 from ..validate import VISIBLE_PATTERN
+from ..windows import W24H
 
-ARTICLE_PATTERN = r"^[A-Za-z0-9._~-]{1,200}$"
-THEME_PATTERN = r"^[a-z0-9-]{1,64}$"
+MAX_IDS = 100  # article ids in one GET /v1/views
+MAX_LIMIT = 100  # items in one ranking
+DEFAULT_LIMIT = 10
+DEFAULT_WINDOW = W24H.name
+TIMESERIES_WINDOW = W24H.name  # hourly points, the last 24 hours only
+# validate.py's patterns, anchored as JSON Schema needs them.
+ARTICLE_PATTERN = f"^{validate.ARTICLE_ID_PATTERN}$"
+THEME_PATTERN = f"^{validate.THEME_PATTERN}$"
 # What the handlers accept, stated narrowly enough that anything matching is accepted.
 HTTP_URL_PATTERN = r"^https?://[A-Za-z0-9][A-Za-z0-9.-]*(:[0-9]{1,5})?(/[!-~]*)?$"
 RFC3339_PATTERN = (
     r"^(19|20)[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])T([01][0-9]|2[0-3])"
     r":[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$"
 )
+
+# A beacon's fields, as JSON or a form: stated by hand, since a model would allow nulls the
+# beacon refuses.
+BEACON_FIELDS: dict[str, Any] = {
+    "type": "object",
+    "required": ["article"],
+    "properties": {
+        "article": {"type": "string", "pattern": ARTICLE_PATTERN},
+        "event_id": {"type": "string", "minLength": 1, "maxLength": MAX_EVENT_ID},
+        "visitor": {"type": "string", "minLength": 1, "maxLength": MAX_VISITOR},
+    },
+}
 
 
 class Problem(BaseModel):
@@ -45,14 +70,14 @@ class ManyViews(BaseModel):
 
 class ArticleIn(BaseModel):
     title: str = Field(
-        min_length=1, max_length=300, pattern=VISIBLE_PATTERN, description="not blank"
+        min_length=1, max_length=MAX_TITLE, pattern=VISIBLE_PATTERN, description="not blank"
     )
-    url: str = Field(max_length=2048, pattern=HTTP_URL_PATTERN)
+    url: str = Field(max_length=MAX_URL, pattern=HTTP_URL_PATTERN)
     theme: str = Field(pattern=THEME_PATTERN)
     published_at: str | None = Field(
         None, pattern=RFC3339_PATTERN, examples=["2026-11-27T09:35:00Z"]
     )
-    imported_views: int = Field(0, ge=0, le=2**53 - 1)
+    imported_views: int = Field(0, ge=0, le=MAX_IMPORTED)
 
 
 class ArticleOut(BaseModel):
@@ -99,8 +124,8 @@ class BatchEvent(BaseModel):
     at: str | None = Field(
         None, pattern=RFC3339_PATTERN, description="not in the future, not older than 30 days"
     )
-    visitor: str | None = Field(None, min_length=1, max_length=128)
-    event_id: str | None = Field(None, min_length=1, max_length=64)
+    visitor: str | None = Field(None, min_length=1, max_length=MAX_VISITOR)
+    event_id: str | None = Field(None, min_length=1, max_length=MAX_EVENT_ID)
 
 
 class BatchIn(BaseModel):

@@ -13,18 +13,15 @@
 
   var script = d.currentScript || d.querySelector('script[src*="widget.js"]');
   var API = apiRoot(script);
-  var ARTICLE_ID = /^[A-Za-z0-9._~-]{1,200}$/;
-  var MAX_IDS = 100;
+  // Filled in by the service as it serves this file (service/api/assets.py): the article-id
+  // pattern (service/validate.py), the most ids per request, the languages with their labels
+  // per CLDR plural category (service/locale.py), and the defaults of a ranking request.
+  var FACTS = /*@facts*/ null;
+  var ARTICLE_ID = new RegExp("^(?:" + FACTS.article_id + ")$");
+  var MAX_IDS = FACTS.max_ids;
+  var LABELS = FACTS.labels;
+  var DEFAULT_LANG = FACTS.default_lang;
   var MIN_REFRESH_S = 5;
-  // The same table as service/locale.py: labels per CLDR plural category.
-  var LABELS = {
-    en: { one: "view", other: "views" },
-    uk: { one: "перегляд", few: "перегляди", many: "переглядів", other: "перегляду" },
-    de: { one: "Aufruf", other: "Aufrufe" },
-    fr: { one: "vue", many: "de vues", other: "vues" },
-    pl: { one: "wyświetlenie", few: "wyświetlenia", many: "wyświetleń", other: "wyświetlenia" },
-    es: { one: "visita", many: "de visitas", other: "visitas" },
-  };
   var LABEL_ATTRS = ["label-one", "label-few", "label-many", "label-other"];
 
   var BASE_CSS =
@@ -61,12 +58,13 @@
 
   function language(el) {
     var holder = el.closest("[lang]");
-    var tag = (holder && holder.getAttribute("lang")) || w.navigator.language || "en";
+    var tag = (holder && holder.getAttribute("lang")) || w.navigator.language || DEFAULT_LANG;
     var base = tag.toLowerCase().replace("_", "-").split("-")[0];
-    return LABELS[base] ? base : "en";
+    return LABELS[base] ? base : DEFAULT_LANG;
   }
 
-  /** "36 232 перегляди", "1 view": the count in words, as service/locale.py writes it. */
+  /** The count in words: the number as the language groups it, then its plural label, as
+   * service/locale.py writes it. */
   function countPart(el, count) {
     var lang = language(el);
     var category = new Intl.PluralRules(lang).select(count);
@@ -188,8 +186,8 @@
     load() {
       var theme = this.getAttribute("theme");
       var query = new URLSearchParams({
-        window: this.getAttribute("window") || "24h",
-        limit: this.getAttribute("limit") || "10",
+        window: this.getAttribute("window") || FACTS.default_window,
+        limit: this.getAttribute("limit") || FACTS.default_limit,
       });
       var path = (theme ? "themes/" + encodeURIComponent(theme) + "/" : "") + "popular?" + query;
       return getJSON(path).then(function (data) {
