@@ -8,7 +8,6 @@ instead; those routes run the same functions.
 from __future__ import annotations
 
 import base64
-from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -33,7 +32,7 @@ from .asgi import (
 from .auth import Svc
 from .openapi import schema
 from .schemas import BEACON_FIELDS, BeaconAnswer
-from .state import Services
+from .state import FastPath, Services
 
 COUNTED = b'{"counted":true}'
 DUPLICATE = b'{"counted":false,"reason":"duplicate"}'
@@ -52,8 +51,6 @@ BEACON_ERRORS = (
     "request_timeout",
     "storage_unavailable",
 )
-
-SENT_AS_TEXT = "the same JSON, as sendBeacon sends it"
 
 router = APIRouter(tags=["beacons"])
 
@@ -207,9 +204,6 @@ async def record_view(svc: Svc, request: Request) -> Response:
 async def record_view_pixel(svc: Svc, request: Request) -> Response:
     """Count one view, as POST /v1/views does, and answer with an invisible GIF."""
     return await _through(pixel, svc, request)
-
-
-FastPath = Callable[[Services, Scope, Receive, Send, Headers], Awaitable[bool]]
 
 
 async def _through(fast: FastPath, svc: Services, request: Request) -> Response:

@@ -8,13 +8,12 @@ declines (a missing or malformed parameter, HEAD), goes to FastAPI.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ..settings import Settings
 from . import beacons, reads
-from .asgi import Headers, Receive, Scope, Send, for_exception, send_rendered
-from .state import Services
+from .asgi import Receive, Scope, Send, for_exception, send_rendered
+from .state import FastPath, Services
 
 SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
@@ -26,8 +25,6 @@ PUBLIC_POSTS = frozenset({"/v1/views"})
 PLAIN_FRONT = [*SECURITY_HEADERS, API_CSP]  # what a fast path adds when no Origin was sent
 PREFLIGHT_MAX_AGE = b"86400"
 
-# A fast path answers and returns True, or returns False (having sent nothing) to decline.
-FastPath = Callable[[Services, Scope, Receive, Send, Headers], Awaitable[bool]]
 FAST_PATHS: dict[tuple[str, str], FastPath] = {
     ("POST", "/v1/views"): beacons.post_view,
     ("GET", "/v1/views/pixel.gif"): beacons.pixel,

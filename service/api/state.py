@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from ..catalog import Catalog
@@ -13,6 +14,7 @@ from ..metrics import Metrics
 from ..rankings import Rankings
 from ..settings import Settings
 from ..storage import Storage
+from .asgi import Headers, Receive, Scope, Send
 
 
 @dataclass
@@ -26,3 +28,7 @@ class Services:
     identity: Identity
     rankings: Rankings
     metrics: Metrics
+
+
+# A fast path answers and returns True, or returns False (having sent nothing) to decline.
+FastPath = Callable[[Services, Scope, Receive, Send, Headers], Awaitable[bool]]
