@@ -22,7 +22,7 @@ from ..metrics import Metrics
 from ..rankings import Rankings
 from ..settings import Settings
 from ..storage import Storage, StorageError, connect
-from . import articles, assets, batch, beacons, ops, pages, rankings
+from . import articles, assets, batch, beacons, docs, ops, pages, rankings
 from .asgi import ClientGone, as_response, for_exception, problem
 from .front import Front
 from .openapi import document
@@ -72,11 +72,11 @@ def create_app(
         title="viewcount",
         version="1",
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,  # docs.py serves /docs, Swagger UI's files included
         redoc_url=None,
         description="View counts and rankings for news and content sites.",
     )
-    routers = (beacons, articles, batch, rankings, ops, pages)
+    routers = (beacons, articles, batch, rankings, ops, pages, docs)
     for router in (module.router for module in routers):
         app.include_router(router)
     _handlers(app, metrics, settings)

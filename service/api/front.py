@@ -82,7 +82,7 @@ class Front:
                 headers = list(message.get("headers", []))
                 names = {name.lower() for name, _ in headers}
                 headers += [h for h in extra if h[0] not in names]
-                if b"content-security-policy" not in names and not path.startswith("/docs"):
+                if b"content-security-policy" not in names:
                     headers.append(API_CSP)
                 message["headers"] = headers
             await send(message)
