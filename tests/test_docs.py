@@ -78,6 +78,7 @@ async def test_docs_page_allows_only_its_own_files(http: httpx.AsyncClient) -> N
         again = await http.get(url, headers={"If-None-Match": served.headers["etag"]})
         assert again.status_code == 304
     assert (await http.get("/openapi.json")).status_code == 200
+    assert (await http.head("/docs")).status_code == 200
 
 
 async def test_swagger_ui_is_the_packaged_bundle_gzipped_when_asked(

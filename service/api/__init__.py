@@ -108,7 +108,9 @@ def _handlers(app: FastAPI, metrics: Metrics, settings: Settings) -> None:
         code = {404: "not_found", 405: "method_not_allowed"}.get(
             exc.status_code, "invalid_parameter"
         )
-        return as_response(problem(code, str(exc.detail)))
+        # Starlette's own headers, such as the Allow of a 405.
+        extra = [(k.lower().encode(), v.encode()) for k, v in (exc.headers or {}).items()]
+        return as_response(problem(code, str(exc.detail), extra))
 
 
 def app_from_env() -> Front:

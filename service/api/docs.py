@@ -30,7 +30,7 @@ MAX_AGE_S = 3600
 OPENAPI_URL = "/openapi.json"
 
 
-@router.get("/docs")
+@router.api_route("/docs", methods=["GET", "HEAD"])
 async def docs(request: Request) -> Response:
     """The Swagger UI page."""
     root = request.scope.get("root_path", "")
@@ -54,7 +54,7 @@ async def docs(request: Request) -> Response:
     return Response(page, headers=headers, media_type="text/html; charset=utf-8")
 
 
-@router.get("/docs/{name}")
+@router.api_route("/docs/{name}", methods=["GET", "HEAD"])
 async def docs_file(name: str, request: Request) -> Response:
     """Swagger UI's script, stylesheet and icon, and the page's own script."""
     if name == "docs.js":
