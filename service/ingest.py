@@ -14,7 +14,7 @@ import orjson
 
 from . import keys
 from .bots import BotDetector
-from .errors import InvalidBody, PayloadTooLarge, UnsupportedMediaType
+from .errors import InvalidBody, UnsupportedMediaType
 from .settings import Settings
 from .storage import Storage, ops
 from .validate import article_id
@@ -87,11 +87,6 @@ def optional_text(fields: dict[str, Any], name: str, max_len: int) -> str | None
     if not isinstance(value, str) or not 1 <= len(value) <= max_len:
         raise InvalidBody(f"the field '{name}' must be a string of 1-{max_len} characters")
     return value
-
-
-def check_size(size: int, limit: int) -> None:
-    if size > limit:
-        raise PayloadTooLarge(f"the body is over the {limit}-byte limit")
 
 
 # --- who is reading ---------------------------------------------------------------------------

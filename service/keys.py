@@ -125,6 +125,13 @@ def rate(shard: int, minute: int) -> str:
     return f"{_s(shard)}:rl:{minute}"
 
 
+def catalog_entry(article: str) -> list[str]:
+    """The keys an article's catalog entry lives in: its meta hash, then its shard's article
+    set, article -> theme hash and theme -> count hash (put_article.lua, delete_article.lua)."""
+    shard = shard_of(article)
+    return [meta(article), articles(shard), article_themes(shard), theme_counts(shard)]
+
+
 # --- per article (under its shard's tag) ------------------------------------------------------
 def meta(article: str) -> str:
     """Hash of the article's catalog fields."""

@@ -32,10 +32,7 @@ def call(article: str, now: float) -> Call:
     return Call(
         SCRIPT,
         [
-            keys.meta(article),
-            keys.articles(shard),
-            keys.article_themes(shard),
-            keys.theme_counts(shard),
+            *keys.catalog_entry(article),
             keys.inbox(shard),
             keys.draining(shard),
             *holders,

@@ -14,16 +14,9 @@ SCRIPT = load("put_article")
 def call(
     article: str, title: str, url: str, theme: str, published_at: str | None, imported: int
 ) -> Call:
-    shard = keys.shard_of(article)
     return Call(
         SCRIPT,
-        [
-            keys.meta(article),
-            keys.articles(shard),
-            keys.article_themes(shard),
-            keys.theme_counts(shard),
-            keys.totals(shard),
-        ],
+        [*keys.catalog_entry(article), keys.totals(keys.shard_of(article))],
         [article, title, url, theme, published_at or "", imported],
     )
 
