@@ -57,6 +57,9 @@ class ServiceProcess:
                 "VIEWCOUNT_SECRET": SECRET,
                 "VIEWCOUNT_LOG_JSON": "false",
                 "VIEWCOUNT_LOG_LEVEL": "warning",
+                # Load comes from one address: the per-client rules have tests of their own.
+                "VIEWCOUNT_MAX_VIEWS_PER_CLIENT": "0",
+                "VIEWCOUNT_MIN_READERS": "1",
             }
         )
         env.update({f"VIEWCOUNT_{k.upper()}": str(v) for k, v in settings.items()})

@@ -22,7 +22,7 @@ from ..metrics import Metrics
 from ..rankings import Rankings
 from ..settings import Settings
 from ..storage import Storage, StorageError, connect
-from . import articles, assets, batch, beacons, docs, ops, pages, rankings
+from . import admin, articles, assets, batch, beacons, docs, ops, pages, rankings
 from .asgi import ClientGone, as_response, for_exception, problem
 from .front import Front
 from .openapi import document
@@ -76,7 +76,7 @@ def create_app(
         redoc_url=None,
         description="View counts and rankings for news and content sites.",
     )
-    routers = (beacons, articles, batch, rankings, ops, pages, docs)
+    routers = (beacons, articles, batch, rankings, admin, ops, pages, docs)
     for router in (module.router for module in routers):
         app.include_router(router)
     _handlers(app, metrics, settings)

@@ -14,7 +14,15 @@ from urllib.parse import parse_qsl
 from fastapi import APIRouter, Request, Response
 
 from ..errors import InvalidBody, UnknownArticle
-from ..ingest import View, beacon_fields, client_ip, kind_of, parse_beacon, reader_digest
+from ..ingest import (
+    View,
+    beacon_fields,
+    client_ip,
+    client_network,
+    kind_of,
+    parse_beacon,
+    reader_digest,
+)
 from ..scripts import record as codes
 from ..validate import small_int
 from .asgi import (
@@ -61,7 +69,7 @@ async def record(services: Services, fields: dict[str, Any], scope: Scope) -> by
     headers = _headers(scope)
     settings = services.settings
     raw_agent = headers.get(b"user-agent", b"")
-    kind = kind_of(raw_agent, settings.max_user_agent_chars)
+    kind = kind_of(raw_agent, settings.max_user_agent_chars, settings.min_user_agent_chars)
     forwarded = headers.get(b"x-forwarded-for")
     peer = scope.get("client")
     ip = client_ip(
@@ -79,7 +87,9 @@ async def record(services: Services, fields: dict[str, Any], scope: Scope) -> by
         kind=kind,
         event=identity.event(article, event_id) if event_id is not None else None,
         reader=reader_digest(await identity.reader_key(int(now // 86400)), ip, user_agent, visitor),
-        client=identity.client(ip),
+        client=identity.client(
+            client_network(ip, settings.client_prefix_v4, settings.client_prefix_v6)
+        ),
     )
     outcome = await services.committer.submit(view)  # it keeps the metrics of outcomes
     if outcome == codes.COUNTED:

@@ -18,6 +18,8 @@ from .schemas import (
     DEFAULT_WINDOW,
     MAX_IDS,
     MAX_LIMIT,
+    REPORT_WINDOWS,
+    SUSPICIOUS_PATH,
     THEME_PATTERN,
     TIMESERIES_WINDOW,
     Problem,
@@ -82,6 +84,8 @@ def _constrain_parameters(path: str, operation: dict[str, Any]) -> None:
             parameter["schema"] = dict(constrained)
             if parameter["name"] == "window" and path.endswith("/timeseries"):
                 parameter["schema"]["enum"] = [TIMESERIES_WINDOW]  # hourly points only
+            elif parameter["name"] == "window" and path == SUSPICIOUS_PATH:
+                parameter["schema"]["enum"] = list(REPORT_WINDOWS)  # a day of hourly records
 
 
 def _hoist_defs(node: Any, components: dict[str, Any]) -> None:

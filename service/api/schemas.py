@@ -11,7 +11,7 @@ from .. import validate
 from ..catalog import MAX_IMPORTED, MAX_TITLE, MAX_URL
 from ..ingest import MAX_EVENT_ID, MAX_VISITOR
 from ..validate import VISIBLE_PATTERN
-from ..windows import W24H
+from ..windows import W1H, W24H
 
 MAX_IDS = 100  # article ids in one GET /v1/views
 MAX_LIMIT = 100  # items in one ranking
@@ -59,7 +59,8 @@ class ArticleViews(BaseModel):
     views: int
     bot_views: int
     automated_views: int = Field(
-        description="views from automated clients (over-long User-Agents), counted apart"
+        description="views from automated clients (User-Agents too long or too short, or a "
+        "client network past VIEWCOUNT_MAX_VIEWS_PER_CLIENT in an hour), counted apart"
     )
     readers_today: int = Field(description="unique readers today (HyperLogLog estimate)")
 
@@ -78,6 +79,9 @@ class ArticleIn(BaseModel):
         None, pattern=RFC3339_PATTERN, examples=["2026-11-27T09:35:00Z"]
     )
     imported_views: int = Field(0, ge=0, le=MAX_IMPORTED)
+    ranked: bool = Field(
+        True, description="false: the article keeps counting but is in no public list"
+    )
 
 
 class ArticleOut(BaseModel):
@@ -87,6 +91,7 @@ class ArticleOut(BaseModel):
     theme: str
     published_at: str | None
     imported_views: int
+    ranked: bool
     views: int
     bot_views: int
     automated_views: int
@@ -166,3 +171,26 @@ class Timeseries(BaseModel):
 class Stats(BaseModel):
     views_per_minute: int = Field(description="views counted site-wide in the last complete minute")
     as_of: str = Field(description="the end of that minute")
+
+
+# The suspicious report reads hourly records kept for a day (record.HOURLY_RETENTION_S):
+# bounded by the articles viewed in a day, not by the catalog times a month of hours.
+REPORT_WINDOWS = {window.name: window for window in (W1H, W24H)}
+SUSPICIOUS_PATH = "/v1/admin/suspicious"
+
+
+class SuspiciousItem(BaseModel):
+    article: str
+    window_views: int = Field(description="views counted in the window, as of the last rollup")
+    automated_views: int = Field(description="views refused as automated in the window")
+    readers: int = Field(description="distinct readers (IP, User-Agent and visitor) seen")
+    top_client: str | None = Field(
+        description="the keyed digest of the client network with the most views (hex)"
+    )
+    top_client_share: float = Field(ge=0, le=1)
+
+
+class Suspicious(BaseModel):
+    window: str
+    as_of: str
+    items: list[SuspiciousItem]

@@ -3,7 +3,8 @@
 A view's fields, in the order record.lua reads them (``BATCH_FIELDS`` for batch views, which
 need no dedupe, bot or rate-limit fields; ``BEACON_FIELDS`` otherwise):
 article, event key #, readers key #, readers member, readers TTL s, 5-minute bucket index,
-then kind ("v" view, "b" bot, "a" automated), dedupe key #, rate key #, client digest.
+then kind ("v" view, "b" bot, "a" automated), dedupe key #, rate key #, client digest,
+caps key #, cap field.
 A key number is an index into KEYS, 0 when absent.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,16 +26,27 @@ from . import load
 SCRIPT = load("record")
 # The codes of record.lua's reply, one per view.
 COUNTED, DUPLICATE, DUPLICATE_EVENT, UNKNOWN, BOT, RATE_LIMITED, AUTOMATED = 1, 2, 3, 4, 5, 6, 7
-BATCH_FIELDS, BEACON_FIELDS = 6, 10
+BATCH_FIELDS, BEACON_FIELDS = 6, 12
 READERS_RETENTION_S = 2 * 86400
 PER_MINUTE_RETENTION_S = 2 * 3600
 # The rollup empties the inbox every interval; the TTL only bounds what a service left with no
 # scheduler for a month keeps.
 INBOX_RETENTION_S = 32 * 86400
+HOUR_S = 3600
+CAPS_RETENTION_S = 2 * HOUR_S  # past its hour: the next two hours' calls read it
+# Per shard and hour, the caps are spread over this many small hashes (by the cap field's
+# first bits), so each stays in Redis's compact listpack encoding (128 fields by default):
+# ~20 bytes a field instead of ~130 in one big hash, up to ~8.4 M fields an hour (about 2,300
+# views a second, each from a new client network); past that they grow as plain hashes.
+CAP_BUCKETS = 4096
+SAMPLE_RETENTION_S = 26 * HOUR_S  # the 24-hour lists read 25 hours of samples
+HOURLY_RETENTION_S = 26 * HOUR_S  # the suspicious report reads up to 25 hours
+TOP_CLIENT_FROM = 3  # views of one article in an hour from which a client's share is tracked
 
 
 def section_keys(shard: int, minute: int) -> list[str]:
     """A section's own keys, from its base key number b (see record.lua)."""
+    hour = minute // 60
     return [
         keys.articles(shard),
         keys.totals(shard),
@@ -41,6 +54,9 @@ def section_keys(shard: int, minute: int) -> list[str]:
         keys.inbox(shard),
         keys.per_minute(shard, minute),
         keys.automated(shard),
+        keys.readers_sample(shard, "h", hour),
+        keys.top_clients(shard, hour),
+        keys.automated_hourly(shard, hour),
     ]
 
 
@@ -51,6 +67,8 @@ class Limits:
     dedupe_ttl_s: int
     event_ttl_s: int
     rate_limit_per_min: int
+    max_views_per_client: int = 0  # 0: no per-client cap
+    min_readers: int = 3
 
 
 def rate_weight(now: float) -> str:
@@ -74,9 +92,7 @@ def call(
     ``rate_limited``)."""
     minute = int(now // 60)
     compact = not any(
-        view.kind != HUMAN
-        or (view.dedupe and view.reader is not None)
-        or (rate_limited and view.client is not None)
+        view.kind != HUMAN or (view.dedupe and view.reader is not None) or view.client is not None
         for _, views in sections
         for view in views
     )
@@ -90,9 +106,16 @@ def call(
         rate_weight(now),
         ttl((minute + 2) * 60, now),
         BATCH_FIELDS if compact else BEACON_FIELDS,
+        limits.max_views_per_client,
+        limits.min_readers,
+        ttl((minute // 60 + 1) * HOUR_S + CAPS_RETENTION_S, now),
+        ttl((minute // 60 + 1) * HOUR_S + SAMPLE_RETENTION_S, now),
+        ttl((minute // 60 + 1) * HOUR_S + HOURLY_RETENTION_S, now),
+        TOP_CLIENT_FROM,
         len(sections),
     ]
     rate_keys: dict[int, int] = {}  # client shard -> key number of its minute's hash
+    hour = minute // 60
     readers_ttls: dict[int, int] = {}  # day -> TTL of its reader counts, from now
 
     def rate_key(view: View) -> int:
@@ -109,14 +132,26 @@ def call(
         base = len(key_list) + 1
         key_list += section_keys(shard, minute)
         args += [base, len(views)]
+        cap_keys: dict[int, int] = {}  # bucket -> key number of this hour's caps hash
         for view in views:
             args += _view_fields(view, key_list, now, readers_ttls)
             if not compact:
                 seen_k = _dedupe_key(view, key_list)
-                number = rate_key(view)
-                client = view.client.hex() if number else ""  # type: ignore[union-attr]
-                args += [view.kind, seen_k, number, client]
+                client = field = ""
+                cap_k = 0
+                if view.client is not None:
+                    client = view.client.hex()
+                    if limits.max_views_per_client and view.kind == HUMAN:
+                        field = cap_field(view.client, view.article)
+                        cap_k = _cap_key(field, shard, hour, cap_keys, key_list)
+                args += [view.kind, seen_k, rate_key(view), client, cap_k, field]
     return Call(SCRIPT, key_list, args)
+
+
+def cap_field(client: bytes, article: str) -> str:
+    """A client network's field in the caps hashes for one article: 16 hex characters (the
+    client digest is keyed by the secret already, so is this)."""
+    return hashlib.blake2b(client + article.encode(), digest_size=8).hexdigest()
 
 
 def decode(reply: Sequence[Any]) -> list[int]:
@@ -127,10 +162,13 @@ def decode(reply: Sequence[Any]) -> list[int]:
 def _view_fields(
     view: View, key_list: list[str], now: float, readers_ttls: dict[int, int]
 ) -> list[Any]:
-    """A view's first BATCH_FIELDS fields; appends the keys they name to ``key_list``."""
+    """A view's first BATCH_FIELDS fields; appends the keys they name to ``key_list``. The
+    readers member is the reader digest, or a random id (8 hex characters) for a view without
+    one."""
     article = view.article
     event_k = readers_k = readers_ttl = 0
-    member = ""
+    # A batch event without a visitor is a reader of its own in the lists' readers samples.
+    member = secrets.token_hex(4)
     if view.event is not None:
         key_list.append(keys.event(article, view.event))
         event_k = len(key_list)
@@ -145,6 +183,18 @@ def _view_fields(
                 (day + 1) * DAY.bucket_s + READERS_RETENTION_S, now
             )
     return [article, event_k, readers_k, member, readers_ttl, M5.index(view.at)]
+
+
+def _cap_key(
+    field: str, shard: int, hour: int, numbers: dict[int, int], key_list: list[str]
+) -> int:
+    """The key number of this hour's caps hash for ``field``; the two hours before follow it."""
+    bucket = int(field[:4], 16) % CAP_BUCKETS
+    number = numbers.get(bucket)
+    if number is None:
+        number = numbers[bucket] = len(key_list) + 1
+        key_list.extend(keys.caps(shard, h, bucket) for h in (hour, hour - 1, hour - 2))
+    return number
 
 
 def _dedupe_key(view: View, key_list: list[str]) -> int:
