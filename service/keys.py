@@ -120,10 +120,10 @@ def per_minute(shard: int, minute: int) -> str:
     return f"{_s(shard)}:pm:{minute}"
 
 
-def caps(shard: int, hour: int, bucket: int) -> str:
-    """Hash cap field -> views in one clock hour, for the per-client cap: one of the hour's
-    small hashes (record.CAP_BUCKETS); a field digests a client network with an article."""
-    return f"{_s(shard)}:cap:{hour}:{bucket}"
+def caps(shard: int, hour: int) -> str:
+    """Hash cap field -> views in one clock hour, for the per-client cap; a field digests a
+    client network with an article (record.cap_field)."""
+    return f"{_s(shard)}:cap:{hour}"
 
 
 def readers_sample(shard: int, period: str, index: int | None = None) -> str:

@@ -7,18 +7,17 @@
 -- the beacon path does not pay for every bucket and window a view feeds.
 -- The call is built by record.py, which names every key and lays out every field.
 -- KEYS of a section, from its base b: b articles set, b+1 totals zset, b+2 bot-views hash,
---   b+3 inbox zset, b+4 views-per-minute counter, b+5 automated-views hash, b+6 this hour's
---   readers sample (article -> reader ids), b+7 this hour's top clients (article ->
---   "client:views"), b+8 this hour's automated views; then its per-view keys (event id,
---   dedupe, readers), the per-client caps hashes (cap field -> views; this clock hour's
---   bucket, then the same bucket of the two hours before at the next key numbers) and the
---   rate-limit hashes (client digest -> requests; this minute's, then the previous
---   minute's at the next key number).
+--   b+3 inbox zset, b+4 views-per-minute counter, b+5 automated-views hash, b+6 this clock
+--   hour's per-client caps hash (cap field -> views), b+7 the previous hour's, b+8 the one
+--   before, b+9 this hour's readers sample (article -> reader ids), b+10 this hour's top
+--   clients (article -> "client:views"), b+11 this hour's automated views; then its per-view
+--   keys (event id, dedupe, readers) and the rate-limit hashes (client digest -> requests;
+--   this minute's, then the previous minute's at the next key number).
 -- ARGV[1] dedupe TTL s   ARGV[2] event-id TTL s   ARGV[3] per-minute key TTL s
 -- ARGV[4] inbox TTL s (a safety net: the rollup empties it every interval)
 -- ARGV[5] rate limit per client and minute   ARGV[6] weight of the previous minute (the share
 --   of it still inside the sliding minute)   ARGV[7] TTL s of this minute's rate hashes
--- ARGV[8] fields per view (record.py: BATCH_FIELDS 6 or BEACON_FIELDS 12)
+-- ARGV[8] fields per view (record.py: BATCH_FIELDS 6 or BEACON_FIELDS 11)
 -- ARGV[9] views per client network, article and three clock hours (0: no cap)
 -- ARGV[10] reader ids a sample keeps (VIEWCOUNT_MIN_READERS)
 -- ARGV[11] TTL s of this hour's caps hash   ARGV[12] TTL s of this hour's readers sample
@@ -29,9 +28,9 @@
 --   there is no readers key), readers TTL s, 5-minute
 --   bucket index; and past the batch fields: kind ("v" view, "b" bot, "a" automated),
 --   dedupe key #, rate key # (0: the caller checked the limit already, or there is none),
---   client digest (hex; "" for none), caps key # (0: no cap), cap field (the client network
---   and article, digested). Batch views (no dedupe, no bots, no rate limit, no cap) read as
---   "v", 0, 0, "", 0, "". A key number is an index into KEYS, 0 when absent.
+--   client digest (hex; "" for none), cap field (the client network and article, digested;
+--   "" for no cap). Batch views (no dedupe, no bots, no rate limit, no cap) read as "v", 0,
+--   0, "", "". A key number is an index into KEYS, 0 when absent.
 -- Returns one code per view, sections in order: 1 counted, 2 duplicate reader,
 --   3 duplicate event id, 4 unknown article, 5 bot, 6 over the rate limit (refused requests
 --   count towards the limit too, so a client that keeps hammering stays limited),
@@ -70,7 +69,7 @@ end
 
 local function section(b, pos)
   local articles_k, totals_k, bots_k, inbox_k = KEYS[b], KEYS[b + 1], KEYS[b + 2], KEYS[b + 3]
-  local sample_k = KEYS[b + 6]
+  local caps_k, sample_k = KEYS[b + 6], KEYS[b + 9]
   local known = {}                     -- article -> in the catalog (it cannot change mid-call)
   local function in_catalog(article)
     local found = known[article]
@@ -96,16 +95,16 @@ local function section(b, pos)
   local totals, inbox, bot_views, automated_views, automated_hour = {}, {}, {}, {}, {}
   local tops = {}                      -- article -> {client, views this hour}
   local readers, readers_ttl = {}, {}  -- key number -> members, TTL
-  local counted, capped = 0, {}        -- caps key number -> touched
+  local counted, capped = 0, false
   local nv = tonumber(ARGV[pos])
   pos = pos + 1
   for _ = 1, nv do
     local article, event_k = ARGV[pos], tonumber(ARGV[pos + 1])
     local readers_k = tonumber(ARGV[pos + 2])
-    local kind, seen_k, rate_k, client, cap_k = 'v', 0, 0, '', 0
+    local kind, seen_k, rate_k, client, field = 'v', 0, 0, '', ''
     if fields > 6 then
       kind, seen_k, rate_k = ARGV[pos + 6], tonumber(ARGV[pos + 7]), tonumber(ARGV[pos + 8])
-      client, cap_k = ARGV[pos + 9], tonumber(ARGV[pos + 10])
+      client, field = ARGV[pos + 9], ARGV[pos + 10]
     end
     local code = 1
     if rate_k > 0 and over_limit(rate_k, client) then
@@ -123,17 +122,18 @@ local function section(b, pos)
       code = 2
     elseif client ~= '' then
       local id = string.sub(client, 1, ID)
-      if cap_k > 0 then
+      if field ~= '' then
         -- At most `cap` counted views from one client network in this clock hour and the two
         -- before together, so in any span the 1h lists merge (up to 65 minutes); refused ones
         -- count too (a flood stays refused).
-        local field = ARGV[pos + 11]
-        local views = redis.call('HINCRBY', KEYS[cap_k], field, 1)
-        capped[cap_k] = true
-        local before = redis.call('HGET', KEYS[cap_k + 1], field)
-        local older = redis.call('HGET', KEYS[cap_k + 2], field)
-        if views + tonumber(before or '0') + tonumber(older or '0') > cap then
+        local views = redis.call('HINCRBY', caps_k, field, 1)
+        capped = true
+        if views > cap then
           code = 7
+        else
+          local before = redis.call('HGET', KEYS[b + 7], field)
+          local older = redis.call('HGET', KEYS[b + 8], field)
+          if views + tonumber(before or '0') + tonumber(older or '0') > cap then code = 7 end
         end
         if views == 1 and code == 1 then sample(article, id) end  -- a new reader this hour
         if views >= top_from then
@@ -182,7 +182,7 @@ local function section(b, pos)
       redis.call('EXPIRE', KEYS[b + 4], minute_ttl)  -- a new minute's counter
     end
   end
-  for k in pairs(capped) do redis.call('EXPIRE', KEYS[k], caps_ttl) end
+  if capped then redis.call('EXPIRE', caps_k, caps_ttl) end
   local sampled = false
   for article in pairs(changed) do
     redis.call('HSET', sample_k, article, samples[article])
@@ -190,20 +190,20 @@ local function section(b, pos)
   end
   if sampled then redis.call('EXPIRE', sample_k, sample_ttl) end
   for article, top in pairs(tops) do
-    local held = redis.call('HGET', KEYS[b + 7], article)
+    local held = redis.call('HGET', KEYS[b + 10], article)
     if not held or tonumber(string.match(held, ':(%d+)$')) < top[2] then
-      redis.call('HSET', KEYS[b + 7], article, top[1] .. ':' .. top[2])
-      redis.call('EXPIRE', KEYS[b + 7], hourly_ttl)
+      redis.call('HSET', KEYS[b + 10], article, top[1] .. ':' .. top[2])
+      redis.call('EXPIRE', KEYS[b + 10], hourly_ttl)
     end
   end
   for article, n in pairs(bot_views) do redis.call('HINCRBY', bots_k, article, n) end
   for article, n in pairs(automated_views) do redis.call('HINCRBY', KEYS[b + 5], article, n) end
   local automated = false
   for article, n in pairs(automated_hour) do
-    redis.call('HINCRBY', KEYS[b + 8], article, n)
+    redis.call('HINCRBY', KEYS[b + 11], article, n)
     automated = true
   end
-  if automated then redis.call('EXPIRE', KEYS[b + 8], hourly_ttl) end
+  if automated then redis.call('EXPIRE', KEYS[b + 11], hourly_ttl) end
   return pos
 end
 

@@ -4,7 +4,7 @@ A view's fields, in the order record.lua reads them (``BATCH_FIELDS`` for batch 
 need no dedupe, bot or rate-limit fields; ``BEACON_FIELDS`` otherwise):
 article, event key #, readers key #, readers member, readers TTL s, 5-minute bucket index,
 then kind ("v" view, "b" bot, "a" automated), dedupe key #, rate key #, client digest,
-caps key #, cap field.
+cap field ("" for no cap).
 A key number is an index into KEYS, 0 when absent.
 """
 
@@ -26,7 +26,7 @@ from . import load
 SCRIPT = load("record")
 # The codes of record.lua's reply, one per view.
 COUNTED, DUPLICATE, DUPLICATE_EVENT, UNKNOWN, BOT, RATE_LIMITED, AUTOMATED = 1, 2, 3, 4, 5, 6, 7
-BATCH_FIELDS, BEACON_FIELDS = 6, 12
+BATCH_FIELDS, BEACON_FIELDS = 6, 11
 READERS_RETENTION_S = 2 * 86400
 PER_MINUTE_RETENTION_S = 2 * 3600
 # The rollup empties the inbox every interval; the TTL only bounds what a service left with no
@@ -34,11 +34,6 @@ PER_MINUTE_RETENTION_S = 2 * 3600
 INBOX_RETENTION_S = 32 * 86400
 HOUR_S = 3600
 CAPS_RETENTION_S = 2 * HOUR_S  # past its hour: the next two hours' calls read it
-# Per shard and hour, the caps are spread over this many small hashes (by the cap field's
-# first bits), so each stays in Redis's compact listpack encoding (128 fields by default):
-# ~20 bytes a field instead of ~130 in one big hash, up to ~8.4 M fields an hour (about 2,300
-# views a second, each from a new client network); past that they grow as plain hashes.
-CAP_BUCKETS = 4096
 SAMPLE_RETENTION_S = 26 * HOUR_S  # the 24-hour lists read 25 hours of samples
 HOURLY_RETENTION_S = 26 * HOUR_S  # the suspicious report reads up to 25 hours
 TOP_CLIENT_FROM = 3  # views of one article in an hour from which a client's share is tracked
@@ -54,6 +49,9 @@ def section_keys(shard: int, minute: int) -> list[str]:
         keys.inbox(shard),
         keys.per_minute(shard, minute),
         keys.automated(shard),
+        keys.caps(shard, hour),
+        keys.caps(shard, hour - 1),
+        keys.caps(shard, hour - 2),
         keys.readers_sample(shard, "h", hour),
         keys.top_clients(shard, hour),
         keys.automated_hourly(shard, hour),
@@ -115,7 +113,6 @@ def call(
         len(sections),
     ]
     rate_keys: dict[int, int] = {}  # client shard -> key number of its minute's hash
-    hour = minute // 60
     readers_ttls: dict[int, int] = {}  # day -> TTL of its reader counts, from now
 
     def rate_key(view: View) -> int:
@@ -132,19 +129,16 @@ def call(
         base = len(key_list) + 1
         key_list += section_keys(shard, minute)
         args += [base, len(views)]
-        cap_keys: dict[int, int] = {}  # bucket -> key number of this hour's caps hash
         for view in views:
             args += _view_fields(view, key_list, now, readers_ttls)
             if not compact:
                 seen_k = _dedupe_key(view, key_list)
                 client = field = ""
-                cap_k = 0
                 if view.client is not None:
                     client = view.client.hex()
                     if limits.max_views_per_client and view.kind == HUMAN:
                         field = cap_field(view.client, view.article)
-                        cap_k = _cap_key(field, shard, hour, cap_keys, key_list)
-                args += [view.kind, seen_k, rate_key(view), client, cap_k, field]
+                args += [view.kind, seen_k, rate_key(view), client, field]
     return Call(SCRIPT, key_list, args)
 
 
@@ -183,18 +177,6 @@ def _view_fields(
                 (day + 1) * DAY.bucket_s + READERS_RETENTION_S, now
             )
     return [article, event_k, readers_k, member, readers_ttl, M5.index(view.at)]
-
-
-def _cap_key(
-    field: str, shard: int, hour: int, numbers: dict[int, int], key_list: list[str]
-) -> int:
-    """The key number of this hour's caps hash for ``field``; the two hours before follow it."""
-    bucket = int(field[:4], 16) % CAP_BUCKETS
-    number = numbers.get(bucket)
-    if number is None:
-        number = numbers[bucket] = len(key_list) + 1
-        key_list.extend(keys.caps(shard, h, bucket) for h in (hour, hour - 1, hour - 2))
-    return number
 
 
 def _dedupe_key(view: View, key_list: list[str]) -> int:

@@ -80,8 +80,8 @@ def header(fields: int, sections: int) -> list[object]:
 
 
 def section_keys(shard: int) -> list[str]:
-    """KEYS b .. b+8 of a section: articles, totals, bots, inbox, per-minute, automated, the
-    hour's readers sample, top clients and automated views."""
+    """KEYS b .. b+11 of a section: articles, totals, bots, inbox, per-minute, automated, this
+    and the two previous hours' caps, the hour's readers sample, top clients, automated views."""
     return [
         keys.articles(shard),
         keys.totals(shard),
@@ -89,6 +89,9 @@ def section_keys(shard: int) -> list[str]:
         keys.inbox(shard),
         keys.per_minute(shard, MINUTE),
         keys.automated(shard),
+        keys.caps(shard, HOUR),
+        keys.caps(shard, HOUR - 1),
+        keys.caps(shard, HOUR - 2),
         keys.readers_sample(shard, "h", HOUR),
         keys.top_clients(shard, HOUR),
         keys.automated_hourly(shard, HOUR),
@@ -107,31 +110,27 @@ def test_record_batch_views_take_six_fields() -> None:
     assert call.args == [
         *header(6, 1),
         *(1, 2),  # the section's base key number, its number of views
-        *(ARTICLE, 10, 0, first, 0, M5_NOW),  # article, event key 10, no reader, 5-minute bucket
+        *(ARTICLE, 13, 0, first, 0, M5_NOW),  # article, event key 13, no reader, 5-minute bucket
         *(ARTICLE, 0, 0, second, 0, M5_NOW - 2),
     ]
     assert one_slot(call)
 
 
-def test_record_beacon_views_take_twelve_fields() -> None:
+def test_record_beacon_views_take_eleven_fields() -> None:
     human = View(ARTICLE, NOW, event="e" * 32, reader=READER, client=CLIENT)
     bot = View(ARTICLE, NOW, kind=BOT, reader=READER, client=CLIENT)
     call = record.call([(SHARD, [human, bot])], NOW, LIMITS, rate_limited=True)
-    assert record.BEACON_FIELDS == 12
+    assert record.BEACON_FIELDS == 11
     # The dedupe marker: one reader, one article, derived from the (keyed) reader digest.
     seen = hashlib.blake2b(READER + ARTICLE.encode(), digest_size=16).hexdigest()
-    # The cap field: one client network, one article; its first bits pick the caps hash.
+    # The cap field: one client network, one article.
     field = hashlib.blake2b(CLIENT + ARTICLE.encode(), digest_size=8).hexdigest()
-    bucket = int(field[:4], 16) % record.CAP_BUCKETS
     client_shard = keys.shard_of_digest(CLIENT)
     assert call.keys == [
         *section_keys(SHARD),
-        keys.event(ARTICLE, "e" * 32),  # 10
-        keys.readers(ARTICLE, DAY),  # 11
-        keys.seen(ARTICLE, seen),  # 12
-        keys.caps(SHARD, HOUR, bucket),  # 13: this hour's caps, then the two hours before
-        keys.caps(SHARD, HOUR - 1, bucket),
-        keys.caps(SHARD, HOUR - 2, bucket),
+        keys.event(ARTICLE, "e" * 32),  # 13
+        keys.readers(ARTICLE, DAY),  # 14
+        keys.seen(ARTICLE, seen),  # 15
         keys.rate(client_shard, MINUTE),  # 16: this minute's
         keys.rate(client_shard, MINUTE - 1),  # 17: the previous minute's
         keys.readers(ARTICLE, DAY),  # 18: the bot's reader count (no dedupe, no cap for bots)
@@ -139,10 +138,10 @@ def test_record_beacon_views_take_twelve_fields() -> None:
     readers_ttl = (DAY + 1) * 86400 + 2 * 86400 - NOW
     member = READER.hex()
     assert call.args == [
-        *header(12, 1),
+        *header(11, 1),
         *(1, 2),
-        *(ARTICLE, 10, 11, member, readers_ttl, M5_NOW, HUMAN, 12, 16, CLIENT.hex(), 13, field),
-        *(ARTICLE, 0, 18, member, readers_ttl, M5_NOW, BOT, 0, 16, CLIENT.hex(), 0, ""),
+        *(ARTICLE, 13, 14, member, readers_ttl, M5_NOW, HUMAN, 15, 16, CLIENT.hex(), field),
+        *(ARTICLE, 0, 18, member, readers_ttl, M5_NOW, BOT, 0, 16, CLIENT.hex(), ""),
     ]
 
 
@@ -154,7 +153,7 @@ def test_record_sections_number_their_keys_from_their_base() -> None:
     first, second = call.args[20], call.args[28]
     assert call.args[15:] == [
         *(1, 1, ARTICLE, 0, 0, first, 0, M5_NOW),
-        *(10, 1, other, 0, 0, second, 0, M5_NOW),
+        *(13, 1, other, 0, 0, second, 0, M5_NOW),
     ]
     assert record.decode([1, "2", 7]) == [record.COUNTED, record.DUPLICATE, record.AUTOMATED]
 
