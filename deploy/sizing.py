@@ -47,7 +47,7 @@ MEMORY_ARTICLES = 200
 MEMORY_DAYS = 31
 VIEWS_PER_ARTICLE_HOUR = 2
 EVENT_MARKERS = 1000
-INTEGRITY_VIEWS = 300_000  # ~83 views a second for an hour
+INTEGRITY_VIEWS = 100_000  # ~28 views a second for an hour
 T0 = 1_795_780_800.0
 
 
