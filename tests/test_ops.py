@@ -116,7 +116,7 @@ async def test_unknown_paths_and_methods_are_problems(client: httpx.AsyncClient)
     assert missing.status_code == 404 and missing.json()["code"] == "not_found"
     wrong = await client.patch("/v1/themes")
     assert wrong.status_code == 405 and wrong.json()["code"] == "method_not_allowed"
-    assert wrong.headers["allow"] == "GET"
+    assert wrong.headers["allow"] == "GET, HEAD, OPTIONS"
 
 
 async def test_openapi_documents_every_endpoint(client: httpx.AsyncClient) -> None:
