@@ -84,7 +84,7 @@ def create_app(
     routes = [route for router in routers for route in router.routes]
     methods = Methods([*routes, *(r for r in app.router.routes if isinstance(r, Route))])
     _handlers(app, metrics, settings, methods)
-    app.openapi = lambda: document(app)  # type: ignore[method-assign]
+    app.openapi = lambda: document(app, routes)  # type: ignore[method-assign]
     return Front(app, settings, holder, methods)
 
 
