@@ -22,6 +22,7 @@ from starlette.routing import BaseRoute, Match
 from ..settings import Settings
 from . import beacons, reads
 from .asgi import Message, Receive, Scope, Send, for_exception, problem, send_rendered
+from .auth import requires_admin
 from .state import FastPath, Services
 
 SECURITY_HEADERS = [
@@ -73,7 +74,8 @@ class Front:
             extra, fast_front = SECURITY_HEADERS, PLAIN_FRONT
         else:
             extra = list(SECURITY_HEADERS)
-            if method in ("GET", "HEAD") or path in PUBLIC_POSTS:
+            public_read = method in CORS_READS and not self.methods.admin_read(scope)
+            if public_read or path in PUBLIC_POSTS:
                 extra.append((b"access-control-allow-origin", origin))
                 if origin != b"*":
                     extra.append((b"vary", b"Origin"))
@@ -145,7 +147,7 @@ class Front:
         response = [*SECURITY_HEADERS, (b"allow", ", ".join(methods).encode())]
         wanted = dict(scope["headers"]).get(b"access-control-request-method")
         if origin is not None and wanted is not None:
-            public = [m for m in methods if _cross_origin(m, scope["path"])]
+            public = [m for m in methods if self._cross_origin(m, scope)]
             if wanted.decode("latin-1").upper() in public:
                 response += [
                     (b"access-control-allow-origin", origin),
@@ -158,9 +160,11 @@ class Front:
         await send({"type": "http.response.start", "status": 204, "headers": response})
         await send({"type": "http.response.body", "body": b""})
 
-
-def _cross_origin(method: str, path: str) -> bool:
-    return method in CORS_READS or (method == "POST" and path in PUBLIC_POSTS)
+    def _cross_origin(self, method: str, scope: Scope) -> bool:
+        """Whether a page of another origin may use ``method`` here: public reads, beacons."""
+        if method in CORS_READS:
+            return not self.methods.admin_read(scope)
+        return method == "POST" and scope["path"] in PUBLIC_POSTS
 
 
 class Methods:
@@ -168,6 +172,19 @@ class Methods:
 
     def __init__(self, routes: Iterable[BaseRoute]) -> None:
         self.routes = list(routes)
+        # Admin endpoints never answer cross-origin, reads included (see Front): usually none.
+        self.admin_reads = [
+            route
+            for route in self.routes
+            if requires_admin(route) and "GET" in (getattr(route, "methods", None) or ())
+        ]
+
+    def admin_read(self, scope: Scope) -> bool:
+        """Whether a GET or HEAD at the scope's path reaches an admin route."""
+        if not self.admin_reads:
+            return False
+        probe = {**scope, "method": "GET"}
+        return any(route.matches(probe)[0] is Match.FULL for route in self.admin_reads)
 
     def allowed(self, scope: Scope) -> list[str]:
         """The methods at the scope's path, in METHOD_ORDER; none when no route has that path.

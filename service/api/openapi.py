@@ -16,7 +16,7 @@ from ..locale import DEFAULT_LANG, LANGS
 from ..validate import ARTICLE_ID_PATTERN as _ID
 from ..windows import WINDOWS_BY_NAME
 from .asgi import PROBLEM_TYPE, STATUS_TITLES
-from .auth import require_admin
+from .auth import requires_admin
 from .schemas import (
     ARTICLE_PATTERN,
     COMPONENTS,
@@ -114,8 +114,7 @@ def _admin_operations(routes: Sequence[BaseRoute]) -> list[tuple[str, str]]:
     return [
         (route.path_format, method.lower())
         for route in routes
-        if isinstance(route, APIRoute) and route.include_in_schema
-        if any(dep.call is require_admin for dep in route.dependant.dependencies)
+        if isinstance(route, APIRoute) and route.include_in_schema and requires_admin(route)
         for method in route.methods or ()
     ]
 
