@@ -50,7 +50,6 @@ async def get_article(article: str, svc: Svc) -> Response:
     responses={
         201: {"model": ArticleOut, "description": "Created"},
         **schema(
-            "invalid_body",
             "unauthorized",
             "admin_disabled",
             "invalid_article_id",

@@ -6,6 +6,8 @@ import hmac
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.routing import APIRoute
+from starlette.routing import BaseRoute
 
 from ..errors import AdminDisabled, Unauthorized
 from .state import Services
@@ -24,6 +26,13 @@ def require_admin(request: Request) -> None:
     expected = token.get_secret_value().encode()
     if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected):
         raise Unauthorized("send Authorization: Bearer <VIEWCOUNT_ADMIN_TOKEN>")
+
+
+def requires_admin(route: BaseRoute) -> bool:
+    """Whether the route answers only with the admin token (it depends on require_admin)."""
+    return isinstance(route, APIRoute) and any(
+        dep.call is require_admin for dep in route.dependant.dependencies
+    )
 
 
 Svc = Annotated[Services, Depends(services)]

@@ -10,14 +10,17 @@ from ..clock import parse_rfc3339
 from ..errors import DomainError, InvalidBody, PayloadTooLarge
 from ..ingest import MAX_EVENT_ID, MAX_VISITOR, Identity, View, optional_text, reader_digest
 from ..scripts.record import COUNTED, UNKNOWN
+from ..settings import Settings
 from ..validate import article_id
 from ..windows import MAX_EVENT_AGE_S
 from .auth import Admin, Svc
 from .openapi import schema
 from .responses import json, json_body
-from .schemas import BatchIn, BatchResult
+from .schemas import BatchResult, batch_body
 
 router = APIRouter(tags=["beacons"])
+# The document states the default of VIEWCOUNT_BATCH_MAX_EVENTS, as API.md does.
+DEFAULT_MAX_EVENTS: int = Settings.model_fields["batch_max_events"].default
 
 
 class InvalidTime(DomainError):
@@ -31,7 +34,7 @@ class InvalidTime(DomainError):
     openapi_extra={
         "requestBody": {
             "required": True,
-            "content": {"application/json": {"schema": BatchIn.model_json_schema()}},
+            "content": {"application/json": {"schema": batch_body(DEFAULT_MAX_EVENTS)}},
         }
     },
     responses=schema(

@@ -39,7 +39,7 @@ from .asgi import (
 )
 from .auth import Svc
 from .openapi import schema
-from .schemas import BEACON_FIELDS, BeaconAnswer
+from .schemas import BEACON_FORM, BEACON_JSON, BEACON_QUERY, BeaconAnswer
 from .state import FastPath, Services
 
 COUNTED = b'{"counted":true}'
@@ -169,14 +169,10 @@ async def _refuse(
         "requestBody": {
             "required": True,
             "content": {
-                "application/json": {"schema": BEACON_FIELDS},
-                "text/plain": {
-                    "schema": {
-                        "type": "string",
-                        "description": "the same JSON, as sendBeacon sends it",
-                    }
-                },
-                "application/x-www-form-urlencoded": {"schema": BEACON_FIELDS},
+                "application/json": {"schema": BEACON_JSON},
+                # sendBeacon's string body: the same JSON object, sent as text.
+                "text/plain": {"schema": BEACON_JSON},
+                "application/x-www-form-urlencoded": {"schema": BEACON_FORM},
             },
         }
     },
@@ -198,7 +194,7 @@ async def record_view(svc: Svc, request: Request) -> Response:
                 "name": name,
                 "in": "query",
                 "required": name == "article",
-                "schema": BEACON_FIELDS["properties"][name],
+                "schema": BEACON_QUERY[name],
             }
             for name in ("article", "event_id", "visitor")
         ]
@@ -208,7 +204,7 @@ async def record_view(svc: Svc, request: Request) -> Response:
             "description": "A 1x1 transparent GIF",
             "content": {"image/gif": {"schema": {"type": "string", "format": "binary"}}},
         },
-        **schema(*BEACON_ERRORS),
+        **schema(*(code for code in BEACON_ERRORS if code != "unsupported_media_type")),
     },
 )
 async def record_view_pixel(svc: Svc, request: Request) -> Response:

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -28,17 +28,43 @@ RFC3339_PATTERN = (
     r":[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$"
 )
 
-# A beacon's fields, as JSON or a form: stated by hand, since a model would allow nulls the
-# beacon refuses.
-BEACON_FIELDS: dict[str, Any] = {
-    "type": "object",
-    "required": ["article"],
-    "properties": {
-        "article": {"type": "string", "pattern": ARTICLE_PATTERN},
-        "event_id": {"type": "string", "minLength": 1, "maxLength": MAX_EVENT_ID},
-        "visitor": {"type": "string", "minLength": 1, "maxLength": MAX_VISITOR},
-    },
+# A beacon's fields, stated by hand: what ingest.parse_beacon and beacon_fields accept, exactly.
+# Other fields are ignored (a later beacon may send more). In JSON a null optional field is
+# absent, an empty one refused; a form or query drops empty fields, so there "" is absent too.
+_ARTICLE_FIELD: dict[str, Any] = {"type": "string", "pattern": ARTICLE_PATTERN}
+MAX_FORM_FIELDS = 16  # parse_qs's max_num_fields for a form body and the pixel's query
+
+
+def _optional_text(max_len: int, *, empty_is_absent: bool) -> dict[str, Any]:
+    if empty_is_absent:
+        return {"type": "string", "maxLength": max_len, "description": "empty: as if absent"}
+    return {"type": ["string", "null"], "minLength": 1, "maxLength": max_len}
+
+
+def _beacon(*, empty_is_absent: bool) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["article"],
+        "properties": {
+            "article": _ARTICLE_FIELD,
+            "event_id": _optional_text(MAX_EVENT_ID, empty_is_absent=empty_is_absent),
+            "visitor": _optional_text(MAX_VISITOR, empty_is_absent=empty_is_absent),
+        },
+    }
+
+
+BEACON_JSON = {**_beacon(empty_is_absent=False), "description": "other fields are ignored"}
+BEACON_FORM = {
+    **_beacon(empty_is_absent=True),
+    "additionalProperties": {"type": "string"},  # ignored, but each is a field
+    "maxProperties": MAX_FORM_FIELDS,
+    "description": f"at most {MAX_FORM_FIELDS} fields; other fields are ignored",
 }
+BEACON_QUERY: dict[str, Any] = BEACON_FORM["properties"]  # the pixel's query parameters
+# What a batch event's rejection says (API.md); a single beacon's codes, and invalid_time.
+REJECTION_CODES = ("invalid_body", "invalid_article_id", "unknown_article", "invalid_time")
+# The reasons of a beacon answered {"counted": false}.
+NOT_COUNTED_REASONS = ("duplicate", "bot", "automated")
 
 
 class Problem(BaseModel):
@@ -51,7 +77,9 @@ class Problem(BaseModel):
 
 class BeaconAnswer(BaseModel):
     counted: bool
-    reason: str | None = Field(None, description="duplicate, bot or automated, when not counted")
+    reason: Literal[NOT_COUNTED_REASONS] | None = Field(  # type: ignore[valid-type]
+        None, description="why a view was not counted (absent when it was)"
+    )
 
 
 class ArticleViews(BaseModel):
@@ -133,13 +161,30 @@ class BatchEvent(BaseModel):
     event_id: str | None = Field(None, min_length=1, max_length=MAX_EVENT_ID)
 
 
-class BatchIn(BaseModel):
-    events: list[BatchEvent]
+def batch_body(max_events: int) -> dict[str, Any]:
+    """The batch request's schema. Events are checked one by one, not as a whole: an item that
+    is not a valid BatchEvent is still accepted, and rejected alone in the answer."""
+    event = {"$ref": "#/components/schemas/BatchEvent"}
+    rejected_alone = {"description": "anything else: rejected alone, its index in `rejected`"}
+    return {
+        "type": "object",
+        "required": ["events"],
+        "properties": {
+            "events": {
+                "type": "array",
+                "maxItems": max_events,
+                "items": {"anyOf": [event, rejected_alone]},
+                "description": f"at most {max_events} (VIEWCOUNT_BATCH_MAX_EVENTS); more: 413",
+            }
+        },
+    }
 
 
 class Rejected(BaseModel):
-    index: int
-    code: str
+    index: int = Field(ge=0, description="the event's position in `events`")
+    code: Literal[REJECTION_CODES] = Field(  # type: ignore[valid-type]
+        description="the code a single beacon would get, or invalid_time for a bad `at`"
+    )
 
 
 class BatchResult(BaseModel):
@@ -148,9 +193,16 @@ class BatchResult(BaseModel):
     rejected: list[Rejected]
 
 
+# Models the document refers to by name, beside those of the routes' answers.
+COMPONENTS: tuple[type[BaseModel], ...] = (Problem, BatchEvent)
+
+
 class RollupOut(BaseModel):
     as_of: str
     duration_ms: int
+    published: bool = Field(
+        description="whether the lists are now read from this rollup's snapshot"
+    )
 
 
 class Status(BaseModel):
