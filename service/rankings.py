@@ -6,13 +6,25 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from . import snapshot
 from .storage import Storage, StorageError
 
 log = logging.getLogger("viewcount.rankings")
 _CACHE_LIMIT = 4096
+MAX_EXCLUDE = snapshot.SPARE_ITEMS  # ids one list request may leave out
+FRESHNESS_S = {"24h": 86400, "7d": 7 * 86400, "30d": 30 * 86400}  # published_within values
+
+
+class Filters(NamedTuple):
+    """What a list request leaves out: some articles, and those published too long ago."""
+
+    exclude: frozenset[str] = frozenset()
+    published_within_s: int | None = None
+
+
+NO_FILTERS = Filters()
 
 
 @dataclass
@@ -20,15 +32,15 @@ class _Cached:
     current: snapshot.Current = field(default_factory=snapshot.Current)
     raw: dict[str, str] = field(default_factory=dict)  # list name -> JSON as the rollup wrote it
     deleted: frozenset[str] = frozenset()  # tombstones: left out of every list
-    lists: dict[str, list[bytes]] = field(default_factory=dict)  # items without rank
-    bodies: dict[tuple[str, str | None, int], bytes] = field(default_factory=dict)
+    lists: dict[str, list[snapshot.Entry]] = field(default_factory=dict)  # items without rank
+    bodies: dict[tuple[str, str | None, int, Filters], bytes] = field(default_factory=dict)
     answers: dict[bytes, Any] = field(default_factory=dict)  # fast path: query -> answer
 
     @property
     def etag(self) -> str:
         return f'"{self.current.generation}.{self.current.version}"'
 
-    def items(self, name: str) -> list[bytes]:
+    def items(self, name: str) -> list[snapshot.Entry]:
         """One list's items, parsed on first use: a snapshot holds hundreds of lists, and
         parsing them all at once blocked the event loop for tens of ms after every rollup."""
         items = self.lists.get(name)
@@ -59,13 +71,20 @@ class Rankings:
             answers.clear()
         return answers
 
-    def body(self, window: str, theme: str | None, limit: int) -> tuple[str, bytes]:
-        """ETag and JSON body of one list, built once per snapshot and limit."""
+    def body(
+        self, window: str, theme: str | None, limit: int, filters: Filters = NO_FILTERS
+    ) -> tuple[str, bytes]:
+        """ETag and JSON body of one list, built once per snapshot, limit and filters, from
+        memory alone: the snapshot keeps MAX_EXCLUDE spare items, so a list that leaves some
+        out is still filled to ``limit``."""
         cached = self._cached
-        cache_key = (window, theme, limit)
+        cache_key = (window, theme, limit, filters)
         body = cached.bodies.get(cache_key)
         if body is None:
-            items = cached.items(snapshot.list_name(window, theme))[:limit]
+            entries = cached.items(snapshot.list_name(window, theme))
+            if filters is not NO_FILTERS:
+                entries = _filtered(entries, filters, cached.current.as_of)
+            items = [entry.json for entry in entries[:limit]]
             body = snapshot.render(window, theme, cached.current.as_of, items)
             if len(cached.bodies) < _CACHE_LIMIT:
                 cached.bodies[cache_key] = body
@@ -119,3 +138,16 @@ class Rankings:
             if self._stopping:
                 return
             await asyncio.sleep(self.poll_s)
+
+
+def _filtered(
+    entries: list[snapshot.Entry], filters: Filters, as_of: float | None
+) -> list[snapshot.Entry]:
+    """The entries a request keeps: not excluded, and published within its span before
+    ``as_of`` (an article without a publication time is not known to be fresh)."""
+    exclude, within_s = filters
+    kept = [entry for entry in entries if entry.article not in exclude]
+    if within_s is None:
+        return kept
+    oldest = (as_of or 0.0) - within_s
+    return [e for e in kept if e.published_s is not None and e.published_s >= oldest]

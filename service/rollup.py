@@ -73,7 +73,7 @@ class Rollup:
         in a window is not listed in that window's lists."""
         reader = topk.TopReader(
             self.storage,
-            self.settings.ranking_size,
+            self.settings.ranking_size + snapshot.SPARE_ITEMS,
             await topk.theme_sizes(self.storage),
             await integrity.unranked(self.storage),
         )

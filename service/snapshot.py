@@ -14,12 +14,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
 from . import keys
-from .clock import rfc3339
+from .clock import parse_rfc3339, rfc3339
 from .scripts import publish as publish_script
 from .scripts import tombstone
 from .storage import Storage, ops
@@ -29,6 +29,9 @@ FORMAT_FIELD = "_format"  # also makes a snapshot with no lists exist
 FIELDS_PER_HSET = 16  # lists per HSET: a list is up to ~20 KB of JSON
 PAGE = 16  # lists per HSCAN page when a snapshot is read
 TOMBSTONE_MARGIN_S = 60
+# Items a list keeps past the longest list served: a request may leave out up to this many
+# (the article being read) and still be filled from the snapshot alone.
+SPARE_ITEMS = 20
 
 
 def list_name(window: str, theme: str | None) -> str:
@@ -133,13 +136,30 @@ async def remember(storage: Storage, article: str) -> None:
     await storage.run(tombstone.call(article, None))
 
 
-def parse(payload: str, deleted: frozenset[str]) -> list[bytes]:
-    """A list's items as JSON objects without rank, deleted articles left out."""
+class Entry(NamedTuple):
+    """One stored item as a reader filters it: its id, publication time, and JSON."""
+
+    article: str
+    published_s: float | None
+    json: bytes
+
+
+def parse(payload: str, deleted: frozenset[str]) -> list[Entry]:
+    """A list's items (JSON objects without rank), deleted articles left out."""
     if not payload:
         return []
     return [
-        orjson.dumps(entry) for entry in orjson.loads(payload) if entry["article"] not in deleted
+        Entry(entry["article"], _published_s(entry.get("published_at")), orjson.dumps(entry))
+        for entry in orjson.loads(payload)
+        if entry["article"] not in deleted
     ]
+
+
+def _published_s(text: str | None) -> float | None:
+    try:
+        return parse_rfc3339(text) if text else None
+    except ValueError:
+        return None
 
 
 def render(window: str, theme: str | None, as_of: float | None, items: list[bytes]) -> bytes:

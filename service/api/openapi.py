@@ -13,6 +13,7 @@ from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute
 
 from ..locale import DEFAULT_LANG, LANGS
+from ..rankings import FRESHNESS_S, MAX_EXCLUDE
 from ..validate import ARTICLE_ID_PATTERN as _ID
 from ..windows import WINDOWS_BY_NAME
 from .asgi import PROBLEM_TYPE, STATUS_TITLES
@@ -39,6 +40,17 @@ PARAMETERS: dict[str, dict[str, Any]] = {
         "type": "string",
         "pattern": f"^{_ID}(,{_ID}){{0,{MAX_IDS - 1}}}$",
         "description": f"1-{MAX_IDS} comma-separated article ids",
+    },
+    "exclude": {
+        "type": "string",
+        "pattern": f"^({_ID}(,{_ID}){{0,{MAX_EXCLUDE - 1}}})?$",
+        "description": f"up to {MAX_EXCLUDE} comma-separated article ids left out of the list "
+        "(it is still filled to `limit`); empty: none",
+    },
+    "published_within": {
+        "type": "string",
+        "enum": list(FRESHNESS_S),
+        "description": "only articles published within this long before `as_of`",
     },
     "window": {"type": "string", "enum": list(WINDOWS_BY_NAME), "default": DEFAULT_WINDOW},
     "limit": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},

@@ -16,7 +16,7 @@ from .assets import asset, asset_response, text
 from .auth import Svc
 from .html import GENERIC_BODY, Story, demo_page, error_page, popular_fragment
 from .openapi import schema
-from .rankings import theme_parameter, window_parameter
+from .rankings import filters_parameter, theme_parameter, window_parameter
 from .responses import json
 from .schemas import DEFAULT_LIMIT, DEFAULT_WINDOW, MAX_LIMIT, Stats
 
@@ -92,16 +92,19 @@ async def popular_html(
     limit: str = str(DEFAULT_LIMIT),
     lang: str = DEFAULT_LANG,
     theme: str | None = None,
+    exclude: str | None = None,
+    published_within: str | None = None,
 ) -> Response:
     """The popular list as escaped, localised HTML, for pages that run no scripts."""
     window_parameter(window)
+    filters = filters_parameter(exclude, published_within)
     count = int_parameter(limit, "limit", 1, MAX_LIMIT)
     if theme is not None:
         theme_parameter(theme)
     language = resolve_lang(lang)
     if language is None:
         raise InvalidParameter(f"lang: one of {', '.join(LANGS)}")
-    etag, body = svc.rankings.body(window, theme, count)
+    etag, body = svc.rankings.body(window, theme, count, filters)
     etag = f'{etag[:-1]}.{language}"'
     max_age = max(1, int(svc.settings.rollup_interval_s // 2))
     headers = {

@@ -5,7 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from ..errors import InvalidParameter
-from ..validate import int_parameter, is_theme
+from ..rankings import FRESHNESS_S, MAX_EXCLUDE, NO_FILTERS, Filters
+from ..validate import int_parameter, is_article_id, is_theme
 from ..windows import WINDOWS_BY_NAME
 from .auth import Svc
 from .openapi import schema
@@ -22,10 +23,15 @@ _LIMIT = str(DEFAULT_LIMIT)
     responses={304: {"description": "Not modified"}, **schema("invalid_parameter")},
 )
 async def popular(
-    svc: Svc, request: Request, window: str = DEFAULT_WINDOW, limit: str = _LIMIT
+    svc: Svc,
+    request: Request,
+    window: str = DEFAULT_WINDOW,
+    limit: str = _LIMIT,
+    exclude: str | None = None,
+    published_within: str | None = None,
 ) -> Response:
     """The most viewed articles site-wide in a window, as of the latest rollup."""
-    return _ranking(svc, request, window, None, limit)
+    return _ranking(svc, request, window, None, limit, exclude, published_within)
 
 
 @router.get(
@@ -34,17 +40,30 @@ async def popular(
     responses={304: {"description": "Not modified"}, **schema("invalid_parameter")},
 )
 async def theme_popular(
-    theme: str, svc: Svc, request: Request, window: str = DEFAULT_WINDOW, limit: str = _LIMIT
+    theme: str,
+    svc: Svc,
+    request: Request,
+    window: str = DEFAULT_WINDOW,
+    limit: str = _LIMIT,
+    exclude: str | None = None,
+    published_within: str | None = None,
 ) -> Response:
     """The most viewed articles of one theme in a window, as of the latest rollup."""
-    return _ranking(svc, request, window, theme_parameter(theme), limit)
+    return _ranking(svc, request, window, theme_parameter(theme), limit, exclude, published_within)
 
 
 def _ranking(
-    svc: Svc, request: Request, window: str, theme: str | None, limit_text: str
+    svc: Svc,
+    request: Request,
+    window: str,
+    theme: str | None,
+    limit_text: str,
+    exclude: str | None,
+    published_within: str | None,
 ) -> Response:
+    filters = filters_parameter(exclude, published_within)
     body, headers = ranking(
-        svc, window, theme, limit_text, request.headers.get("if-none-match", "")
+        svc, window, theme, limit_text, request.headers.get("if-none-match", ""), filters
     )
     if body is None:
         return Response(status_code=304, headers=headers)
@@ -52,7 +71,12 @@ def _ranking(
 
 
 def ranking(
-    svc: Services, window: str, theme: str | None, limit_text: str, if_none_match: str
+    svc: Services,
+    window: str,
+    theme: str | None,
+    limit_text: str,
+    if_none_match: str,
+    filters: Filters = NO_FILTERS,
 ) -> tuple[bytes | None, dict[str, str]]:
     """The body (None when the client's copy is current) and caching headers of one list.
 
@@ -60,7 +84,7 @@ def ranking(
     """
     window_parameter(window)
     limit = int_parameter(limit_text, "limit", 1, MAX_LIMIT)
-    etag, body = svc.rankings.body(window, theme, limit)
+    etag, body = svc.rankings.body(window, theme, limit, filters)
     max_age = max(1, int(svc.settings.rollup_interval_s // 2))
     headers = {"etag": etag, "cache-control": f"public, max-age={max_age}"}
     return (None if etag in if_none_match else body), headers
@@ -71,6 +95,25 @@ def window_parameter(window: str) -> str:
     if window not in WINDOWS_BY_NAME:
         raise InvalidParameter(f"window: one of {', '.join(WINDOWS_BY_NAME)}")
     return window
+
+
+def filters_parameter(exclude: str | None, published_within: str | None) -> Filters:
+    """The ``exclude`` and ``published_within`` parameters; InvalidParameter if malformed.
+    An empty ``exclude`` leaves nothing out (a widget on a page without an article id)."""
+    if not exclude and published_within is None:
+        return NO_FILTERS
+    ids = exclude.split(",") if exclude else []
+    if len(ids) > MAX_EXCLUDE or not all(is_article_id(i) for i in ids):
+        raise InvalidParameter(
+            f"exclude: up to {MAX_EXCLUDE} comma-separated article ids "
+            "(1-200 characters from A-Z a-z 0-9 . _ ~ -)"
+        )
+    within_s = None
+    if published_within is not None:
+        within_s = FRESHNESS_S.get(published_within)
+        if within_s is None:
+            raise InvalidParameter(f"published_within: one of {', '.join(FRESHNESS_S)}")
+    return Filters(frozenset(ids), within_s)
 
 
 def theme_parameter(theme: str) -> str:

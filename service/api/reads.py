@@ -16,7 +16,7 @@ import orjson
 from ..errors import DomainError
 from .articles import article_ids
 from .asgi import JSON, Headers, Receive, Scope, Send, respond, send_exception
-from .rankings import ranking
+from .rankings import filters_parameter, ranking
 from .schemas import DEFAULT_LIMIT, DEFAULT_WINDOW
 from .state import Services
 
@@ -40,16 +40,17 @@ def _header(scope: Scope, name: bytes) -> str:
 async def popular(
     services: Services, scope: Scope, receive: Receive, send: Send, front: Headers
 ) -> bool:
-    """GET /v1/popular?window=24h&limit=10: the pre-serialised list and its ETag."""
+    """GET /v1/popular?window=24h&limit=10 (and its filters): the pre-serialised list and
+    its ETag."""
     raw: bytes = scope.get("query_string", b"")
     answers = services.rankings.answers  # this snapshot's: a new snapshot starts afresh
     answer = answers.get(raw)
     if answer is None:
         query = _query(scope)
         try:
-            body, headers = ranking(
-                services, query.get("window", DEFAULT_WINDOW), None, query.get("limit", _LIMIT), ""
-            )
+            filters = filters_parameter(query.get("exclude"), query.get("published_within"))
+            window, limit = query.get("window", DEFAULT_WINDOW), query.get("limit", _LIMIT)
+            body, headers = ranking(services, window, None, limit, "", filters)
         except DomainError:
             return False
         caching = [(name.encode(), value.encode()) for name, value in headers.items()]
