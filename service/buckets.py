@@ -10,21 +10,23 @@ merged exactly once.
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, tzinfo
 
 from . import keys
 from .scripts import advance, merge
 from .storage import Storage, ops
 
 
-async def maintain(storage: Storage, as_of: float) -> None:
-    """Merge every shard's inbox, then slide every window to ``as_of``."""
+async def maintain(storage: Storage, as_of: float, zone: tzinfo = UTC) -> None:
+    """Merge every shard's inbox, then slide every window to ``as_of`` (the daily one to
+    its day in ``zone``)."""
     await asyncio.gather(*(_merge(storage, shard, as_of) for shard in range(keys.SHARDS)))
     starts = await storage.execute(
         [ops.hgetall(keys.window_starts(shard)) for shard in range(keys.SHARDS)]
     )
     await asyncio.gather(
         *(
-            storage.run(advance.call(shard, as_of, {n: int(i) for n, i in held.items()}))
+            storage.run(advance.call(shard, as_of, {n: int(i) for n, i in held.items()}, zone))
             for shard, held in enumerate(starts)
         )
     )

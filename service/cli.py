@@ -42,7 +42,8 @@ def main(argv: list[str] | None = None) -> None:
         settings = Settings()
     except ValidationError as exc:
         first = exc.errors()[0]
-        _fail(f"bad setting VIEWCOUNT_{str(first['loc'][0]).upper()}: {first['msg']}")
+        reason = first["msg"].removeprefix("Value error, ")  # pydantic's prefix for our own
+        _fail(f"bad setting VIEWCOUNT_{str(first['loc'][0]).upper()}: {reason}")
     logs.setup(settings.log_level, settings.log_json)
     try:
         args.run(settings, args)

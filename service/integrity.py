@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from collections.abc import Iterable
+from datetime import UTC, tzinfo
 from typing import Any
 
 from . import keys
@@ -33,14 +34,14 @@ async def fold_samples(storage: Storage, as_of: float, keep: int) -> None:
     )
 
 
-def sample_keys(shard: int, window: Window, as_of: float) -> list[str]:
-    """The samples that hold a window's readers: its hours for windows of a day or less, its
-    days for longer ones (a window's readers then include those of the hour or day its start
-    falls in), the all-time sample for ``all``."""
-    if window is WALL or window.span_s is None:
+def sample_keys(shard: int, window: Window, as_of: float, zone: tzinfo = UTC) -> list[str]:
+    """The samples that hold a window's readers: its hours for windows of a day or less
+    (``today`` included), its days for longer ones (a window's readers then include those of
+    the hour or day its start falls in), the all-time sample for ``all``."""
+    if window is WALL or (window.span_s is None and not window.daily):
         return [keys.readers_sample(shard, "all")]
-    start = as_of - window.span_s
-    if window.span_s <= DAY.bucket_s:
+    start = window.start(as_of, zone)
+    if window.daily or (window.span_s or 0) <= DAY.bucket_s:
         hours = range(int(start // HOUR_S), int(as_of // HOUR_S) + 1)
         return [keys.readers_sample(shard, "h", h) for h in hours]
     days = range(DAY.index(start), DAY.index(as_of) + 1)
@@ -62,10 +63,11 @@ class ReaderGate:
     one is a reader of its own: batches come with the admin or an ingest token). Articles with
     imported views pass the all-time gate: the counts an editor carried over are trusted."""
 
-    def __init__(self, storage: Storage, minimum: int, as_of: float) -> None:
+    def __init__(self, storage: Storage, minimum: int, as_of: float, zone: tzinfo = UTC) -> None:
         self.storage = storage
         self.minimum = minimum
         self.as_of = as_of
+        self.zone = zone
         self._known: dict[str, dict[str, bool]] = defaultdict(dict)  # window -> article -> ok
 
     async def passing(self, window: Window, articles: set[str]) -> set[str]:
@@ -84,7 +86,7 @@ class ReaderGate:
         batch: list[ops.Op[Any]] = []
         layout: list[tuple[list[str], int]] = []
         for shard, members in by_shard.items():
-            sources = sample_keys(shard, window, self.as_of)
+            sources = sample_keys(shard, window, self.as_of, self.zone)
             batch += [ops.hmget(source, members) for source in sources]
             layout.append((members, len(sources)))
         replies = iter(await self.storage.execute(batch))

@@ -20,7 +20,7 @@ from .catalog import Catalog
 from .clock import Clock
 from .settings import Settings
 from .storage import Storage
-from .windows import WINDOWS
+from .windows import LISTED
 
 log = logging.getLogger("viewcount.rollup")
 META_CHUNK = 500  # articles whose catalog fields one round trip reads
@@ -46,7 +46,7 @@ class Rollup:
     async def run(self, lease_token: str = "") -> RollupResult:
         started = time.monotonic()
         as_of = self.clock.now()
-        await buckets.maintain(self.storage, as_of)
+        await buckets.maintain(self.storage, as_of, self.settings.zone)
         await integrity.fold_samples(self.storage, as_of, self.settings.min_readers)
         ranked = await self._rank(as_of)
         generation = await snapshot.write(self.storage, await self._items(ranked), self._grace_s)
@@ -77,9 +77,11 @@ class Rollup:
             await topk.theme_sizes(self.storage),
             await integrity.unranked(self.storage),
         )
-        gate = integrity.ReaderGate(self.storage, self.settings.min_readers, as_of)
+        gate = integrity.ReaderGate(
+            self.storage, self.settings.min_readers, as_of, self.settings.zone
+        )
         ranked: dict[str, list[tuple[str, int]]] = {}
-        for window in WINDOWS:
+        for window in LISTED:
             name = window.name
             top, by_theme = await reader.lists(
                 keys.totals if name == "all" else partial(keys.window, name=name),

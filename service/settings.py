@@ -6,8 +6,9 @@ import hashlib
 import ipaddress
 from functools import cached_property
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -102,6 +103,11 @@ class Settings(BaseSettings):
         description="the part of a User-Agent bot detection reads; a longer one is automated",
     )
     data_dir: Path = Field(default_factory=_default_data_dir)
+    timezone: str = Field(
+        "UTC",
+        description="an IANA time zone name (Europe/Kyiv): the `today` window starts at its "
+        "local midnight",
+    )
 
     ranking_size: int = Field(100, ge=1, le=1000)
     event_id_ttl_s: int = Field(86400, ge=60)
@@ -148,6 +154,20 @@ class Settings(BaseSettings):
         description="true: one JSON object per log line; false: readable lines; unset: "
         "readable on a terminal (stderr), JSON otherwise",
     )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, name: str) -> str:
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"{name!r} is not an IANA time zone name such as Europe/Kyiv") from exc
+        return name
+
+    @cached_property
+    def zone(self) -> ZoneInfo:
+        """VIEWCOUNT_TIMEZONE, where the `today` window's day begins."""
+        return ZoneInfo(self.timezone)
 
     @cached_property
     def origins(self) -> tuple[str, ...]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime, tzinfo
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,16 +26,33 @@ GRANULARITIES = (M5, HOUR, DAY)
 
 @dataclass(frozen=True, slots=True)
 class Window:
-    """A sliding ranking window: every view from its (rounded-down) start up to as_of."""
+    """A ranking window: every view from its (rounded-down) start up to as_of. A sliding
+    window starts ``span_s`` before as_of; a daily one at the last local midnight."""
 
     name: str
-    span_s: int | None  # None: all time
+    span_s: int | None  # None: all time, or daily
     granularity: Granularity | None
+    daily: bool = False  # since local midnight (VIEWCOUNT_TIMEZONE)
 
-    def first_bucket(self, as_of: float) -> int:
+    def start(self, as_of: float, zone: tzinfo = UTC) -> float:
+        """The moment the window ending at as_of starts, before rounding down."""
+        if self.daily:
+            return local_midnight(as_of, zone)
+        assert self.span_s is not None
+        return as_of - self.span_s
+
+    def first_bucket(self, as_of: float, zone: tzinfo = UTC) -> int:
         """Index of the oldest bucket inside the window ending at as_of."""
-        assert self.span_s is not None and self.granularity is not None
-        return self.granularity.index(as_of - self.span_s)
+        assert self.granularity is not None
+        return self.granularity.index(self.start(as_of, zone))
+
+
+def local_midnight(as_of: float, zone: tzinfo) -> float:
+    """The epoch time of the midnight that began as_of's day in ``zone`` (a day that has no
+    midnight, where a clock change skips it, begins at its first moment)."""
+    local = datetime.fromtimestamp(as_of, zone)
+    midnight = datetime(local.year, local.month, local.day, tzinfo=zone)
+    return min(midnight.timestamp(), as_of)
 
 
 W1H = Window("1h", 3600, M5)
@@ -42,9 +60,14 @@ W24H = Window("24h", 86400, HOUR)
 W7D = Window("7d", 7 * 86400, HOUR)
 W30D = Window("30d", 30 * 86400, DAY)
 WALL = Window("all", None, None)
+# Hour buckets: in a zone whose offset is not whole hours, today starts at the hour before
+# local midnight (as a sliding window's start is rounded down).
+TODAY = Window("today", None, HOUR, daily=True)
 WINDOWS = (W1H, W24H, W7D, W30D, WALL)
-WINDOWS_BY_NAME = {w.name: w for w in WINDOWS}
 SLIDING = (W1H, W24H, W7D, W30D)
+MAINTAINED = (*SLIDING, TODAY)  # kept as window sets: the rollup merges into and slides them
+LISTED = (*WINDOWS, TODAY)  # every window a list is ranked over
+WINDOWS_BY_NAME = {w.name: w for w in LISTED}
 
 # The longest window a granularity feeds: its buckets are dropped once that window has left them.
 LAST_WINDOW = {M5.name: W1H, HOUR.name: W7D, DAY.name: W30D}

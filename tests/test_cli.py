@@ -111,6 +111,16 @@ def test_weak_token_and_bad_settings_are_one_clear_line(redis_server: RedisProce
     )
 
 
+@pytest.mark.parametrize("command", ["serve", "scheduler", "rollup"])
+def test_an_unknown_time_zone_is_one_clear_line(command: str, redis_server: RedisProcess) -> None:
+    env = {"VIEWCOUNT_REDIS_URL": redis_server.url, "VIEWCOUNT_TIMEZONE": "Europe/Kiyv"}
+    line = one_line_error(run_cli(command, env=env))
+    assert line == (
+        "viewcount: bad setting VIEWCOUNT_TIMEZONE: "
+        "'Europe/Kiyv' is not an IANA time zone name such as Europe/Kyiv"
+    )
+
+
 def test_scheduler_needs_a_shared_redis() -> None:
     env = {key: value for key, value in os.environ.items() if key != "VIEWCOUNT_REDIS_URL"}
     result = subprocess.run(

@@ -1,16 +1,21 @@
-"""The lists editors ask for: filters (exclude, published_within) on every list endpoint."""
+"""The lists editors ask for: filters (exclude, published_within) on every list endpoint, and
+the ``today`` window."""
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Any
 
 import httpx
 import pytest
 
 from service.clock import ManualClock, rfc3339
+from service.settings import Settings
 
-from .support import ADMIN, put_article
+from .support import ADMIN, client_for, make_settings, put_article
 
 LIST_PATHS = ("/v1/popular", "/v1/themes/war/popular")
 
@@ -140,3 +145,108 @@ async def test_filtered_lists_are_served_without_redis(
     assert await listed(client, "/v1/popular", exclude="a", published_within="7d") == []
     assert await listed(client, "/v1/popular", exclude="b,a", limit=3) == ["c"]
     assert time.monotonic() - started < 0.5
+
+
+# --- today: since local midnight in VIEWCOUNT_TIMEZONE -----------------------------------------
+def epoch(text: str) -> float:
+    return datetime.fromisoformat(text).timestamp()
+
+
+@contextlib.asynccontextmanager
+async def kyiv_client(
+    settings: Settings, clock: ManualClock, **overrides: Any
+) -> AsyncIterator[httpx.AsyncClient]:
+    kyiv = make_settings(
+        str(settings.redis_url),
+        redis_cluster=settings.redis_cluster,
+        timezone="Europe/Kyiv",
+        **overrides,
+    )
+    async with client_for(kyiv, clock) as client:
+        yield client
+
+
+async def view_at(
+    client: httpx.AsyncClient, clock: ManualClock, article: str, at: str, visitor: str = "v"
+) -> None:
+    clock.t = epoch(at)
+    events = [{"article": article, "visitor": visitor}]
+    response = await client.post("/v1/views/batch", json={"events": events}, headers=ADMIN)
+    assert response.json()["counted"] == 1, response.text
+
+
+async def rollup_at(client: httpx.AsyncClient, clock: ManualClock, at: str) -> None:
+    clock.t = epoch(at)
+    await rollup(client)
+
+
+async def test_today_across_local_midnight(settings: Settings, clock: ManualClock) -> None:
+    async with kyiv_client(settings, clock) as client:
+        for article in ("late", "early"):
+            await put_article(client, article)
+        await view_at(client, clock, "late", "2026-11-27T21:40:00Z")  # 23:40 in Kyiv
+        await rollup_at(client, clock, "2026-11-27T21:59:59Z")
+        assert await listed(client, "/v1/popular", window="today") == ["late"]
+        await view_at(client, clock, "early", "2026-11-27T22:00:00Z")  # midnight in Kyiv
+        await view_at(client, clock, "early", "2026-11-27T22:01:00Z", "w")
+        await rollup_at(client, clock, "2026-11-27T22:05:00Z")
+        for path in LIST_PATHS:
+            assert await listed(client, path, window="today") == ["early"]
+            assert await listed(client, path, window="24h") == ["early", "late"]
+        # The next day's first rollup comes late: today is rebuilt from that day's hours.
+        await view_at(client, clock, "late", "2026-11-28T22:30:00Z")
+        await rollup_at(client, clock, "2026-11-29T09:00:00Z")
+        assert await listed(client, "/v1/popular", window="today") == ["late"]
+
+
+async def test_today_on_the_day_clocks_fall_back(settings: Settings, clock: ManualClock) -> None:
+    """2026-10-25 in Kyiv has 25 hours (03:00 EEST becomes 03:00 EET... 04:00 -> 03:00)."""
+    async with kyiv_client(settings, clock) as client:
+        for article in ("eve", "dawn", "night"):
+            await put_article(client, article)
+        await view_at(client, clock, "eve", "2026-10-24T20:59:59Z")  # 23:59:59 EEST
+        await rollup_at(client, clock, "2026-10-24T20:59:59Z")
+        assert await listed(client, "/v1/popular", window="today") == ["eve"]
+        await view_at(client, clock, "dawn", "2026-10-24T21:00:00Z")  # 00:00 EEST
+        await rollup_at(client, clock, "2026-10-25T02:00:00Z")  # 04:00 EET, after the change
+        assert await listed(client, "/v1/popular", window="today") == ["dawn"]
+        await view_at(client, clock, "night", "2026-10-25T21:59:00Z")  # 23:59 EET
+        await view_at(client, clock, "night", "2026-10-25T21:59:30Z", "w")
+        await rollup_at(client, clock, "2026-10-25T21:59:59Z")  # 24 h 59 min into the day
+        assert await listed(client, "/v1/popular", window="today") == ["night", "dawn"]
+        await rollup_at(client, clock, "2026-10-25T22:00:00Z")  # midnight EET
+        assert await listed(client, "/v1/popular", window="today") == []
+
+
+async def test_today_on_the_day_clocks_spring_forward(
+    settings: Settings, clock: ManualClock
+) -> None:
+    async with kyiv_client(settings, clock) as client:
+        for article in ("before", "after"):
+            await put_article(client, article)
+        await view_at(client, clock, "before", "2026-03-28T21:59:59Z")  # 23:59:59 EET
+        await view_at(client, clock, "after", "2026-03-28T22:00:00Z")  # 00:00 EET
+        await rollup_at(client, clock, "2026-03-29T20:59:59Z")  # 23:59:59 EEST, 23 hours on
+        assert await listed(client, "/v1/popular", window="today") == ["after"]
+
+
+async def test_today_needs_its_minimum_readers(settings: Settings, clock: ManualClock) -> None:
+    async with kyiv_client(settings, clock, min_readers=2) as client:
+        await put_article(client, "a")
+        await view_at(client, clock, "a", "2026-11-27T21:00:00Z", "x")
+        await view_at(client, clock, "a", "2026-11-27T21:10:00Z", "y")
+        await view_at(client, clock, "a", "2026-11-27T22:10:00Z", "x")
+        await rollup_at(client, clock, "2026-11-27T22:20:00Z")
+        assert await listed(client, "/v1/popular", window="24h") == ["a"]
+        assert await listed(client, "/v1/popular", window="today") == []
+
+
+async def test_today_leaves_a_deleted_article(client: httpx.AsyncClient) -> None:
+    await put_article(client, "gone")
+    await views(client, {"gone": 2})
+    await rollup(client)
+    assert await listed(client, "/v1/popular", window="today") == ["gone"]
+    assert (await client.delete("/v1/articles/gone", headers=ADMIN)).status_code == 204
+    await put_article(client, "gone")
+    await rollup(client)
+    assert await listed(client, "/v1/popular", window="today") == []

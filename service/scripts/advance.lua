@@ -2,26 +2,28 @@
 --
 -- KEYS[1] window-start hash, then for each window in ARGV order: its window set, then the
 --   bucket keys of indexes lo .. hi (oldest that may still exist .. newest).
--- ARGV[1] number of windows; then per window 6 fields: name, lo, hi, start (index of the
+-- ARGV[1] number of windows; then per window 7 fields: name, lo, hi, start (index of the
 --   window's oldest bucket at as_of), drop (1: no longer window needs buckets it leaves),
---   kept (oldest bucket index whose TTL cannot have run out yet).
+--   kept (oldest bucket index whose TTL cannot have run out yet), reset (1: a daily window).
 -- Views older than `start` are subtracted bucket by bucket; when the stored start is unknown
--- or older than `kept` (its buckets may be gone), the window set is rebuilt instead.
+-- or older than `kept` (its buckets may be gone), the window set is rebuilt instead. A daily
+-- window is rebuilt whenever its start moves (its new day holds a few buckets; the old one
+-- up to 25), and then lo = start.
 -- Returns the number of buckets subtracted.
 
 local subtracted = 0
 local k = 2
 for w = 0, tonumber(ARGV[1]) - 1 do
-  local base = 2 + w * 6
+  local base = 2 + w * 7
   local name, lo, hi = ARGV[base], tonumber(ARGV[base + 1]), tonumber(ARGV[base + 2])
   local start, drop = tonumber(ARGV[base + 3]), ARGV[base + 4] == '1'
-  local kept = tonumber(ARGV[base + 5])
+  local kept, reset = tonumber(ARGV[base + 5]), ARGV[base + 6] == '1'
   local set = KEYS[k]
   local first_bucket = k + 1           -- KEYS index of bucket `lo`
   local old = redis.call('HGET', KEYS[1], name)
-  if old and tonumber(old) >= start then
+  if old and (tonumber(old) == start or (not reset and tonumber(old) > start)) then
     -- nothing left the window since the last rollup
-  elseif old and tonumber(old) >= kept then
+  elseif old and not reset and tonumber(old) >= kept then
     for index = tonumber(old), start - 1 do
       local bucket = KEYS[first_bucket + index - lo]
       local members = redis.call('ZRANGE', bucket, 0, -1, 'WITHSCORES')
@@ -42,7 +44,9 @@ for w = 0, tonumber(ARGV[1]) - 1 do
       for index = lo, start - 1 do redis.call('UNLINK', KEYS[first_bucket + index - lo]) end
     end
   end
-  if old == false or tonumber(old) < start then redis.call('HSET', KEYS[1], name, start) end
+  if old == false or tonumber(old) < start or (reset and tonumber(old) ~= start) then
+    redis.call('HSET', KEYS[1], name, start)
+  end
   k = first_bucket + hi - lo + 1
 end
 return subtracted

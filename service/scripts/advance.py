@@ -3,33 +3,37 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, tzinfo
 from typing import Any
 
 from .. import keys
 from ..storage import Call
-from ..windows import LAST_WINDOW, SLIDING
+from ..windows import LAST_WINDOW, MAINTAINED
 from . import load
 
 SCRIPT = load("advance")
 MAX_BACKLOG = 1000  # buckets one call may look back over, per window
 
 
-def call(shard: int, as_of: float, starts: Mapping[str, int]) -> Call:
-    """The call for one shard, given the window starts it holds now (``starts``)."""
+def call(shard: int, as_of: float, starts: Mapping[str, int], zone: tzinfo = UTC) -> Call:
+    """The call for one shard, given the window starts it holds now (``starts``); ``zone``
+    is where the daily window's day begins."""
     key_list: list[str] = [keys.window_starts(shard)]
-    args: list[Any] = [len(SLIDING)]
-    for window in SLIDING:
+    args: list[Any] = [len(MAINTAINED)]
+    for window in MAINTAINED:
         gran = window.granularity
         assert gran is not None
-        start = window.first_bucket(as_of)
+        start = window.first_bucket(as_of, zone)
         kept = gran.index(as_of - gran.retention_s) - 1
-        # From the last start too, so buckets a slow rollup skipped are dropped.
-        lo = max(min(kept, starts.get(window.name, kept)), start - MAX_BACKLOG)
+        if window.daily:  # rebuilt from its day's buckets whenever its start moves
+            lo = start
+        else:  # from the last start too, so buckets a slow rollup skipped are dropped
+            lo = max(min(kept, starts.get(window.name, kept)), start - MAX_BACKLOG)
         hi = gran.index(as_of) + 1
         key_list.append(keys.window(shard, window.name))
         key_list += [keys.bucket(shard, gran.name, i) for i in range(lo, hi + 1)]
         drop = LAST_WINDOW[gran.name] is window
-        args += [window.name, lo, hi, start, int(drop), kept]
+        args += [window.name, lo, hi, start, int(drop), kept, int(window.daily)]
     return Call(SCRIPT, key_list, args)
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from .. import keys
 from ..storage import Call
-from ..windows import DAY, GRANULARITIES, SLIDING
+from ..windows import DAY, GRANULARITIES, MAINTAINED
 from . import load
 
 SCRIPT = load("delete_article")
@@ -20,7 +20,7 @@ def call(article: str, now: float) -> Call:
     shard = keys.shard_of(article)
     holders = [keys.totals(shard), keys.bots(shard), keys.automated(shard)]
     holders += [keys.unranked(shard), keys.readers_sample(shard, "all")]
-    holders += [keys.window(shard, window.name) for window in SLIDING]
+    holders += [keys.window(shard, window.name) for window in MAINTAINED]
     for gran in GRANULARITIES:
         newest = gran.index(now) + 1
         oldest = gran.index(now - gran.retention_s) - 1  # older ones have expired

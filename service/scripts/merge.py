@@ -8,7 +8,7 @@ from typing import Any
 
 from .. import keys
 from ..storage import Call
-from ..windows import GRANULARITIES, LAST_WINDOW, M5, SLIDING, Granularity
+from ..windows import GRANULARITIES, LAST_WINDOW, M5, MAINTAINED, Granularity
 from . import load
 from .record import ttl
 
@@ -18,10 +18,10 @@ CHUNK = 250  # inbox entries per call: each holds Redis for ~2-3 ms
 
 def _table() -> list[Any]:
     """The windows and which of them each granularity feeds, as merge.lua reads them."""
-    number = {window.name: n for n, window in enumerate(SLIDING, 1)}
-    table: list[Any] = [len(SLIDING), *number, len(GRANULARITIES)]
+    number = {window.name: n for n, window in enumerate(MAINTAINED, 1)}
+    table: list[Any] = [len(MAINTAINED), *number, len(GRANULARITIES)]
     for gran in GRANULARITIES:
-        fed = [number[w.name] for w in SLIDING if w.granularity is gran]
+        fed = [number[w.name] for w in MAINTAINED if w.granularity is gran]
         table += [gran.name, number[LAST_WINDOW[gran.name].name], len(fed), *fed]
     return table
 
@@ -41,7 +41,7 @@ def call(shard: int, members: Sequence[str], as_of: float) -> Call:
     key_list = [
         keys.draining(shard),
         keys.window_starts(shard),
-        *(keys.window(shard, window.name) for window in SLIDING),
+        *(keys.window(shard, window.name) for window in MAINTAINED),
     ]
     bucket_args: list[Any] = []
     entry_args: list[Any] = []

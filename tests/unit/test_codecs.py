@@ -174,10 +174,10 @@ def test_samples_fold_two_hours_into_their_days_and_all_time() -> None:
 # --- merge.lua and advance.lua: windows from windows.py -----------------------------------------
 def test_merge_gets_the_window_table_from_windows_py() -> None:
     assert [
-        *(4, "1h", "24h", "7d", "30d"),  # NW, then the window names
+        *(5, "1h", "24h", "7d", "30d", "today"),  # NW, then the window names
         3,  # NG, then per granularity: name, longest window fed, windows fed and their numbers
         *("m5", 1, 1, 1),
-        *("h", 3, 2, 2, 3),
+        *("h", 3, 3, 2, 3, 5),
         *("d", 4, 1, 4),
     ] == merge.TABLE
 
@@ -194,12 +194,12 @@ def test_merge_names_each_bucket_once_and_numbers_it_per_entry() -> None:
     assert call.keys == [
         keys.draining(SHARD),
         keys.window_starts(SHARD),
-        *(keys.window(SHARD, name) for name in ("1h", "24h", "7d", "30d")),
-        keys.bucket(SHARD, "m5", m5),  # 7
-        keys.bucket(SHARD, "h", hour),  # 8
-        keys.bucket(SHARD, "d", day),  # 9
-        keys.bucket(SHARD, "m5", m5 - 12),  # 10
-        keys.bucket(SHARD, "h", hour - 1),  # 11
+        *(keys.window(SHARD, name) for name in ("1h", "24h", "7d", "30d", "today")),
+        keys.bucket(SHARD, "m5", m5),  # 8
+        keys.bucket(SHARD, "h", hour),  # 9
+        keys.bucket(SHARD, "d", day),  # 10
+        keys.bucket(SHARD, "m5", m5 - 12),  # 11
+        keys.bucket(SHARD, "h", hour - 1),  # 12
     ]
     ttl = {  # a bucket's end plus its granularity's retention, from the rollup's as_of
         ("m5", m5): 300 + 2 * 3600,
@@ -212,9 +212,9 @@ def test_merge_names_each_bucket_once_and_numbers_it_per_entry() -> None:
         *merge.TABLE,
         5,
         *(field for (gran, index), ttl_s in ttl.items() for field in (gran, index, ttl_s)),
-        *(members[0], 7, 8, 9),
-        *(members[1], 7, 8, 9),
-        *(members[2], 10, 11, 9),
+        *(members[0], 8, 9, 10),
+        *(members[1], 8, 9, 10),
+        *(members[2], 11, 12, 10),
     ]
     assert one_slot(call) and merge.decode("3") == 3
 
@@ -222,14 +222,16 @@ def test_merge_names_each_bucket_once_and_numbers_it_per_entry() -> None:
 def test_advance_reads_every_bucket_that_may_still_exist() -> None:
     call = advance.call(SHARD, T0, {})
     m5, hour, day = int(T0 // 300), int(T0 // 3600), int(T0 // 86400)
-    # Per window: name, lo, hi, start, drop, kept (advance.lua's header).
+    # Per window: name, lo, hi, start, drop, kept, reset (advance.lua's header). T0 is noon
+    # UTC: today (in UTC, the default zone) began 12 hours before; it is rebuilt, from there.
     expected = [
-        ("1h", "m5", m5 - 25, m5 + 1, m5 - 12, 1, m5 - 25),
-        ("24h", "h", hour - 193, hour + 1, hour - 24, 0, hour - 193),
-        ("7d", "h", hour - 193, hour + 1, hour - 168, 1, hour - 193),
-        ("30d", "d", day - 33, day + 1, day - 30, 1, day - 33),
+        ("1h", "m5", m5 - 25, m5 + 1, m5 - 12, 1, m5 - 25, 0),
+        ("24h", "h", hour - 193, hour + 1, hour - 24, 0, hour - 193, 0),
+        ("7d", "h", hour - 193, hour + 1, hour - 168, 1, hour - 193, 0),
+        ("30d", "d", day - 33, day + 1, day - 30, 1, day - 33, 0),
+        ("today", "h", hour - 12, hour + 1, hour - 12, 0, hour - 193, 1),
     ]
-    assert call.args == [4, *(f for name, _, *rest in expected for f in (name, *rest))]
+    assert call.args == [5, *(f for name, _, *rest in expected for f in (name, *rest))]
     assert call.keys == [
         keys.window_starts(SHARD),
         *(
@@ -254,7 +256,7 @@ def test_advance_reads_every_bucket_that_may_still_exist() -> None:
 )
 def test_advance_looks_back_to_the_start_it_holds(held: int, lo: int) -> None:
     args = advance.call(SHARD, T0, {"30d": held}).args
-    assert args[-6:-3] == ["30d", lo, int(T0 // 86400) + 1]
+    assert args[-14:-11] == ["30d", lo, int(T0 // 86400) + 1]
 
 
 # --- the other scripts -------------------------------------------------------------------------

@@ -96,3 +96,19 @@ def test_the_leader_lease_follows_the_interval() -> None:
 def test_settings_are_frozen() -> None:
     with pytest.raises(ValidationError):
         Settings().rollup_interval_s = 1  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("name", ["Europe/Kyiv", "UTC", "America/New_York", "Asia/Kolkata"])
+def test_the_time_zone_is_an_iana_name(name: str) -> None:
+    settings = Settings(timezone=name)
+    assert settings.zone.key == name
+
+
+@pytest.mark.parametrize("name", ["Europe/Kiyv", "Europe", "/etc/localtime", "../zone", "zone.tab"])
+def test_an_unknown_time_zone_is_refused(name: str) -> None:
+    with pytest.raises(ValidationError, match="not an IANA time zone name"):
+        Settings(timezone=name)
+
+
+def test_the_default_time_zone_is_utc() -> None:
+    assert Settings().zone.key == "UTC"
