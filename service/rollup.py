@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from . import buckets, integrity, keys, snapshot, topk
+from . import buckets, integrity, keys, snapshot, topk, trending
 from .catalog import Catalog
 from .clock import Clock
 from .settings import Settings
 from .storage import Storage
-from .windows import LISTED
+from .windows import LISTED, W1H
 
 log = logging.getLogger("viewcount.rollup")
 META_CHUNK = 500  # articles whose catalog fields one round trip reads
@@ -48,8 +48,9 @@ class Rollup:
         as_of = self.clock.now()
         await buckets.maintain(self.storage, as_of, self.settings.zone)
         await integrity.fold_samples(self.storage, as_of, self.settings.min_readers)
-        ranked = await self._rank(as_of)
-        generation = await snapshot.write(self.storage, await self._items(ranked), self._grace_s)
+        ranked, scores = await self._rank(as_of)
+        items = await self._items(ranked, scores)
+        generation = await snapshot.write(self.storage, items, self._grace_s)
         published = await self._publish(lease_token, generation, as_of)
         duration_ms = int((time.monotonic() - started) * 1000)
         log.info(
@@ -66,9 +67,12 @@ class Rollup:
     async def _publish(self, lease_token: str, generation: int, as_of: float) -> bool:
         return await snapshot.publish(self.storage, lease_token, generation, as_of, self._grace_s)
 
-    async def _rank(self, as_of: float) -> dict[str, list[tuple[str, int]]]:
+    async def _rank(
+        self, as_of: float
+    ) -> tuple[dict[str, list[tuple[str, int]]], dict[str, float]]:
         """List name -> [(article, window views)], best first, ties by article id: site-wide
-        and per theme (the catalog's current theme), read from the top of each window set.
+        and per theme (the catalog's current theme), read from the top of each window set;
+        and the trending lists (1h views), with each trending article's score.
         An article an editor took out is never listed; one without enough distinct readers
         in a window is not listed in that window's lists."""
         reader = topk.TopReader(
@@ -90,10 +94,25 @@ class Rollup:
             ranked[snapshot.list_name(name, None)] = _whole(top)
             for theme, items in by_theme.items():
                 ranked[snapshot.list_name(name, theme)] = _whole(items)
-        return ranked
+        rising, rising_by_theme = await trending.lists(
+            self.storage,
+            reader,
+            partial(gate.passing, W1H),
+            as_of,
+            self.settings.trending_prior_views,
+            self.settings.trending_min_score,
+        )
+        scores: dict[str, float] = {}
+        lists: list[tuple[str | None, list[trending.Scored]]] = [(None, rising)]
+        for of_theme, entries in [*lists, *rising_by_theme.items()]:
+            scores.update((article, score) for article, _, score in entries)
+            ranked[snapshot.list_name(snapshot.TRENDING, of_theme)] = [
+                (article, views) for article, views, _ in entries
+            ]
+        return ranked, scores
 
     async def _items(
-        self, ranked: dict[str, list[tuple[str, int]]]
+        self, ranked: dict[str, list[tuple[str, int]]], scores: dict[str, float]
     ) -> dict[str, list[dict[str, Any]]]:
         """The ranked lists with each article's catalog fields and all-time total."""
         listed = sorted({article for items in ranked.values() for article, _ in items})
@@ -102,9 +121,16 @@ class Rollup:
             chunk = listed[start : start + META_CHUNK]
             meta.update(zip(chunk, await self.catalog.meta(chunk), strict=True))
         totals = await topk.scores(self.storage, listed)
+        trending_prefix = snapshot.list_name(snapshot.TRENDING, None)
         return {
             name: [
-                snapshot.item(article, meta[article], window_views, int(totals.get(article, 0)))
+                snapshot.item(
+                    article,
+                    meta[article],
+                    window_views,
+                    int(totals.get(article, 0)),
+                    scores[article] if name.startswith(trending_prefix) else None,
+                )
                 for article, window_views in items
                 if meta[article] is not None  # deleted while we ranked
             ]

@@ -103,6 +103,19 @@ class Settings(BaseSettings):
         description="the part of a User-Agent bot detection reads; a longer one is automated",
     )
     data_dir: Path = Field(default_factory=_default_data_dir)
+    trending_prior_views: float = Field(
+        10.0,
+        gt=0,
+        le=10_000,
+        description="views pretended on both sides of the trending ratio (last hour + prior) / "
+        "(expected hour + prior): a few views more than usual are not a trend",
+    )
+    trending_min_score: float = Field(
+        2.0,
+        gt=1,
+        le=1000,
+        description="the trending ratio an article needs to be listed: 2 is twice its usual hour",
+    )
     timezone: str = Field(
         "UTC",
         description="an IANA time zone name (Europe/Kyiv): the `today` window starts at its "

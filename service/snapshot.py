@@ -7,7 +7,9 @@ first, without ranks. keys.CURRENT names the published generation, its ``as_of``
 out of every list until the next snapshot no longer has them.
 
 Format 1 (written since the first release; a snapshot without ``_format`` is format 1): each
-item is {"article", "title", "url", "theme", "published_at", "window_views", "views"}.
+item is {"article", "title", "url", "theme", "published_at", "window_views", "views"}, and an
+item of a trending list (``trending|theme``) also has "score". Lists hold RANKING_SIZE +
+SPARE_ITEMS items (RANKING_SIZE before filters came).
 """
 
 from __future__ import annotations
@@ -34,16 +36,26 @@ TOMBSTONE_MARGIN_S = 60
 SPARE_ITEMS = 20
 
 
+# The trending lists are stored as lists of this name; their items' window_views are views
+# in the window the head names.
+TRENDING = "trending"
+TRENDING_WINDOW = "1h"
+
+
 def list_name(window: str, theme: str | None) -> str:
     """Field of a list in a snapshot hash."""
     return f"{window}|{theme or ''}"
 
 
 def item(
-    article: str, meta: Mapping[str, str | None], window_views: int, views: int
+    article: str,
+    meta: Mapping[str, str | None],
+    window_views: int,
+    views: int,
+    score: float | None = None,
 ) -> dict[str, Any]:
-    """One list item, as format 1 stores it."""
-    return {
+    """One list item, as format 1 stores it (a trending item adds its ``score``)."""
+    entry: dict[str, Any] = {
         "article": article,
         "title": meta["title"],
         "url": meta["url"],
@@ -52,6 +64,9 @@ def item(
         "window_views": window_views,
         "views": views,
     }
+    if score is not None:
+        entry["score"] = round(score, 2)
+    return entry
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +179,8 @@ def _published_s(text: str | None) -> float | None:
 
 def render(window: str, theme: str | None, as_of: float | None, items: list[bytes]) -> bytes:
     """The JSON body of a list: its head, then the items ranked from 1."""
+    if window == TRENDING:
+        window = TRENDING_WINDOW
     ranked = b",".join(b'{"rank":%d,%s' % (n, entry[1:]) for n, entry in enumerate(items, 1))
     head = orjson.dumps(
         {"window": window, "theme": theme, "as_of": rfc3339(as_of) if as_of else None}

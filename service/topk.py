@@ -62,7 +62,7 @@ class TopReader:
                 read[shard] = items
                 if len(items) < depth[shard]:
                     exhausted.add(shard)
-            await self._learn_themes(item for items in read.values() for item in items)
+            await self.learn_themes(a for items in read.values() for a, _ in items)
             ceiling = max(
                 (read[s][-1][1] for s in read if s not in exhausted and read[s]), default=-math.inf
             )
@@ -123,9 +123,10 @@ class TopReader:
             [ops.ztop(key_of(shard), count) for shard, count in depth.items()]
         )
 
-    async def _learn_themes(self, items: Iterable[Scored]) -> None:
+    async def learn_themes(self, articles: Iterable[str]) -> None:
+        """Look up the current theme of the articles not yet known (None: deleted)."""
         unknown: dict[int, list[str]] = defaultdict(list)
-        for article, _ in items:
+        for article in articles:
             if article not in self.themes:
                 self.themes[article] = None
                 unknown[keys.shard_of(article)].append(article)

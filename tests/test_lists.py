@@ -250,3 +250,112 @@ async def test_today_leaves_a_deleted_article(client: httpx.AsyncClient) -> None
     await put_article(client, "gone")
     await rollup(client)
     assert await listed(client, "/v1/popular", window="today") == []
+
+
+# --- trending ---------------------------------------------------------------------------------
+async def batch_at(
+    client: httpx.AsyncClient, clock: ManualClock, at: float, counts: dict[str, int]
+) -> None:
+    """Views at ``at`` (the clock moves there), each from its own visitor."""
+    clock.t = at
+    events = [
+        {"article": article, "visitor": f"{article}-{at}-{n}"}
+        for article, count in counts.items()
+        for n in range(count)
+    ]
+    response = await client.post("/v1/views/batch", json={"events": events}, headers=ADMIN)
+    assert response.json()["counted"] == len(events), response.text
+
+
+async def test_a_sudden_rise_trends_and_a_steady_article_does_not(
+    settings: Settings, clock: ManualClock
+) -> None:
+    """Steady at 10 an hour for a day against 0 then 60 in the last half hour."""
+    async with kyiv_client(settings, clock, min_readers=3) as client:
+        start = clock.now()
+        await put_article(client, "steady", theme="economy")
+        await put_article(client, "rising", theme="war")
+        await put_article(client, "small", theme="war")
+        for hour in range(24):  # ten views spread over each hour of the day before
+            for tenth in range(10):
+                await batch_at(client, clock, start + hour * 3600 + tenth * 360, {"steady": 1})
+            if hour % 6 == 0:
+                await rollup_at(client, clock, rfc3339(clock.now()))
+        end = start + 24 * 3600
+        for minute in range(0, 30, 5):  # the last half hour: 60 views of the new one
+            await batch_at(client, clock, end - 1800 + minute * 60, {"rising": 10, "small": 1})
+        await rollup_at(client, clock, rfc3339(end))
+        response = await client.get("/v1/trending")
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["window"] == "1h" and body["theme"] is None and body["as_of"] == rfc3339(end)
+        [item] = body["items"]
+        assert item["article"] == "rising" and item["rank"] == 1
+        assert item["window_views"] == 60 and item["views"] == 60
+        assert item["score"] == 7.0  # (60 + 10) / (0 + 10)
+        assert item["title"] == "Title of rising" and item["theme"] == "war"
+        # The steady one is read as usual: (10 + 10) / (10 + 10) = 1, not a trend.
+        steady = await listed(client, "/v1/popular", window="1h")
+        assert steady[:1] == ["rising"] and "steady" in steady
+        assert await listed(client, "/v1/themes/war/trending") == ["rising"]
+        assert await listed(client, "/v1/themes/economy/trending") == []
+        assert await listed(client, "/v1/trending", exclude="rising") == []
+        assert await listed(client, "/v1/trending", published_within="24h") == []
+
+
+async def test_trending_needs_minimum_readers(settings: Settings, clock: ManualClock) -> None:
+    async with kyiv_client(settings, clock, min_readers=3) as client:
+        await put_article(client, "one-reader")
+        clock.t += 60
+        events = [{"article": "one-reader", "visitor": "same"} for _ in range(40)]
+        await client.post("/v1/views/batch", json={"events": events}, headers=ADMIN)
+        await rollup(client)
+        assert await listed(client, "/v1/popular", window="1h") == []
+        assert await listed(client, "/v1/trending") == []
+
+
+async def test_trending_order_and_threshold(client: httpx.AsyncClient, clock: ManualClock) -> None:
+    """Best score first; an article twice as read as usual is listed, one 1.9 times not."""
+    articles = {"double": (10, 30), "under": (10, 28), "triple": (20, 80), "tie": (20, 80)}
+    for article in articles:
+        await put_article(client, article)
+    start = clock.now()
+    for hour in range(23):  # a day before at the given hourly rate (23 full hours)
+        at = start + hour * 3600
+        await batch_at(client, clock, at, {a: rate for a, (rate, _) in articles.items()})
+    end = start + 24 * 3600
+    await batch_at(client, clock, end - 600, {a: last for a, (_, last) in articles.items()})
+    await rollup_at(client, clock, rfc3339(end))
+    items = (await client.get("/v1/trending", params={"limit": 100})).json()["items"]
+    # The 24h window began at 'start' (an hour boundary), so the earlier part is 23 hours.
+    assert [(i["article"], i["score"]) for i in items] == [
+        ("tie", 3.0),  # (80 + 10) / (20 + 10); ties by last-hour views, then id
+        ("triple", 3.0),
+        ("double", 2.0),  # (30 + 10) / (10 + 10)
+    ]
+    assert [i["article"] for i in (await client.get("/v1/trending?limit=1")).json()["items"]] == [
+        "tie"
+    ]
+
+
+@pytest.mark.parametrize(
+    "params", [{"limit": "0"}, {"limit": "101"}, {"exclude": "a b"}, {"published_within": "2h"}]
+)
+async def test_bad_trending_parameters(client: httpx.AsyncClient, params: dict[str, str]) -> None:
+    for path in ("/v1/trending", "/v1/themes/war/trending"):
+        response = await client.get(path, params=params)
+        assert response.status_code == 422, (path, params)
+        assert response.json()["code"] == "invalid_parameter"
+    assert (await client.get("/v1/themes/War/trending")).status_code == 422
+
+
+async def test_trending_before_the_first_rollup_and_etag(client: httpx.AsyncClient) -> None:
+    body = (await client.get("/v1/trending")).json()
+    assert body == {"window": "1h", "theme": None, "as_of": None, "items": []}
+    await rollup(client)
+    first = await client.get("/v1/themes/war/trending")
+    assert first.json()["theme"] == "war" and first.headers["etag"]
+    again = await client.get(
+        "/v1/themes/war/trending", headers={"if-none-match": first.headers["etag"]}
+    )
+    assert again.status_code == 304

@@ -35,6 +35,8 @@ READS = [
     "/v1/articles/a/views",
     "/v1/themes",
     "/v1/themes/war/popular",
+    "/v1/trending?limit=3&exclude=a",
+    "/v1/themes/war/trending",
     "/healthz",
     "/openapi.json",
     "/docs",

@@ -1,6 +1,6 @@
 """The outermost ASGI layer: security headers, CORS, the fast paths, and the methods of a path.
 
-The beacons and the two public reads that widgets poll (GET /v1/popular, GET /v1/views) are
+The beacons and the public reads that widgets poll (GET /v1/popular, /v1/trending, /v1/views) are
 answered here without the framework in the way; everything else, and any request a fast path
 declines (a missing or malformed parameter), goes to FastAPI.
 
@@ -44,6 +44,7 @@ FAST_PATHS: dict[tuple[str, str], FastPath] = {
     ("POST", "/v1/views"): beacons.post_view,
     ("GET", "/v1/views/pixel.gif"): beacons.pixel,
     ("GET", "/v1/popular"): reads.popular,
+    ("GET", "/v1/trending"): reads.trending,
     ("GET", "/v1/views"): reads.counts,
 }
 

@@ -1,4 +1,4 @@
-"""GET /v1/popular and /v1/themes/{theme}/popular, served from the snapshot cache."""
+"""GET /v1/popular, /v1/trending and their per-theme lists, served from the snapshot cache."""
 
 from __future__ import annotations
 
@@ -6,11 +6,12 @@ from fastapi import APIRouter, Request, Response
 
 from ..errors import InvalidParameter
 from ..rankings import FRESHNESS_S, MAX_EXCLUDE, NO_FILTERS, Filters
+from ..snapshot import TRENDING
 from ..validate import int_parameter, is_article_id, is_theme
 from ..windows import WINDOWS_BY_NAME
 from .auth import Svc
 from .openapi import schema
-from .schemas import DEFAULT_LIMIT, DEFAULT_WINDOW, MAX_LIMIT, Ranking
+from .schemas import DEFAULT_LIMIT, DEFAULT_WINDOW, MAX_LIMIT, Ranking, Trending
 from .state import Services
 
 router = APIRouter(tags=["rankings"])
@@ -52,6 +53,49 @@ async def theme_popular(
     return _ranking(svc, request, window, theme_parameter(theme), limit, exclude, published_within)
 
 
+_TRENDING_DOC = (
+    " Score: (last-hour views + P) / (expected hour + P), the expected hour being the "
+    "article's hourly rate over the rest of the 24h window and P VIEWCOUNT_TRENDING_PRIOR_VIEWS "
+    "(10); listed from VIEWCOUNT_TRENDING_MIN_SCORE (2) up, best first. `window_views` are "
+    "the last hour's views (`window` is 1h)."
+)
+
+
+@router.get(
+    "/v1/trending",
+    response_model=Trending,
+    responses={304: {"description": "Not modified"}, **schema("invalid_parameter")},
+    description="The articles whose last hour most exceeds what their own previous day "
+    "predicts, as of the latest rollup." + _TRENDING_DOC,
+)
+async def trending(
+    svc: Svc,
+    request: Request,
+    limit: str = _LIMIT,
+    exclude: str | None = None,
+    published_within: str | None = None,
+) -> Response:
+    return _ranking(svc, request, TRENDING, None, limit, exclude, published_within)
+
+
+@router.get(
+    "/v1/themes/{theme}/trending",
+    response_model=Trending,
+    responses={304: {"description": "Not modified"}, **schema("invalid_parameter")},
+    description="The trending articles of one theme, as of the latest rollup." + _TRENDING_DOC,
+)
+async def theme_trending(
+    theme: str,
+    svc: Svc,
+    request: Request,
+    limit: str = _LIMIT,
+    exclude: str | None = None,
+    published_within: str | None = None,
+) -> Response:
+    theme = theme_parameter(theme)
+    return _ranking(svc, request, TRENDING, theme, limit, exclude, published_within)
+
+
 def _ranking(
     svc: Svc,
     request: Request,
@@ -62,7 +106,9 @@ def _ranking(
     published_within: str | None,
 ) -> Response:
     filters = filters_parameter(exclude, published_within)
-    body, headers = ranking(
+    if window != TRENDING:
+        window_parameter(window)
+    body, headers = listed(
         svc, window, theme, limit_text, request.headers.get("if-none-match", ""), filters
     )
     if body is None:
@@ -83,6 +129,18 @@ def ranking(
     Shared by the routes and the fast path in reads.py; InvalidParameter when asked wrongly.
     """
     window_parameter(window)
+    return listed(svc, window, theme, limit_text, if_none_match, filters)
+
+
+def listed(
+    svc: Services,
+    window: str,
+    theme: str | None,
+    limit_text: str,
+    if_none_match: str,
+    filters: Filters = NO_FILTERS,
+) -> tuple[bytes | None, dict[str, str]]:
+    """As ranking, for a window already checked (or the trending lists)."""
     limit = int_parameter(limit_text, "limit", 1, MAX_LIMIT)
     etag, body = svc.rankings.body(window, theme, limit, filters)
     max_age = max(1, int(svc.settings.rollup_interval_s // 2))

@@ -1,4 +1,5 @@
-"""GET /v1/popular and GET /v1/views on the pure-ASGI fast path: what widgets poll most.
+"""GET /v1/popular, /v1/trending and GET /v1/views on the pure-ASGI fast path: what widgets
+poll most.
 
 Only well-formed requests are answered here, with the same functions the FastAPI routes use
 (rankings.ranking, articles.article_ids). A request they would refuse is declined and goes to
@@ -14,9 +15,10 @@ from urllib.parse import parse_qsl
 import orjson
 
 from ..errors import DomainError
+from ..snapshot import TRENDING
 from .articles import article_ids
 from .asgi import JSON, Headers, Receive, Scope, Send, respond, send_exception
-from .rankings import filters_parameter, ranking
+from .rankings import filters_parameter, listed, ranking
 from .schemas import DEFAULT_LIMIT, DEFAULT_WINDOW
 from .state import Services
 
@@ -42,20 +44,38 @@ async def popular(
 ) -> bool:
     """GET /v1/popular?window=24h&limit=10 (and its filters): the pre-serialised list and
     its ETag."""
+    return await _list(services, scope, send, front, trending=False)
+
+
+async def trending(
+    services: Services, scope: Scope, receive: Receive, send: Send, front: Headers
+) -> bool:
+    """GET /v1/trending?limit=10 (and its filters), as popular."""
+    return await _list(services, scope, send, front, trending=True)
+
+
+async def _list(
+    services: Services, scope: Scope, send: Send, front: Headers, *, trending: bool
+) -> bool:
     raw: bytes = scope.get("query_string", b"")
     answers = services.rankings.answers  # this snapshot's: a new snapshot starts afresh
-    answer = answers.get(raw)
+    cache_key = b"trending?" + raw if trending else raw
+    answer = answers.get(cache_key)
     if answer is None:
         query = _query(scope)
         try:
             filters = filters_parameter(query.get("exclude"), query.get("published_within"))
-            window, limit = query.get("window", DEFAULT_WINDOW), query.get("limit", _LIMIT)
-            body, headers = ranking(services, window, None, limit, "", filters)
+            limit = query.get("limit", _LIMIT)
+            if trending:
+                body, headers = listed(services, TRENDING, None, limit, "", filters)
+            else:
+                window = query.get("window", DEFAULT_WINDOW)
+                body, headers = ranking(services, window, None, limit, "", filters)
         except DomainError:
             return False
         caching = [(name.encode(), value.encode()) for name, value in headers.items()]
         assert body is not None  # asked without If-None-Match: always a body
-        answer = answers[raw] = (headers["etag"], caching, body)
+        answer = answers[cache_key] = (headers["etag"], caching, body)
     etag, caching, body = answer
     if etag in _header(scope, b"if-none-match"):
         await send({"type": "http.response.start", "status": 304, "headers": [*caching, *front]})

@@ -152,6 +152,21 @@ class Ranking(BaseModel):
     items: list[RankedItem]
 
 
+class TrendingItem(RankedItem):
+    window_views: int = Field(description="views in the last hour")
+    score: float = Field(
+        description="(last-hour views + prior) / (expected hour + prior): how many times its "
+        "usual hour, rounded to 2 decimals"
+    )
+
+
+class Trending(BaseModel):
+    window: Literal["1h"]
+    theme: str | None
+    as_of: str | None
+    items: list[TrendingItem]
+
+
 class BatchEvent(BaseModel):
     article: str = Field(pattern=ARTICLE_PATTERN)
     at: str | None = Field(

@@ -131,6 +131,12 @@ def ztop(key: str, count: int) -> Op[list[tuple[str, float]]]:
     return Op(("ZRANGE", key, 0, count - 1, "REV", "WITHSCORES"), _scored)
 
 
+def zat_least(key: str, minimum: float, count: int) -> Op[list[tuple[str, float]]]:
+    """Up to ``count`` members scoring at least ``minimum``, best first."""
+    command = ("ZRANGE", key, "+inf", minimum, "BYSCORE", "REV", "LIMIT", 0, count, "WITHSCORES")
+    return Op(command, _scored)
+
+
 def zscore(key: str, member: str) -> Op[float | None]:
     return Op(("ZSCORE", key, member), _optional_float)
 
