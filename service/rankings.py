@@ -85,8 +85,7 @@ class Rankings:
             if filters is not NO_FILTERS:
                 entries = _filtered(entries, filters, cached.current.as_of)
             items = [entry.json for entry in entries[:limit]]
-            previous = snapshot.previous_as_of(cached.raw)
-            body = snapshot.render(window, theme, cached.current.as_of, items, previous)
+            body = snapshot.render(window, theme, cached.current.as_of, items)
             if len(cached.bodies) < _CACHE_LIMIT:
                 cached.bodies[cache_key] = body
         return cached.etag, body

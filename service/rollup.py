@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from . import buckets, integrity, keys, movement, snapshot, topk, trending
+from . import buckets, integrity, keys, snapshot, topk, trending
 from .catalog import Catalog
 from .clock import Clock
 from .settings import Settings
@@ -49,15 +49,9 @@ class Rollup:
         await buckets.maintain(self.storage, as_of, self.settings.zone)
         await integrity.fold_samples(self.storage, as_of, self.settings.min_readers)
         ranked, scores = await self._rank(as_of)
-        held = await movement.checkpoints(self.storage)
-        previous = await movement.previous(self.storage, held, as_of, self.settings.movement_s)
-        items = await self._items(ranked, scores, previous)
-        generation = await snapshot.write(self.storage, items, self._grace_s, previous.as_of)
+        items = await self._items(ranked, scores)
+        generation = await snapshot.write(self.storage, items, self._grace_s)
         published = await self._publish(lease_token, generation, as_of)
-        if published:  # only what readers saw is compared with later
-            await movement.record(
-                self.storage, held, generation, as_of, ranked, self.settings.movement_s
-            )
         duration_ms = int((time.monotonic() - started) * 1000)
         log.info(
             "rollup",
@@ -118,13 +112,9 @@ class Rollup:
         return ranked, scores
 
     async def _items(
-        self,
-        ranked: dict[str, list[tuple[str, int]]],
-        scores: dict[str, float],
-        previous: movement.Previous,
+        self, ranked: dict[str, list[tuple[str, int]]], scores: dict[str, float]
     ) -> dict[str, list[dict[str, Any]]]:
-        """The ranked lists with each article's catalog fields, all-time total and rank in
-        the previous lists."""
+        """The ranked lists with each article's catalog fields and all-time total."""
         listed = sorted({article for items in ranked.values() for article, _ in items})
         meta: dict[str, Any] = {}
         for start in range(0, len(listed), META_CHUNK):
@@ -140,7 +130,6 @@ class Rollup:
                     window_views,
                     int(totals.get(article, 0)),
                     scores[article] if name.startswith(trending_prefix) else None,
-                    previous.rank(name, article),
                 )
                 for article, window_views in items
                 if meta[article] is not None  # deleted while we ranked

@@ -28,7 +28,6 @@ from .storage import Storage, ops
 
 FORMAT = 1
 FORMAT_FIELD = "_format"  # also makes a snapshot with no lists exist
-PREVIOUS_FIELD = "_previous_as_of"  # as_of of the lists previous_rank compares with
 FIELDS_PER_HSET = 16  # lists per HSET: a list is up to ~20 KB of JSON
 PAGE = 16  # lists per HSCAN page when a snapshot is read
 TOMBSTONE_MARGIN_S = 60
@@ -54,7 +53,6 @@ def item(
     window_views: int,
     views: int,
     score: float | None = None,
-    previous_rank: int | None = None,
 ) -> dict[str, Any]:
     """One list item, as format 1 stores it (a trending item adds its ``score``)."""
     entry: dict[str, Any] = {
@@ -65,7 +63,6 @@ def item(
         "published_at": meta["published_at"] or None,
         "window_views": window_views,
         "views": views,
-        "previous_rank": previous_rank,
     }
     if score is not None:
         entry["score"] = round(score, 2)
@@ -82,19 +79,13 @@ class Current:
 
 
 async def write(
-    storage: Storage,
-    lists: Mapping[str, Iterable[dict[str, Any]]],
-    grace_s: int,
-    previous_as_of: float | None = None,
+    storage: Storage, lists: Mapping[str, Iterable[dict[str, Any]]], grace_s: int
 ) -> int:
     """Store a new, unpublished generation; it expires by itself unless published."""
     generation = await storage.one(ops.incr(keys.GENERATION))
     key = keys.snapshot(generation)
     fields = [(name, orjson.dumps(list(items))) for name, items in lists.items()]
-    head: dict[str, Any] = {FORMAT_FIELD: FORMAT}
-    if previous_as_of is not None:
-        head[PREVIOUS_FIELD] = previous_as_of
-    writes: list[ops.Op[Any]] = [ops.hset(key, head)]
+    writes: list[ops.Op[Any]] = [ops.hset(key, {FORMAT_FIELD: FORMAT})]
     for start in range(0, len(fields), FIELDS_PER_HSET):
         writes.append(ops.hset(key, dict(fields[start : start + FIELDS_PER_HSET])))
     writes.append(ops.expire(key, grace_s))  # a rollup that dies before publishing
@@ -186,29 +177,12 @@ def _published_s(text: str | None) -> float | None:
         return None
 
 
-def previous_as_of(raw: Mapping[str, str]) -> float | None:
-    """The time of the lists a snapshot's previous ranks come from (None: none was old enough)."""
-    held = raw.get(PREVIOUS_FIELD)
-    return float(held) if held else None
-
-
-def render(
-    window: str,
-    theme: str | None,
-    as_of: float | None,
-    items: list[bytes],
-    previous: float | None = None,
-) -> bytes:
+def render(window: str, theme: str | None, as_of: float | None, items: list[bytes]) -> bytes:
     """The JSON body of a list: its head, then the items ranked from 1."""
     if window == TRENDING:
         window = TRENDING_WINDOW
     ranked = b",".join(b'{"rank":%d,%s' % (n, entry[1:]) for n, entry in enumerate(items, 1))
     head = orjson.dumps(
-        {
-            "window": window,
-            "theme": theme,
-            "as_of": rfc3339(as_of) if as_of else None,
-            "previous_as_of": rfc3339(previous) if previous else None,
-        }
+        {"window": window, "theme": theme, "as_of": rfc3339(as_of) if as_of else None}
     )
     return head[:-1] + b',"items":[' + ranked + b"]}"

@@ -143,20 +143,12 @@ class RankedItem(BaseModel):
     published_at: str | None
     window_views: int
     views: int
-    previous_rank: int | None = Field(
-        description="rank in the same list as published at least VIEWCOUNT_MOVEMENT_S before "
-        "as_of (see previous_as_of); null when not listed then (before filters)"
-    )
 
 
 class Ranking(BaseModel):
     window: str
     theme: str | None
     as_of: str | None
-    previous_as_of: str | None = Field(
-        description="when the lists previous_rank comes from were published; null when none "
-        "is old enough yet"
-    )
     items: list[RankedItem]
 
 
@@ -172,7 +164,6 @@ class Trending(BaseModel):
     window: Literal["1h"]
     theme: str | None
     as_of: str | None
-    previous_as_of: str | None
     items: list[TrendingItem]
 
 
