@@ -155,6 +155,12 @@ class Settings(BaseSettings):
         pattern=rf"^{THEME_PATTERN}$",
         description="the theme of a discovered article whose page or feed names no section",
     )
+    # Log shippers post batches with a token of their own, which opens nothing else.
+    ingest_tokens: SecretStr | None = Field(
+        None,
+        description="comma-separated bearer tokens (16+ characters each) that may call POST "
+        "/v1/views/batch and nothing else; the admin token may too",
+    )
     import_path_pattern: str = Field(
         r"^/news/(?P<article>[A-Za-z0-9._~-]{1,200})/?$",
         description="`viewcount import`: a regex on an access log's request path (query "
@@ -171,6 +177,22 @@ class Settings(BaseSettings):
 
         parse_sites(value)
         return value
+
+    @field_validator("ingest_tokens")
+    @classmethod
+    def _ingest_tokens_are_long(cls, value: SecretStr | None) -> SecretStr | None:
+        tokens = [t.strip() for t in value.get_secret_value().split(",")] if value else []
+        if any(len(token) < 16 for token in tokens):
+            raise ValueError("each ingest token needs 16 or more characters (comma-separated)")
+        return value
+
+    @cached_property
+    def batch_tokens(self) -> tuple[bytes, ...]:
+        """The bearer tokens POST /v1/views/batch takes: the admin token and the ingest ones."""
+        tokens = [self.admin_token.get_secret_value()] if self.admin_token else []
+        if self.ingest_tokens:
+            tokens += [t.strip() for t in self.ingest_tokens.get_secret_value().split(",")]
+        return tuple(token.encode() for token in tokens)
 
     @model_validator(mode="after")
     def _feeds_are_on_the_sites(self) -> Self:

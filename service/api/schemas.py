@@ -119,17 +119,53 @@ class Ranking(BaseModel):
     items: list[RankedItem]
 
 
-class BatchEvent(BaseModel):
-    article: str = Field(pattern=ARTICLE_PATTERN)
-    at: str | None = Field(
-        None, pattern=RFC3339_PATTERN, description="not in the future, not older than 30 days"
-    )
-    visitor: str | None = Field(None, min_length=1, max_length=MAX_VISITOR)
-    event_id: str | None = Field(None, min_length=1, max_length=MAX_EVENT_ID)
-
-
-class BatchIn(BaseModel):
-    events: list[BatchEvent]
+# A batch event, stated by hand: `@timestamp` is no Python name, and either `article` or `url`
+# names the article. Extra fields (a shipper's message, host, ...) are ignored.
+_TIME = {"type": "string", "pattern": RFC3339_PATTERN}
+_SHIPPER_TIME = {
+    "oneOf": [_TIME, {"type": "number", "description": "epoch seconds (milliseconds past 1e11)"}]
+}
+BATCH_EVENT: dict[str, Any] = {
+    "type": "object",
+    "anyOf": [{"required": ["article"]}, {"required": ["url"]}],
+    "properties": {
+        "article": {"type": "string", "pattern": ARTICLE_PATTERN},
+        "url": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": MAX_URL,
+            "description": "instead of article: the page's URL or path, whose last segment is "
+            "the article id",
+        },
+        "at": {**_TIME, "description": "not in the future, not older than 30 days; default now"},
+        "@timestamp": {**_SHIPPER_TIME, "description": "Logstash's name for at"},
+        "timestamp": {**_SHIPPER_TIME, "description": "Vector's name for at"},
+        "date": {**_SHIPPER_TIME, "description": "Fluent Bit's name for at (json_date_key)"},
+        "visitor": {"type": "string", "minLength": 1, "maxLength": MAX_VISITOR},
+        "event_id": {"type": "string", "minLength": 1, "maxLength": MAX_EVENT_ID},
+        "ip": {
+            "type": "string",
+            "description": "the reader's IP address: with user_agent the event is bot-filtered "
+            "as a beacon is; neither is stored",
+        },
+        "user_agent": {"type": "string"},
+    },
+}
+BATCH_BODY: dict[str, Any] = {
+    "oneOf": [
+        {
+            "type": "object",
+            "required": ["events"],
+            "properties": {"events": {"type": "array", "items": BATCH_EVENT}},
+        },
+        {
+            "type": "array",
+            "items": BATCH_EVENT,
+            "description": "the events themselves (Vector's json codec, Fluent Bit's json "
+            "format, Logstash's json_batch)",
+        },
+    ]
+}
 
 
 class Rejected(BaseModel):
@@ -140,6 +176,8 @@ class Rejected(BaseModel):
 class BatchResult(BaseModel):
     counted: int
     duplicates: int
+    bots: int = Field(description="events whose user_agent is a crawler: counted apart")
+    automated: int = Field(description="events counted apart as automated (user_agent too long)")
     rejected: list[Rejected]
 
 
