@@ -3,6 +3,7 @@ and every way a page can be wrong, slow, large, off-site or hostile."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -184,6 +185,17 @@ async def test_a_page_that_trickles_is_dropped_at_the_time_limit(
     with pytest.raises(TooSlow, match=f"within {TIMEOUT_S:g} s"):
         await fetcher.page(site.url("/slow"))
     assert TIMEOUT_S - 0.1 <= time.monotonic() - started < TIMEOUT_S + 1.0
+
+
+async def test_fetches_in_flight_are_bounded_per_process(site: NewsSite) -> None:
+    """Two trickling pages with one slot: the second waits, then gets its own whole limit."""
+    settings = discovery_settings(site, fetch_concurrency=1, fetch_timeout_s=0.5)
+    async with Fetcher(settings) as fetcher:
+        started = time.monotonic()
+        slow = [fetcher.page(site.url("/slow")) for _ in range(2)]
+        results = await asyncio.gather(*slow, return_exceptions=True)
+        assert all(isinstance(result, TooSlow) for result in results)
+        assert time.monotonic() - started >= 0.95 and fetcher.in_flight == 0
 
 
 async def test_a_five_megabyte_page_is_refused(site: NewsSite, fetcher: Fetcher) -> None:
