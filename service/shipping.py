@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 import math
+import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -14,7 +15,13 @@ import orjson
 from .catalog import MAX_URL
 from .clock import parse_rfc3339
 from .discovery.urls import article_id_from_url
-from .errors import DomainError, InvalidArticleId, InvalidBody, PayloadTooLarge
+from .errors import (
+    DomainError,
+    InvalidArticleId,
+    InvalidBody,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+)
 from .ingest import (
     HUMAN,
     MAX_EVENT_ID,
@@ -60,6 +67,27 @@ class Unreadable:
 
 
 UNREADABLE = Unreadable()
+
+
+def inflate(body: bytes, content_encoding: str, max_bytes: int) -> bytes:
+    """The body as sent before ``Content-Encoding: gzip`` (Fluent Bit's ``compress gzip``,
+    Vector's and Logstash's compression), refused past ``max_bytes`` decompressed."""
+    encoding = content_encoding.strip().lower()
+    if encoding in ("", "identity"):
+        return body
+    if encoding not in ("gzip", "x-gzip"):
+        raise UnsupportedMediaType(f"Content-Encoding {encoding}: send gzip or none")
+    inflater = zlib.decompressobj(wbits=31)
+    try:
+        # One byte past the limit is enough to know: a gzip bomb is never inflated whole.
+        data = inflater.decompress(body, max_bytes + 1)
+    except zlib.error as exc:
+        raise InvalidBody(f"a gzip body that does not inflate: {exc}") from exc
+    if len(data) > max_bytes:
+        raise PayloadTooLarge(f"the body is over the {max_bytes}-byte limit once inflated")
+    if not inflater.eof:
+        raise InvalidBody("a gzip body cut short")
+    return data
 
 
 def parse_events(body: bytes, content_type: str, max_events: int) -> list[Any]:

@@ -5,6 +5,7 @@ bot-filtered and never stored; ingest tokens that open the batch endpoint and no
 
 from __future__ import annotations
 
+import gzip
 from typing import Any
 
 import httpx
@@ -149,6 +150,29 @@ async def test_fluent_bit_json_and_json_lines(
     as_lines = await post(shipper, ndjson(records), "application/x-ndjson")
     assert as_json.json() == as_lines.json() == answer(counted=2), date_format
     assert await views_of(shipper, "a") == 2
+
+
+async def test_gzip_bodies_are_inflated_within_the_limit(
+    shipper: httpx.AsyncClient, shipping: Settings
+) -> None:
+    """Fluent Bit's `compress gzip`, Vector's and Logstash's compression."""
+    records = ndjson([fluent_bit_record("a", T_VIEW), fluent_bit_record("b", T_VIEW)])
+    gzipped = {**INGEST, "Content-Encoding": "gzip"}
+    response = await post(shipper, gzip.compress(records), "application/x-ndjson", gzipped)
+    assert response.json() == answer(counted=2)
+    bomb = gzip.compress(b" " * (shipping.batch_max_body_bytes + 1) + b"[]")
+    cut_short = gzip.compress(records)[:-20]
+    refused = [
+        (bomb, "gzip", 413, "payload_too_large"),
+        (records, "gzip", 400, "invalid_body"),  # says gzip, is not
+        (cut_short, "gzip", 400, "invalid_body"),
+        (records, "br", 415, "unsupported_media_type"),
+    ]
+    for body, encoding, status, code in refused:
+        headers = {**INGEST, "Content-Encoding": encoding}
+        response = await post(shipper, body, "application/x-ndjson", headers)
+        assert (response.status_code, response.json()["code"]) == (status, code), encoding
+    assert await views_of(shipper, "a") == 1
 
 
 async def test_logstash_json_batch(shipper: httpx.AsyncClient) -> None:

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request, Response
 from ..errors import DomainError
 from ..ingest import View
 from ..scripts.record import AUTOMATED, BOT, COUNTED, UNKNOWN
-from ..shipping import EventContext, event_view, parse_events
+from ..shipping import EventContext, event_view, inflate, parse_events
 from ..validate import small_int
 from .asgi import check_size, read_body
 from .auth import BatchWriter, Svc
@@ -46,6 +46,7 @@ router = APIRouter(tags=["beacons"])
         "unauthorized",
         "admin_disabled",
         "payload_too_large",
+        "unsupported_media_type",
         "request_timeout",
         "storage_unavailable",
     ),
@@ -61,6 +62,8 @@ async def batch(svc: Svc, request: Request) -> Response:
     body = await read_body(
         request.scope, request.receive, settings.batch_max_body_bytes, settings.body_timeout_s
     )
+    encoding = request.headers.get("content-encoding", "")
+    body = inflate(body, encoding, settings.batch_max_body_bytes)
     content_type = request.headers.get("content-type", "")
     events = parse_events(body, content_type, settings.batch_max_events)
     now = svc.clock.now()
