@@ -150,6 +150,7 @@ def main(args: argparse.Namespace, log: Any) -> None:
         seed.write_counters(client, shards, now)
         asyncio.run(seed.slide_windows(url, now))
         seed.write_readers(client, shards, now)
+        seed.write_samples(client, shards, now, Settings.model_fields["min_readers"].default)
         del shards
         used = int(client.info("memory")["used_memory"])
         log(

@@ -3,7 +3,8 @@
 Writing 10 million views through the API would take longer than the benchmark may. The catalog
 goes in through put_article.lua's own codec; the views go in as the time buckets merge.lua
 leaves (keys.py names, merge.py's TTLs) plus the all-time totals, unique-reader HyperLogLogs,
-dedupe markers for the last half hour and per-minute counters; then the service's own bucket
+the lists' readers samples (as record.lua and samples.lua leave them), dedupe markers for the
+last half hour and per-minute counters; then the service's own bucket
 maintenance (buckets.maintain: the first rollup's rebuild) computes the window sets and their
 starts from those buckets. Views per article follow Zipf's law (a few stories take most of the
 traffic, as on a news site); their times are spread evenly over the last seven days.
@@ -20,9 +21,17 @@ from typing import Any
 import redis
 
 from service import buckets, keys
+from service.integrity import ID
 from service.scripts import put_article
 from service.scripts.merge import bucket_ttl_s
-from service.scripts.record import PER_MINUTE_RETENTION_S, READERS_RETENTION_S, ttl
+from service.scripts.record import (
+    HOUR_S,
+    PER_MINUTE_RETENTION_S,
+    READERS_RETENTION_S,
+    SAMPLE_RETENTION_S,
+    ttl,
+)
+from service.scripts.samples import DAY_RETENTION_S
 from service.settings import Settings
 from service.storage import connect
 from service.windows import DAY, HOUR, M5
@@ -172,4 +181,37 @@ def write_readers(client: redis.Redis, shards: list[ShardData], now: float) -> N
                 per_minute,
                 ex=ttl((minute - back + 1) * 60 + PER_MINUTE_RETENTION_S, now),
             )
+        pipe.execute()
+
+
+def write_samples(client: redis.Redis, shards: list[ShardData], now: float, keep: int) -> None:
+    """The readers samples the lists' minimum-readers rule reads: per hour of the last 26 (as
+    record.lua writes them), per day and all time (as samples.lua folds them), up to ``keep``
+    ids each; an article's readers are distinct (one per view, as in write_readers)."""
+
+    def ids(count: int) -> str:
+        return "".join(f"{n:0{ID}x}" for n in range(min(count, keep)))
+
+    pipe = client.pipeline(transaction=False)
+    hour_from = int(now // HOUR_S) - SAMPLE_RETENTION_S // HOUR_S
+    for shard, data in enumerate(shards):
+        periods = [
+            ("h", hour_from, data.hour, HOUR_S, SAMPLE_RETENTION_S),
+            ("d", 0, data.day, DAY.bucket_s, DAY_RETENTION_S),
+        ]
+        for period, first, cells, span, retention in periods:
+            by_index: dict[int, dict[str, str]] = defaultdict(dict)
+            for (index, article), count in cells.items():
+                if index >= first:
+                    by_index[index][article] = ids(count)
+            for index, held in by_index.items():
+                key = keys.readers_sample(shard, period, index)
+                items = list(held.items())
+                for start in range(0, len(items), CHUNK):
+                    pipe.hset(key, mapping=dict(items[start : start + CHUNK]))
+                pipe.expire(key, ttl((index + 1) * span + retention, now))
+        everything = list(data.totals.items())
+        for start in range(0, len(everything), CHUNK):
+            chunk = everything[start : start + CHUNK]
+            pipe.hset(keys.readers_sample(shard, "all"), mapping={a: ids(c) for a, c in chunk})
         pipe.execute()

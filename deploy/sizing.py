@@ -11,6 +11,8 @@
    old buckets aged out), then batch events with an event_id; MEMORY USAGE of every key,
    grouped, gives the bytes per article, per dedupe marker (one per view for
    VIEWCOUNT_DEDUPE_WINDOW_S) and per event_id marker (one per event for EVENT_ID_TTL_S).
+3. Integrity memory: one hour of beacons, each from a new client network, gives the bytes
+   the per-client caps keep per counted view-second, and the readers samples per article-hour.
 Each part runs its own redis-server (AOF everysec, as in docker-compose.yml) on a free port.
 """
 
@@ -34,6 +36,7 @@ from service.commit import Committer
 from service.embedded import RedisServer
 from service.ingest import View
 from service.rollup import Rollup
+from service.scripts.record import CAPS_RETENTION_S
 from service.settings import Settings
 from service.storage import Storage, connect
 
@@ -44,6 +47,7 @@ MEMORY_ARTICLES = 200
 MEMORY_DAYS = 31
 VIEWS_PER_ARTICLE_HOUR = 2
 EVENT_MARKERS = 1000
+INTEGRITY_VIEWS = 100_000  # ~28 views a second for an hour
 T0 = 1_795_780_800.0
 
 
@@ -212,6 +216,46 @@ async def memory() -> dict[str, Any]:
         server.stop()
 
 
+async def integrity_memory() -> dict[str, Any]:
+    """What the per-client caps and the lists' readers samples keep: one clock hour of
+    beacon views, each from a new client network (the worst case: a cap field per view),
+    over MEMORY_ARTICLES articles, one of them flooded by one network past its cap."""
+    server = Server()
+    settings = settings_for(server, rate_limit_per_min=0)
+    store = connect(settings)
+    clock = ManualClock(T0 + 60)
+    try:
+        ids = await load_catalog(store, clock, MEMORY_ARTICLES)
+        committer = Committer(store, settings, clock)
+        flood = os.urandom(12)
+        for start in range(0, INTEGRITY_VIEWS, 1000):
+            views = [
+                View(ids[n % len(ids)], clock.now(), reader=os.urandom(16), client=os.urandom(12))
+                for n in range(start, min(INTEGRITY_VIEWS, start + 1000))
+            ]
+            views += [View(ids[0], clock.now(), reader=os.urandom(16), client=flood)] * 50
+            await committer.submit_many(views)
+        groups = key_memory(server.sync)
+        fields = sum(int(server.sync.hlen(key)) for key in server.sync.scan_iter("*:cap:*"))
+        per_field = groups["cap"]["bytes"] / fields
+        # An hour's caps hash lives through that hour and the two after it (record.lua reads
+        # three), so a steady rate of one counted view a second from new networks holds
+        # three hours of fields.
+        resident_s = 3600 + CAPS_RETENTION_S
+        samples = groups["rs"]["bytes"] + groups.get("top", {}).get("bytes", 0)
+        return {
+            "views": INTEGRITY_VIEWS,
+            "cap_fields": fields,
+            "cap_bytes_per_field": round(per_field),
+            "cap_bytes_per_view_second": round(per_field * resident_s),
+            "sample_bytes_per_article_hour": round(samples / MEMORY_ARTICLES),
+            "groups": {k: groups[k] for k in ("cap", "rs", "top", "autoh") if k in groups},
+        }
+    finally:
+        await store.close()
+        server.stop()
+
+
 def key_memory(conn: redis.Redis) -> dict[str, dict[str, int]]:
     """MEMORY USAGE summed by kind of key (the part after the hash tag, numbers dropped)."""
     totals: dict[str, Counter[str]] = {}
@@ -279,6 +323,7 @@ async def main() -> None:
         "throughput": await throughput(cluster=False),
         "throughput_cluster_3_masters": await throughput(cluster=True),
         "memory": await memory(),
+        "integrity_memory": await integrity_memory(),
     }
     text = json.dumps(results, indent=2)
     print(text)

@@ -18,7 +18,7 @@ from .validate import has_visible, is_theme
 MAX_TITLE = 300
 MAX_URL = 2048
 MAX_IMPORTED = 2**53 - 1  # counts stay exact in JSON and Lua numbers
-META_FIELDS = ("title", "url", "theme", "published_at", "imported_views")
+META_FIELDS = ("title", "url", "theme", "published_at", "imported_views", "ranked")
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +29,7 @@ class Article:
     theme: str
     published_at: str | None
     imported_views: int
+    ranked: bool = True  # False: counted, but in no public list
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -38,6 +39,7 @@ class Article:
             "theme": self.theme,
             "published_at": self.published_at,
             "imported_views": self.imported_views,
+            "ranked": self.ranked,
         }
 
 
@@ -71,7 +73,10 @@ def article_from_fields(article_id: str, fields: object) -> Article:
         or not 0 <= imported <= MAX_IMPORTED
     ):
         raise InvalidField("imported_views: an integer >= 0 is required")
-    return Article(article_id, title, url, theme, published, imported)  # type: ignore[arg-type]
+    ranked = fields.get("ranked", True)
+    if not isinstance(ranked, bool):
+        raise InvalidField("ranked: true or false")
+    return Article(article_id, title, url, theme, published, imported, ranked)  # type: ignore[arg-type]
 
 
 def _is_http_url(url: str) -> bool:
@@ -102,6 +107,7 @@ class Catalog:
             article.theme,
             article.published_at,
             article.imported_views,
+            article.ranked,
         )
         return put_article.decode(await self.storage.run(call))
 
@@ -123,6 +129,7 @@ class Catalog:
             "theme": fields["theme"],
             "published_at": fields["published_at"] or None,
             "imported_views": int(fields["imported_views"] or 0),
+            "ranked": fields["ranked"] != "0",  # articles written before the field: ranked
         }
 
     async def meta(self, article_ids: list[str]) -> list[dict[str, str | None] | None]:

@@ -51,7 +51,11 @@ class Committer:
         self.clock = clock
         self.metrics = metrics
         self.limits = record.Limits(
-            settings.dedupe_window_s, settings.event_id_ttl_s, settings.rate_limit_per_min
+            settings.dedupe_window_s,
+            settings.event_id_ttl_s,
+            settings.rate_limit_per_min,
+            settings.max_views_per_client,
+            settings.min_readers,
         )
         self._lanes: dict[LaneKey, Batcher[Waiter]] = {}
         self._rate_first = settings.rate_limit_per_min > 0 and storage.cluster

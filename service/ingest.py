@@ -7,6 +7,7 @@ import ipaddress
 import os
 import socket
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -100,13 +101,34 @@ def is_bot(user_agent: str) -> bool:
     return _bots.is_crawler(user_agent)
 
 
-def kind_of(user_agent: bytes, max_chars: int) -> str:
-    """HUMAN, BOT, or AUTOMATED for a User-Agent over ``max_chars`` (no browser sends one;
-    Wikimedia's automated-actor rules draw the line at 400). Detection reads no more than
-    ``max_chars``, so its cost is bounded whatever the header holds."""
+def kind_of(user_agent: bytes, max_chars: int, min_chars: int = 0) -> str:
+    """HUMAN, BOT, or AUTOMATED: a User-Agent over ``max_chars`` (no browser sends one;
+    Wikimedia's automated-actor rules draw the line at 400), or one under ``min_chars`` that
+    is no known crawler (Wikimedia: under 25). Detection reads no more than ``max_chars``, so
+    its cost is bounded whatever the header holds."""
     if len(user_agent) > max_chars:
         return AUTOMATED
-    return BOT if is_bot(user_agent.decode("latin-1")) else HUMAN
+    if is_bot(user_agent.decode("latin-1")):
+        return BOT
+    return AUTOMATED if len(user_agent) < min_chars else HUMAN
+
+
+@lru_cache(maxsize=65536)
+def client_network(ip: str, prefix_v4: int, prefix_v6: int) -> str:
+    """The client network of an address, as text: IPv4 truncated to ``prefix_v4`` bits, IPv6
+    to ``prefix_v6`` (an IPv4-mapped IPv6 address is IPv4). One home connection or cloud
+    server holding a whole IPv6 /64 is one client. An address that does not parse is its own
+    network (the socket peer of a test, a Unix socket)."""
+    try:
+        packed = socket.inet_pton(socket.AF_INET6 if ":" in ip else socket.AF_INET, ip)
+    except (OSError, ValueError):
+        return ip
+    if len(packed) == 16 and packed[:12] == b"\x00" * 10 + b"\xff\xff":
+        packed = packed[12:]  # ::ffff:a.b.c.d
+    bits, prefix = (32, prefix_v4) if len(packed) == 4 else (128, prefix_v6)
+    value = int.from_bytes(packed, "big") >> (bits - prefix) << (bits - prefix)
+    family = socket.AF_INET if bits == 32 else socket.AF_INET6
+    return f"{socket.inet_ntop(family, value.to_bytes(bits // 8, 'big'))}/{prefix}"
 
 
 def client_ip(peer: str | None, forwarded_for: str | None, settings: Settings) -> str:

@@ -120,6 +120,36 @@ def per_minute(shard: int, minute: int) -> str:
     return f"{_s(shard)}:pm:{minute}"
 
 
+def caps(shard: int, hour: int) -> str:
+    """Hash cap field -> views in one clock hour, for the per-client cap; a field digests a
+    client network with an article (record.cap_field)."""
+    return f"{_s(shard)}:cap:{hour}"
+
+
+def readers_sample(shard: int, period: str, index: int | None = None) -> str:
+    """Hash article -> up to VIEWCOUNT_MIN_READERS distinct reader ids (8 hex characters
+    each) seen in one hour ("h"), one day ("d"), or ever ("all", no index): the lists'
+    minimum-readers rule reads these."""
+    suffix = period if index is None else f"{period}:{index}"
+    return f"{_s(shard)}:rs:{suffix}"
+
+
+def top_clients(shard: int, hour: int) -> str:
+    """Hash article -> "client digest:views" of the client network with the most views of it
+    in one hour, once one has several: what GET /v1/admin/suspicious reports."""
+    return f"{_s(shard)}:top:{hour}"
+
+
+def automated_hourly(shard: int, hour: int) -> str:
+    """Hash article -> automated views in one hour (the suspicious report's windows)."""
+    return f"{_s(shard)}:autoh:{hour}"
+
+
+def unranked(shard: int) -> str:
+    """Set of the shard's articles an editor took out of every public list ("ranked": false)."""
+    return f"{_s(shard)}:unranked"
+
+
 def rate(shard: int, minute: int) -> str:
     """Hash client-ip digest -> requests in one minute, for the per-IP rate limit."""
     return f"{_s(shard)}:rl:{minute}"

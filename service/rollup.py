@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from . import buckets, keys, snapshot, topk
+from . import buckets, integrity, keys, snapshot, topk
 from .catalog import Catalog
 from .clock import Clock
 from .settings import Settings
@@ -47,7 +47,8 @@ class Rollup:
         started = time.monotonic()
         as_of = self.clock.now()
         await buckets.maintain(self.storage, as_of)
-        ranked = await self._rank()
+        await integrity.fold_samples(self.storage, as_of, self.settings.min_readers)
+        ranked = await self._rank(as_of)
         generation = await snapshot.write(self.storage, await self._items(ranked), self._grace_s)
         published = await self._publish(lease_token, generation, as_of)
         duration_ms = int((time.monotonic() - started) * 1000)
@@ -65,17 +66,24 @@ class Rollup:
     async def _publish(self, lease_token: str, generation: int, as_of: float) -> bool:
         return await snapshot.publish(self.storage, lease_token, generation, as_of, self._grace_s)
 
-    async def _rank(self) -> dict[str, list[tuple[str, int]]]:
+    async def _rank(self, as_of: float) -> dict[str, list[tuple[str, int]]]:
         """List name -> [(article, window views)], best first, ties by article id: site-wide
-        and per theme (the catalog's current theme), read from the top of each window set."""
+        and per theme (the catalog's current theme), read from the top of each window set.
+        An article an editor took out is never listed; one without enough distinct readers
+        in a window is not listed in that window's lists."""
         reader = topk.TopReader(
-            self.storage, self.settings.ranking_size, await topk.theme_sizes(self.storage)
+            self.storage,
+            self.settings.ranking_size,
+            await topk.theme_sizes(self.storage),
+            await integrity.unranked(self.storage),
         )
+        gate = integrity.ReaderGate(self.storage, self.settings.min_readers, as_of)
         ranked: dict[str, list[tuple[str, int]]] = {}
         for window in WINDOWS:
             name = window.name
             top, by_theme = await reader.lists(
-                keys.totals if name == "all" else partial(keys.window, name=name)
+                keys.totals if name == "all" else partial(keys.window, name=name),
+                partial(gate.passing, window),
             )
             ranked[snapshot.list_name(name, None)] = _whole(top)
             for theme, items in by_theme.items():

@@ -69,6 +69,7 @@ class RollupScheduler:
         self.scheduler = AsyncIOScheduler()
         self.rollups = 0
         self._lock = asyncio.Lock()
+        self._catch_up: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         interval = self.settings.rollup_interval_s
@@ -108,7 +109,10 @@ class RollupScheduler:
                 log.warning("rollup check failed", extra={"error": str(exc)})
                 return
             if overdue:
-                await self.tick()
+                # Its own task: a rollup run inside this job would hold off the next
+                # heartbeats (one instance at a time), and a rollup longer than the lease
+                # would then lose the lease it runs under and be fenced off, every time.
+                self._catch_up = asyncio.create_task(self.tick())
 
     async def tick(self) -> None:
         """One scheduled rollup, if this process leads and no rollup is running here."""

@@ -45,6 +45,48 @@ class Settings(BaseSettings):
         "has no such limit)",
     )
     rate_limit_per_min: int = Field(600, ge=0, description="per client IP; 0 disables")
+    # --- integrity: who is one client, and what one client may add to the lists ------------
+    client_prefix_v4: int = Field(
+        32, ge=8, le=32, description="an IPv4 client network: the address truncated to these bits"
+    )
+    client_prefix_v6: int = Field(
+        64,
+        ge=16,
+        le=128,
+        description="an IPv6 client network: the address truncated to these bits (a /64 is one "
+        "home connection or cloud server)",
+    )
+    max_views_per_client: int = Field(
+        20,
+        ge=0,
+        description="counted views of one article from one client network in any hour (the "
+        "current and two previous clock hours together, so also in any 1h list); more are "
+        "automated; 0 disables",
+    )
+    min_readers: int = Field(
+        3,
+        ge=1,
+        le=16,
+        description="distinct readers (client networks; batch visitors) an article needs in a "
+        "window to enter that window's public lists",
+    )
+    min_user_agent_chars: int = Field(
+        25,
+        ge=0,
+        le=200,
+        description="a User-Agent shorter than this (and no known crawler) is automated "
+        "(Wikimedia's automated-actor rule: under 25 characters); 0 disables",
+    )
+    suspicious_share: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="the share of an article's views in a window from one client network past "
+        "which GET /v1/admin/suspicious lists it",
+    )
+    suspicious_min_views: int = Field(
+        20, ge=1, description="views an article needs in a window before its share is judged"
+    )
     max_forwarded_hops: int = Field(
         16,
         ge=1,

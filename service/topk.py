@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from . import keys
@@ -22,20 +22,32 @@ from .storage import Storage, ops
 
 FIRST_DEPTH_FACTOR = 1.5  # first read: 1.5x the candidates the lists need, spread over shards
 Scored = tuple[str, float]
+Eligible = Callable[[set[str]], Awaitable[set[str]]]
 
 
 class TopReader:
     """Reads window sets for one rollup; knows each article's current theme once looked up."""
 
-    def __init__(self, storage: Storage, size: int, theme_sizes: dict[str, int]) -> None:
+    def __init__(
+        self,
+        storage: Storage,
+        size: int,
+        theme_sizes: dict[str, int],
+        excluded: frozenset[str] = frozenset(),
+    ) -> None:
         self.storage = storage
         self.size = size
         self.theme_sizes = theme_sizes  # theme -> articles in the catalog
         self.themes: dict[str, str | None] = {}  # article -> theme (None: deleted)
+        self.excluded = excluded  # never listed (editors took them out)
 
-    async def lists(self, key_of: Any) -> tuple[list[Scored], dict[str, list[Scored]]]:
+    async def lists(
+        self, key_of: Any, eligible: Eligible | None = None
+    ) -> tuple[list[Scored], dict[str, list[Scored]]]:
         """The site-wide list and every theme's list of one window; ``key_of(shard)`` names
-        the shard's sorted set. Lists hold (article, views), best first, ties by article."""
+        the shard's sorted set. Lists hold (article, views), best first, ties by article.
+        ``eligible(articles)`` says which of some read articles may be listed (the minimum
+        readers rule); the others are passed over as the excluded ones are."""
         need = self.size * (len(self.theme_sizes) + 1)
         depth = {
             shard: max(64, math.ceil(need * FIRST_DEPTH_FACTOR / keys.SHARDS))
@@ -43,6 +55,8 @@ class TopReader:
         }
         read: dict[int, list[Scored]] = {}
         exhausted: set[int] = set()
+        listable: dict[str, bool] = {}  # article -> may be listed
+        passed_over = 0
         while depth:
             for shard, items in zip(depth, await self._read(key_of, depth), strict=True):
                 read[shard] = items
@@ -52,26 +66,39 @@ class TopReader:
             ceiling = max(
                 (read[s][-1][1] for s in read if s not in exhausted and read[s]), default=-math.inf
             )
-            candidates = [
+            considered = [
                 (a, s)
                 for items in read.values()
                 for a, s in items
                 if s > 0 and self.themes.get(a) is not None
             ]
-            if self._settled(candidates, ceiling):
+            # Each article is judged once per window, when first read.
+            fresh = {a for a, _ in considered if a not in listable}
+            allowed = fresh - self.excluded
+            if eligible is not None and allowed:
+                allowed = await eligible(allowed)
+            passed_over += len(fresh) - len(allowed)
+            listable.update((a, a in allowed) for a in fresh)
+            candidates = (
+                [(a, s) for a, s in considered if listable[a]] if passed_over else considered
+            )
+            if self._settled(candidates, considered, ceiling):
                 break
             depth = {s: 2 * len(read[s]) for s in read if s not in exhausted}
         return self._rank(candidates)
 
-    def _settled(self, candidates: list[Scored], ceiling: float) -> bool:
-        """Whether no unread article (all score at most ``ceiling``) can enter any list."""
+    def _settled(self, candidates: list[Scored], considered: list[Scored], ceiling: float) -> bool:
+        """Whether no unread article (all score at most ``ceiling``) can enter any list: each
+        list has enough ``candidates`` above it, or its theme has no article left unread
+        (``considered``: every read article, listable or not)."""
         if ceiling == -math.inf:
             return True
         above: dict[str | None, int] = defaultdict(int)
         seen: dict[str | None, int] = defaultdict(int)
+        for article, _ in considered:
+            seen[self.themes[article]] += 1
         for article, score in candidates:
             theme = self.themes[article]
-            seen[theme] += 1
             if score > ceiling:
                 above[theme] += 1
                 above[None] += 1

@@ -65,6 +65,8 @@ class Service:
             "VIEWCOUNT_ADMIN_TOKEN": ADMIN_TOKEN,
             "VIEWCOUNT_SECRET": SECRET,
             "VIEWCOUNT_RATE_LIMIT_PER_MIN": "0",
+            "VIEWCOUNT_MAX_VIEWS_PER_CLIENT": "0",
+            "VIEWCOUNT_MIN_READERS": "1",
             "VIEWCOUNT_REDIS_TIMEOUT_S": "1",
             "VIEWCOUNT_LOG_JSON": "false",
         }

@@ -99,4 +99,3 @@ def clock() -> ManualClock:
 async def client(settings: Settings, clock: ManualClock) -> AsyncIterator[httpx.AsyncClient]:
     async with client_for(settings, clock) as http:
         yield http
-

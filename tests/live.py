@@ -34,7 +34,8 @@ from .support import (
 
 class ServiceProcess:
     """`viewcount serve --no-scheduler` (or another subcommand) in its own process; serve with
-    ``workers`` uvicorn workers, and its own scheduler when ``scheduler`` is set."""
+    ``workers`` uvicorn workers, its own scheduler when ``scheduler`` is set, and ``flags``
+    (such as ``--demo``) after the rest."""
 
     def __init__(
         self,
@@ -43,10 +44,12 @@ class ServiceProcess:
         command: str = "serve",
         workers: int = 1,
         scheduler: bool = False,
+        flags: Sequence[str] = (),
         **settings: Any,
     ) -> None:
         self.port = free_port()
         self.command = command
+        self.flags = list(flags)
         self.workers = workers
         self.scheduler = scheduler
         env = {k: v for k, v in os.environ.items() if not k.startswith("VIEWCOUNT_")}
@@ -57,6 +60,9 @@ class ServiceProcess:
                 "VIEWCOUNT_SECRET": SECRET,
                 "VIEWCOUNT_LOG_JSON": "false",
                 "VIEWCOUNT_LOG_LEVEL": "warning",
+                # Load comes from one address: the per-client rules have tests of their own.
+                "VIEWCOUNT_MAX_VIEWS_PER_CLIENT": "0",
+                "VIEWCOUNT_MIN_READERS": "1",
             }
         )
         env.update({f"VIEWCOUNT_{k.upper()}": str(v) for k, v in settings.items()})
@@ -69,6 +75,7 @@ class ServiceProcess:
         if self.command == "serve":
             args += ["--port", str(self.port), "--workers", str(self.workers)]
             args += [] if self.scheduler else ["--no-scheduler"]
+        args += self.flags
         self.process = subprocess.Popen(
             args, env=self.env, stdout=self._log, stderr=subprocess.STDOUT
         )

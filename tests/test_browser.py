@@ -206,6 +206,11 @@ def test_demo_page_shows_live_counts_lists_and_chart(stack: Stack, tab: Tab) -> 
         wait_until(
             lambda: re.sub(r"[\s,.]", "", page.text_content("#vpm") or "").isdigit(), "the counter"
         )
+        for counter in ("#bot-views", "#automated-views"):  # counted apart, beside each other
+            wait_until(
+                lambda c=counter: re.sub(r"[\s,.]", "", page.text_content(c) or "").isdigit(),
+                counter,
+            )
         count = page.locator(".headline-count [part=count]").text_content() or ""
         assert spaced(count).endswith("переглядів" if lang == "uk" else "views")
         page.wait_for_load_state("networkidle")

@@ -31,6 +31,7 @@ async def test_put_creates_then_replaces(client: httpx.AsyncClient) -> None:
         "views": 0,
         "bot_views": 0,
         "automated_views": 0,
+        "ranked": True,
     }
     replaced = await client.put(
         f"/v1/articles/{ARTICLE}", json={**BODY, "title": "New title"}, headers=ADMIN

@@ -116,7 +116,7 @@ async def test_unknown_paths_and_methods_are_problems(client: httpx.AsyncClient)
     assert missing.status_code == 404 and missing.json()["code"] == "not_found"
     wrong = await client.patch("/v1/themes")
     assert wrong.status_code == 405 and wrong.json()["code"] == "method_not_allowed"
-    assert wrong.headers["allow"] == "GET"
+    assert wrong.headers["allow"] == "GET, HEAD, OPTIONS"
 
 
 async def test_openapi_documents_every_endpoint(client: httpx.AsyncClient) -> None:
@@ -142,3 +142,40 @@ async def test_openapi_documents_every_endpoint(client: httpx.AsyncClient) -> No
         beacon["requestBody"]["content"]
     )
     assert {"202", "400", "404", "413", "415", "422", "429", "503"} <= set(beacon["responses"])
+
+
+async def test_openapi_states_what_the_parsers_accept(client: httpx.AsyncClient) -> None:
+    spec = (await client.get("/openapi.json")).json()
+    paths, components = spec["paths"], spec["components"]["schemas"]
+    bodies = paths["/v1/views"]["post"]["requestBody"]["content"]
+    # sendBeacon's text/plain body is the same JSON object, not any string.
+    assert bodies["text/plain"]["schema"] == bodies["application/json"]["schema"]
+    assert bodies["text/plain"]["schema"]["required"] == ["article"]
+    # A form drops empty fields: there an empty visitor is absent, in JSON it is refused.
+    form = bodies["application/x-www-form-urlencoded"]["schema"]
+    assert "minLength" not in form["properties"]["visitor"]
+    assert bodies["application/json"]["schema"]["properties"]["visitor"]["minLength"] == 1
+    # A batch takes any item and rejects the bad ones one by one, with the codes it documents.
+    batch = paths["/v1/views/batch"]["post"]
+    shapes = batch["requestBody"]["content"]["application/json"]["schema"]["oneOf"]
+    wrapped, bare = shapes  # {"events": [...]}, or the array itself (log shippers)
+    for events in (wrapped["properties"]["events"], bare):
+        assert {"$ref": "#/components/schemas/BatchEvent"} in events["items"]["anyOf"]
+    assert "@timestamp" in components["BatchEvent"]["properties"]
+    assert set(components["Rejected"]["properties"]["code"]["enum"]) == {
+        "invalid_body",
+        "invalid_article_id",
+        "unknown_article",
+        "invalid_time",
+    }
+    # Admin operations name their token and its problems; every operation the protocol's.
+    for path, method in (("/v1/views/batch", "post"), ("/v1/rollup", "post")):
+        operation = paths[path][method]
+        assert operation["security"] == [{"admin_token": []}]
+        assert {"401", "403", "408", "431"} <= set(operation["responses"])
+    assert "security" not in paths["/v1/popular"]["get"]
+    for item in paths.values():
+        for operation in item.values():
+            for status, answer in operation["responses"].items():
+                if int(status) >= 400:
+                    assert "application/problem+json" in answer["content"], status

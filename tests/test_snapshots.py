@@ -119,7 +119,10 @@ _PERMANENT = (
     *(
         f"{keys.PREFIX}:{tag}:{name}"
         for tag in keys.SHARD_TAGS
-        for name in ("articles", "theme", "themes", "total", "bots", "win", "winfrom", "a:")
+        for name in (
+            *("articles", "theme", "themes", "total", "bots", "win", "winfrom", "a:"),
+            *("auto", "rs:all", "unranked"),  # per article, kept as long as it is
+        )
     ),
     keys.RANK,
 )

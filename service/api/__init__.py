@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
+from starlette.routing import Route
 
 from ..catalog import Catalog
 from ..clock import Clock, SystemClock
@@ -22,9 +23,9 @@ from ..metrics import Metrics
 from ..rankings import Rankings
 from ..settings import Settings
 from ..storage import Storage, StorageError, connect
-from . import articles, assets, batch, beacons, docs, ops, pages, rankings
+from . import admin, articles, assets, batch, beacons, docs, ops, pages, rankings
 from .asgi import ClientGone, as_response, for_exception, problem
-from .front import Front
+from .front import Front, Methods
 from .openapi import document
 from .state import Services
 
@@ -76,15 +77,19 @@ def create_app(
         redoc_url=None,
         description="View counts and rankings for news and content sites.",
     )
-    routers = (beacons, articles, batch, rankings, ops, pages, docs)
-    for router in (module.router for module in routers):
+    modules = (beacons, articles, batch, rankings, admin, ops, pages, docs)
+    routers = [module.router for module in modules]
+    for router in routers:
         app.include_router(router)
-    _handlers(app, metrics, settings)
-    app.openapi = lambda: document(app)  # type: ignore[method-assign]
-    return Front(app, settings, holder)
+    # The routes as declared (the app holds an included router as one entry), and its own.
+    routes = [route for router in routers for route in router.routes]
+    methods = Methods([*routes, *(r for r in app.router.routes if isinstance(r, Route))])
+    _handlers(app, metrics, settings, methods)
+    app.openapi = lambda: document(app, routes)  # type: ignore[method-assign]
+    return Front(app, settings, holder, methods)
 
 
-def _handlers(app: FastAPI, metrics: Metrics, settings: Settings) -> None:
+def _handlers(app: FastAPI, metrics: Metrics, settings: Settings, methods: Methods) -> None:
     async def failed(request: Request, exc: Exception) -> Response:
         rendered = for_exception(exc, metrics, settings.retry_after_s, request.scope["path"])
         if rendered is None:  # the client went away: nobody reads this
@@ -105,10 +110,12 @@ def _handlers(app: FastAPI, metrics: Metrics, settings: Settings) -> None:
 
     @app.exception_handler(HTTPException)
     async def http(request: Request, exc: HTTPException) -> Response:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(
-            exc.status_code, "invalid_parameter"
-        )
-        # Starlette's own headers, such as the Allow of a 405.
+        if exc.status_code == 405:
+            # Starlette's Allow names the methods of the first route with this path only.
+            allow = methods.header(request.scope)
+            detail = f"this resource allows {allow.decode()}"
+            return as_response(problem("method_not_allowed", detail, [(b"allow", allow)]))
+        code = "not_found" if exc.status_code == 404 else "invalid_parameter"
         extra = [(k.lower().encode(), v.encode()) for k, v in (exc.headers or {}).items()]
         return as_response(problem(code, str(exc.detail), extra))
 

@@ -50,7 +50,6 @@ async def get_article(article: str, svc: Svc) -> Response:
     responses={
         201: {"model": ArticleOut, "description": "Created"},
         **schema(
-            "invalid_body",
             "unauthorized",
             "admin_disabled",
             "invalid_article_id",
@@ -66,7 +65,10 @@ async def put_article(article: str, svc: Svc, request: Request) -> Response:
         article_id(article), await json_body(request, MAX_ARTICLE_BODY, field_errors=True)
     )
     created = await svc.catalog.put(entry)
-    await svc.rankings.remember(entry.id)
+    if entry.ranked:
+        await svc.rankings.remember(entry.id)
+    else:  # out of every published list at once, as a delete is; counting goes on
+        await svc.rankings.forget(entry.id, svc.clock.now())
     return json(await _with_counts(svc, entry.id), 201 if created else 200)
 
 

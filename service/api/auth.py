@@ -6,6 +6,8 @@ import hmac
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.routing import APIRoute
+from starlette.routing import BaseRoute
 
 from ..errors import AdminDisabled, Unauthorized
 from .state import Services
@@ -39,6 +41,13 @@ def require_batch_writer(request: Request) -> None:
     matched = [hmac.compare_digest(sent, token) for token in tokens]
     if scheme.lower() != "bearer" or not any(matched):
         raise Unauthorized("send Authorization: Bearer <an ingest token or the admin token>")
+
+
+def requires_admin(route: BaseRoute) -> bool:
+    """Whether the route answers only with the admin token (it depends on require_admin)."""
+    return isinstance(route, APIRoute) and any(
+        dep.call is require_admin for dep in route.dependant.dependencies
+    )
 
 
 Svc = Annotated[Services, Depends(services)]

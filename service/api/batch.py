@@ -10,15 +10,18 @@ from fastapi import APIRouter, Request, Response
 from ..errors import DomainError
 from ..ingest import View
 from ..scripts.record import AUTOMATED, BOT, COUNTED, UNKNOWN
+from ..settings import Settings
 from ..shipping import EventContext, event_view, inflate, parse_events
 from ..validate import small_int
 from .asgi import check_size, read_body
 from .auth import BatchWriter, Svc
 from .openapi import schema
 from .responses import json
-from .schemas import BATCH_BODY, BatchResult
+from .schemas import BatchResult, batch_body
 
 router = APIRouter(tags=["beacons"])
+# The document states the default of VIEWCOUNT_BATCH_MAX_EVENTS, as API.md does.
+DEFAULT_MAX_EVENTS: int = Settings.model_fields["batch_max_events"].default
 
 
 @router.post(
@@ -29,7 +32,7 @@ router = APIRouter(tags=["beacons"])
         "requestBody": {
             "required": True,
             "content": {
-                "application/json": {"schema": BATCH_BODY},
+                "application/json": {"schema": batch_body(DEFAULT_MAX_EVENTS)},
                 "application/x-ndjson": {
                     "schema": {
                         "type": "string",

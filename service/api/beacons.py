@@ -14,7 +14,15 @@ from urllib.parse import parse_qsl
 from fastapi import APIRouter, Request, Response
 
 from ..errors import InvalidBody, UnknownArticle
-from ..ingest import View, beacon_fields, client_ip, kind_of, parse_beacon, reader_digest
+from ..ingest import (
+    View,
+    beacon_fields,
+    client_ip,
+    client_network,
+    kind_of,
+    parse_beacon,
+    reader_digest,
+)
 from ..scripts import record as codes
 from ..validate import small_int
 from .asgi import (
@@ -31,7 +39,7 @@ from .asgi import (
 )
 from .auth import Svc
 from .openapi import schema
-from .schemas import BEACON_FIELDS, BeaconAnswer
+from .schemas import BEACON_FORM, BEACON_JSON, BEACON_QUERY, BeaconAnswer
 from .state import FastPath, Services
 
 COUNTED = b'{"counted":true}'
@@ -61,7 +69,7 @@ async def record(services: Services, fields: dict[str, Any], scope: Scope) -> by
     headers = _headers(scope)
     settings = services.settings
     raw_agent = headers.get(b"user-agent", b"")
-    kind = kind_of(raw_agent, settings.max_user_agent_chars)
+    kind = kind_of(raw_agent, settings.max_user_agent_chars, settings.min_user_agent_chars)
     forwarded = headers.get(b"x-forwarded-for")
     peer = scope.get("client")
     ip = client_ip(
@@ -79,7 +87,9 @@ async def record(services: Services, fields: dict[str, Any], scope: Scope) -> by
         kind=kind,
         event=identity.event(article, event_id) if event_id is not None else None,
         reader=reader_digest(await identity.reader_key(int(now // 86400)), ip, user_agent, visitor),
-        client=identity.client(ip),
+        client=identity.client(
+            client_network(ip, settings.client_prefix_v4, settings.client_prefix_v6)
+        ),
     )
     outcome = await services.committer.submit(view)  # it keeps the metrics of outcomes
     if outcome == codes.COUNTED:
@@ -159,14 +169,10 @@ async def _refuse(
         "requestBody": {
             "required": True,
             "content": {
-                "application/json": {"schema": BEACON_FIELDS},
-                "text/plain": {
-                    "schema": {
-                        "type": "string",
-                        "description": "the same JSON, as sendBeacon sends it",
-                    }
-                },
-                "application/x-www-form-urlencoded": {"schema": BEACON_FIELDS},
+                "application/json": {"schema": BEACON_JSON},
+                # sendBeacon's string body: the same JSON object, sent as text.
+                "text/plain": {"schema": BEACON_JSON},
+                "application/x-www-form-urlencoded": {"schema": BEACON_FORM},
             },
         }
     },
@@ -188,7 +194,7 @@ async def record_view(svc: Svc, request: Request) -> Response:
                 "name": name,
                 "in": "query",
                 "required": name == "article",
-                "schema": BEACON_FIELDS["properties"][name],
+                "schema": BEACON_QUERY[name],
             }
             for name in ("article", "event_id", "visitor")
         ]
@@ -198,7 +204,7 @@ async def record_view(svc: Svc, request: Request) -> Response:
             "description": "A 1x1 transparent GIF",
             "content": {"image/gif": {"schema": {"type": "string", "format": "binary"}}},
         },
-        **schema(*BEACON_ERRORS),
+        **schema(*(code for code in BEACON_ERRORS if code != "unsupported_media_type")),
     },
 )
 async def record_view_pixel(svc: Svc, request: Request) -> Response:

@@ -1,26 +1,34 @@
-"""The OpenAPI document: FastAPI's from the routes, with the problem schema and the
-parameter constraints the handlers check themselves."""
+"""The OpenAPI document: FastAPI's from the routes, with the problem schema, the parameter
+constraints the handlers check themselves, and the answers every operation can get: the
+protocol's problems, and on admin routes the bearer token and its problems."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
+from starlette.routing import BaseRoute
 
 from ..locale import DEFAULT_LANG, LANGS
 from ..validate import ARTICLE_ID_PATTERN as _ID
 from ..windows import WINDOWS_BY_NAME
 from .asgi import PROBLEM_TYPE, STATUS_TITLES
+from .auth import requires_admin
 from .schemas import (
     ARTICLE_PATTERN,
+    COMPONENTS,
     DEFAULT_LIMIT,
     DEFAULT_WINDOW,
     MAX_IDS,
     MAX_LIMIT,
+    REPORT_WINDOWS,
+    SCHEMA_COMPONENTS,
+    SUSPICIOUS_PATH,
     THEME_PATTERN,
     TIMESERIES_WINDOW,
-    Problem,
 )
 
 # Handlers take these as plain strings and check them themselves (one problem document for
@@ -36,6 +44,20 @@ PARAMETERS: dict[str, dict[str, Any]] = {
     "window": {"type": "string", "enum": list(WINDOWS_BY_NAME), "default": DEFAULT_WINDOW},
     "limit": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
     "lang": {"type": "string", "enum": list(LANGS), "default": DEFAULT_LANG},
+}
+
+
+# What any request may be answered before a route runs (protocol.py): a head too large, or a
+# head or body too slow.
+PROTOCOL_ERRORS = ("request_timeout", "headers_too_large")
+ADMIN_ERRORS = ("unauthorized", "admin_disabled")
+ADMIN_SCHEME = "admin_token"
+SECURITY_SCHEMES = {
+    ADMIN_SCHEME: {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "VIEWCOUNT_ADMIN_TOKEN (without one configured: 403 admin_disabled)",
+    }
 }
 
 
@@ -56,23 +78,49 @@ def schema(*codes: str) -> dict[int | str, dict[str, Any]]:
     return responses
 
 
-def document(app: FastAPI) -> dict[str, Any]:
+def document(app: FastAPI, routes: Sequence[BaseRoute]) -> dict[str, Any]:
+    """The document of ``app``, whose routes (as declared, not as included) are ``routes``."""
     if app.openapi_schema:
         return app.openapi_schema
     spec = get_openapi(
         title=app.title, version=app.version, description=app.description, routes=app.routes
     )
     components = spec.setdefault("components", {}).setdefault("schemas", {})
-    components["Problem"] = Problem.model_json_schema()
+    for model in COMPONENTS:
+        components[model.__name__] = model.model_json_schema()
+    components.update(SCHEMA_COMPONENTS)
+    spec["components"]["securitySchemes"] = SECURITY_SCHEMES
     problem_422 = _stringify(schema("invalid_parameter"))["422"]
     for path, item in spec["paths"].items():
         for operation in item.values():
             if _is_fastapi_422(operation):  # our 422s are problem documents
                 operation["responses"]["422"] = problem_422
             _constrain_parameters(path, operation)
+            _add_responses(operation, PROTOCOL_ERRORS)
+    for path, method in _admin_operations(routes):
+        operation = spec["paths"][path][method]
+        operation["security"] = [{ADMIN_SCHEME: []}]
+        _add_responses(operation, ADMIN_ERRORS)
     _hoist_defs(spec, components)
     app.openapi_schema = spec
     return spec
+
+
+def _add_responses(operation: dict[str, Any], codes: tuple[str, ...]) -> None:
+    """The problems of ``codes``, beside those the operation documents already."""
+    responses = operation.setdefault("responses", {})
+    for status, entry in _stringify(schema(*codes)).items():
+        responses.setdefault(status, entry)
+
+
+def _admin_operations(routes: Sequence[BaseRoute]) -> list[tuple[str, str]]:
+    """(path, method) of every documented route that requires the admin token."""
+    return [
+        (route.path_format, method.lower())
+        for route in routes
+        if isinstance(route, APIRoute) and route.include_in_schema and requires_admin(route)
+        for method in route.methods or ()
+    ]
 
 
 def _constrain_parameters(path: str, operation: dict[str, Any]) -> None:
@@ -82,6 +130,8 @@ def _constrain_parameters(path: str, operation: dict[str, Any]) -> None:
             parameter["schema"] = dict(constrained)
             if parameter["name"] == "window" and path.endswith("/timeseries"):
                 parameter["schema"]["enum"] = [TIMESERIES_WINDOW]  # hourly points only
+            elif parameter["name"] == "window" and path == SUSPICIOUS_PATH:
+                parameter["schema"]["enum"] = list(REPORT_WINDOWS)  # a day of hourly records
 
 
 def _hoist_defs(node: Any, components: dict[str, Any]) -> None:

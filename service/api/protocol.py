@@ -187,7 +187,9 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
                 super().on_headers_complete()
             finally:
                 self.app = app
-        if self.cycle is not previous:  # the same when the request upgraded to a websocket
+        # Not when the request upgraded to a websocket (the same cycle), nor for a HEAD: its
+        # answer has no body write for the head to wait for.
+        if self.cycle is not previous and self.scope["method"] != "HEAD":
             self.cycle.transport = _OneWrite(self.transport)  # type: ignore[assignment]
 
     def on_message_complete(self) -> None:

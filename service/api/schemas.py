@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -11,7 +11,7 @@ from .. import validate
 from ..catalog import MAX_IMPORTED, MAX_TITLE, MAX_URL
 from ..ingest import MAX_EVENT_ID, MAX_VISITOR
 from ..validate import VISIBLE_PATTERN
-from ..windows import W24H
+from ..windows import W1H, W24H
 
 MAX_IDS = 100  # article ids in one GET /v1/views
 MAX_LIMIT = 100  # items in one ranking
@@ -28,17 +28,43 @@ RFC3339_PATTERN = (
     r":[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$"
 )
 
-# A beacon's fields, as JSON or a form: stated by hand, since a model would allow nulls the
-# beacon refuses.
-BEACON_FIELDS: dict[str, Any] = {
-    "type": "object",
-    "required": ["article"],
-    "properties": {
-        "article": {"type": "string", "pattern": ARTICLE_PATTERN},
-        "event_id": {"type": "string", "minLength": 1, "maxLength": MAX_EVENT_ID},
-        "visitor": {"type": "string", "minLength": 1, "maxLength": MAX_VISITOR},
-    },
+# A beacon's fields, stated by hand: what ingest.parse_beacon and beacon_fields accept, exactly.
+# Other fields are ignored (a later beacon may send more). In JSON a null optional field is
+# absent, an empty one refused; a form or query drops empty fields, so there "" is absent too.
+_ARTICLE_FIELD: dict[str, Any] = {"type": "string", "pattern": ARTICLE_PATTERN}
+MAX_FORM_FIELDS = 16  # parse_qs's max_num_fields for a form body and the pixel's query
+
+
+def _optional_text(max_len: int, *, empty_is_absent: bool) -> dict[str, Any]:
+    if empty_is_absent:
+        return {"type": "string", "maxLength": max_len, "description": "empty: as if absent"}
+    return {"type": ["string", "null"], "minLength": 1, "maxLength": max_len}
+
+
+def _beacon(*, empty_is_absent: bool) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["article"],
+        "properties": {
+            "article": _ARTICLE_FIELD,
+            "event_id": _optional_text(MAX_EVENT_ID, empty_is_absent=empty_is_absent),
+            "visitor": _optional_text(MAX_VISITOR, empty_is_absent=empty_is_absent),
+        },
+    }
+
+
+BEACON_JSON = {**_beacon(empty_is_absent=False), "description": "other fields are ignored"}
+BEACON_FORM = {
+    **_beacon(empty_is_absent=True),
+    "additionalProperties": {"type": "string"},  # ignored, but each is a field
+    "maxProperties": MAX_FORM_FIELDS,
+    "description": f"at most {MAX_FORM_FIELDS} fields; other fields are ignored",
 }
+BEACON_QUERY: dict[str, Any] = BEACON_FORM["properties"]  # the pixel's query parameters
+# What a batch event's rejection says (API.md); a single beacon's codes, and invalid_time.
+REJECTION_CODES = ("invalid_body", "invalid_article_id", "unknown_article", "invalid_time")
+# The reasons of a beacon answered {"counted": false}.
+NOT_COUNTED_REASONS = ("duplicate", "bot", "automated")
 
 
 class Problem(BaseModel):
@@ -51,7 +77,9 @@ class Problem(BaseModel):
 
 class BeaconAnswer(BaseModel):
     counted: bool
-    reason: str | None = Field(None, description="duplicate, bot or automated, when not counted")
+    reason: Literal[NOT_COUNTED_REASONS] | None = Field(  # type: ignore[valid-type]
+        None, description="why a view was not counted (absent when it was)"
+    )
 
 
 class ArticleViews(BaseModel):
@@ -59,7 +87,8 @@ class ArticleViews(BaseModel):
     views: int
     bot_views: int
     automated_views: int = Field(
-        description="views from automated clients (over-long User-Agents), counted apart"
+        description="views from automated clients (User-Agents too long or too short, or a "
+        "client network past VIEWCOUNT_MAX_VIEWS_PER_CLIENT in an hour), counted apart"
     )
     readers_today: int = Field(description="unique readers today (HyperLogLog estimate)")
 
@@ -78,6 +107,9 @@ class ArticleIn(BaseModel):
         None, pattern=RFC3339_PATTERN, examples=["2026-11-27T09:35:00Z"]
     )
     imported_views: int = Field(0, ge=0, le=MAX_IMPORTED)
+    ranked: bool = Field(
+        True, description="false: the article keeps counting but is in no public list"
+    )
 
 
 class ArticleOut(BaseModel):
@@ -87,6 +119,7 @@ class ArticleOut(BaseModel):
     theme: str
     published_at: str | None
     imported_views: int
+    ranked: bool
     views: int
     bot_views: int
     automated_views: int
@@ -151,26 +184,35 @@ BATCH_EVENT: dict[str, Any] = {
         "user_agent": {"type": "string"},
     },
 }
-BATCH_BODY: dict[str, Any] = {
-    "oneOf": [
-        {
-            "type": "object",
-            "required": ["events"],
-            "properties": {"events": {"type": "array", "items": BATCH_EVENT}},
-        },
-        {
-            "type": "array",
-            "items": BATCH_EVENT,
-            "description": "the events themselves (Vector's json codec, Fluent Bit's json "
-            "format, Logstash's json_batch)",
-        },
-    ]
-}
+
+
+def batch_body(max_events: int) -> dict[str, Any]:
+    """The batch request's schema: {"events": [...]} or the array itself (Vector's json
+    codec, Fluent Bit's json format, Logstash's json_batch). Events are checked one by one,
+    not as a whole: an item that is not a valid BatchEvent is still accepted, and rejected
+    alone in the answer."""
+    event = {"$ref": "#/components/schemas/BatchEvent"}
+    rejected_alone = {"description": "anything else: rejected alone, its index in `rejected`"}
+    limit = f"at most {max_events} (VIEWCOUNT_BATCH_MAX_EVENTS); more: 413"
+    events = {
+        "type": "array",
+        "maxItems": max_events,
+        "items": {"anyOf": [event, rejected_alone]},
+        "description": limit,
+    }
+    return {
+        "oneOf": [
+            {"type": "object", "required": ["events"], "properties": {"events": events}},
+            {**events, "description": f"the events themselves; {limit}"},
+        ]
+    }
 
 
 class Rejected(BaseModel):
-    index: int
-    code: str
+    index: int = Field(ge=0, description="the event's position in `events`")
+    code: Literal[REJECTION_CODES] = Field(  # type: ignore[valid-type]
+        description="the code a single beacon would get, or invalid_time for a bad `at`"
+    )
 
 
 class BatchResult(BaseModel):
@@ -181,9 +223,18 @@ class BatchResult(BaseModel):
     rejected: list[Rejected]
 
 
+# Models the document refers to by name, beside those of the routes' answers.
+COMPONENTS: tuple[type[BaseModel], ...] = (Problem,)
+# Components stated by hand (a name a model cannot have, such as @timestamp).
+SCHEMA_COMPONENTS: dict[str, dict[str, Any]] = {"BatchEvent": BATCH_EVENT}
+
+
 class RollupOut(BaseModel):
     as_of: str
     duration_ms: int
+    published: bool = Field(
+        description="whether the lists are now read from this rollup's snapshot"
+    )
 
 
 class Status(BaseModel):
@@ -204,3 +255,26 @@ class Timeseries(BaseModel):
 class Stats(BaseModel):
     views_per_minute: int = Field(description="views counted site-wide in the last complete minute")
     as_of: str = Field(description="the end of that minute")
+
+
+# The suspicious report reads hourly records kept for a day (record.HOURLY_RETENTION_S):
+# bounded by the articles viewed in a day, not by the catalog times a month of hours.
+REPORT_WINDOWS = {window.name: window for window in (W1H, W24H)}
+SUSPICIOUS_PATH = "/v1/admin/suspicious"
+
+
+class SuspiciousItem(BaseModel):
+    article: str
+    window_views: int = Field(description="views counted in the window, as of the last rollup")
+    automated_views: int = Field(description="views refused as automated in the window")
+    readers: int = Field(description="distinct readers (IP, User-Agent and visitor) seen")
+    top_client: str | None = Field(
+        description="the keyed digest of the client network with the most views (hex)"
+    )
+    top_client_share: float = Field(ge=0, le=1)
+
+
+class Suspicious(BaseModel):
+    window: str
+    as_of: str
+    items: list[SuspiciousItem]

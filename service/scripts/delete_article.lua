@@ -2,7 +2,7 @@
 --
 -- KEYS[1] article meta hash   KEYS[2] shard articles set   KEYS[3] shard article->theme hash
 -- KEYS[4] shard theme->count hash   KEYS[5] shard inbox   KEYS[6] shard draining set
--- KEYS[7..] sorted sets and hashes holding the article as a member (totals, windows, buckets,
+-- KEYS[7..] sorted sets, hashes and sets holding the article as a member (totals, windows, buckets,
 --   bots), then its reader HyperLogLogs.
 -- ARGV[1] id   ARGV[2] number of member-holding keys (from KEYS[7])
 -- Returns 1 when deleted, 0 when the article did not exist.
@@ -31,6 +31,8 @@ for k = 7, 6 + holders do
     redis.call('ZREM', KEYS[k], id)
   elseif kind == 'hash' then
     redis.call('HDEL', KEYS[k], id)
+  elseif kind == 'set' then
+    redis.call('SREM', KEYS[k], id)
   end
 end
 for k = 7 + holders, #KEYS do

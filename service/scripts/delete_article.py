@@ -19,6 +19,7 @@ def call(article: str, now: float) -> Call:
     still exist, and its reader counts."""
     shard = keys.shard_of(article)
     holders = [keys.totals(shard), keys.bots(shard), keys.automated(shard)]
+    holders += [keys.unranked(shard), keys.readers_sample(shard, "all")]
     holders += [keys.window(shard, window.name) for window in SLIDING]
     for gran in GRANULARITIES:
         newest = gran.index(now) + 1

@@ -12,12 +12,19 @@ SCRIPT = load("put_article")
 
 
 def call(
-    article: str, title: str, url: str, theme: str, published_at: str | None, imported: int
+    article: str,
+    title: str,
+    url: str,
+    theme: str,
+    published_at: str | None,
+    imported: int,
+    ranked: bool = True,
 ) -> Call:
+    shard = keys.shard_of(article)
     return Call(
         SCRIPT,
-        [*keys.catalog_entry(article), keys.totals(keys.shard_of(article))],
-        [article, title, url, theme, published_at or "", imported],
+        [*keys.catalog_entry(article), keys.totals(shard), keys.unranked(shard)],
+        [article, title, url, theme, published_at or "", imported, "1" if ranked else "0"],
     )
 
 

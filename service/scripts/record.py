@@ -3,7 +3,8 @@
 A view's fields, in the order record.lua reads them (``BATCH_FIELDS`` for batch views, which
 need no dedupe, bot or rate-limit fields; ``BEACON_FIELDS`` otherwise):
 article, event key #, readers key #, readers member, readers TTL s, 5-minute bucket index,
-then kind ("v" view, "b" bot, "a" automated), dedupe key #, rate key #, client digest.
+then kind ("v" view, "b" bot, "a" automated), dedupe key #, rate key #, client digest,
+cap field ("" for no cap).
 A key number is an index into KEYS, 0 when absent.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,16 +26,22 @@ from . import load
 SCRIPT = load("record")
 # The codes of record.lua's reply, one per view.
 COUNTED, DUPLICATE, DUPLICATE_EVENT, UNKNOWN, BOT, RATE_LIMITED, AUTOMATED = 1, 2, 3, 4, 5, 6, 7
-BATCH_FIELDS, BEACON_FIELDS = 6, 10
+BATCH_FIELDS, BEACON_FIELDS = 6, 11
 READERS_RETENTION_S = 2 * 86400
 PER_MINUTE_RETENTION_S = 2 * 3600
 # The rollup empties the inbox every interval; the TTL only bounds what a service left with no
 # scheduler for a month keeps.
 INBOX_RETENTION_S = 32 * 86400
+HOUR_S = 3600
+CAPS_RETENTION_S = 2 * HOUR_S  # past its hour: the next two hours' calls read it
+SAMPLE_RETENTION_S = 26 * HOUR_S  # the 24-hour lists read 25 hours of samples
+HOURLY_RETENTION_S = 26 * HOUR_S  # the suspicious report reads up to 25 hours
+TOP_CLIENT_FROM = 3  # views of one article in an hour from which a client's share is tracked
 
 
 def section_keys(shard: int, minute: int) -> list[str]:
     """A section's own keys, from its base key number b (see record.lua)."""
+    hour = minute // 60
     return [
         keys.articles(shard),
         keys.totals(shard),
@@ -41,6 +49,12 @@ def section_keys(shard: int, minute: int) -> list[str]:
         keys.inbox(shard),
         keys.per_minute(shard, minute),
         keys.automated(shard),
+        keys.caps(shard, hour),
+        keys.caps(shard, hour - 1),
+        keys.caps(shard, hour - 2),
+        keys.readers_sample(shard, "h", hour),
+        keys.top_clients(shard, hour),
+        keys.automated_hourly(shard, hour),
     ]
 
 
@@ -51,6 +65,8 @@ class Limits:
     dedupe_ttl_s: int
     event_ttl_s: int
     rate_limit_per_min: int
+    max_views_per_client: int = 0  # 0: no per-client cap
+    min_readers: int = 3
 
 
 def rate_weight(now: float) -> str:
@@ -74,9 +90,7 @@ def call(
     ``rate_limited``)."""
     minute = int(now // 60)
     compact = not any(
-        view.kind != HUMAN
-        or (view.dedupe and view.reader is not None)
-        or (rate_limited and view.client is not None)
+        view.kind != HUMAN or (view.dedupe and view.reader is not None) or view.client is not None
         for _, views in sections
         for view in views
     )
@@ -90,6 +104,12 @@ def call(
         rate_weight(now),
         ttl((minute + 2) * 60, now),
         BATCH_FIELDS if compact else BEACON_FIELDS,
+        limits.max_views_per_client,
+        limits.min_readers,
+        ttl((minute // 60 + 1) * HOUR_S + CAPS_RETENTION_S, now),
+        ttl((minute // 60 + 1) * HOUR_S + SAMPLE_RETENTION_S, now),
+        ttl((minute // 60 + 1) * HOUR_S + HOURLY_RETENTION_S, now),
+        TOP_CLIENT_FROM,
         len(sections),
     ]
     rate_keys: dict[int, int] = {}  # client shard -> key number of its minute's hash
@@ -113,10 +133,19 @@ def call(
             args += _view_fields(view, key_list, now, readers_ttls)
             if not compact:
                 seen_k = _dedupe_key(view, key_list)
-                number = rate_key(view)
-                client = view.client.hex() if number else ""  # type: ignore[union-attr]
-                args += [view.kind, seen_k, number, client]
+                client = field = ""
+                if view.client is not None:
+                    client = view.client.hex()
+                    if limits.max_views_per_client and view.kind == HUMAN:
+                        field = cap_field(view.client, view.article)
+                args += [view.kind, seen_k, rate_key(view), client, field]
     return Call(SCRIPT, key_list, args)
+
+
+def cap_field(client: bytes, article: str) -> str:
+    """A client network's field in the caps hashes for one article: 16 hex characters (the
+    client digest is keyed by the secret already, so is this)."""
+    return hashlib.blake2b(client + article.encode(), digest_size=8).hexdigest()
 
 
 def decode(reply: Sequence[Any]) -> list[int]:
@@ -127,10 +156,13 @@ def decode(reply: Sequence[Any]) -> list[int]:
 def _view_fields(
     view: View, key_list: list[str], now: float, readers_ttls: dict[int, int]
 ) -> list[Any]:
-    """A view's first BATCH_FIELDS fields; appends the keys they name to ``key_list``."""
+    """A view's first BATCH_FIELDS fields; appends the keys they name to ``key_list``. The
+    readers member is the reader digest, or a random id (8 hex characters) for a view without
+    one."""
     article = view.article
     event_k = readers_k = readers_ttl = 0
-    member = ""
+    # A batch event without a visitor is a reader of its own in the lists' readers samples.
+    member = secrets.token_hex(4)
     if view.event is not None:
         key_list.append(keys.event(article, view.event))
         event_k = len(key_list)

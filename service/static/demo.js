@@ -1,4 +1,5 @@
-/* The demo page's dashboard: window and theme switches, views per minute, the hourly chart. */
+/* The demo page's dashboard: window and theme switches, views per minute, the views counted
+   apart (bots, automated clients), the hourly chart. */
 (function (d) {
   "use strict";
   var SVG = "http://www.w3.org/2000/svg";
@@ -57,6 +58,22 @@
       getJSON("/v1/stats").then(function (data) {
         out.textContent = numbers.format(data.views_per_minute);
         asOf.textContent = "as of " + time.format(new Date(data.as_of));
+      }).catch(function () {});
+    };
+    poll();
+    setInterval(poll, STATS_EVERY_MS);
+  }
+
+  // Bot and automated views of this article: what the filters kept out of its count.
+  function apart() {
+    var bots = d.getElementById("bot-views");
+    var automated = d.getElementById("automated-views");
+    if (!bots || !automated || !article) return;
+    var poll = function () {
+      if (d.hidden) return;
+      getJSON("/v1/articles/" + encodeURIComponent(article) + "/views").then(function (data) {
+        bots.textContent = numbers.format(data.bot_views);
+        automated.textContent = numbers.format(data.automated_views);
       }).catch(function () {});
     };
     poll();
@@ -124,5 +141,6 @@
   var chips = d.getElementById("theme-chips");
   if (chips) themeChips(chips);
   stats();
+  apart();
   chart();
 })(document);

@@ -18,7 +18,7 @@ COMMANDS = (
     "GET", "SET", "INCR", "EXPIRE", "EXISTS", "UNLINK", "RENAMENX",
     "HGET", "HMGET", "HGETALL", "HSET", "HINCRBY", "HDEL", "HSCAN",
     "ZRANGE", "ZSCORE", "ZMSCORE", "ZADD", "ZREM", "ZCARD",
-    "SISMEMBER", "PFCOUNT",
+    "SISMEMBER", "SMEMBERS", "PFCOUNT",
 )  # fmt: skip
 
 
@@ -155,5 +155,10 @@ def sismember(key: str, member: str) -> Op[bool]:
     return Op(("SISMEMBER", key, member), _bool)
 
 
-def pfcount(key: str) -> Op[int]:
-    return Op(("PFCOUNT", key), _int)
+def smembers(key: str) -> Op[list[str]]:
+    return Op(("SMEMBERS", key), list)
+
+
+def pfcount(*names: str) -> Op[int]:
+    """The distinct members of one HyperLogLog, or of several merged (one slot)."""
+    return Op(("PFCOUNT", *names), _int)

@@ -24,6 +24,7 @@ from service.scripts import (
     ratelimit,
     record,
     release,
+    samples,
     tombstone,
 )
 from service.storage import Call
@@ -33,7 +34,13 @@ NOW = T0 + 90  # 90 s into the hour: the sliding minute keeps half of the previo
 MINUTE = int(NOW // 60)
 DAY = int(NOW // 86400)
 M5_NOW = int(NOW // 300)
-LIMITS = record.Limits(dedupe_ttl_s=1800, event_ttl_s=86400, rate_limit_per_min=600)
+LIMITS = record.Limits(
+    dedupe_ttl_s=1800,
+    event_ttl_s=86400,
+    rate_limit_per_min=600,
+    max_views_per_client=20,
+    min_readers=3,
+)
 ARTICLE = "a1"
 SHARD = keys.shard_of(ARTICLE)
 READER, CLIENT = bytes(range(16)), bytes(12)
@@ -55,15 +62,26 @@ def test_every_script_has_its_codec_beside_it() -> None:
 
 
 # --- record.lua -------------------------------------------------------------------------------
+HOUR = MINUTE // 60
+
+
 def header(fields: int, sections: int) -> list[object]:
-    """ARGV[1..9] as record.lua's header lists them."""
+    """ARGV[1..15] as record.lua's header lists them."""
     per_minute_ttl = (MINUTE + 1) * 60 - NOW + 2 * 3600
     rate_ttl = (MINUTE + 2) * 60 - NOW
-    return [1800, 86400, per_minute_ttl, 32 * 86400, 600, "0.500", rate_ttl, fields, sections]
+    hour_end = (HOUR + 1) * 3600 - NOW
+    return [
+        *(1800, 86400, per_minute_ttl, 32 * 86400, 600, "0.500", rate_ttl, fields),
+        *(20, 3),  # the per-client cap, the ids a readers sample keeps
+        *(hour_end + 2 * 3600, hour_end + 26 * 3600, hour_end + 26 * 3600),  # caps, samples, tops
+        3,  # views from which a client is an article's top client
+        sections,
+    ]
 
 
 def section_keys(shard: int) -> list[str]:
-    """KEYS b .. b+5 of a section: articles, totals, bots, inbox, per-minute, automated."""
+    """KEYS b .. b+11 of a section: articles, totals, bots, inbox, per-minute, automated, this
+    and the two previous hours' caps, the hour's readers sample, top clients, automated views."""
     return [
         keys.articles(shard),
         keys.totals(shard),
@@ -71,6 +89,12 @@ def section_keys(shard: int) -> list[str]:
         keys.inbox(shard),
         keys.per_minute(shard, MINUTE),
         keys.automated(shard),
+        keys.caps(shard, HOUR),
+        keys.caps(shard, HOUR - 1),
+        keys.caps(shard, HOUR - 2),
+        keys.readers_sample(shard, "h", HOUR),
+        keys.top_clients(shard, HOUR),
+        keys.automated_hourly(shard, HOUR),
     ]
 
 
@@ -80,39 +104,44 @@ def test_record_batch_views_take_six_fields() -> None:
     call = record.call([(SHARD, views)], NOW, LIMITS, rate_limited=False)
     assert record.BATCH_FIELDS == 6
     assert call.keys == [*section_keys(SHARD), keys.event(ARTICLE, event)]
+    # Views without a reader get a random readers member each (the lists' readers samples).
+    first, second = call.args[20], call.args[26]
+    assert len(first) == len(second) == 8 and first != second
     assert call.args == [
         *header(6, 1),
         *(1, 2),  # the section's base key number, its number of views
-        *(ARTICLE, 7, 0, "", 0, M5_NOW),  # article, event key 7, no reader, 5-minute bucket
-        *(ARTICLE, 0, 0, "", 0, M5_NOW - 2),
+        *(ARTICLE, 13, 0, first, 0, M5_NOW),  # article, event key 13, no reader, 5-minute bucket
+        *(ARTICLE, 0, 0, second, 0, M5_NOW - 2),
     ]
     assert one_slot(call)
 
 
-def test_record_beacon_views_take_ten_fields() -> None:
+def test_record_beacon_views_take_eleven_fields() -> None:
     human = View(ARTICLE, NOW, event="e" * 32, reader=READER, client=CLIENT)
     bot = View(ARTICLE, NOW, kind=BOT, reader=READER, client=CLIENT)
     call = record.call([(SHARD, [human, bot])], NOW, LIMITS, rate_limited=True)
-    assert record.BEACON_FIELDS == 10
+    assert record.BEACON_FIELDS == 11
     # The dedupe marker: one reader, one article, derived from the (keyed) reader digest.
     seen = hashlib.blake2b(READER + ARTICLE.encode(), digest_size=16).hexdigest()
+    # The cap field: one client network, one article.
+    field = hashlib.blake2b(CLIENT + ARTICLE.encode(), digest_size=8).hexdigest()
     client_shard = keys.shard_of_digest(CLIENT)
     assert call.keys == [
         *section_keys(SHARD),
-        keys.event(ARTICLE, "e" * 32),  # 7
-        keys.readers(ARTICLE, DAY),  # 8
-        keys.seen(ARTICLE, seen),  # 9
-        keys.rate(client_shard, MINUTE),  # 10: this minute's
-        keys.rate(client_shard, MINUTE - 1),  # 11: the previous minute's
-        keys.readers(ARTICLE, DAY),  # 12: the bot's reader count (no dedupe for bots)
+        keys.event(ARTICLE, "e" * 32),  # 13
+        keys.readers(ARTICLE, DAY),  # 14
+        keys.seen(ARTICLE, seen),  # 15
+        keys.rate(client_shard, MINUTE),  # 16: this minute's
+        keys.rate(client_shard, MINUTE - 1),  # 17: the previous minute's
+        keys.readers(ARTICLE, DAY),  # 18: the bot's reader count (no dedupe, no cap for bots)
     ]
     readers_ttl = (DAY + 1) * 86400 + 2 * 86400 - NOW
     member = READER.hex()
     assert call.args == [
-        *header(10, 1),
+        *header(11, 1),
         *(1, 2),
-        *(ARTICLE, 7, 8, member, readers_ttl, M5_NOW, HUMAN, 9, 10, CLIENT.hex()),
-        *(ARTICLE, 0, 12, member, readers_ttl, M5_NOW, BOT, 0, 10, CLIENT.hex()),
+        *(ARTICLE, 13, 14, member, readers_ttl, M5_NOW, HUMAN, 15, 16, CLIENT.hex(), field),
+        *(ARTICLE, 0, 18, member, readers_ttl, M5_NOW, BOT, 0, 16, CLIENT.hex(), ""),
     ]
 
 
@@ -121,8 +150,25 @@ def test_record_sections_number_their_keys_from_their_base() -> None:
     sections = [(SHARD, [View(ARTICLE, NOW)]), (keys.shard_of(other), [View(other, NOW)])]
     call = record.call(sections, NOW, LIMITS, rate_limited=False)
     assert call.keys == [*section_keys(SHARD), *section_keys(keys.shard_of(other))]
-    assert call.args[9:] == [1, 1, ARTICLE, 0, 0, "", 0, M5_NOW, 7, 1, other, 0, 0, "", 0, M5_NOW]
+    first, second = call.args[20], call.args[28]
+    assert call.args[15:] == [
+        *(1, 1, ARTICLE, 0, 0, first, 0, M5_NOW),
+        *(13, 1, other, 0, 0, second, 0, M5_NOW),
+    ]
     assert record.decode([1, "2", 7]) == [record.COUNTED, record.DUPLICATE, record.AUTOMATED]
+
+
+def test_samples_fold_two_hours_into_their_days_and_all_time() -> None:
+    call = samples.call(SHARD, NOW, 3)
+    assert call.keys == [
+        keys.readers_sample(SHARD, "h", HOUR - 1),
+        keys.readers_sample(SHARD, "h", HOUR),
+        keys.readers_sample(SHARD, "d", DAY),  # T0 is noon: both hours are of one day
+        keys.readers_sample(SHARD, "d", DAY),
+        keys.readers_sample(SHARD, "all"),
+    ]
+    assert call.args == [3, 2, (DAY + 1) * 86400 + 32 * 86400 - NOW]
+    assert one_slot(call) and samples.decode(4) == 4
 
 
 # --- merge.lua and advance.lua: windows from windows.py -----------------------------------------
@@ -220,7 +266,10 @@ def test_the_other_calls_keep_their_layout_and_one_slot() -> None:
     assert rate.args == [600, "0.500", (MINUTE + 2) * 60 - NOW, 1, 2, CLIENT.hex(), CLIENT.hex()]
     assert ratelimit.decode([1, 0]) == [True, False]
     put = put_article.call(ARTICLE, "Title", "https://x.example/a1", "war", None, 3)
-    assert put.args == [ARTICLE, "Title", "https://x.example/a1", "war", "", 3]
+    assert put.args == [ARTICLE, "Title", "https://x.example/a1", "war", "", 3, "1"]
+    assert put.keys[-1] == keys.unranked(SHARD) and one_slot(put)
+    hidden = put_article.call(ARTICLE, "Title", "https://x.example/a1", "war", None, 3, False)
+    assert hidden.args[-1] == "0"
     hours = hourly.call(ARTICLE, [10, 11])
     assert hours.args == [ARTICLE, 12, 120, 132] and hourly.decode(-1) is None
     assert lease.call("me", "", 5000).keys == [keys.LEADER, keys.EPOCH]
