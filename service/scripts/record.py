@@ -33,7 +33,7 @@ PER_MINUTE_RETENTION_S = 2 * 3600
 # scheduler for a month keeps.
 INBOX_RETENTION_S = 32 * 86400
 HOUR_S = 3600
-CAPS_RETENTION_S = 2 * HOUR_S  # past its hour: the next two hours' calls read it
+CAPS_RETENTION_S = HOUR_S  # past its hour: the next hour's calls read it
 SAMPLE_RETENTION_S = 26 * HOUR_S  # the 24-hour lists read 25 hours of samples
 HOURLY_RETENTION_S = 26 * HOUR_S  # the suspicious report reads up to 25 hours
 TOP_CLIENT_FROM = 3  # views of one article in an hour from which a client's share is tracked
@@ -51,7 +51,6 @@ def section_keys(shard: int, minute: int) -> list[str]:
         keys.automated(shard),
         keys.caps(shard, hour),
         keys.caps(shard, hour - 1),
-        keys.caps(shard, hour - 2),
         keys.readers_sample(shard, "h", hour),
         keys.top_clients(shard, hour),
         keys.automated_hourly(shard, hour),
