@@ -70,23 +70,27 @@ end
 local function section(b, pos)
   local articles_k, totals_k, bots_k, inbox_k = KEYS[b], KEYS[b + 1], KEYS[b + 2], KEYS[b + 3]
   local caps_k, sample_k = KEYS[b + 6], KEYS[b + 8]
-  local known = {}                     -- article -> in the catalog (it cannot change mid-call)
-  local function in_catalog(article)
-    local found = known[article]
-    if found == nil then
-      found = redis.call('SISMEMBER', articles_k, article) == 1
-      known[article] = found
+  local nv = tonumber(ARGV[pos])
+  pos = pos + 1
+  -- The section's articles, looked up once each in two commands: whether each is in the
+  -- catalog (it cannot change mid-call), and the hour's readers sample of each.
+  local order, seen = {}, {}
+  for i = 0, nv - 1 do
+    local article = ARGV[pos + i * fields]
+    if not seen[article] then
+      seen[article] = true
+      order[#order + 1] = article
     end
-    return found
   end
-  -- The hour's readers sample of each article touched, read once per call.
-  local samples, changed = {}, {}
+  local known, samples, changed = {}, {}, {}
+  local found = redis.call('SMISMEMBER', articles_k, unpack(order))
+  local held = redis.call('HMGET', sample_k, unpack(order))
+  for i, article in ipairs(order) do
+    known[article] = found[i] == 1
+    samples[article] = held[i] or ''
+  end
   local function sample(article, id)
     local members = samples[article]
-    if members == nil then
-      members = redis.call('HGET', sample_k, article) or ''
-      samples[article] = members
-    end
     if #members < sample_size * ID and not has(members, id) then
       samples[article] = members .. id
       changed[article] = true
@@ -96,8 +100,6 @@ local function section(b, pos)
   local tops = {}                      -- article -> {client, views this hour}
   local readers, readers_ttl = {}, {}  -- key number -> members, TTL
   local counted, capped = 0, false
-  local nv = tonumber(ARGV[pos])
-  pos = pos + 1
   for _ = 1, nv do
     local article, event_k = ARGV[pos], tonumber(ARGV[pos + 1])
     local readers_k = tonumber(ARGV[pos + 2])
@@ -109,7 +111,7 @@ local function section(b, pos)
     local code = 1
     if rate_k > 0 and over_limit(rate_k, client) then
       code = 6
-    elseif not in_catalog(article) then
+    elseif not known[article] then
       code = 4
     elseif event_k > 0 and not redis.call('SET', KEYS[event_k], '1', 'NX', 'EX', event_ttl) then
       code = 3

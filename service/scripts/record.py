@@ -160,8 +160,6 @@ def _view_fields(
     one."""
     article = view.article
     event_k = readers_k = readers_ttl = 0
-    # A batch event without a visitor is a reader of its own in the lists' readers samples.
-    member = secrets.token_hex(4)
     if view.event is not None:
         key_list.append(keys.event(article, view.event))
         event_k = len(key_list)
@@ -175,6 +173,8 @@ def _view_fields(
             readers_ttl = readers_ttls[day] = ttl(
                 (day + 1) * DAY.bucket_s + READERS_RETENTION_S, now
             )
+    else:  # a batch event without a visitor: a reader of its own in the readers samples
+        member = secrets.token_hex(4)
     return [article, event_k, readers_k, member, readers_ttl, M5.index(view.at)]
 
 
