@@ -60,7 +60,7 @@ class Settings(BaseSettings):
         20,
         ge=0,
         description="counted views of one article from one client network in any hour (the "
-        "current and two previous clock hours together, so also in any 1h list); more are "
+        "current and the previous clock hour together, so also in any 1h list); more are "
         "automated; 0 disables",
     )
     min_readers: int = Field(
