@@ -169,9 +169,12 @@ async def test_openapi_states_what_the_parsers_accept(client: httpx.AsyncClient)
         "invalid_time",
     }
     # Admin operations name their token and its problems; every operation the protocol's.
-    for path, method in (("/v1/views/batch", "post"), ("/v1/rollup", "post")):
+    for path, method, schemes in (
+        ("/v1/views/batch", "post", [{"admin_token": []}, {"ingest_token": []}]),
+        ("/v1/rollup", "post", [{"admin_token": []}]),
+    ):
         operation = paths[path][method]
-        assert operation["security"] == [{"admin_token": []}]
+        assert operation["security"] == schemes
         assert {"401", "403", "408", "431"} <= set(operation["responses"])
     assert "security" not in paths["/v1/popular"]["get"]
     for item in paths.values():

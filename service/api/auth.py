@@ -45,8 +45,18 @@ def require_batch_writer(request: Request) -> None:
 
 def requires_admin(route: BaseRoute) -> bool:
     """Whether the route answers only with the admin token (it depends on require_admin)."""
+    return _depends_on(route, require_admin)
+
+
+def takes_ingest_tokens(route: BaseRoute) -> bool:
+    """Whether the route answers to an ingest token as well (it depends on
+    require_batch_writer)."""
+    return _depends_on(route, require_batch_writer)
+
+
+def _depends_on(route: BaseRoute, check: object) -> bool:
     return isinstance(route, APIRoute) and any(
-        dep.call is require_admin for dep in route.dependant.dependencies
+        dep.call is check for dep in route.dependant.dependencies
     )
 
 
