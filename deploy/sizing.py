@@ -238,9 +238,9 @@ async def integrity_memory() -> dict[str, Any]:
         groups = key_memory(server.sync)
         fields = sum(int(server.sync.hlen(key)) for key in server.sync.scan_iter("*:cap:*"))
         per_field = groups["cap"]["bytes"] / fields
-        # An hour's caps hash lives through that hour and the two after it (record.lua reads
-        # three), so a steady rate of one counted view a second from new networks holds
-        # three hours of fields.
+        # An hour's caps hash lives through that hour and the next (record.lua reads both),
+        # so a steady rate of one counted view a second from new networks holds two hours
+        # of fields.
         resident_s = 3600 + CAPS_RETENTION_S
         samples = groups["rs"]["bytes"] + groups.get("top", {}).get("bytes", 0)
         return {

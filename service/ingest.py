@@ -7,7 +7,6 @@ import ipaddress
 import os
 import socket
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -113,22 +112,32 @@ def kind_of(user_agent: bytes, max_chars: int, min_chars: int = 0) -> str:
     return AUTOMATED if len(user_agent) < min_chars else HUMAN
 
 
-@lru_cache(maxsize=65536)
+_MAPPED = b"\x00" * 10 + b"\xff\xff"  # ::ffff:a.b.c.d
+
+
 def client_network(ip: str, prefix_v4: int, prefix_v6: int) -> str:
     """The client network of an address, as text: IPv4 truncated to ``prefix_v4`` bits, IPv6
     to ``prefix_v6`` (an IPv4-mapped IPv6 address is IPv4). One home connection or cloud
     server holding a whole IPv6 /64 is one client. An address that does not parse is its own
-    network (the socket peer of a test, a Unix socket)."""
+    network (the socket peer of a test, a Unix socket). Prefixes on a byte boundary (the
+    defaults) are cut by slicing: this runs once per beacon, on addresses too many to cache."""
     try:
         packed = socket.inet_pton(socket.AF_INET6 if ":" in ip else socket.AF_INET, ip)
     except (OSError, ValueError):
         return ip
-    if len(packed) == 16 and packed[:12] == b"\x00" * 10 + b"\xff\xff":
-        packed = packed[12:]  # ::ffff:a.b.c.d
-    bits, prefix = (32, prefix_v4) if len(packed) == 4 else (128, prefix_v6)
-    value = int.from_bytes(packed, "big") >> (bits - prefix) << (bits - prefix)
-    family = socket.AF_INET if bits == 32 else socket.AF_INET6
-    return f"{socket.inet_ntop(family, value.to_bytes(bits // 8, 'big'))}/{prefix}"
+    if len(packed) == 16 and packed[:12] == _MAPPED:
+        packed = packed[12:]
+    if len(packed) == 4:
+        family, bits, prefix = socket.AF_INET, 32, prefix_v4
+    else:
+        family, bits, prefix = socket.AF_INET6, 128, prefix_v6
+    if prefix % 8 == 0:
+        kept = prefix // 8
+        packed = packed[:kept] + bytes(bits // 8 - kept)
+    else:
+        value = int.from_bytes(packed, "big") >> (bits - prefix) << (bits - prefix)
+        packed = value.to_bytes(bits // 8, "big")
+    return f"{socket.inet_ntop(family, packed)}/{prefix}"
 
 
 def client_ip(peer: str | None, forwarded_for: str | None, settings: Settings) -> str:

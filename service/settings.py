@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import re
 from functools import cached_property
 from pathlib import Path
+from typing import Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from .validate import THEME_PATTERN
 
 
 def _default_data_dir() -> Path:
@@ -57,7 +61,7 @@ class Settings(BaseSettings):
         20,
         ge=0,
         description="counted views of one article from one client network in any hour (the "
-        "current and two previous clock hours together, so also in any 1h list); more are "
+        "current and the previous clock hour together, so also in any 1h list); more are "
         "automated; 0 disables",
     )
     min_readers: int = Field(
@@ -167,6 +171,109 @@ class Settings(BaseSettings):
         description="true: one JSON object per log line; false: readable lines; unset: "
         "readable on a terminal (stderr), JSON otherwise",
     )
+    # --- catalog discovery and log import (service/discovery/, issue 14) -------------------
+    sites: str = Field(
+        "",
+        description="comma-separated origins (https://news.example.com) that are the "
+        "publisher's own: the only ones the service ever fetches, redirects included",
+    )
+    feeds: str = Field(
+        "",
+        description="comma-separated RSS 2.0, Atom or sitemap URLs, each on one of those "
+        "origins (checked at start-up), read by the scheduler's leader",
+    )
+    feed_interval_s: float = Field(300.0, gt=0, description="seconds between reads of the feeds")
+    fetch_timeout_s: float = Field(
+        10.0, gt=0, le=300, description="time for one whole fetch, redirects and body included"
+    )
+    fetch_max_bytes: int = Field(
+        2 * 1024 * 1024,
+        ge=1024,
+        description="an article page larger than this (decompressed) is refused unread",
+    )
+    feed_max_bytes: int = Field(
+        10 * 1024 * 1024, ge=1024, description="the same limit for a feed or sitemap"
+    )
+    fetch_max_redirects: int = Field(5, ge=0, le=20)
+    fetch_concurrency: int = Field(4, ge=1, le=256, description="fetches in flight per process")
+    fetch_cooldown_s: float = Field(
+        600.0,
+        ge=0,
+        description="after a failed fetch of an article's page (too slow, too large, no "
+        "metadata), how long before that article's page is fetched again",
+    )
+    fetch_user_agent: str = Field(
+        "viewcount-discovery/1 (+catalog metadata from the publisher's own pages)",
+        min_length=1,
+        max_length=256,
+        pattern=r"^[\x20-\x7e]+$",  # a header value: printable ASCII only
+    )
+    page_max_jsonld_bytes: int = Field(
+        256 * 1024, ge=1024, description="a JSON-LD block larger than this is skipped"
+    )
+    default_theme: str = Field(
+        "news",
+        pattern=rf"^{THEME_PATTERN}$",
+        description="the theme of a discovered article whose page or feed names no section",
+    )
+    # Log shippers post batches with a token of their own, which opens nothing else.
+    ingest_tokens: SecretStr | None = Field(
+        None,
+        description="comma-separated bearer tokens (16+ characters each) that may call POST "
+        "/v1/views/batch and nothing else; the admin token may too",
+    )
+    import_path_pattern: str = Field(
+        r"^/news/(?P<article>[A-Za-z0-9._~-]{1,200})/?$",
+        description="`viewcount import`: a regex on an access log's request path (query "
+        "removed, percent-decoded); its named group `article` is the article id",
+    )
+    import_max_line_bytes: int = Field(
+        16 * 1024, ge=256, description="a longer access-log line is counted as bad, unread"
+    )
+
+    @field_validator("sites")
+    @classmethod
+    def _sites_are_origins(cls, value: str) -> str:
+        from .discovery.urls import parse_sites  # httpx only when discovery is configured
+
+        parse_sites(value)
+        return value
+
+    @field_validator("ingest_tokens")
+    @classmethod
+    def _ingest_tokens_are_long(cls, value: SecretStr | None) -> SecretStr | None:
+        tokens = [t.strip() for t in value.get_secret_value().split(",")] if value else []
+        if any(len(token) < 16 for token in tokens):
+            raise ValueError("each ingest token needs 16 or more characters (comma-separated)")
+        return value
+
+    @cached_property
+    def batch_tokens(self) -> tuple[bytes, ...]:
+        """The bearer tokens POST /v1/views/batch takes: the admin token and the ingest ones."""
+        tokens = [self.admin_token.get_secret_value()] if self.admin_token else []
+        if self.ingest_tokens:
+            tokens += [t.strip() for t in self.ingest_tokens.get_secret_value().split(",")]
+        return tuple(token.encode() for token in tokens)
+
+    @model_validator(mode="after")
+    def _feeds_are_on_the_sites(self) -> Self:
+        from .discovery.urls import feed_urls
+
+        feed_urls(self.feeds, self.sites)
+        return self
+
+    @field_validator("import_path_pattern")
+    @classmethod
+    def _pattern_names_the_article(cls, value: str) -> str:
+        try:
+            compiled = re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a regular expression: {exc}") from None
+        if "article" not in compiled.groupindex:
+            raise ValueError("the pattern needs a named group (?P<article>...)")
+        return value
+
+    # --- end of catalog discovery and log import --------------------------------------------
 
     @field_validator("timezone")
     @classmethod

@@ -85,9 +85,11 @@ async def redis(redis_server: RedisProcess | RedisClusterProcess) -> AsyncIterat
 
 @pytest.fixture
 def settings(redis_server: RedisProcess | RedisClusterProcess, redis: Any) -> Settings:
-    return make_settings(
-        redis_server.url, redis_cluster=bool(getattr(redis_server, "cluster", False))
-    )
+    cluster = bool(getattr(redis_server, "cluster", False))
+    # Three masters and the tests share two cores: a first rollup's merge on a busy box can
+    # outlast the 2 s default. Tests of timeouts set their own.
+    patience = {"redis_timeout_s": 10.0} if cluster else {}
+    return make_settings(redis_server.url, redis_cluster=cluster, **patience)
 
 
 @pytest.fixture

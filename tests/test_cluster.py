@@ -94,7 +94,13 @@ async def test_a_write_retried_after_a_lost_reply_counts_once(
         )
         await asyncio.to_thread(lambda: [t.join() for t in sleepers])
         assert reply.status_code == 200, reply.text
-        assert reply.json() == {"counted": 50, "duplicates": 0, "rejected": []}
+        assert reply.json() == {
+            "counted": 50,
+            "duplicates": 0,
+            "bots": 0,
+            "automated": 0,
+            "rejected": [],
+        }
         assert await views_of(http, "a") == 51
 
 

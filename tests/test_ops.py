@@ -157,8 +157,11 @@ async def test_openapi_states_what_the_parsers_accept(client: httpx.AsyncClient)
     assert bodies["application/json"]["schema"]["properties"]["visitor"]["minLength"] == 1
     # A batch takes any item and rejects the bad ones one by one, with the codes it documents.
     batch = paths["/v1/views/batch"]["post"]
-    events = batch["requestBody"]["content"]["application/json"]["schema"]["properties"]
-    assert {"$ref": "#/components/schemas/BatchEvent"} in events["events"]["items"]["anyOf"]
+    shapes = batch["requestBody"]["content"]["application/json"]["schema"]["oneOf"]
+    wrapped, bare = shapes  # {"events": [...]}, or the array itself (log shippers)
+    for events in (wrapped["properties"]["events"], bare):
+        assert {"$ref": "#/components/schemas/BatchEvent"} in events["items"]["anyOf"]
+    assert "@timestamp" in components["BatchEvent"]["properties"]
     assert set(components["Rejected"]["properties"]["code"]["enum"]) == {
         "invalid_body",
         "invalid_article_id",
@@ -166,9 +169,12 @@ async def test_openapi_states_what_the_parsers_accept(client: httpx.AsyncClient)
         "invalid_time",
     }
     # Admin operations name their token and its problems; every operation the protocol's.
-    for path, method in (("/v1/views/batch", "post"), ("/v1/rollup", "post")):
+    for path, method, schemes in (
+        ("/v1/views/batch", "post", [{"admin_token": []}, {"ingest_token": []}]),
+        ("/v1/rollup", "post", [{"admin_token": []}]),
+    ):
         operation = paths[path][method]
-        assert operation["security"] == [{"admin_token": []}]
+        assert operation["security"] == schemes
         assert {"401", "403", "408", "431"} <= set(operation["responses"])
     assert "security" not in paths["/v1/popular"]["get"]
     for item in paths.values():

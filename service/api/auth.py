@@ -1,4 +1,4 @@
-"""Admin authentication: a bearer token compared in constant time."""
+"""Admin and batch authentication: bearer tokens compared in constant time."""
 
 from __future__ import annotations
 
@@ -28,12 +28,38 @@ def require_admin(request: Request) -> None:
         raise Unauthorized("send Authorization: Bearer <VIEWCOUNT_ADMIN_TOKEN>")
 
 
+def require_batch_writer(request: Request) -> None:
+    """The admin token or one of VIEWCOUNT_INGEST_TOKENS (log shippers' own, batch only)."""
+    tokens = services(request).settings.batch_tokens
+    if not tokens:
+        raise AdminDisabled(
+            "batches are disabled: set VIEWCOUNT_ADMIN_TOKEN or VIEWCOUNT_INGEST_TOKENS"
+        )
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    sent = given.strip().encode()
+    # Every token is compared, whichever matches: the time taken says nothing about which.
+    matched = [hmac.compare_digest(sent, token) for token in tokens]
+    if scheme.lower() != "bearer" or not any(matched):
+        raise Unauthorized("send Authorization: Bearer <an ingest token or the admin token>")
+
+
 def requires_admin(route: BaseRoute) -> bool:
     """Whether the route answers only with the admin token (it depends on require_admin)."""
+    return _depends_on(route, require_admin)
+
+
+def takes_ingest_tokens(route: BaseRoute) -> bool:
+    """Whether the route answers to an ingest token as well (it depends on
+    require_batch_writer)."""
+    return _depends_on(route, require_batch_writer)
+
+
+def _depends_on(route: BaseRoute, check: object) -> bool:
     return isinstance(route, APIRoute) and any(
-        dep.call is require_admin for dep in route.dependant.dependencies
+        dep.call is check for dep in route.dependant.dependencies
     )
 
 
 Svc = Annotated[Services, Depends(services)]
 Admin = Depends(require_admin)
+BatchWriter = Depends(require_batch_writer)

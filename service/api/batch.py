@@ -1,4 +1,5 @@
-"""POST /v1/views/batch: many views at once, from server-side log shippers (admin)."""
+"""POST /v1/views/batch: many views at once, from server-side log shippers (admin or an ingest
+token): ``{"events": [...]}``, a JSON array, or NDJSON (service/shipping.py reads them)."""
 
 from __future__ import annotations
 
@@ -6,16 +7,16 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from ..clock import parse_rfc3339
-from ..errors import DomainError, InvalidBody, PayloadTooLarge
-from ..ingest import MAX_EVENT_ID, MAX_VISITOR, Identity, View, optional_text, reader_digest
-from ..scripts.record import COUNTED, UNKNOWN
+from ..errors import DomainError
+from ..ingest import View
+from ..scripts.record import AUTOMATED, BOT, COUNTED, UNKNOWN
 from ..settings import Settings
-from ..validate import article_id
-from ..windows import MAX_EVENT_AGE_S
-from .auth import Admin, Svc
+from ..shipping import EventContext, event_view, inflate, parse_events
+from ..validate import small_int
+from .asgi import check_size, read_body
+from .auth import BatchWriter, Svc
 from .openapi import schema
-from .responses import json, json_body
+from .responses import json
 from .schemas import BatchResult, batch_body
 
 router = APIRouter(tags=["beacons"])
@@ -23,49 +24,73 @@ router = APIRouter(tags=["beacons"])
 DEFAULT_MAX_EVENTS: int = Settings.model_fields["batch_max_events"].default
 
 
-class InvalidTime(DomainError):
-    code = "invalid_time"
-
-
 @router.post(
     "/v1/views/batch",
     response_model=BatchResult,
-    dependencies=[Admin],
+    dependencies=[BatchWriter],
     openapi_extra={
         "requestBody": {
             "required": True,
-            "content": {"application/json": {"schema": batch_body(DEFAULT_MAX_EVENTS)}},
+            "content": {
+                "application/json": {"schema": batch_body(DEFAULT_MAX_EVENTS)},
+                "application/x-ndjson": {
+                    "schema": {
+                        "type": "string",
+                        "description": "one event object per line (Vector's newline_delimited "
+                        "framing, Fluent Bit's json_lines); a line that is not JSON is rejected "
+                        "on its own",
+                    }
+                },
+            },
         }
     },
     responses=schema(
-        "invalid_body", "unauthorized", "admin_disabled", "payload_too_large", "storage_unavailable"
+        "invalid_body",
+        "unauthorized",
+        "admin_disabled",
+        "payload_too_large",
+        "unsupported_media_type",
+        "request_timeout",
+        "storage_unavailable",
     ),
 )
 async def batch(svc: Svc, request: Request) -> Response:
-    """Record up to 10,000 views; invalid events are rejected one by one, the rest count."""
+    """Record up to 10,000 views; invalid events are rejected one by one, the rest count.
+
+    Only 429 and 503 are worth a retry: every other refusal would be refused again."""
     settings = svc.settings
-    body = await json_body(request, settings.batch_max_body_bytes)
-    if not isinstance(body, dict) or not isinstance(body.get("events"), list):
-        raise InvalidBody('the body must be {"events": [...]}')
-    events = body["events"]
-    if len(events) > settings.batch_max_events:
-        raise PayloadTooLarge(f"at most {settings.batch_max_events} events per batch")
+    declared = small_int(request.headers.get("content-length", ""))
+    if declared is not None:  # anything else: the read below stops at the limit
+        check_size(declared, settings.batch_max_body_bytes)
+    body = await read_body(
+        request.scope, request.receive, settings.batch_max_body_bytes, settings.body_timeout_s
+    )
+    encoding = request.headers.get("content-encoding", "")
+    body = inflate(body, encoding, settings.batch_max_body_bytes)
+    content_type = request.headers.get("content-type", "")
+    events = parse_events(body, content_type, settings.batch_max_events)
     now = svc.clock.now()
-    reader_key = await svc.identity.reader_key(int(now // 86400))
+    context = EventContext(
+        now,
+        svc.identity,
+        await svc.identity.reader_key(int(now // 86400)),
+        settings.max_user_agent_chars,
+    )
     views: list[View] = []
     positions: list[int] = []
     rejected: list[dict[str, Any]] = []
     for index, event in enumerate(events):
         try:
-            views.append(_view(event, now, svc.identity, reader_key))
+            views.append(event_view(event, context))
             positions.append(index)
         except DomainError as exc:
             rejected.append({"index": index, "code": exc.code})
     outcomes = await svc.committer.submit_many(views)
-    counted = duplicates = 0
+    tally = {COUNTED: 0, BOT: 0, AUTOMATED: 0}
+    duplicates = 0
     for index, outcome in zip(positions, outcomes, strict=True):
-        if outcome == COUNTED:
-            counted += 1
+        if outcome in tally:
+            tally[outcome] += 1
         elif outcome == UNKNOWN:
             rejected.append({"index": index, "code": "unknown_article"})
         else:
@@ -73,25 +98,11 @@ async def batch(svc: Svc, request: Request) -> Response:
     rejected.sort(key=lambda r: r["index"])
     for entry in rejected:
         svc.metrics.rejected.labels(entry["code"]).inc()
-    return json({"counted": counted, "duplicates": duplicates, "rejected": rejected})
-
-
-def _view(event: object, now: float, identity: Identity, reader_key: bytes) -> View:
-    if not isinstance(event, dict):
-        raise InvalidBody("an event must be a JSON object")
-    if not isinstance(event.get("article"), str):
-        raise InvalidBody("the field 'article' is required")
-    article = article_id(event["article"])
-    event_id = optional_text(event, "event_id", MAX_EVENT_ID)
-    visitor = optional_text(event, "visitor", MAX_VISITOR)
-    at = now
-    if event.get("at") is not None:
-        try:
-            at = parse_rfc3339(event["at"])
-        except (ValueError, TypeError, OverflowError) as exc:
-            raise InvalidTime("at: an RFC 3339 time is required") from exc
-        if at > now or at < now - MAX_EVENT_AGE_S:
-            raise InvalidTime("at: not in the future, not older than 30 days")
-    reader = reader_digest(reader_key, "", "", visitor) if visitor else None
-    event_key = identity.event(article, event_id) if event_id is not None else None
-    return View(article, at, event=event_key, reader=reader, dedupe=False)
+    answer = {
+        "counted": tally[COUNTED],
+        "duplicates": duplicates,
+        "bots": tally[BOT],
+        "automated": tally[AUTOMATED],
+        "rejected": rejected,
+    }
+    return json(answer)

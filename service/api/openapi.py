@@ -4,7 +4,7 @@ protocol's problems, and on admin routes the bearer token and its problems."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from fastapi import FastAPI
@@ -17,7 +17,7 @@ from ..rankings import FRESHNESS_S, MAX_EXCLUDE
 from ..validate import ARTICLE_ID_PATTERN as _ID
 from ..windows import WINDOWS_BY_NAME
 from .asgi import PROBLEM_TYPE, STATUS_TITLES
-from .auth import requires_admin
+from .auth import requires_admin, takes_ingest_tokens
 from .schemas import (
     ARTICLE_PATTERN,
     COMPONENTS,
@@ -26,6 +26,7 @@ from .schemas import (
     MAX_IDS,
     MAX_LIMIT,
     REPORT_WINDOWS,
+    SCHEMA_COMPONENTS,
     SUSPICIOUS_PATH,
     THEME_PATTERN,
     TIMESERIES_WINDOW,
@@ -63,12 +64,18 @@ PARAMETERS: dict[str, dict[str, Any]] = {
 PROTOCOL_ERRORS = ("request_timeout", "headers_too_large")
 ADMIN_ERRORS = ("unauthorized", "admin_disabled")
 ADMIN_SCHEME = "admin_token"
+INGEST_SCHEME = "ingest_token"
 SECURITY_SCHEMES = {
     ADMIN_SCHEME: {
         "type": "http",
         "scheme": "bearer",
         "description": "VIEWCOUNT_ADMIN_TOKEN (without one configured: 403 admin_disabled)",
-    }
+    },
+    INGEST_SCHEME: {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "one of VIEWCOUNT_INGEST_TOKENS: the batch endpoint only",
+    },
 }
 
 
@@ -99,6 +106,7 @@ def document(app: FastAPI, routes: Sequence[BaseRoute]) -> dict[str, Any]:
     components = spec.setdefault("components", {}).setdefault("schemas", {})
     for model in COMPONENTS:
         components[model.__name__] = model.model_json_schema()
+    components.update(SCHEMA_COMPONENTS)
     spec["components"]["securitySchemes"] = SECURITY_SCHEMES
     problem_422 = _stringify(schema("invalid_parameter"))["422"]
     for path, item in spec["paths"].items():
@@ -107,9 +115,13 @@ def document(app: FastAPI, routes: Sequence[BaseRoute]) -> dict[str, Any]:
                 operation["responses"]["422"] = problem_422
             _constrain_parameters(path, operation)
             _add_responses(operation, PROTOCOL_ERRORS)
-    for path, method in _admin_operations(routes):
+    for path, method in _operations(routes, requires_admin):
         operation = spec["paths"][path][method]
         operation["security"] = [{ADMIN_SCHEME: []}]
+        _add_responses(operation, ADMIN_ERRORS)
+    for path, method in _operations(routes, takes_ingest_tokens):
+        operation = spec["paths"][path][method]
+        operation["security"] = [{ADMIN_SCHEME: []}, {INGEST_SCHEME: []}]
         _add_responses(operation, ADMIN_ERRORS)
     _hoist_defs(spec, components)
     app.openapi_schema = spec
@@ -123,12 +135,14 @@ def _add_responses(operation: dict[str, Any], codes: tuple[str, ...]) -> None:
         responses.setdefault(status, entry)
 
 
-def _admin_operations(routes: Sequence[BaseRoute]) -> list[tuple[str, str]]:
-    """(path, method) of every documented route that requires the admin token."""
+def _operations(
+    routes: Sequence[BaseRoute], guarded: Callable[[BaseRoute], bool]
+) -> list[tuple[str, str]]:
+    """(path, method) of every documented route ``guarded`` holds (a token it requires)."""
     return [
         (route.path_format, method.lower())
         for route in routes
-        if isinstance(route, APIRoute) and route.include_in_schema and requires_admin(route)
+        if isinstance(route, APIRoute) and route.include_in_schema and guarded(route)
         for method in route.methods or ()
     ]
 

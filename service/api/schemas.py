@@ -167,31 +167,59 @@ class Trending(BaseModel):
     items: list[TrendingItem]
 
 
-class BatchEvent(BaseModel):
-    article: str = Field(pattern=ARTICLE_PATTERN)
-    at: str | None = Field(
-        None, pattern=RFC3339_PATTERN, description="not in the future, not older than 30 days"
-    )
-    visitor: str | None = Field(None, min_length=1, max_length=MAX_VISITOR)
-    event_id: str | None = Field(None, min_length=1, max_length=MAX_EVENT_ID)
+# A batch event, stated by hand: `@timestamp` is no Python name, and either `article` or `url`
+# names the article. Extra fields (a shipper's message, host, ...) are ignored.
+_TIME = {"type": "string", "pattern": RFC3339_PATTERN}
+_SHIPPER_TIME = {
+    "oneOf": [_TIME, {"type": "number", "description": "epoch seconds (milliseconds past 1e11)"}]
+}
+BATCH_EVENT: dict[str, Any] = {
+    "type": "object",
+    "anyOf": [{"required": ["article"]}, {"required": ["url"]}],
+    "properties": {
+        "article": {"type": "string", "pattern": ARTICLE_PATTERN},
+        "url": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": MAX_URL,
+            "description": "instead of article: the page's URL or path, whose last segment is "
+            "the article id",
+        },
+        "at": {**_TIME, "description": "not in the future, not older than 30 days; default now"},
+        "@timestamp": {**_SHIPPER_TIME, "description": "Logstash's name for at"},
+        "timestamp": {**_SHIPPER_TIME, "description": "Vector's name for at"},
+        "date": {**_SHIPPER_TIME, "description": "Fluent Bit's name for at (json_date_key)"},
+        "visitor": {"type": "string", "minLength": 1, "maxLength": MAX_VISITOR},
+        "event_id": {"type": "string", "minLength": 1, "maxLength": MAX_EVENT_ID},
+        "ip": {
+            "type": "string",
+            "description": "the reader's IP address: with user_agent the event is bot-filtered "
+            "as a beacon is; neither is stored",
+        },
+        "user_agent": {"type": "string"},
+    },
+}
 
 
 def batch_body(max_events: int) -> dict[str, Any]:
-    """The batch request's schema. Events are checked one by one, not as a whole: an item that
-    is not a valid BatchEvent is still accepted, and rejected alone in the answer."""
+    """The batch request's schema: {"events": [...]} or the array itself (Vector's json
+    codec, Fluent Bit's json format, Logstash's json_batch). Events are checked one by one,
+    not as a whole: an item that is not a valid BatchEvent is still accepted, and rejected
+    alone in the answer."""
     event = {"$ref": "#/components/schemas/BatchEvent"}
     rejected_alone = {"description": "anything else: rejected alone, its index in `rejected`"}
+    limit = f"at most {max_events} (VIEWCOUNT_BATCH_MAX_EVENTS); more: 413"
+    events = {
+        "type": "array",
+        "maxItems": max_events,
+        "items": {"anyOf": [event, rejected_alone]},
+        "description": limit,
+    }
     return {
-        "type": "object",
-        "required": ["events"],
-        "properties": {
-            "events": {
-                "type": "array",
-                "maxItems": max_events,
-                "items": {"anyOf": [event, rejected_alone]},
-                "description": f"at most {max_events} (VIEWCOUNT_BATCH_MAX_EVENTS); more: 413",
-            }
-        },
+        "oneOf": [
+            {"type": "object", "required": ["events"], "properties": {"events": events}},
+            {**events, "description": f"the events themselves; {limit}"},
+        ]
     }
 
 
@@ -205,11 +233,15 @@ class Rejected(BaseModel):
 class BatchResult(BaseModel):
     counted: int
     duplicates: int
+    bots: int = Field(description="events whose user_agent is a crawler: counted apart")
+    automated: int = Field(description="events counted apart as automated (user_agent too long)")
     rejected: list[Rejected]
 
 
 # Models the document refers to by name, beside those of the routes' answers.
-COMPONENTS: tuple[type[BaseModel], ...] = (Problem, BatchEvent)
+COMPONENTS: tuple[type[BaseModel], ...] = (Problem,)
+# Components stated by hand (a name a model cannot have, such as @timestamp).
+SCHEMA_COMPONENTS: dict[str, dict[str, Any]] = {"BatchEvent": BATCH_EVENT}
 
 
 class RollupOut(BaseModel):

@@ -8,9 +8,9 @@
 -- The call is built by record.py, which names every key and lays out every field.
 -- KEYS of a section, from its base b: b articles set, b+1 totals zset, b+2 bot-views hash,
 --   b+3 inbox zset, b+4 views-per-minute counter, b+5 automated-views hash, b+6 this clock
---   hour's per-client caps hash (cap field -> views), b+7 the previous hour's, b+8 the one
---   before, b+9 this hour's readers sample (article -> reader ids), b+10 this hour's top
---   clients (article -> "client:views"), b+11 this hour's automated views; then its per-view
+--   hour's per-client caps hash (cap field -> views), b+7 the previous hour's, b+8 this
+--   hour's readers sample (article -> reader ids), b+9 this hour's top clients (article ->
+--   "client:views"), b+10 this hour's automated views; then its per-view
 --   keys (event id, dedupe, readers) and the rate-limit hashes (client digest -> requests;
 --   this minute's, then the previous minute's at the next key number).
 -- ARGV[1] dedupe TTL s   ARGV[2] event-id TTL s   ARGV[3] per-minute key TTL s
@@ -18,7 +18,7 @@
 -- ARGV[5] rate limit per client and minute   ARGV[6] weight of the previous minute (the share
 --   of it still inside the sliding minute)   ARGV[7] TTL s of this minute's rate hashes
 -- ARGV[8] fields per view (record.py: BATCH_FIELDS 6 or BEACON_FIELDS 11)
--- ARGV[9] views per client network, article and three clock hours (0: no cap)
+-- ARGV[9] views per client network, article and two clock hours (0: no cap)
 -- ARGV[10] reader ids a sample keeps (VIEWCOUNT_MIN_READERS)
 -- ARGV[11] TTL s of this hour's caps hash   ARGV[12] TTL s of this hour's readers sample
 -- ARGV[13] TTL s of this hour's top-clients and automated-views hashes
@@ -69,24 +69,28 @@ end
 
 local function section(b, pos)
   local articles_k, totals_k, bots_k, inbox_k = KEYS[b], KEYS[b + 1], KEYS[b + 2], KEYS[b + 3]
-  local caps_k, sample_k = KEYS[b + 6], KEYS[b + 9]
-  local known = {}                     -- article -> in the catalog (it cannot change mid-call)
-  local function in_catalog(article)
-    local found = known[article]
-    if found == nil then
-      found = redis.call('SISMEMBER', articles_k, article) == 1
-      known[article] = found
+  local caps_k, sample_k = KEYS[b + 6], KEYS[b + 8]
+  local nv = tonumber(ARGV[pos])
+  pos = pos + 1
+  -- The section's articles, looked up once each in two commands: whether each is in the
+  -- catalog (it cannot change mid-call), and the hour's readers sample of each.
+  local order, seen = {}, {}
+  for i = 0, nv - 1 do
+    local article = ARGV[pos + i * fields]
+    if not seen[article] then
+      seen[article] = true
+      order[#order + 1] = article
     end
-    return found
   end
-  -- The hour's readers sample of each article touched, read once per call.
-  local samples, changed = {}, {}
+  local known, samples, changed = {}, {}, {}
+  local found = redis.call('SMISMEMBER', articles_k, unpack(order))
+  local held = redis.call('HMGET', sample_k, unpack(order))
+  for i, article in ipairs(order) do
+    known[article] = found[i] == 1
+    samples[article] = held[i] or ''
+  end
   local function sample(article, id)
     local members = samples[article]
-    if members == nil then
-      members = redis.call('HGET', sample_k, article) or ''
-      samples[article] = members
-    end
     if #members < sample_size * ID and not has(members, id) then
       samples[article] = members .. id
       changed[article] = true
@@ -96,8 +100,6 @@ local function section(b, pos)
   local tops = {}                      -- article -> {client, views this hour}
   local readers, readers_ttl = {}, {}  -- key number -> members, TTL
   local counted, capped = 0, false
-  local nv = tonumber(ARGV[pos])
-  pos = pos + 1
   for _ = 1, nv do
     local article, event_k = ARGV[pos], tonumber(ARGV[pos + 1])
     local readers_k = tonumber(ARGV[pos + 2])
@@ -109,7 +111,7 @@ local function section(b, pos)
     local code = 1
     if rate_k > 0 and over_limit(rate_k, client) then
       code = 6
-    elseif not in_catalog(article) then
+    elseif not known[article] then
       code = 4
     elseif event_k > 0 and not redis.call('SET', KEYS[event_k], '1', 'NX', 'EX', event_ttl) then
       code = 3
@@ -123,17 +125,17 @@ local function section(b, pos)
     elseif client ~= '' then
       local id = string.sub(client, 1, ID)
       if field ~= '' then
-        -- At most `cap` counted views from one client network in this clock hour and the two
-        -- before together, so in any span the 1h lists merge (up to 65 minutes); refused ones
-        -- count too (a flood stays refused).
+        -- At most `cap` counted views from one client network in this clock hour and the one
+        -- before together, so in any hour, and in any 1h list (its start is on a 5-minute
+        -- boundary, so it never reaches into a third clock hour); refused ones count too (a
+        -- flood stays refused).
         local views = redis.call('HINCRBY', caps_k, field, 1)
         capped = true
         if views > cap then
           code = 7
         else
           local before = redis.call('HGET', KEYS[b + 7], field)
-          local older = redis.call('HGET', KEYS[b + 8], field)
-          if views + tonumber(before or '0') + tonumber(older or '0') > cap then code = 7 end
+          if views + tonumber(before or '0') > cap then code = 7 end
         end
         if views == 1 and code == 1 then sample(article, id) end  -- a new reader this hour
         if views >= top_from then
@@ -190,20 +192,20 @@ local function section(b, pos)
   end
   if sampled then redis.call('EXPIRE', sample_k, sample_ttl) end
   for article, top in pairs(tops) do
-    local held = redis.call('HGET', KEYS[b + 10], article)
+    local held = redis.call('HGET', KEYS[b + 9], article)
     if not held or tonumber(string.match(held, ':(%d+)$')) < top[2] then
-      redis.call('HSET', KEYS[b + 10], article, top[1] .. ':' .. top[2])
-      redis.call('EXPIRE', KEYS[b + 10], hourly_ttl)
+      redis.call('HSET', KEYS[b + 9], article, top[1] .. ':' .. top[2])
+      redis.call('EXPIRE', KEYS[b + 9], hourly_ttl)
     end
   end
   for article, n in pairs(bot_views) do redis.call('HINCRBY', bots_k, article, n) end
   for article, n in pairs(automated_views) do redis.call('HINCRBY', KEYS[b + 5], article, n) end
   local automated = false
   for article, n in pairs(automated_hour) do
-    redis.call('HINCRBY', KEYS[b + 11], article, n)
+    redis.call('HINCRBY', KEYS[b + 10], article, n)
     automated = true
   end
-  if automated then redis.call('EXPIRE', KEYS[b + 11], hourly_ttl) end
+  if automated then redis.call('EXPIRE', KEYS[b + 10], hourly_ttl) end
   return pos
 end
 

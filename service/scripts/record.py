@@ -33,7 +33,7 @@ PER_MINUTE_RETENTION_S = 2 * 3600
 # scheduler for a month keeps.
 INBOX_RETENTION_S = 32 * 86400
 HOUR_S = 3600
-CAPS_RETENTION_S = 2 * HOUR_S  # past its hour: the next two hours' calls read it
+CAPS_RETENTION_S = HOUR_S  # past its hour: the next hour's calls read it
 SAMPLE_RETENTION_S = 26 * HOUR_S  # the 24-hour lists read 25 hours of samples
 HOURLY_RETENTION_S = 26 * HOUR_S  # the suspicious report reads up to 25 hours
 TOP_CLIENT_FROM = 3  # views of one article in an hour from which a client's share is tracked
@@ -51,7 +51,6 @@ def section_keys(shard: int, minute: int) -> list[str]:
         keys.automated(shard),
         keys.caps(shard, hour),
         keys.caps(shard, hour - 1),
-        keys.caps(shard, hour - 2),
         keys.readers_sample(shard, "h", hour),
         keys.top_clients(shard, hour),
         keys.automated_hourly(shard, hour),
@@ -161,8 +160,6 @@ def _view_fields(
     one."""
     article = view.article
     event_k = readers_k = readers_ttl = 0
-    # A batch event without a visitor is a reader of its own in the lists' readers samples.
-    member = secrets.token_hex(4)
     if view.event is not None:
         key_list.append(keys.event(article, view.event))
         event_k = len(key_list)
@@ -176,6 +173,8 @@ def _view_fields(
             readers_ttl = readers_ttls[day] = ttl(
                 (day + 1) * DAY.bucket_s + READERS_RETENTION_S, now
             )
+    else:  # a batch event without a visitor: a reader of its own in the readers samples
+        member = secrets.token_hex(4)
     return [article, event_k, readers_k, member, readers_ttl, M5.index(view.at)]
 
 

@@ -73,15 +73,15 @@ def header(fields: int, sections: int) -> list[object]:
     return [
         *(1800, 86400, per_minute_ttl, 32 * 86400, 600, "0.500", rate_ttl, fields),
         *(20, 3),  # the per-client cap, the ids a readers sample keeps
-        *(hour_end + 2 * 3600, hour_end + 26 * 3600, hour_end + 26 * 3600),  # caps, samples, tops
+        *(hour_end + 3600, hour_end + 26 * 3600, hour_end + 26 * 3600),  # caps, samples, tops
         3,  # views from which a client is an article's top client
         sections,
     ]
 
 
 def section_keys(shard: int) -> list[str]:
-    """KEYS b .. b+11 of a section: articles, totals, bots, inbox, per-minute, automated, this
-    and the two previous hours' caps, the hour's readers sample, top clients, automated views."""
+    """KEYS b .. b+10 of a section: articles, totals, bots, inbox, per-minute, automated, this
+    and the previous hour's caps, the hour's readers sample, top clients, automated views."""
     return [
         keys.articles(shard),
         keys.totals(shard),
@@ -91,7 +91,6 @@ def section_keys(shard: int) -> list[str]:
         keys.automated(shard),
         keys.caps(shard, HOUR),
         keys.caps(shard, HOUR - 1),
-        keys.caps(shard, HOUR - 2),
         keys.readers_sample(shard, "h", HOUR),
         keys.top_clients(shard, HOUR),
         keys.automated_hourly(shard, HOUR),
@@ -110,7 +109,7 @@ def test_record_batch_views_take_six_fields() -> None:
     assert call.args == [
         *header(6, 1),
         *(1, 2),  # the section's base key number, its number of views
-        *(ARTICLE, 13, 0, first, 0, M5_NOW),  # article, event key 13, no reader, 5-minute bucket
+        *(ARTICLE, 12, 0, first, 0, M5_NOW),  # article, event key 12, no reader, 5-minute bucket
         *(ARTICLE, 0, 0, second, 0, M5_NOW - 2),
     ]
     assert one_slot(call)
@@ -128,20 +127,20 @@ def test_record_beacon_views_take_eleven_fields() -> None:
     client_shard = keys.shard_of_digest(CLIENT)
     assert call.keys == [
         *section_keys(SHARD),
-        keys.event(ARTICLE, "e" * 32),  # 13
-        keys.readers(ARTICLE, DAY),  # 14
-        keys.seen(ARTICLE, seen),  # 15
-        keys.rate(client_shard, MINUTE),  # 16: this minute's
-        keys.rate(client_shard, MINUTE - 1),  # 17: the previous minute's
-        keys.readers(ARTICLE, DAY),  # 18: the bot's reader count (no dedupe, no cap for bots)
+        keys.event(ARTICLE, "e" * 32),  # 12
+        keys.readers(ARTICLE, DAY),  # 13
+        keys.seen(ARTICLE, seen),  # 14
+        keys.rate(client_shard, MINUTE),  # 15: this minute's
+        keys.rate(client_shard, MINUTE - 1),  # 16: the previous minute's
+        keys.readers(ARTICLE, DAY),  # 17: the bot's reader count (no dedupe, no cap for bots)
     ]
     readers_ttl = (DAY + 1) * 86400 + 2 * 86400 - NOW
     member = READER.hex()
     assert call.args == [
         *header(11, 1),
         *(1, 2),
-        *(ARTICLE, 13, 14, member, readers_ttl, M5_NOW, HUMAN, 15, 16, CLIENT.hex(), field),
-        *(ARTICLE, 0, 18, member, readers_ttl, M5_NOW, BOT, 0, 16, CLIENT.hex(), ""),
+        *(ARTICLE, 12, 13, member, readers_ttl, M5_NOW, HUMAN, 14, 15, CLIENT.hex(), field),
+        *(ARTICLE, 0, 17, member, readers_ttl, M5_NOW, BOT, 0, 15, CLIENT.hex(), ""),
     ]
 
 
@@ -153,7 +152,7 @@ def test_record_sections_number_their_keys_from_their_base() -> None:
     first, second = call.args[20], call.args[28]
     assert call.args[15:] == [
         *(1, 1, ARTICLE, 0, 0, first, 0, M5_NOW),
-        *(13, 1, other, 0, 0, second, 0, M5_NOW),
+        *(12, 1, other, 0, 0, second, 0, M5_NOW),
     ]
     assert record.decode([1, "2", 7]) == [record.COUNTED, record.DUPLICATE, record.AUTOMATED]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from service.errors import InvalidArticleId, InvalidBody, UnsupportedMediaType
-from service.ingest import beacon_fields, client_ip, parse_beacon
+from service.ingest import beacon_fields, client_ip, client_network, parse_beacon
 
 from ..support import make_settings
 
@@ -80,3 +80,22 @@ def test_without_trusted_proxies_the_peer_is_the_client() -> None:
     assert client_ip("fd00::1", "2001:db8::7", trusted) == "2001:db8::7"
     assert client_ip("10.0.0.1", "not-an-address, 10.0.0.2", trusted) == "not-an-address"
     assert client_ip(None, None, trusted) == ""
+
+
+@pytest.mark.parametrize(
+    ("address", "v4", "v6", "network"),
+    [
+        ("198.51.100.7", 32, 64, "198.51.100.7/32"),
+        ("::ffff:198.51.100.7", 32, 64, "198.51.100.7/32"),  # IPv4-mapped IPv6 is IPv4
+        ("198.51.100.7", 24, 64, "198.51.100.0/24"),
+        ("198.51.100.7", 20, 64, "198.51.96.0/20"),  # off a byte boundary
+        ("2001:db8:77:1:a:b:c:d", 32, 64, "2001:db8:77:1::/64"),
+        ("2001:db8:77:1:a:b:c:d", 32, 48, "2001:db8:77::/48"),
+        ("2001:db8:77:1f:a:b:c:d", 32, 60, "2001:db8:77:10::/60"),
+        ("2001:db8::1", 32, 128, "2001:db8::1/128"),
+        ("not-an-address", 32, 64, "not-an-address"),  # its own network
+        ("10.0.0.300", 32, 64, "10.0.0.300"),
+    ],
+)
+def test_client_networks(address: str, v4: int, v6: int, network: str) -> None:
+    assert client_network(address, v4, v6) == network
