@@ -56,6 +56,7 @@ class Committer:
             settings.rate_limit_per_min,
             settings.max_views_per_client,
             settings.min_readers,
+            settings.event_log_max_entries,
         )
         self._lanes: dict[LaneKey, Batcher[Waiter]] = {}
         self._rate_first = settings.rate_limit_per_min > 0 and storage.cluster

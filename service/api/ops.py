@@ -6,7 +6,9 @@ from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from ..clock import rfc3339
+from ..eventlog.drain import stream_states
 from ..rollup import Rollup
+from ..storage import StorageError
 from .asgi import as_response, unavailable
 from .auth import Admin, Svc
 from .openapi import schema
@@ -39,7 +41,14 @@ async def metrics(svc: Svc) -> Response:
     """Prometheus metrics, summed over every process of `viewcount serve`."""
     as_of = svc.rankings.as_of
     age_s = None if as_of is None else svc.clock.now() - as_of
-    return Response(svc.metrics.export(age_s), media_type=CONTENT_TYPE_LATEST)
+    event_log = None
+    if svc.settings.event_log_max_entries > 0:
+        try:
+            states = await stream_states(svc.storage)
+            event_log = (sum(s.held for s in states), sum(s.dropped for s in states))
+        except StorageError:  # the rest of the metrics still answer (Redis errors among them)
+            event_log = None
+    return Response(svc.metrics.export(age_s, event_log), media_type=CONTENT_TYPE_LATEST)
 
 
 @router.post(

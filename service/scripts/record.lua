@@ -35,6 +35,10 @@
 --   3 duplicate event id, 4 unknown article, 5 bot, 6 over the rate limit (refused requests
 --   count towards the limit too, so a client that keeps hammering stays limited),
 --   7 automated (counted apart, as bots are: an automated User-Agent, or past the cap).
+-- Event log (issue 15; the block marked "event log" below): KEYS b+11 is the section's log
+--   stream; the LAST ARGV is the stream's bound in entries (0: no log). Each section appends
+--   one stream entry holding every decision of the call but unknown articles, in the format
+--   service/eventlog/record.py reads (its VERSION; one line per view).
 
 local dedupe_ttl = tonumber(ARGV[1])
 local event_ttl = tonumber(ARGV[2])
@@ -46,6 +50,8 @@ local cap, sample_size = tonumber(ARGV[9]), tonumber(ARGV[10])
 local caps_ttl, sample_ttl, hourly_ttl = ARGV[11], ARGV[12], ARGV[13]
 local top_from = tonumber(ARGV[14])
 local ID = 8  -- characters of a reader id in a sample
+-- event log: the bound travels last so that the header above keeps its numbering.
+local log_maxlen = tonumber(table.remove(ARGV))
 local rate_keys = {}
 local codes = {}
 
@@ -100,6 +106,7 @@ local function section(b, pos)
   local tops = {}                      -- article -> {client, views this hour}
   local readers, readers_ttl = {}, {}  -- key number -> members, TTL
   local counted, capped = 0, false
+  local logged = {}  -- event log: this section's lines
   for _ = 1, nv do
     local article, event_k = ARGV[pos], tonumber(ARGV[pos + 1])
     local readers_k = tonumber(ARGV[pos + 2])
@@ -168,7 +175,19 @@ local function section(b, pos)
       end
     end
     codes[#codes + 1] = code
+    -- event log: one line per decision (not for an article outside the catalog, which a
+    -- flood of made-up ids would fill the log with): code, 5-minute bucket, article, the
+    -- reader's digest cut to 8 hex characters, the client network's to 16 (eventlog/record.py).
+    if log_maxlen > 0 and code ~= 4 then
+      logged[#logged + 1] = code .. ',' .. ARGV[pos + 5] .. ',' .. article .. ','
+        .. string.sub(ARGV[pos + 3], 1, 8) .. ',' .. string.sub(client, 1, 16)
+    end
     pos = pos + fields
+  end
+  -- event log: the section's decisions as one entry, in the same atomic call as the counts.
+  if #logged > 0 then
+    redis.call('XADD', KEYS[b + 11], 'MAXLEN', '~', log_maxlen, '*',
+      'v', '1', 'e', table.concat(logged, '\n'))
   end
   if counted > 0 then
     for article, n in pairs(totals) do redis.call('ZINCRBY', totals_k, n, article) end

@@ -54,6 +54,7 @@ def section_keys(shard: int, minute: int) -> list[str]:
         keys.readers_sample(shard, "h", hour),
         keys.top_clients(shard, hour),
         keys.automated_hourly(shard, hour),
+        keys.event_log(shard),  # b+11: record.lua's event-log block
     ]
 
 
@@ -66,6 +67,7 @@ class Limits:
     rate_limit_per_min: int
     max_views_per_client: int = 0  # 0: no per-client cap
     min_readers: int = 3
+    event_log_max_entries: int = 0  # the bound of each shard's log stream; 0: no event log
 
 
 def rate_weight(now: float) -> str:
@@ -138,6 +140,7 @@ def call(
                     if limits.max_views_per_client and view.kind == HUMAN:
                         field = cap_field(view.client, view.article)
                 args += [view.kind, seen_k, rate_key(view), client, field]
+    args.append(limits.event_log_max_entries)  # last: record.lua's event-log block pops it
     return Call(SCRIPT, key_list, args)
 
 

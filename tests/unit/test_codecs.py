@@ -40,6 +40,7 @@ LIMITS = record.Limits(
     rate_limit_per_min=600,
     max_views_per_client=20,
     min_readers=3,
+    event_log_max_entries=5000,
 )
 ARTICLE = "a1"
 SHARD = keys.shard_of(ARTICLE)
@@ -80,8 +81,9 @@ def header(fields: int, sections: int) -> list[object]:
 
 
 def section_keys(shard: int) -> list[str]:
-    """KEYS b .. b+10 of a section: articles, totals, bots, inbox, per-minute, automated, this
-    and the previous hour's caps, the hour's readers sample, top clients, automated views."""
+    """KEYS b .. b+11 of a section: articles, totals, bots, inbox, per-minute, automated, this
+    and the previous hour's caps, the hour's readers sample, top clients, automated views, and
+    the shard's event-log stream."""
     return [
         keys.articles(shard),
         keys.totals(shard),
@@ -94,6 +96,7 @@ def section_keys(shard: int) -> list[str]:
         keys.readers_sample(shard, "h", HOUR),
         keys.top_clients(shard, HOUR),
         keys.automated_hourly(shard, HOUR),
+        keys.event_log(shard),
     ]
 
 
@@ -109,8 +112,9 @@ def test_record_batch_views_take_six_fields() -> None:
     assert call.args == [
         *header(6, 1),
         *(1, 2),  # the section's base key number, its number of views
-        *(ARTICLE, 12, 0, first, 0, M5_NOW),  # article, event key 12, no reader, 5-minute bucket
+        *(ARTICLE, 13, 0, first, 0, M5_NOW),  # article, event key 13, no reader, 5-minute bucket
         *(ARTICLE, 0, 0, second, 0, M5_NOW - 2),
+        5000,  # last: the event log's bound, popped by record.lua's event-log block
     ]
     assert one_slot(call)
 
@@ -127,20 +131,21 @@ def test_record_beacon_views_take_eleven_fields() -> None:
     client_shard = keys.shard_of_digest(CLIENT)
     assert call.keys == [
         *section_keys(SHARD),
-        keys.event(ARTICLE, "e" * 32),  # 12
-        keys.readers(ARTICLE, DAY),  # 13
-        keys.seen(ARTICLE, seen),  # 14
-        keys.rate(client_shard, MINUTE),  # 15: this minute's
-        keys.rate(client_shard, MINUTE - 1),  # 16: the previous minute's
-        keys.readers(ARTICLE, DAY),  # 17: the bot's reader count (no dedupe, no cap for bots)
+        keys.event(ARTICLE, "e" * 32),  # 13
+        keys.readers(ARTICLE, DAY),  # 14
+        keys.seen(ARTICLE, seen),  # 15
+        keys.rate(client_shard, MINUTE),  # 16: this minute's
+        keys.rate(client_shard, MINUTE - 1),  # 17: the previous minute's
+        keys.readers(ARTICLE, DAY),  # 18: the bot's reader count (no dedupe, no cap for bots)
     ]
     readers_ttl = (DAY + 1) * 86400 + 2 * 86400 - NOW
     member = READER.hex()
     assert call.args == [
         *header(11, 1),
         *(1, 2),
-        *(ARTICLE, 12, 13, member, readers_ttl, M5_NOW, HUMAN, 14, 15, CLIENT.hex(), field),
-        *(ARTICLE, 0, 17, member, readers_ttl, M5_NOW, BOT, 0, 15, CLIENT.hex(), ""),
+        *(ARTICLE, 13, 14, member, readers_ttl, M5_NOW, HUMAN, 15, 16, CLIENT.hex(), field),
+        *(ARTICLE, 0, 18, member, readers_ttl, M5_NOW, BOT, 0, 16, CLIENT.hex(), ""),
+        5000,
     ]
 
 
@@ -152,7 +157,8 @@ def test_record_sections_number_their_keys_from_their_base() -> None:
     first, second = call.args[20], call.args[28]
     assert call.args[15:] == [
         *(1, 1, ARTICLE, 0, 0, first, 0, M5_NOW),
-        *(12, 1, other, 0, 0, second, 0, M5_NOW),
+        *(13, 1, other, 0, 0, second, 0, M5_NOW),
+        5000,
     ]
     assert record.decode([1, "2", 7]) == [record.COUNTED, record.DUPLICATE, record.AUTOMATED]
 

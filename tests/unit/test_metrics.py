@@ -30,8 +30,13 @@ def test_every_metric_registered_is_exported() -> None:
     text = metrics.export(12.5).decode()
     types = [line.split()[2] for line in text.splitlines() if line.startswith("# TYPE ")]
     declared = {name.removesuffix("_total") for name in types if not name.endswith("_created")}
-    assert {i._name for i in instruments} | {"viewcount_rollup_age_seconds"} == declared
-    assert len(instruments) == 7
+    at_scrape = {
+        "viewcount_rollup_age_seconds",
+        "viewcount_event_log_backlog_entries",
+        "viewcount_event_log_dropped_entries",
+    }
+    assert {i._name for i in instruments} | at_scrape == declared
+    assert len(instruments) == 9
 
 
 def test_the_rollup_age_is_the_one_given_at_scrape_time() -> None:

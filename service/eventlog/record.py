@@ -1,0 +1,135 @@
+"""The event-log record, versioned, in its two forms: a stream entry in Redis and a Parquet row.
+
+record.lua writes one stream entry per section and call, fields ``v`` (this module's
+``VERSION``) and ``e``: one line per decision, ``code,m5,article,reader,client`` with
+
+- code: record.lua's reply code (1 counted, 2 duplicate reader, 3 duplicate event id, 5 bot,
+  6 rate limited, 7 automated), or ``PURGED`` for a view POST /v1/admin/purge took back;
+- m5: the view's 5-minute bucket index (its time, as the counters keep it);
+- reader: the reader digest's first 8 hex characters (as the readers samples keep it; a batch
+  event without a visitor has a random one); client: the client-network digest's first 16 hex
+  characters, empty for a batch event. Neither can be turned back into an IP or a visitor.
+
+The archive keeps the same facts as columns, one row per line (``SCHEMA``); ``logged_at`` and
+``seq``/``line`` come from the stream id, so a row names its entry exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+from ..scripts.record import AUTOMATED, BOT, COUNTED, DUPLICATE, DUPLICATE_EVENT, RATE_LIMITED
+from ..windows import M5
+
+VERSION = "1"
+PURGED = 20  # apart from record.lua's reply codes, so a new one there never collides
+READER_CHARS, CLIENT_CHARS = 8, 16
+OUTCOMES = {
+    COUNTED: "counted",
+    DUPLICATE: "duplicate",
+    DUPLICATE_EVENT: "duplicate_event",
+    BOT: "bot",
+    RATE_LIMITED: "rate_limited",
+    AUTOMATED: "automated",
+    PURGED: "purged",
+}
+CODES = {name: code for code, name in OUTCOMES.items()}
+
+SCHEMA = pa.schema(
+    [
+        pa.field("logged_at", pa.timestamp("ms", tz="UTC"), nullable=False),
+        pa.field("seq", pa.int32(), nullable=False),  # the stream id is "logged_at ms-seq"
+        pa.field("line", pa.int32(), nullable=False),
+        pa.field("at", pa.timestamp("s", tz="UTC"), nullable=False),  # its 5-minute bucket
+        pa.field("outcome", pa.string(), nullable=False),
+        pa.field("article", pa.string(), nullable=False),
+        pa.field("reader", pa.string(), nullable=False),
+        pa.field("client", pa.string(), nullable=False),  # "" for a batch event
+    ],
+    metadata={"viewcount.event_log.version": VERSION},
+)
+
+
+class UnknownVersion(ValueError):
+    """A stream entry written by a newer record format than this code reads."""
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One logged decision."""
+
+    entry: str
+    line: int
+    m5: int
+    outcome: str
+    article: str
+    reader: str
+    client: str
+
+    @property
+    def logged_ms(self) -> int:
+        return int(self.entry.split("-", 1)[0])
+
+    @property
+    def seq(self) -> int:
+        return int(self.entry.split("-", 1)[1])
+
+    @property
+    def at(self) -> int:
+        """The start of the view's 5-minute bucket, epoch seconds."""
+        return self.m5 * M5.bucket_s
+
+
+def line(code: int, m5: int, article: str, reader: str, client: str) -> str:
+    """One decision as record.lua writes it (purge.lua's lines are built here too)."""
+    return f"{code},{m5},{article},{reader[:READER_CHARS]},{client[:CLIENT_CHARS]}"
+
+
+def decode_entry(entry_id: str, fields: dict[str, str]) -> list[Event]:
+    """The events of one stream entry."""
+    if fields.get("v") != VERSION:
+        raise UnknownVersion(f"event-log entry {entry_id} has version {fields.get('v')!r}")
+    events = []
+    for number, text in enumerate(fields["e"].split("\n")):
+        code, m5, article, reader, client = text.split(",")
+        events.append(
+            Event(entry_id, number, int(m5), OUTCOMES[int(code)], article, reader, client)
+        )
+    return events
+
+
+def to_table(events: Sequence[Event]) -> pa.Table:
+    """Rows in archive order: by article, then as logged (runs of one article compress)."""
+    ordered = sorted(events, key=lambda e: (e.article, e.logged_ms, e.entry, e.line))
+    return pa.Table.from_pydict(
+        {
+            "logged_at": [e.logged_ms for e in ordered],
+            "seq": [e.seq for e in ordered],
+            "line": [e.line for e in ordered],
+            "at": [e.at for e in ordered],
+            "outcome": [e.outcome for e in ordered],
+            "article": [e.article for e in ordered],
+            "reader": [e.reader for e in ordered],
+            "client": [e.client for e in ordered],
+        },
+        schema=SCHEMA,
+    )
+
+
+def from_table(table: pa.Table) -> Iterable[Event]:
+    """The events of archived rows."""
+    names = ["logged_at", "seq", "line", "at", "outcome", "article", "reader", "client"]
+    for row in table.select(names).to_pylist():
+        logged_ms = int(row["logged_at"].timestamp() * 1000)
+        yield Event(
+            f"{logged_ms}-{row['seq']}",
+            row["line"],
+            int(row["at"].timestamp()) // M5.bucket_s,
+            row["outcome"],
+            row["article"],
+            row["reader"],
+            row["client"],
+        )
