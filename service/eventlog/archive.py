@@ -25,7 +25,7 @@ FIRST, LAST = b"viewcount.event_log.first", b"viewcount.event_log.last"
 CATALOG = "catalog.ndjson"
 # Dictionary pages for the columns whose values repeat (outcomes, articles, client networks,
 # bucket times); reader digests rarely repeat within a file, a dictionary would only grow it.
-DICTIONARY = ["outcome", "article", "client", "at"]
+DICTIONARY = ["outcome", "article", "client", "viewed_at"]
 
 
 def day_of(logged_ms: int) -> date:
@@ -71,7 +71,7 @@ class Archive:
                     stream,
                     compression="zstd",
                     use_dictionary=DICTIONARY,
-                    write_statistics=["at", "article", "client", "logged_at"],
+                    write_statistics=["viewed_at", "article", "client", "logged_at"],
                 )
             self.fs.mv(partial, path)
         finally:

@@ -76,7 +76,7 @@ class Drain:
             day = day_of(int(entry_id.split("-", 1)[0]))
             first_of.setdefault(day, entry_id)
             last_of[day] = entry_id
-            by_day[day] += record.decode_entry(entry_id, fields)
+            by_day[day] += record.decode_entry(shard, entry_id, fields)
         trim_to = entries[-1][0]
         for day, events in sorted(by_day.items()):
             path = self.archive.path(day, shard, first_of[day])

@@ -11,7 +11,7 @@ record.lua writes one stream entry per section and call, fields ``v`` (this modu
   characters, empty for a batch event. Neither can be turned back into an IP or a visitor.
 
 The archive keeps the same facts as columns, one row per line (``SCHEMA``); ``logged_at`` and
-``seq``/``line`` come from the stream id, so a row names its entry exactly.
+``shard``, ``seq`` and ``line`` name its stream entry exactly.
 """
 
 from __future__ import annotations
@@ -41,9 +41,10 @@ CODES = {name: code for code, name in OUTCOMES.items()}
 SCHEMA = pa.schema(
     [
         pa.field("logged_at", pa.timestamp("ms", tz="UTC"), nullable=False),
+        pa.field("shard", pa.int16(), nullable=False),  # whose stream: (shard, id, line) is unique
         pa.field("seq", pa.int32(), nullable=False),  # the stream id is "logged_at ms-seq"
         pa.field("line", pa.int32(), nullable=False),
-        pa.field("at", pa.timestamp("s", tz="UTC"), nullable=False),  # its 5-minute bucket
+        pa.field("viewed_at", pa.timestamp("s", tz="UTC"), nullable=False),  # its 5-min bucket
         pa.field("outcome", pa.string(), nullable=False),
         pa.field("article", pa.string(), nullable=False),
         pa.field("reader", pa.string(), nullable=False),
@@ -61,6 +62,7 @@ class UnknownVersion(ValueError):
 class Event:
     """One logged decision."""
 
+    shard: int
     entry: str
     line: int
     m5: int
@@ -88,15 +90,15 @@ def line(code: int, m5: int, article: str, reader: str, client: str) -> str:
     return f"{code},{m5},{article},{reader[:READER_CHARS]},{client[:CLIENT_CHARS]}"
 
 
-def decode_entry(entry_id: str, fields: dict[str, str]) -> list[Event]:
-    """The events of one stream entry."""
+def decode_entry(shard: int, entry_id: str, fields: dict[str, str]) -> list[Event]:
+    """The events of one stream entry of a shard's log."""
     if fields.get("v") != VERSION:
         raise UnknownVersion(f"event-log entry {entry_id} has version {fields.get('v')!r}")
     events = []
     for number, text in enumerate(fields["e"].split("\n")):
         code, m5, article, reader, client = text.split(",")
         events.append(
-            Event(entry_id, number, int(m5), OUTCOMES[int(code)], article, reader, client)
+            Event(shard, entry_id, number, int(m5), OUTCOMES[int(code)], article, reader, client)
         )
     return events
 
@@ -107,9 +109,10 @@ def to_table(events: Sequence[Event]) -> pa.Table:
     return pa.Table.from_pydict(
         {
             "logged_at": [e.logged_ms for e in ordered],
+            "shard": [e.shard for e in ordered],
             "seq": [e.seq for e in ordered],
             "line": [e.line for e in ordered],
-            "at": [e.at for e in ordered],
+            "viewed_at": [e.at for e in ordered],
             "outcome": [e.outcome for e in ordered],
             "article": [e.article for e in ordered],
             "reader": [e.reader for e in ordered],
@@ -121,13 +124,13 @@ def to_table(events: Sequence[Event]) -> pa.Table:
 
 def from_table(table: pa.Table) -> Iterable[Event]:
     """The events of archived rows."""
-    names = ["logged_at", "seq", "line", "at", "outcome", "article", "reader", "client"]
-    for row in table.select(names).to_pylist():
+    for row in table.select(SCHEMA.names).to_pylist():
         logged_ms = int(row["logged_at"].timestamp() * 1000)
         yield Event(
+            row["shard"],
             f"{logged_ms}-{row['seq']}",
             row["line"],
-            int(row["at"].timestamp()) // M5.bucket_s,
+            int(row["viewed_at"].timestamp()) // M5.bucket_s,
             row["outcome"],
             row["article"],
             row["reader"],
