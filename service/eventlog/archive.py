@@ -109,11 +109,21 @@ class Archive:
                 )
         return paths
 
-    def events(self, first_day: date, last_day: date) -> Iterator[record.Event]:
-        """Every archived event logged from ``first_day`` to ``last_day``, file by file."""
+    def events(
+        self,
+        first_day: date,
+        last_day: date,
+        article: str | None = None,
+        client: str | None = None,
+    ) -> Iterator[record.Event]:
+        """The archived events logged from ``first_day`` to ``last_day``, file by file; only
+        one article's or one client network's (16 hex) when given (Parquet's statistics let
+        the reader skip what cannot match)."""
+        filters = [(name, "=", value) for name, value in (("article", article), ("client", client))]
+        wanted = [f for f in filters if f[2] is not None] or None
         for path in self.files(first_day, last_day):
             with self.fs.open(path, "rb") as stream:
-                yield from record.from_table(pq.read_table(stream))
+                yield from record.from_table(pq.read_table(stream, filters=wanted))
 
     def write_text(self, name: str, text: str) -> None:
         """A small file beside the days (the catalog export), replaced in one step."""

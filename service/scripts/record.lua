@@ -35,10 +35,12 @@
 --   3 duplicate event id, 4 unknown article, 5 bot, 6 over the rate limit (refused requests
 --   count towards the limit too, so a client that keeps hammering stays limited),
 --   7 automated (counted apart, as bots are: an automated User-Agent, or past the cap).
--- Event log (issue 15; the block marked "event log" below): KEYS b+11 is the section's log
---   stream; the LAST ARGV is the stream's bound in entries (0: no log). Each section appends
---   one stream entry holding every decision of the call but unknown articles, in the format
---   service/eventlog/record.py reads (its VERSION; one line per view).
+-- Event log (issue 15; the blocks marked "event log" below): KEYS b+11 is the log stream the
+--   section's decisions go to; the LAST ARGV is the streams' bound in entries (0: no log).
+--   Each stream named gets one entry per call holding the decisions of its sections (every
+--   one but unknown articles), in the format service/eventlog/record.py reads (its VERSION;
+--   one line per view). On a single node record.py names one stream for every section, so a
+--   group commit costs one XADD.
 
 local dedupe_ttl = tonumber(ARGV[1])
 local event_ttl = tonumber(ARGV[2])
@@ -52,6 +54,7 @@ local top_from = tonumber(ARGV[14])
 local ID = 8  -- characters of a reader id in a sample
 -- event log: the bound travels last so that the header above keeps its numbering.
 local log_maxlen = tonumber(table.remove(ARGV))
+local logs, log_keys = {}, {}  -- event log: stream key -> its lines; the keys in call order
 local rate_keys = {}
 local codes = {}
 
@@ -106,7 +109,12 @@ local function section(b, pos)
   local tops = {}                      -- article -> {client, views this hour}
   local readers, readers_ttl = {}, {}  -- key number -> members, TTL
   local counted, capped = 0, false
-  local logged = {}  -- event log: this section's lines
+  local logged = logs[KEYS[b + 11]]  -- event log: the lines of this section's stream
+  if logged == nil and log_maxlen > 0 then
+    logged = {}
+    logs[KEYS[b + 11]] = logged
+    log_keys[#log_keys + 1] = KEYS[b + 11]
+  end
   for _ = 1, nv do
     local article, event_k = ARGV[pos], tonumber(ARGV[pos + 1])
     local readers_k = tonumber(ARGV[pos + 2])
@@ -184,11 +192,6 @@ local function section(b, pos)
     end
     pos = pos + fields
   end
-  -- event log: the section's decisions as one entry, in the same atomic call as the counts.
-  if #logged > 0 then
-    redis.call('XADD', KEYS[b + 11], 'MAXLEN', '~', log_maxlen, '*',
-      'v', '1', 'e', table.concat(logged, '\n'))
-  end
   if counted > 0 then
     for article, n in pairs(totals) do redis.call('ZINCRBY', totals_k, n, article) end
     for member, n in pairs(inbox) do redis.call('ZINCRBY', inbox_k, n, member) end
@@ -234,4 +237,10 @@ for _ = 1, tonumber(ARGV[15]) do
   pos = section(b, pos + 1)
 end
 for k in pairs(rate_keys) do redis.call('EXPIRE', KEYS[k], rate_ttl) end
+-- event log: each stream's lines as one entry, in the same atomic call as the counts.
+for _, k in ipairs(log_keys) do
+  if #logs[k] > 0 then
+    redis.call('XADD', k, 'MAXLEN', '~', log_maxlen, '*', 'v', '1', 'e', table.concat(logs[k], '\n'))
+  end
+end
 return codes

@@ -80,7 +80,7 @@ def header(fields: int, sections: int) -> list[object]:
     ]
 
 
-def section_keys(shard: int) -> list[str]:
+def section_keys(shard: int, log_shard: int | None = None) -> list[str]:
     """KEYS b .. b+11 of a section: articles, totals, bots, inbox, per-minute, automated, this
     and the previous hour's caps, the hour's readers sample, top clients, automated views, and
     the shard's event-log stream."""
@@ -96,7 +96,7 @@ def section_keys(shard: int) -> list[str]:
         keys.readers_sample(shard, "h", HOUR),
         keys.top_clients(shard, HOUR),
         keys.automated_hourly(shard, HOUR),
-        keys.event_log(shard),
+        keys.event_log(shard if log_shard is None else log_shard),
     ]
 
 
@@ -153,7 +153,8 @@ def test_record_sections_number_their_keys_from_their_base() -> None:
     other = next(f"b{n}" for n in range(100) if keys.shard_of(f"b{n}") != SHARD)
     sections = [(SHARD, [View(ARTICLE, NOW)]), (keys.shard_of(other), [View(other, NOW)])]
     call = record.call(sections, NOW, LIMITS, rate_limited=False)
-    assert call.keys == [*section_keys(SHARD), *section_keys(keys.shard_of(other))]
+    # Both sections log to the first one's stream: one XADD for the call.
+    assert call.keys == [*section_keys(SHARD), *section_keys(keys.shard_of(other), SHARD)]
     first, second = call.args[20], call.args[28]
     assert call.args[15:] == [
         *(1, 1, ARTICLE, 0, 0, first, 0, M5_NOW),

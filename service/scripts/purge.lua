@@ -1,0 +1,50 @@
+-- purge.lua: take one client network's counted views of one article back, atomically.
+--
+-- The views come back out of the all-time total at once, and out of the time buckets and
+-- window sets through the inbox (negative entries, "m5 index|article" -> -views): the next
+-- rollup's merge subtracts them wherever those buckets are still held, so the next lists
+-- drop by exactly these views. The client's reader id leaves the readers samples of the
+-- range, and its top-client entries go; the purge is logged, one "purged" line per view, so
+-- a replay of the log reproduces it and a second purge of the same views removes nothing.
+-- KEYS[1] totals zset   KEYS[2] inbox zset   KEYS[3] the shard's log stream
+--   KEYS[4 ..] readers samples (article -> reader ids), then top-clients hashes
+-- ARGV[1] article   ARGV[2] client id in the samples (8 hex)   ARGV[3] client digest as the
+--   log keeps it (16 hex; the top-clients hashes hold the whole digest, which starts so)
+-- ARGV[4] inbox TTL s   ARGV[5] the log's bound in entries   ARGV[6] readers sample ids
+--   (8 characters each)   ARGV[7] number of readers samples   ARGV[8] number of top-clients
+--   hashes   ARGV[9] NB; then per bucket: its 5-minute index, views to take back
+-- Returns the views taken back.
+
+local article, id, client = ARGV[1], ARGV[2], ARGV[3]
+local ID = tonumber(ARGV[6])
+local samples, tops, nb = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
+local total, lines = 0, {}
+for i = 0, nb - 1 do
+  local m5, views = ARGV[10 + 2 * i], tonumber(ARGV[11 + 2 * i])
+  redis.call('ZINCRBY', KEYS[2], -views, m5 .. '|' .. article)
+  total = total + views
+  local line = '20,' .. m5 .. ',' .. article .. ',,' .. client
+  for _ = 1, views do lines[#lines + 1] = line end
+end
+if total == 0 then return 0 end
+redis.call('ZINCRBY', KEYS[1], -total, article)
+redis.call('EXPIRE', KEYS[2], ARGV[4])
+for k = 4, 3 + samples do
+  local members = redis.call('HGET', KEYS[k], article)
+  if members then
+    local kept = {}
+    for i = 1, #members, ID do
+      local member = string.sub(members, i, i + ID - 1)
+      if member ~= id then kept[#kept + 1] = member end
+    end
+    redis.call('HSET', KEYS[k], article, table.concat(kept))
+  end
+end
+for k = 4 + samples, 3 + samples + tops do
+  local held = redis.call('HGET', KEYS[k], article)
+  if held and string.sub(held, 1, #client) == client then redis.call('HDEL', KEYS[k], article) end
+end
+if tonumber(ARGV[5]) > 0 then
+  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[5], '*', 'v', '1', 'e', table.concat(lines, '\n'))
+end
+return total
