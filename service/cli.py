@@ -1,4 +1,5 @@
-"""The `viewcount` command line: serve, scheduler, rollup."""
+"""The `viewcount` command line: serve, scheduler, rollup, and the event log's replay, recount
+and log (service/eventlog/commands.py)."""
 
 from __future__ import annotations
 
@@ -74,6 +75,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.set_defaults(run=_serve)
     commands.add_parser("scheduler", help="only the rollup scheduler").set_defaults(run=_scheduler)
     commands.add_parser("rollup", help="one rollup now, then exit").set_defaults(run=_rollup)
+    from .eventlog import commands as event_log  # replay, recount, log
+
+    event_log.add(commands, _against_redis)
     return parser
 
 
@@ -191,6 +195,15 @@ def _rollup(settings: Settings, args: argparse.Namespace) -> None:
             )
 
         asyncio.run(run())
+
+
+def _against_redis(settings: Settings, args: argparse.Namespace) -> None:
+    """Run ``args.work`` (a coroutine function of settings and args that returns a line to
+    print) against the configured Redis, or the embedded one for as long as it runs."""
+    with _redis(settings) as url:
+        settings = settings.model_copy(update={"redis_url": url})
+        _check_redis(settings)
+        print(asyncio.run(args.work(settings, args)))
 
 
 async def _until_terminated(work: Coroutine[Any, Any, None]) -> None:

@@ -15,11 +15,13 @@ import duckdb
 import httpx
 import pytest
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 
 from service import keys
-from service.clock import ManualClock
+from service.clock import ManualClock, rfc3339
 from service.eventlog.archive import Archive
 from service.eventlog.drain import Drain, stream_states
+from service.eventlog.replay import NotEmpty, replay
 from service.ingest import client_network
 from service.settings import Settings
 from service.storage import Storage, connect, ops
@@ -427,3 +429,75 @@ async def test_a_bad_purge_is_a_problem_and_changes_nothing(
         assert unknown.status_code == 404 and unknown.json()["code"] == "unknown_article"
         no_token = await http.post("/v1/admin/purge", json=body)
         assert no_token.status_code == 401
+
+
+# --- replay -------------------------------------------------------------------------------------
+WINDOWS = ("1h", "24h", "7d", "30d", "all", "today")
+
+
+async def counters(http: httpx.AsyncClient, articles: list[str]) -> dict[str, Any]:
+    """Every article's counts and every window's lists, site-wide and by theme."""
+    state: dict[str, Any] = {}
+    for article in articles:
+        body = (await http.get(f"/v1/articles/{article}/views")).json()
+        state[article] = (body["views"], body["bot_views"], body["automated_views"])
+    for window in WINDOWS:
+        for path in ("/v1/popular", "/v1/themes/war/popular", "/v1/themes/economy/popular"):
+            response = await http.get(path, params={"window": window, "limit": 100})
+            items = response.json()["items"]
+            state[path, window] = [(i["article"], i["window_views"], i["views"]) for i in items]
+    return state
+
+
+async def test_replay_into_an_empty_redis_gives_back_every_counter(
+    settings: Settings, storage: Storage, redis: Any, tmp_path: Path
+) -> None:
+    """Beacons of every kind, batch events of earlier days and a purge; archived; Redis
+    flushed; the replay gives back each article's views, bot and automated views and every
+    window's lists."""
+    settings = logged(settings, tmp_path, min_readers=2)
+    clock = ManualClock(T0 + 600)
+    articles = ["news-a", "news-b", "old-1", "old-2"]
+    async with client_for(settings, clock, peer=PROXY) as http:
+        await traffic(http)  # news-a and news-b, theme war
+        for article in ("old-1", "old-2"):
+            await put_article(http, article, theme="economy", imported_views=7)
+        events = [
+            {"article": f"old-{n % 2 + 1}", "visitor": f"v{n % 9}", "at": rfc3339(T0 - n * 7200)}
+            for n in range(200)  # over 16 days, every two hours
+        ]
+        assert (await http.post("/v1/views/batch", json={"events": events}, headers=ADMIN)).json()[
+            "counted"
+        ] == 200
+        for n in range(12):
+            await beacon(http, "news-a", "198.51.100.200", visitor=f"flood{n}")
+        purge = {
+            "article": "news-a",
+            "client": client_of(http, "198.51.100.200"),
+            "from": rfc3339(T0),
+            "to": rfc3339(T0 + 3600),
+        }
+        removed = (await http.post("/v1/admin/purge", json=purge, headers=ADMIN)).json()["removed"]
+        assert removed == CAP  # what the cap let count of the flood
+        await rollup(http)
+        before = await counters(http, articles)
+        await Drain(storage, settings, clock).run()
+    await flush(redis)
+    result = await replay(storage, settings, clock)
+    assert result["articles"] == 4 and result["events"] > 200
+    async with client_for(settings, clock, peer=PROXY) as http:
+        after = await counters(http, articles)
+    assert after == before
+    assert before["news-a"][0] == 11 and before["old-1"][0] == 7 + 100
+    # old-1 has every other batch event, one each four hours: the 7d window, starting on the
+    # hour 7 days before as_of, holds n = 0, 2, ..., 84.
+    assert before["/v1/themes/economy/popular", "7d"][0] == ("old-1", 43, 107)
+    with pytest.raises(NotEmpty):
+        await replay(storage, settings, clock)
+
+
+async def flush(redis: Any) -> None:
+    if isinstance(redis, RedisCluster):
+        await redis.flushall(target_nodes=RedisCluster.PRIMARIES)
+    else:
+        await redis.flushall()

@@ -25,7 +25,7 @@ FIRST, LAST = b"viewcount.event_log.first", b"viewcount.event_log.last"
 CATALOG = "catalog.ndjson"
 # Dictionary pages for the columns whose values repeat (outcomes, articles, client networks,
 # bucket times); reader digests rarely repeat within a file, a dictionary would only grow it.
-DICTIONARY = ["outcome", "article", "client", "viewed_at"]
+DICTIONARY = ["outcome", "article", "client", "viewed_at", "recorded_at"]
 
 
 def day_of(logged_ms: int) -> date:

@@ -1,7 +1,9 @@
 """The event-log record, versioned, in its two forms: a stream entry in Redis and a Parquet row.
 
-record.lua writes one stream entry per section and call, fields ``v`` (this module's
-``VERSION``) and ``e``: one line per decision, ``code,m5,article,reader,client`` with
+record.lua writes one stream entry per call and stream, fields ``v`` (this module's
+``VERSION``), ``t`` (the service clock when the call ran, epoch s: the clock hour the caps and
+readers samples used) and ``e``: one line per decision, ``code,m5,article,reader,client``
+with
 
 - code: record.lua's reply code (1 counted, 2 duplicate reader, 3 duplicate event id, 5 bot,
   6 rate limited, 7 automated), or ``PURGED`` for a view POST /v1/admin/purge took back;
@@ -44,6 +46,7 @@ SCHEMA = pa.schema(
         pa.field("shard", pa.int16(), nullable=False),  # whose stream: (shard, id, line) is unique
         pa.field("seq", pa.int32(), nullable=False),  # the stream id is "logged_at ms-seq"
         pa.field("line", pa.int32(), nullable=False),
+        pa.field("recorded_at", pa.timestamp("s", tz="UTC"), nullable=False),  # the `t`
         pa.field("viewed_at", pa.timestamp("s", tz="UTC"), nullable=False),  # its 5-min bucket
         pa.field("outcome", pa.string(), nullable=False),
         pa.field("article", pa.string(), nullable=False),
@@ -65,6 +68,7 @@ class Event:
     shard: int
     entry: str
     line: int
+    recorded_s: int
     m5: int
     outcome: str
     article: str
@@ -95,10 +99,12 @@ def decode_entry(shard: int, entry_id: str, fields: dict[str, str]) -> list[Even
     if fields.get("v") != VERSION:
         raise UnknownVersion(f"event-log entry {entry_id} has version {fields.get('v')!r}")
     events = []
+    recorded_s = int(fields["t"])
     for number, text in enumerate(fields["e"].split("\n")):
         code, m5, article, reader, client = text.split(",")
+        outcome = OUTCOMES[int(code)]
         events.append(
-            Event(shard, entry_id, number, int(m5), OUTCOMES[int(code)], article, reader, client)
+            Event(shard, entry_id, number, recorded_s, int(m5), outcome, article, reader, client)
         )
     return events
 
@@ -112,6 +118,7 @@ def to_table(events: Sequence[Event]) -> pa.Table:
             "shard": [e.shard for e in ordered],
             "seq": [e.seq for e in ordered],
             "line": [e.line for e in ordered],
+            "recorded_at": [e.recorded_s for e in ordered],
             "viewed_at": [e.at for e in ordered],
             "outcome": [e.outcome for e in ordered],
             "article": [e.article for e in ordered],
@@ -130,6 +137,7 @@ def from_table(table: pa.Table) -> Iterable[Event]:
             row["shard"],
             f"{logged_ms}-{row['seq']}",
             row["line"],
+            int(row["recorded_at"].timestamp()),
             int(row["viewed_at"].timestamp()) // M5.bucket_s,
             row["outcome"],
             row["article"],

@@ -12,15 +12,16 @@
 --   log keeps it (16 hex; the top-clients hashes hold the whole digest, which starts so)
 -- ARGV[4] inbox TTL s   ARGV[5] the log's bound in entries   ARGV[6] readers sample ids
 --   (8 characters each)   ARGV[7] number of readers samples   ARGV[8] number of top-clients
---   hashes   ARGV[9] NB; then per bucket: its 5-minute index, views to take back
+--   hashes   ARGV[9] the service clock's now (s, the log entry's `t`)   ARGV[10] NB; then
+--   per bucket: its 5-minute index, views to take back
 -- Returns the views taken back.
 
 local article, id, client = ARGV[1], ARGV[2], ARGV[3]
 local ID = tonumber(ARGV[6])
-local samples, tops, nb = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
+local samples, tops, nb = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[10])
 local total, lines = 0, {}
 for i = 0, nb - 1 do
-  local m5, views = ARGV[10 + 2 * i], tonumber(ARGV[11 + 2 * i])
+  local m5, views = ARGV[11 + 2 * i], tonumber(ARGV[12 + 2 * i])
   redis.call('ZINCRBY', KEYS[2], -views, m5 .. '|' .. article)
   total = total + views
   local line = '20,' .. m5 .. ',' .. article .. ',,' .. client
@@ -45,6 +46,7 @@ for k = 4 + samples, 3 + samples + tops do
   if held and string.sub(held, 1, #client) == client then redis.call('HDEL', KEYS[k], article) end
 end
 if tonumber(ARGV[5]) > 0 then
-  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[5], '*', 'v', '1', 'e', table.concat(lines, '\n'))
+  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[5], '*',
+    'v', '1', 't', ARGV[9], 'e', table.concat(lines, '\n'))
 end
 return total

@@ -21,6 +21,7 @@ def call(
     samples: Sequence[str],
     tops: Sequence[str],
     log_max_entries: int,
+    now: float,
 ) -> Call:
     """Take back ``views_by_m5`` (5-minute bucket -> views) of ``client`` (its digest as the
     log keeps it, 16 hex) from ``article``; ``samples`` and ``tops`` are the readers-sample
@@ -39,6 +40,7 @@ def call(
         SAMPLE_ID,
         len(samples),
         len(tops),
+        int(now),
         len(buckets) // 2,
         *buckets,
     ]

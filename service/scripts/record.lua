@@ -36,7 +36,8 @@
 --   count towards the limit too, so a client that keeps hammering stays limited),
 --   7 automated (counted apart, as bots are: an automated User-Agent, or past the cap).
 -- Event log (issue 15; the blocks marked "event log" below): KEYS b+11 is the log stream the
---   section's decisions go to; the LAST ARGV is the streams' bound in entries (0: no log).
+--   section's decisions go to; the LAST ARGV is the streams' bound in entries (0: no log),
+--   the one before it the service clock's now (s), which each entry keeps as its `t`.
 --   Each stream named gets one entry per call holding the decisions of its sections (every
 --   one but unknown articles), in the format service/eventlog/record.py reads (its VERSION;
 --   one line per view). On a single node record.py names one stream for every section, so a
@@ -54,6 +55,7 @@ local top_from = tonumber(ARGV[14])
 local ID = 8  -- characters of a reader id in a sample
 -- event log: the bound travels last so that the header above keeps its numbering.
 local log_maxlen = tonumber(table.remove(ARGV))
+local log_now = table.remove(ARGV)
 local logs, log_keys = {}, {}  -- event log: stream key -> its lines; the keys in call order
 local rate_keys = {}
 local codes = {}
@@ -240,7 +242,8 @@ for k in pairs(rate_keys) do redis.call('EXPIRE', KEYS[k], rate_ttl) end
 -- event log: each stream's lines as one entry, in the same atomic call as the counts.
 for _, k in ipairs(log_keys) do
   if #logs[k] > 0 then
-    redis.call('XADD', k, 'MAXLEN', '~', log_maxlen, '*', 'v', '1', 'e', table.concat(logs[k], '\n'))
+    redis.call('XADD', k, 'MAXLEN', '~', log_maxlen, '*',
+      'v', '1', 't', log_now, 'e', table.concat(logs[k], '\n'))
   end
 end
 return codes

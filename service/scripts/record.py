@@ -144,7 +144,9 @@ def call(
                     if limits.max_views_per_client and view.kind == HUMAN:
                         field = cap_field(view.client, view.article)
                 args += [view.kind, seen_k, rate_key(view), client, field]
-    args.append(limits.event_log_max_entries)  # last: record.lua's event-log block pops it
+    # Last: record.lua's event-log block pops them (the hour views are capped and sampled in
+    # is the service clock's, which the log keeps beside Redis's own time in entry ids).
+    args += [int(now), limits.event_log_max_entries]
     return Call(SCRIPT, key_list, args)
 
 

@@ -18,7 +18,7 @@ COMMANDS = (
     "GET", "SET", "INCR", "EXPIRE", "EXISTS", "UNLINK", "RENAMENX",
     "HGET", "HMGET", "HGETALL", "HSET", "HINCRBY", "HDEL", "HSCAN",
     "ZRANGE", "ZSCORE", "ZMSCORE", "ZADD", "ZREM", "ZCARD",
-    "SISMEMBER", "SMEMBERS", "PFCOUNT", "XRANGE",
+    "SISMEMBER", "SMEMBERS", "PFCOUNT", "PFADD", "XRANGE",
 )  # fmt: skip
 
 
@@ -163,6 +163,10 @@ def sismember(key: str, member: str) -> Op[bool]:
 
 def smembers(key: str) -> Op[list[str]]:
     return Op(("SMEMBERS", key), list)
+
+
+def pfadd(key: str, members: Sequence[str]) -> Op[int]:
+    return Op(("PFADD", key, *members), _int)
 
 
 def pfcount(*names: str) -> Op[int]:

@@ -114,7 +114,7 @@ def test_record_batch_views_take_six_fields() -> None:
         *(1, 2),  # the section's base key number, its number of views
         *(ARTICLE, 13, 0, first, 0, M5_NOW),  # article, event key 13, no reader, 5-minute bucket
         *(ARTICLE, 0, 0, second, 0, M5_NOW - 2),
-        5000,  # last: the event log's bound, popped by record.lua's event-log block
+        *(int(NOW), 5000),  # last: the clock and the event log's bound, for its log block
     ]
     assert one_slot(call)
 
@@ -145,7 +145,7 @@ def test_record_beacon_views_take_eleven_fields() -> None:
         *(1, 2),
         *(ARTICLE, 13, 14, member, readers_ttl, M5_NOW, HUMAN, 15, 16, CLIENT.hex(), field),
         *(ARTICLE, 0, 18, member, readers_ttl, M5_NOW, BOT, 0, 16, CLIENT.hex(), ""),
-        5000,
+        *(int(NOW), 5000),
     ]
 
 
@@ -159,7 +159,7 @@ def test_record_sections_number_their_keys_from_their_base() -> None:
     assert call.args[15:] == [
         *(1, 1, ARTICLE, 0, 0, first, 0, M5_NOW),
         *(13, 1, other, 0, 0, second, 0, M5_NOW),
-        5000,
+        *(int(NOW), 5000),
     ]
     assert record.decode([1, "2", 7]) == [record.COUNTED, record.DUPLICATE, record.AUTOMATED]
 

@@ -19,14 +19,15 @@ def test_a_stream_entry_reads_back_as_events_and_survives_a_table() -> None:
         record.line(record.CODES["counted"], 5_985_936, ARTICLE, "9abcdef0", ""),  # a batch view
     ]
     assert lines[0] == f"1,5985936,{ARTICLE},01234567,fedcba9876543210"  # digests cut short
-    events = record.decode_entry(3, "1795780800123-2", {"v": record.VERSION, "e": "\n".join(lines)})
+    fields = {"v": record.VERSION, "t": "1795780799", "e": "\n".join(lines)}
+    events = record.decode_entry(3, "1795780800123-2", fields)
     assert [(e.outcome, e.article, e.line, e.client) for e in events] == [
         ("counted", ARTICLE, 0, "fedcba9876543210"),
         ("automated", "b2", 1, "fedcba9876543210"),
         ("counted", ARTICLE, 2, ""),
     ]
     assert events[0].at == 5_985_936 * 300 and events[0].logged_ms == 1795780800123
-    assert events[0].seq == 2 and events[0].shard == 3
+    assert events[0].seq == 2 and events[0].shard == 3 and events[0].recorded_s == 1795780799
     table = record.to_table(events)
     assert table.schema.names == record.SCHEMA.names
     assert table.column("article").to_pylist() == [ARTICLE, ARTICLE, "b2"]  # by article
@@ -59,7 +60,7 @@ def test_log_state_counts_what_the_bound_dropped() -> None:
 def test_purge_takes_back_buckets_in_order_and_skips_empty_ones() -> None:
     shard = keys.shard_of(ARTICLE)
     samples, tops = [keys.readers_sample(shard, "h", 7)], [keys.top_clients(shard, 7)]
-    call = purge.call(ARTICLE, CLIENT[:16], {12: 3, 10: 2, 11: 0}, samples, tops, 500)
+    call = purge.call(ARTICLE, CLIENT[:16], {12: 3, 10: 2, 11: 0}, samples, tops, 500, 99.5)
     assert call.keys == [
         keys.totals(shard),
         keys.inbox(shard),
@@ -68,17 +69,8 @@ def test_purge_takes_back_buckets_in_order_and_skips_empty_ones() -> None:
         *tops,
     ]
     assert call.args == [
-        ARTICLE,
-        CLIENT[:8],
-        CLIENT[:16],
-        32 * 86400,
-        500,
-        8,
-        1,
-        1,
-        2,
-        10,
-        2,
-        12,
-        3,
+        *(ARTICLE, CLIENT[:8], CLIENT[:16]),  # the article, the client's sample id and digest
+        *(32 * 86400, 500, 8),  # the inbox TTL, the log's bound, a sample id's length
+        *(1, 1, 99),  # one readers sample, one top-clients hash, the clock
+        *(2, 10, 2, 12, 3),  # two buckets, oldest first; the empty one is left out
     ]
