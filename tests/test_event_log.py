@@ -21,6 +21,7 @@ from service import keys
 from service.clock import ManualClock, rfc3339
 from service.eventlog.archive import Archive
 from service.eventlog.drain import Drain, stream_states
+from service.eventlog.recount import recount
 from service.eventlog.replay import NotEmpty, replay
 from service.ingest import client_network
 from service.settings import Settings
@@ -501,3 +502,37 @@ async def flush(redis: Any) -> None:
         await redis.flushall(target_nodes=RedisCluster.PRIMARIES)
     else:
         await redis.flushall()
+
+
+# --- recount ------------------------------------------------------------------------------------
+async def test_a_recount_with_a_lower_cap_takes_back_what_it_refuses(
+    settings: Settings, storage: Storage, tmp_path: Path
+) -> None:
+    """Views counted under a cap of 20; a recount under a cap of 5 (a dry run first) moves the
+    rest of one network's views to automated, the totals and the next lists drop by them, and
+    a second recount finds nothing."""
+    counted_under = logged(settings, tmp_path, max_views_per_client=20, min_readers=1)
+    clock = ManualClock(T0 + 60)
+    async with client_for(counted_under, clock, peer=PROXY) as http:
+        await put_article(http, "capped")
+        for n in range(15):
+            assert await beacon(http, "capped", "198.51.100.77", visitor=f"c{n}") == "counted"
+        for n in range(3):
+            assert await beacon(http, "capped", f"100.64.3.{n + 1}") == "counted"
+        await Drain(storage, counted_under, clock).run()  # part archived, part in the stream
+        for n in range(15, 18):
+            assert await beacon(http, "capped", "198.51.100.77", visitor=f"c{n}") == "counted"
+    lower = counted_under.model_copy(update={"max_views_per_client": 5})
+    start, end = T0, T0 + 3600
+    dry = await recount(storage, lower, clock, start, end, dry_run=True)
+    assert [(c.article, c.views) for c in dry] == [("capped", 18 - 5)]
+    async with client_for(lower, clock, peer=PROXY) as http:
+        assert (await http.get("/v1/articles/capped/views")).json()["views"] == 21  # unchanged
+        applied = await recount(storage, lower, clock, start, end, dry_run=False)
+        assert [c.views for c in applied] == [13]
+        views = (await http.get("/v1/articles/capped/views")).json()
+        assert (views["views"], views["automated_views"]) == (21 - 13, 13)
+        clock.t += 60
+        await rollup(http)
+        assert await window_views(http, "1h") == {"capped": 8}
+        assert await recount(storage, lower, clock, start, end, dry_run=False) == []

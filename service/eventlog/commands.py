@@ -19,6 +19,7 @@ from ..windows import M5
 from . import record
 from .archive import Archive, day_of
 from .purge import stream_events
+from .recount import recount
 from .replay import NoCatalog, NotEmpty, replay
 
 Run = Callable[[Settings, argparse.Namespace], None]
@@ -31,6 +32,16 @@ def add(commands: Any, replay_runner: Run) -> None:
         "replay", help="rebuild every counter from the event-log archive into an empty Redis"
     )
     replaying.set_defaults(run=replay_runner, work=_replay)
+    recounting = commands.add_parser(
+        "recount",
+        help="re-judge the logged views by the current per-client cap and correct the counters",
+    )
+    recounting.add_argument("--from", dest="start", required=True, type=_time, help="RFC 3339")
+    recounting.add_argument("--to", dest="end", required=True, type=_time, help="RFC 3339")
+    recounting.add_argument(
+        "--dry-run", action="store_true", help="print the corrections, change nothing"
+    )
+    recounting.set_defaults(run=replay_runner, work=_recount)
     logged = commands.add_parser(
         "log", help="print one article's or one client network's logged events, as NDJSON"
     )
@@ -58,6 +69,28 @@ async def _replay(settings: Settings, args: argparse.Namespace) -> str:
     finally:
         await storage.close()
     return orjson.dumps({**result, "as_of": rfc3339(result["as_of"])}).decode()
+
+
+async def _recount(settings: Settings, args: argparse.Namespace) -> str:
+    if args.start >= args.end:
+        raise SystemExit("viewcount: --to must be after --from")
+    storage = connect(settings)
+    try:
+        found = await recount(storage, settings, SystemClock(), args.start, args.end, args.dry_run)
+    finally:
+        await storage.close()
+    lines = [
+        orjson.dumps({"article": c.article, "client": c.client, "taken_back": c.views}).decode()
+        for c in found
+    ]
+    summary = {
+        "dry_run": args.dry_run,
+        "max_views_per_client": settings.max_views_per_client,
+        "from": rfc3339(args.start),
+        "to": rfc3339(args.end),
+        "taken_back": sum(c.views for c in found),
+    }
+    return "\n".join([*lines, orjson.dumps(summary).decode()])
 
 
 def _log(settings: Settings, args: argparse.Namespace) -> None:

@@ -76,7 +76,7 @@ async def purge_views(
     for event in found.values():
         if event.outcome == "counted":
             balance[event.m5] += 1
-        elif event.outcome == "purged":
+        elif event.outcome in ("purged", "recounted"):  # taken back already
             balance[event.m5] -= 1
     now = clock.now()
     hours = range(max(HOUR.index(start), HOUR.index(now) - SAMPLE_HOURS), HOUR.index(end) + 1)

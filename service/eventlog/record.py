@@ -6,7 +6,8 @@ readers samples used) and ``e``: one line per decision, ``code,m5,article,reader
 with
 
 - code: record.lua's reply code (1 counted, 2 duplicate reader, 3 duplicate event id, 5 bot,
-  6 rate limited, 7 automated), or ``PURGED`` for a view POST /v1/admin/purge took back;
+  6 rate limited, 7 automated), or a correction: ``PURGED`` for a view POST /v1/admin/purge
+  took back, ``RECOUNTED`` for one `viewcount recount` moved from counted to automated;
 - m5: the view's 5-minute bucket index (its time, as the counters keep it);
 - reader: the reader digest's first 8 hex characters (as the readers samples keep it; a batch
   event without a visitor has a random one); client: the client-network digest's first 16 hex
@@ -27,7 +28,9 @@ from ..scripts.record import AUTOMATED, BOT, COUNTED, DUPLICATE, DUPLICATE_EVENT
 from ..windows import M5
 
 VERSION = "1"
-PURGED = 20  # apart from record.lua's reply codes, so a new one there never collides
+# Corrections, apart from record.lua's reply codes so that a new one there never collides: a
+# view a purge took back, and one a recount moved from counted to automated.
+PURGED, RECOUNTED = 20, 21
 READER_CHARS, CLIENT_CHARS = 8, 16
 OUTCOMES = {
     COUNTED: "counted",
@@ -37,6 +40,7 @@ OUTCOMES = {
     RATE_LIMITED: "rate_limited",
     AUTOMATED: "automated",
     PURGED: "purged",
+    RECOUNTED: "recounted",
 }
 CODES = {name: code for code, name in OUTCOMES.items()}
 

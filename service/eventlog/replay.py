@@ -77,9 +77,12 @@ class Tally:
                 self.samples[period, index, article].setdefault(reader, None)
             if event.client and DAY.index(at) >= DAY.index(now) - 2:
                 self.readers[article, DAY.index(at)].add(event.reader)
-        elif event.outcome == "purged":
+        elif event.outcome in ("purged", "recounted"):
             self.totals[article] -= 1
             self.inbox[event.m5, article] -= 1
+            if event.outcome == "recounted":  # moved from counted to automated
+                self.automated[article] += 1
+                return
             for period, index in _sample_periods(event.recorded_s, now):
                 if period != "all":  # purge.lua leaves the all-time sample
                     self.samples[period, index, article].pop(event.client[:8], None)

@@ -1,4 +1,5 @@
-"""purge.lua's codec: one client network's counted views of one article, taken back."""
+"""purge.lua's codec: one client network's counted views of one article, taken back (a purge,
+or a recount that finds them over the current cap)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .. import keys
+from ..eventlog.record import PURGED, RECOUNTED
 from ..storage import Call
 from . import load
 from .record import INBOX_RETENTION_S
@@ -22,12 +24,14 @@ def call(
     tops: Sequence[str],
     log_max_entries: int,
     now: float,
+    recount: bool = False,
 ) -> Call:
     """Take back ``views_by_m5`` (5-minute bucket -> views) of ``client`` (its digest as the
     log keeps it, 16 hex) from ``article``; ``samples`` and ``tops`` are the readers-sample
     and top-clients keys of the purged range (keys.readers_sample, keys.top_clients)."""
     shard = keys.shard_of(article)
-    names = [keys.totals(shard), keys.inbox(shard), keys.event_log(shard), *samples, *tops]
+    names = [keys.totals(shard), keys.inbox(shard), keys.event_log(shard), keys.automated(shard)]
+    names += [*samples, *tops]
     buckets = [
         part for m5, views in sorted(views_by_m5.items()) if views > 0 for part in (m5, views)
     ]
@@ -43,6 +47,8 @@ def call(
         int(now),
         len(buckets) // 2,
         *buckets,
+        RECOUNTED if recount else PURGED,
+        1 if recount else 0,
     ]
     return Call(SCRIPT, names, args)
 
