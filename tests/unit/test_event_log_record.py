@@ -47,7 +47,11 @@ def test_every_outcome_has_one_code() -> None:
 def test_log_trim_keeps_what_comes_after_the_archived_id() -> None:
     assert log_trim.next_id("1795780800123-7") == "1795780800123-8"
     call = log_trim.call(4, "10-0", 12)
-    assert call.keys == [keys.event_log(4), keys.event_log_state(4)]
+    assert call.keys == [
+        *(keys.totals(shard), keys.inbox(shard), keys.event_log(shard), keys.automated(shard)),
+        *samples,
+        *tops,
+    ]
     assert call.args == ["10-1", 12]
 
 
@@ -73,4 +77,7 @@ def test_purge_takes_back_buckets_in_order_and_skips_empty_ones() -> None:
         *(32 * 86400, 500, 8),  # the inbox TTL, the log's bound, a sample id's length
         *(1, 1, 99),  # one readers sample, one top-clients hash, the clock
         *(2, 10, 2, 12, 3),  # two buckets, oldest first; the empty one is left out
+        *(record.PURGED, 0),  # the lines' code; the views do not become automated ones
     ]
+    recount = purge.call(ARTICLE, CLIENT[:16], {10: 1}, [], [], 500, 99.5, recount=True)
+    assert recount.args[-2:] == [record.RECOUNTED, 1]
