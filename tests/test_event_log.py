@@ -143,7 +143,7 @@ async def test_every_decision_is_archived_once_and_duckdb_reads_it(
     automated = duckdb.sql(
         f"SELECT DISTINCT client, viewed_at FROM read_parquet('{glob}') WHERE outcome = 'automated'"
     ).fetchall()
-    assert [client for client, _ in automated] == [flooder]
+    assert [client for client, _ in automated] == [int(flooder, 16)]  # kept as a number
     assert {int(at.timestamp()) for _, at in automated} == {int(T0)}  # its 5-minute bucket
     unique = duckdb.sql(
         "SELECT count(*), count(DISTINCT (shard, logged_at, seq, line)) "
@@ -152,9 +152,15 @@ async def test_every_decision_is_archived_once_and_duckdb_reads_it(
     assert unique == [(sum(sent.values()), sum(sent.values()))]
     text = b"".join(p.read_bytes() for p in files)
     assert b"198.51.100" not in text and b"203.0.113.9" not in text  # no address is kept
-    digests = duckdb.sql(f"SELECT reader, client FROM '{glob}'").fetchall()
-    kinds = {(len(reader), len(client)) for reader, client in digests}
-    assert kinds <= {(8, 16), (8, 0)}  # digests cut to their logged length; batches: no client
+    digests = duckdb.sql(
+        f"SELECT printf('%08x', reader), printf('%016x', client) FROM '{glob}' "
+        "WHERE client IS NOT NULL"
+    ).fetchall()
+    assert {client for _, client in digests} == {
+        client_of(http, f"198.51.100.{n + 1}") for n in range(8)
+    } | {client_of(http, "203.0.113.9"), client_of(http, "192.0.2.1")}
+    batch = duckdb.sql(f"SELECT count(*) FROM '{glob}' WHERE client IS NULL").fetchall()
+    assert batch == [(4,)]  # batch events have no client network
     record_figure(
         f"event_log_bytes_per_event_small_{'cluster' if settings.redis_cluster else 'single'}",
         round(sum(p.stat().st_size for p in files) / sum(sent.values()), 1),

@@ -17,6 +17,7 @@ from typing import Any
 
 import fsspec
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from . import record
@@ -119,8 +120,13 @@ class Archive:
         """The archived events logged from ``first_day`` to ``last_day``, file by file; only
         one article's or one client network's (16 hex) when given (Parquet's statistics let
         the reader skip what cannot match)."""
-        filters = [(name, "=", value) for name, value in (("article", article), ("client", client))]
-        wanted = [f for f in filters if f[2] is not None] or None
+        wanted: Any = None
+        if article is not None:
+            wanted = pc.field("article") == article
+        if client is not None:  # a typed scalar: the digest may not fit an int64
+            number = pa.scalar(record.client_number(client), pa.uint64())
+            by_client = pc.field("client") == number
+            wanted = by_client if wanted is None else wanted & by_client
         for path in self.files(first_day, last_day):
             with self.fs.open(path, "rb") as stream:
                 yield from record.from_table(pq.read_table(stream, filters=wanted))
