@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
+import sys
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -13,6 +15,7 @@ from typing import Any
 
 import duckdb
 import httpx
+import orjson
 import pytest
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
@@ -29,7 +32,15 @@ from service.storage import Storage, connect, ops
 
 from .conftest import T0
 from .live import ServiceProcess
-from .support import ADMIN, BROWSER_UA, RedisProcess, client_for, make_settings, put_article
+from .support import (
+    ADMIN,
+    BROWSER_UA,
+    SECRET,
+    RedisProcess,
+    client_for,
+    make_settings,
+    put_article,
+)
 from .test_faults import commands_in_order, record_figure
 
 PROXY = "10.0.0.1"
@@ -542,3 +553,57 @@ async def test_a_recount_with_a_lower_cap_takes_back_what_it_refuses(
         await rollup(http)
         assert await window_views(http, "1h") == {"capped": 8}
         assert await recount(storage, lower, clock, start, end, dry_run=False) == []
+
+
+# --- the command line ---------------------------------------------------------------------------
+def viewcount(*args: str, **settings: Any) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VIEWCOUNT_")}
+    env.update({f"VIEWCOUNT_{k.upper()}": str(v) for k, v in settings.items()})
+    return subprocess.run(
+        [sys.executable, "-m", "service.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**env, "VIEWCOUNT_SECRET": SECRET, "VIEWCOUNT_LOG_JSON": "false"},
+    )
+
+
+@pytest.mark.single_node
+async def test_log_recount_and_replay_on_the_command_line(
+    redis_server: RedisProcess, redis: aioredis.Redis, tmp_path: Path
+) -> None:
+    """`viewcount log` prints a network's events, `recount --dry-run` what a lower cap would
+    take back (changing nothing), `replay` brings the counts back into a flushed Redis."""
+    settings = logged(make_settings(redis_server.url), tmp_path, max_views_per_client=20)
+    store = connect(settings)
+    try:
+        async with client_for(settings, ManualClock(T0 + 60), peer=PROXY) as http:
+            await put_article(http, "told")
+            for n in range(12):
+                assert await beacon(http, "told", "198.51.100.9", visitor=f"t{n}") == "counted"
+            client = client_of(http, "198.51.100.9")
+            await Drain(store, settings, ManualClock(T0 + 60)).run()
+    finally:
+        await store.close()
+    common = {"redis_url": redis_server.url, "event_log_dir": tmp_path}
+    span = ("--from", "2026-11-27T12:00:00Z", "--to", "2026-11-27T13:00:00Z")
+    shown = viewcount("log", "--client", client, *span, **common)
+    assert shown.returncode == 0, shown.stderr
+    events = [orjson.loads(line) for line in shown.stdout.splitlines()]
+    assert len(events) == 12 and {e["outcome"] for e in events} == {"counted"}
+    assert {(e["article"], e["client"], e["viewed_at"]) for e in events} == {
+        ("told", client, "2026-11-27T12:00:00Z")
+    }
+    dry = viewcount("recount", *span, "--dry-run", max_views_per_client=5, **common)
+    assert dry.returncode == 0, dry.stderr
+    lines = [orjson.loads(line) for line in dry.stdout.splitlines()]
+    assert lines[0] == {"article": "told", "client": client, "taken_back": 7}
+    assert lines[-1]["taken_back"] == 7 and lines[-1]["dry_run"] is True
+    assert await redis.zscore(keys.totals(keys.shard_of("told")), "told") == 12  # unchanged
+    await redis.flushall()
+    replayed = viewcount("replay", **common)
+    assert replayed.returncode == 0, replayed.stderr
+    assert orjson.loads(replayed.stdout.splitlines()[-1])["events"] == 12
+    assert await redis.zscore(keys.totals(keys.shard_of("told")), "told") == 12
+    again = viewcount("replay", **common)
+    assert again.returncode != 0 and "empty" in again.stderr
