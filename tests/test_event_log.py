@@ -373,6 +373,10 @@ async def test_a_purged_flood_leaves_counts_windows_and_the_next_rankings(
         top = {i["article"]: i["top_client"] for i in report.json()["items"]}["flooded"]
         assert top is not None and top.startswith(client_of(http, "198.51.100.66"))
         body = {"article": "flooded", "client": top, "from": "2026-11-27T12:00:00Z"}
+        empty = await http.post(  # a range that ends before it starts holds nothing
+            "/v1/admin/purge", json={**body, "to": "2026-11-27T11:00:00Z"}, headers=ADMIN
+        )
+        assert empty.status_code == 200 and empty.json()["removed"] == 0
         response = await http.post(
             "/v1/admin/purge", json={**body, "to": "2026-11-27T13:00:00Z"}, headers=ADMIN
         )
@@ -408,12 +412,6 @@ async def test_a_purged_flood_leaves_counts_windows_and_the_next_rankings(
             "to": "2026-11-27T13:00:00Z",
         },
         {"article": "kept", "client": "a" * 24, "from": "yesterday", "to": "2026-11-27T13:00:00Z"},
-        {
-            "article": "kept",
-            "client": "a" * 24,
-            "from": "2026-11-27T13:00:00Z",
-            "to": "2026-11-27T12:00:00Z",
-        },
         {
             "article": "no/such",
             "client": "a" * 24,

@@ -311,7 +311,10 @@ class PurgeIn(BaseModel):
         pattern=RFC3339_PATTERN,
         description="start of the range (rounded down to a 5-minute bucket, as views are kept)",
     )
-    to: str = Field(pattern=RFC3339_PATTERN, description="end of the range (exclusive), after from")
+    to: str = Field(
+        pattern=RFC3339_PATTERN,
+        description="end of the range (exclusive); one not after `from` is an empty range",
+    )
 
 
 class PurgeOut(BaseModel):

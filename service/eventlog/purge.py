@@ -48,7 +48,10 @@ async def purge_views(
 ) -> int:
     """Take back the counted views of ``article`` from ``client`` (a client-network digest,
     hex) whose 5-minute bucket starts in [``start`` rounded down to one, ``end``); the views
-    taken back. What an earlier purge took back is not taken again."""
+    taken back. What an earlier purge took back is not taken again; a range that ends
+    before it starts is empty."""
+    if end <= start:
+        return 0
     client = client[: record.CLIENT_CHARS]
     first_m5, end_m5 = M5.index(start), math.ceil(end / M5.bucket_s)
     shard = keys.shard_of(article)
