@@ -605,3 +605,33 @@ async def test_log_recount_and_replay_on_the_command_line(
     assert await redis.zscore(keys.totals(keys.shard_of("told")), "told") == 12
     again = viewcount("replay", **common)
     assert again.returncode != 0 and "empty" in again.stderr
+
+
+async def test_rate_limited_views_are_logged_too(
+    settings: Settings, storage: Storage, tmp_path: Path
+) -> None:
+    """Past the per-minute rate limit the refused beacons are logged as rate_limited, on a
+    cluster too, where the limit answers before the counting call."""
+    settings = logged(settings, tmp_path, rate_limit_per_min=5, max_views_per_client=0)
+    clock = ManualClock(T0 + 60)
+    async with client_for(settings, clock, peer=PROXY) as http:
+        await put_article(http, "hammered")
+        answers: Counter[int] = Counter()
+        for n in range(8):
+            response = await http.post(
+                "/v1/views",
+                json={"article": "hammered", "visitor": f"h{n}"},
+                headers={"X-Forwarded-For": "198.51.100.5", "User-Agent": BROWSER_UA},
+            )
+            answers[response.status_code] += 1
+        assert answers == {202: 5, 429: 3}
+        flooder = client_of(http, "198.51.100.5")
+        await Drain(storage, settings, clock).run()
+    glob = str(tmp_path / "day=*" / "*.parquet")
+    rows = duckdb.sql(
+        f"SELECT outcome, printf('%016x', client), article, count(*) FROM '{glob}' GROUP BY ALL"
+    ).fetchall()
+    assert sorted(rows) == [
+        ("counted", flooder, "hammered", 5),
+        ("rate_limited", flooder, "hammered", 3),
+    ]

@@ -100,6 +100,11 @@ def line(code: int, m5: int, article: str, reader: str, client: str) -> str:
     return f"{code},{m5},{article},{reader[:READER_CHARS]},{client[:CLIENT_CHARS]}"
 
 
+def stub(m5: int, article: str, reader: str) -> str:
+    """A line without its code and client: what ratelimit.lua completes for a view it refuses."""
+    return f"{m5},{article},{reader[:READER_CHARS]}"
+
+
 def decode_entry(shard: int, entry_id: str, fields: dict[str, str]) -> list[Event]:
     """The events of one stream entry of a shard's log."""
     if fields.get("v") != VERSION:

@@ -271,7 +271,12 @@ def test_the_other_calls_keep_their_layout_and_one_slot() -> None:
     assert counts.decode([5, -1]) == [5, None]
     rate = ratelimit.call([(0, [CLIENT, CLIENT])], NOW, 600)
     assert rate.keys == [keys.rate(0, MINUTE), keys.rate(0, MINUTE - 1)]
-    assert rate.args == [600, "0.500", (MINUTE + 2) * 60 - NOW, 1, 2, CLIENT.hex(), CLIENT.hex()]
+    head = [600, "0.500", (MINUTE + 2) * 60 - NOW, 1, 2, CLIENT.hex(), CLIENT.hex()]
+    assert rate.args == [*head, int(NOW), 0]  # last: the clock and no event log
+    logged = ratelimit.call([(0, [CLIENT, CLIENT])], NOW, 600, [["1,a1,r", "2,a2,r"]], 900)
+    assert logged.keys == [*rate.keys, keys.event_log(0)]  # refused views: the shard's stream
+    assert logged.args == [*head, "1,a1,r", "2,a2,r", int(NOW), 900]
+    assert one_slot(logged)
     assert ratelimit.decode([1, 0]) == [True, False]
     put = put_article.call(ARTICLE, "Title", "https://x.example/a1", "war", None, 3)
     assert put.args == [ARTICLE, "Title", "https://x.example/a1", "war", "", 3, "1"]
