@@ -89,9 +89,8 @@ class Drain:
             )
             result.files.append(path)
             result.events += len(events)
-        trimmed = len(entries)
-        await self.storage.run(log_trim.call(shard, trim_to, trimmed))
-        result.entries += trimmed
+        await self.storage.run(log_trim.call(shard, trim_to))
+        result.entries += len(entries)
         return len(entries) == count
 
     async def export_catalog(self) -> int:

@@ -17,10 +17,9 @@ def next_id(entry_id: str) -> str:
     return f"{ms}-{int(seq) + 1}"
 
 
-def call(shard: int, last_id: str, archived: int) -> Call:
-    return Call(
-        SCRIPT, [keys.event_log(shard), keys.event_log_state(shard)], [next_id(last_id), archived]
-    )
+def call(shard: int, last_id: str) -> Call:
+    """Trim a shard's stream up to and including ``last_id``."""
+    return Call(SCRIPT, [keys.event_log(shard), keys.event_log_state(shard)], [next_id(last_id)])
 
 
 def decode(reply: Any) -> int:

@@ -46,9 +46,9 @@ def test_every_outcome_has_one_code() -> None:
 
 def test_log_trim_keeps_what_comes_after_the_archived_id() -> None:
     assert log_trim.next_id("1795780800123-7") == "1795780800123-8"
-    call = log_trim.call(4, "10-0", 12)
+    call = log_trim.call(4, "10-0")
     assert call.keys == [keys.event_log(4), keys.event_log_state(4)]
-    assert call.args == ["10-1", 12]
+    assert call.args == ["10-1"]
 
 
 def test_log_state_counts_what_the_bound_dropped() -> None:
