@@ -27,6 +27,8 @@ from service.eventlog.drain import Drain, stream_states
 from service.eventlog.recount import recount
 from service.eventlog.replay import NotEmpty, replay
 from service.ingest import client_network
+from service.metrics import Metrics
+from service.scheduler import RollupScheduler
 from service.settings import Settings
 from service.storage import Storage, connect, ops
 
@@ -209,10 +211,11 @@ def unwritable_dir(tmp_path: Path) -> Path:
 
 
 async def test_an_unwritable_archive_never_stops_counting(
-    settings: Settings, storage: Storage, tmp_path: Path
+    settings: Settings, storage: Storage, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """The drain fails and trims nothing; beacons still count, /readyz is ready, /metrics shows
-    the backlog; once the archive can be written the drain archives every event."""
+    """The drain fails and trims nothing (the leader's scheduler logs it and counts it);
+    beacons still count, /readyz is ready, /metrics shows the backlog; once the archive can be
+    written the drain archives every event."""
     blocked = unwritable_dir(tmp_path)
     settings = logged(settings, blocked)
     clock = ManualClock(T0 + 60)
@@ -220,15 +223,23 @@ async def test_an_unwritable_archive_never_stops_counting(
         sent = await traffic(http)
         with pytest.raises(OSError):
             await Drain(storage, settings, clock).run()
+        metrics = Metrics()
+        scheduler = RollupScheduler(storage, settings, clock, metrics)
+        assert await scheduler.lease.keep()
+        await scheduler.drain_log()  # as its job runs it: the failure is reported, not raised
+        await scheduler.lease.release()
+        assert scheduler.drains == 0
+        assert "the archive cannot be written" in caplog.text
+        assert "viewcount_event_log_drain_failures_total 1.0" in metrics.export().decode()
         for n in range(5):
             assert await beacon(http, "news-a", f"100.64.0.{n + 1}") == "counted"
         assert (await http.get("/readyz")).status_code == 200
         states = await stream_states(storage)
-        metrics = (await http.get("/metrics")).text
+        scraped = (await http.get("/metrics")).text
         assert (
-            f"viewcount_event_log_backlog_entries {float(sum(s.held for s in states))}" in metrics
+            f"viewcount_event_log_backlog_entries {float(sum(s.held for s in states))}" in scraped
         )
-        assert "viewcount_event_log_dropped_entries 0.0" in metrics
+        assert "viewcount_event_log_dropped_entries 0.0" in scraped
         views = (await http.get("/v1/articles/news-a/views")).json()["views"]
         assert views == sent["news-a", "counted"] + 5
     writable = tmp_path / "archive"
