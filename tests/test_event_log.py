@@ -666,3 +666,49 @@ async def test_the_archive_takes_an_fsspec_url(settings: Settings, storage: Stor
     assert Counter((e.article, e.outcome) for e in archive.events(days[0], days[-1])) == sent
     assert archive.read_text("catalog.ndjson") is not None
     archive.fs.rm(archive.root, recursive=True)
+
+
+@pytest.mark.single_node
+async def test_two_schedulers_archive_each_event_once(
+    redis_server: RedisProcess, redis: aioredis.Redis, tmp_path: Path
+) -> None:
+    """Two `viewcount scheduler` processes on one Redis while events keep coming: only the
+    leader drains, and the archive holds every event exactly once."""
+    settings = logged(make_settings(redis_server.url), tmp_path, max_views_per_client=0)
+    env = {"event_log_dir": str(tmp_path), "rollup_interval_s": 1}
+    schedulers = [ServiceProcess(redis_server.url, command="scheduler", **env) for _ in range(2)]
+    sent = 0
+    async with client_for(settings, ManualClock(T0 + 60), peer=PROXY) as http:
+        await put_article(http, "steady")
+        try:
+            for process in schedulers:
+                process.start()
+            for round_number in range(30):  # ~6 s: several drains while both run
+                events = [
+                    {"article": "steady", "visitor": f"r{round_number}-{n}"} for n in range(50)
+                ]
+                response = await http.post(
+                    "/v1/views/batch", json={"events": events}, headers=ADMIN
+                )
+                assert response.json()["counted"] == 50
+                sent += 50
+                await asyncio.sleep(0.2)
+            deadline = time.monotonic() + 30
+            while any(s.held for s in await stream_states_of(settings)):
+                assert time.monotonic() < deadline, schedulers[0].log() + schedulers[1].log()
+                await asyncio.sleep(0.2)
+        finally:
+            for process in schedulers:
+                process.stop()
+    archive = Archive(str(tmp_path))
+    days = archive.days()
+    archived = Counter((e.shard, e.entry, e.line) for e in archive.events(days[0], days[-1]))
+    assert sum(archived.values()) == sent and set(archived.values()) == {1}
+
+
+async def stream_states_of(settings: Settings) -> list[Any]:
+    store = connect(settings)
+    try:
+        return await stream_states(store)
+    finally:
+        await store.close()
