@@ -113,7 +113,8 @@ def decode_entry(shard: int, entry_id: str, fields: dict[str, str]) -> list[Even
     recorded_s = int(fields["t"])
     for number, text in enumerate(fields["e"].split("\n")):
         code, m5, article, reader, client = text.split(",")
-        outcome = OUTCOMES[int(code)]
+        # A code this table lacks (a newer record.lua's) is archived by number, not dropped.
+        outcome = OUTCOMES.get(int(code)) or f"code_{code}"
         events.append(
             Event(shard, entry_id, number, recorded_s, int(m5), outcome, article, reader, client)
         )

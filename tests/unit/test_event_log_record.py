@@ -39,6 +39,11 @@ def test_an_entry_of_another_version_is_refused_not_misread() -> None:
         record.decode_entry(0, "1-0", {"v": "2", "e": "1,2,a,b,c"})
 
 
+def test_a_code_the_table_lacks_is_kept_by_number() -> None:
+    events = record.decode_entry(0, "1-0", {"v": "1", "t": "0", "e": "9,1,a1,01234567,"})
+    assert events[0].outcome == "code_9"
+
+
 def test_every_outcome_has_one_code() -> None:
     assert len(set(record.OUTCOMES.values())) == len(record.OUTCOMES)
     assert record.CODES["purged"] == record.PURGED == 20
