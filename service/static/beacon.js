@@ -1,6 +1,8 @@
 /*! viewcount beacon: counts one view per page view.
  * <script async src="https://COUNTER/v1/beacon.js" data-article="ARTICLE-ID"></script>
  * Optional: data-visitor="first-party id" (no cookies are set), data-api="https://COUNTER/v1/".
+ * Every view carries the page's canonical URL (<link rel=canonical>, else the address): for an
+ * article not in the catalog yet, the service reads that page itself (never a title from here).
  * Single-page apps: leave out data-article and call viewcount.view("ARTICLE-ID") per page. */
 (function (w, d, n) {
   "use strict";
@@ -16,12 +18,23 @@
     return;
   }
 
+  var MAX_URL = 2048; // the service refuses a longer url
+
+  function pageUrl() {
+    var link = d.querySelector('link[rel~="canonical"][href]');
+    // .href is absolute (resolved against the document); the fragment is no part of a page.
+    var url = String((link && link.href) || w.location.href).split("#")[0];
+    return url.length <= MAX_URL ? url : "";
+  }
+
   function view(article, visitor) {
     // Never throw into the page: a counter that is down must not cost the reader anything.
     try {
       if (!article) return false;
       var body = { article: String(article) };
       if (visitor) body.visitor = String(visitor);
+      var url = pageUrl();
+      if (url) body.url = url;
       var data = JSON.stringify(body);
       // A string body goes as text/plain: a "simple" request, so no CORS preflight.
       if (n.sendBeacon && n.sendBeacon(endpoint, data)) return true;
