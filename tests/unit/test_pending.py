@@ -74,9 +74,6 @@ def test_hold_lays_out_its_keys_and_arguments_as_its_header_says() -> None:
     assert call.args[:6] == [f"{T0:.3f}", f"{T0 + 900:.3f}", 900, 1000, 6250, hold.PURGE_PER_CALL]
     assert str(call.args[6]).startswith(f"1|{T0:.3f}|v|")  # its record (a random event id)
     assert call.args[7:] == [ARTICLE, "https://news.example.com/x"]
-        ARTICLE,
-        "https://news.example.com/x",
-    ]
     purge = hold.purge_call(shard, T0, BOUNDS)
     assert len(purge.keys) == 5 and purge.args[6] == ""  # no record: forget expired holds only
     assert claim.call(ARTICLE, "t", 1, forced=True).args == ["t", 1, "1"]
