@@ -100,6 +100,8 @@ class Metrics:
             ["outcome"],
             registry=r,
         )
+        for outcome in ("registered", "updated"):  # exported at 0 before the first fetch
+            self.fetches.labels(outcome)
         self.fetches_in_flight = Gauge(
             "viewcount_discovery_fetches_in_flight",
             "Article pages being fetched now",
