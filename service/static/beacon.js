@@ -1,8 +1,7 @@
 /*! viewcount beacon: counts one view per page view.
  * <script async src="https://COUNTER/v1/beacon.js" data-article="ARTICLE-ID"></script>
  * Optional: data-visitor="first-party id" (no cookies are set), data-api="https://COUNTER/v1/".
- * Every view carries the page's canonical URL (<link rel=canonical>, else the address): for an
- * article not in the catalog yet, the service reads that page itself (never a title from here).
+ * Each view carries the page's canonical URL: the service may read that page itself.
  * Single-page apps: leave out data-article and call viewcount.view("ARTICLE-ID") per page. */
 (function (w, d, n) {
   "use strict";
@@ -18,13 +17,11 @@
     return;
   }
 
-  var MAX_URL = 2048; // the service refuses a longer url
-
   function pageUrl() {
+    // .href is absolute; the service refuses a url over 2048 characters.
     var link = d.querySelector('link[rel~="canonical"][href]');
-    // .href is absolute (resolved against the document); the fragment is no part of a page.
     var url = String((link && link.href) || w.location.href).split("#")[0];
-    return url.length <= MAX_URL ? url : "";
+    return url.length <= 2048 ? url : "";
   }
 
   function view(article, visitor) {
