@@ -127,14 +127,18 @@ async def test_views_of_an_unknown_article_count_once_its_page_is_read(
     assert site.site_hits("/paced/harbour-reopens") == before + 1
 
 
-async def test_the_article_id_can_come_from_the_url_and_the_pixel_carries_it(
+async def test_the_article_id_can_come_from_the_url_and_the_pixel_carries_a_url(
     settings: Settings, clock: ManualClock, site: NewsSite
 ) -> None:
     url = write_page(site, "/paced/rail-strike-ends", "Rail strike ends", "Transport")
     async with app(with_sites(settings, site), clock) as http:
         assert (await beacon(http, url=url + "?utm_source=x")).json() == PENDING
-        pixel = await http.get("/v1/views/pixel.gif", params={"url": url, "visitor": "p"})
+        query = {"article": "rail-strike-ends", "url": url, "visitor": "p"}
+        pixel = await http.get("/v1/views/pixel.gif", params=query)
         assert (pixel.status_code, pixel.headers["content-type"]) == (200, "image/gif")
+        # A page's <img> names its article: a pixel without one is refused, url or not.
+        nameless_pixel = await http.get("/v1/views/pixel.gif", params={"url": url})
+        assert (nameless_pixel.status_code, nameless_pixel.json()["code"]) == (400, "invalid_body")
         await discovery_of(http).settled()
         article = (await http.get("/v1/articles/rail-strike-ends")).json()
         assert (article["title"], article["views"]) == ("Rail strike ends", 2)

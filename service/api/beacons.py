@@ -169,6 +169,8 @@ async def pixel(
             fields = dict(parse_qsl(query, max_num_fields=16))
         except ValueError as exc:  # past max_num_fields
             raise InvalidBody("at most 16 query parameters") from exc
+        if "article" not in fields:  # a page's <img> names its article; `url` is for discovery
+            raise InvalidBody("the query parameter 'article' is required")
         await record(services, fields, scope)
     except Exception as exc:
         await _refuse(services, send, exc, front, "/v1/views/pixel.gif")
@@ -219,7 +221,7 @@ async def record_view(svc: Svc, request: Request) -> Response:
             {
                 "name": name,
                 "in": "query",
-                "required": False,  # `article`, or a `url` that ends in it
+                "required": name == "article",
                 "schema": BEACON_QUERY[name],
             }
             for name in ("article", "event_id", "visitor", "url")

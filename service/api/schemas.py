@@ -42,6 +42,18 @@ def _optional_text(max_len: int, *, empty_is_absent: bool) -> dict[str, Any]:
     return {"type": ["string", "null"], "minLength": 1, "maxLength": max_len}
 
 
+# A beacon `url` whose last path segment is an article id (stated narrowly: percent-escapes,
+# userinfo and odd hosts are accepted by the handler too, but not promised here).
+URL_NAMING_ARTICLE = {
+    "type": "string",
+    "maxLength": MAX_BEACON_URL,
+    "pattern": (
+        r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~-]*)*"
+        rf"/{validate.ARTICLE_ID_PATTERN}/?$"
+    ),
+}
+
+
 def _beacon(*, empty_is_absent: bool) -> dict[str, Any]:
     url = _optional_text(MAX_BEACON_URL, empty_is_absent=empty_is_absent)
     url["description"] = (
@@ -53,7 +65,7 @@ def _beacon(*, empty_is_absent: bool) -> dict[str, Any]:
         # Without `article`, the article id is the last path segment of `url`.
         "anyOf": [
             {"required": ["article"]},
-            {"required": ["url"], "properties": {"url": {"type": "string", "minLength": 1}}},
+            {"required": ["url"], "properties": {"url": URL_NAMING_ARTICLE}},
         ],
         "properties": {
             "article": _ARTICLE_FIELD,
