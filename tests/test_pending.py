@@ -87,6 +87,16 @@ async def metrics_of(http: httpx.AsyncClient) -> str:
     return response.text
 
 
+async def gauge_reaches(http: httpx.AsyncClient, name: str, value: float) -> bool:
+    """Whether the gauge shows ``value`` within 5 s (a background fetch starts a moment after
+    the beacon that asked for it is answered)."""
+    for _ in range(50):
+        if metric(await metrics_of(http), name) == value:
+            return True
+        await asyncio.sleep(0.1)
+    return False
+
+
 # --- held, read, counted --------------------------------------------------------------------
 
 
@@ -329,11 +339,16 @@ async def test_two_app_instances_fetch_a_page_once(
     async with app(shared, clock, "198.51.100.1") as one, app(shared, clock, "198.51.100.2") as two:
         assert (await beacon(one, article="election-night-live", url=url)).json() == PENDING
         assert (await beacon(two, article="election-night-live", url=url)).json() == PENDING
+        in_flight = "viewcount_discovery_fetches_in_flight"
+        assert (
+            await gauge_reaches(one, in_flight, 1) and metric(await metrics_of(two), in_flight) == 0
+        )
         # The second instance's own attempt (a sweep) meets the lease too.
         await discovery_of(two).sweep()
         await asyncio.gather(discovery_of(one).settled(), discovery_of(two).settled())
         article = (await one.get("/v1/articles/election-night-live")).json()
         assert (article["title"], article["views"]) == ("Election night, live", 2)
+        assert metric(await metrics_of(one), in_flight) == 0
     assert site.site_hits(path) == before + 1
 
 
