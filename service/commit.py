@@ -100,7 +100,9 @@ class Committer:
         size = self.settings.commit_max_batch
         for start in range(0, len(order), size):
             chunk = order[start : start + size]
-            results = await self._write([views[index] for index in chunk])
+            # Never the per-minute rate limit: a batch's times are its log's, and one shipper
+            # posts a whole site's readers at once (the per-client cap still applies).
+            results = await self._write([views[index] for index in chunk], rate_checked=True)
             for index, outcome in zip(chunk, results, strict=True):
                 if isinstance(outcome, StorageError):  # the batch answer has no room for it
                     raise outcome
@@ -182,7 +184,7 @@ class Committer:
         cluster the limit's keys live in other slots than the articles', so it goes first."""
         now = self.clock.now()
         limited = self.settings.rate_limit_per_min > 0
-        inline = limited and not self.storage.cluster
+        inline = limited and not self.storage.cluster and not rate_checked
         allowed: Sequence[bool | StorageError] | None = None
         if limited and not inline and not rate_checked:
             allowed = await self._rate_limit(views, now)

@@ -75,6 +75,9 @@ async def batch(svc: Svc, request: Request) -> Response:
         svc.identity,
         await svc.identity.reader_key(int(now // 86400)),
         settings.max_user_agent_chars,
+        settings.min_user_agent_chars,
+        settings.client_prefix_v4,
+        settings.client_prefix_v6,
     )
     views: list[View] = []
     positions: list[int] = []
