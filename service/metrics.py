@@ -72,6 +72,20 @@ class Metrics:
             buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30),
             registry=r,
         )
+        # Catalog discovery's feeds (service/discovery/feedsync.py), read by the scheduler.
+        self.feed_reads = Counter(
+            "viewcount_feed_reads",
+            "Feed and sitemap fetches by outcome: read, not_modified (304), or why one failed",
+            ["outcome"],
+            registry=r,
+        )
+        self.feed_articles = Counter(
+            "viewcount_feed_articles",
+            "Articles feeds listed, by what was done: created, updated, filled, unchanged, "
+            "untitled (a sitemap URL not in the catalog) or skipped",
+            ["change"],
+            registry=r,
+        )
         if multiprocess:
             MultiProcessCollector(self.registry)  # type: ignore[no-untyped-call]
         self.rollup_age = RollupAge()
