@@ -86,6 +86,12 @@ class Metrics:
             ["change"],
             registry=r,
         )
+        # Their usual labels exist from the start: a service without feeds still exports 0s,
+        # and an alert on a rate has a series before the first read.
+        for outcome in ("read", "not_modified"):
+            self.feed_reads.labels(outcome)
+        for change in ("created", "updated", "filled", "unchanged"):
+            self.feed_articles.labels(change)
         if multiprocess:
             MultiProcessCollector(self.registry)  # type: ignore[no-untyped-call]
         self.rollup_age = RollupAge()
