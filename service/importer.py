@@ -107,7 +107,8 @@ def parse_combined(line: str) -> Request:
         int(found["status"]),
         found["bytes"],
         _unescape(found["referer"]),
-        _unescape(found["agent"]),
+        # nginx writes "-" for a missing User-Agent, its JSON log "": one request, one event.
+        "" if found["agent"] == "-" else _unescape(found["agent"]),
     )
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -126,11 +127,27 @@ def again(lines: int) -> dict[str, Any]:
     return {**first_run(lines), "counted": 0, "duplicates": 7, "bots": 0}
 
 
+def batch_events(url: str) -> dict[str, float]:
+    """The service's viewcount_batch_events_total by outcome, from its /metrics."""
+    text = httpx.get(f"{url}/metrics").text
+    found = re.findall(r'^viewcount_batch_events_total\{outcome="(\w+)"\} (\S+)$', text, re.M)
+    return {outcome: float(value) for outcome, value in found}
+
+
 def test_the_combined_log_counts_each_view_once_however_often_imported(
     logs: dict[str, Path], url: str
 ) -> None:
+    before = batch_events(url)
     assert summary_of(run_import(logs["combined"], url)) == first_run(11)
     assert counts(url) == EXPECTED_COUNTS
+    after = batch_events(url)  # the import is visible in /metrics, apart from beacons
+    assert {k: after[k] - before.get(k, 0) for k in after} == {
+        "counted": 5,
+        "duplicate": 0,
+        "bot": 2,
+        "automated": 0,
+        "rejected": 0,
+    }
     assert summary_of(run_import(logs["combined"], url)) == again(11)
     # The same requests in nginx's JSON log are the same events: nothing counts twice.
     assert summary_of(run_import(logs["json"], url, "--format", "json")) == again(11)

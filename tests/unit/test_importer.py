@@ -46,6 +46,11 @@ def test_a_combined_line_and_its_json_twin_are_one_request() -> None:
     assert combined.digest(0) == json_line.digest(0) != combined.digest(1)
 
 
+def test_a_request_without_a_user_agent_is_the_same_in_both_formats() -> None:
+    combined = parse_combined(COMBINED.replace(f'"{UA}"', '"-"'))
+    assert combined == parse_json(JSON.replace(UA, "")) and combined.user_agent == ""
+
+
 def test_quotes_escaped_by_nginx_and_by_apache() -> None:
     nginx = COMBINED.replace(UA, r"Evil \x22quoted\x22 agent")
     apache = COMBINED.replace(UA, r"Evil \"quoted\" agent")
