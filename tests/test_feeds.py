@@ -23,6 +23,7 @@ from service.scheduler import RollupScheduler
 from service.settings import Settings
 from service.storage import Storage, connect, ops
 
+from .live import ServiceProcess
 from .newsroom import RSS, NewsSite
 from .support import ADMIN, client_for, require_tool
 
@@ -224,3 +225,28 @@ async def test_only_the_leader_reads_the_feeds(
     assert schedulers[0].lease.token == "" and schedulers[1].feed_passes == 0
     async with client_for(configured) as http:
         assert await article(http, "flood-warnings-issued") is not None
+
+
+@pytest.mark.single_node
+async def test_a_serve_with_feeds_fills_its_catalog_and_shows_the_reads_in_metrics(
+    site: NewsSite, single_server: Any, redis: Any
+) -> None:
+    """`viewcount serve`: its scheduler process reads the feeds, and the API's /metrics, summed
+    over the serve's processes, counts those reads."""
+    feeds = ",".join(site.url(path) for path in FEEDS)
+    proc = ServiceProcess(
+        single_server.url, scheduler=True, sites=site.origin, feeds=feeds, rollup_interval_s=30
+    ).start()
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{proc.port}") as http:
+            async with asyncio.timeout(60):
+                while True:
+                    text = (await http.get("/metrics")).text
+                    if 'viewcount_feed_articles_total{change="created"} 3.0' in text:
+                        break
+                    await asyncio.sleep(0.2)
+            assert 'viewcount_feed_reads_total{outcome="read"} 3.0' in text
+            entry = (await http.get("/v1/articles/flood-warnings-issued")).json()
+            assert (entry["title"], entry["theme"]) == ("Flood warnings issued", "weather")
+    finally:
+        proc.stop()
