@@ -102,7 +102,7 @@ class Committer:
             chunk = order[start : start + size]
             # Never the per-minute rate limit: a batch's times are its log's, and one shipper
             # posts a whole site's readers at once (the per-client cap still applies).
-            results = await self._write([views[index] for index in chunk], rate_limited=False)
+            results = await self._write([views[index] for index in chunk], rate_limit=False)
             for index, outcome in zip(chunk, results, strict=True):
                 if isinstance(outcome, StorageError):  # the batch answer has no room for it
                     raise outcome
@@ -177,16 +177,15 @@ class Committer:
 
     # --- calls -------------------------------------------------------------------------------
     async def _write(
-        self, views: list[View], rate_checked: bool = False, rate_limited: bool = True
+        self, views: list[View], rate_checked: bool = False, *, rate_limit: bool = True
     ) -> list[Outcome]:
-        """Rate-limit (unless ``rate_checked``, or not ``rate_limited`` at all), then record;
-        a code per view (RATE_LIMITED for one the limit refused), or the error of its shard's
-        failed call.
+        """Rate-limit (unless ``rate_checked``), then record; a code per view (RATE_LIMITED
+        for one the limit refused), or the error of its shard's failed call.
 
         On a single node record.lua checks the limit itself, so a flush is one call; on a
         cluster the limit's keys live in other slots than the articles', so it goes first."""
         now = self.clock.now()
-        limited = rate_limited and self.settings.rate_limit_per_min > 0
+        limited = rate_limit and self.settings.rate_limit_per_min > 0
         inline = limited and not self.storage.cluster
         allowed: Sequence[bool | StorageError] | None = None
         if limited and not inline and not rate_checked:
