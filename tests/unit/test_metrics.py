@@ -31,7 +31,7 @@ def test_every_metric_registered_is_exported() -> None:
     types = [line.split()[2] for line in text.splitlines() if line.startswith("# TYPE ")]
     declared = {name.removesuffix("_total") for name in types if not name.endswith("_created")}
     assert {i._name for i in instruments} | {"viewcount_rollup_age_seconds"} == declared
-    assert len(instruments) == 7
+    assert len(instruments) == 10  # the API's and rollups' 7, batches' 1, the feeds' 2
 
 
 def test_the_rollup_age_is_the_one_given_at_scrape_time() -> None:
