@@ -264,3 +264,9 @@ def salt(day: int) -> str:
 
 
 GENERATION = f"{RANK}:generation"
+
+
+# --- feeds (one slot) -------------------------------------------------------------------------
+# Hash feed URL -> the validators (ETag, Last-Modified) of its last good read, so a new leader
+# sends the same conditional GETs the old one would have.
+FEED_VALIDATORS = f"{PREFIX}:{{feeds}}:validators"

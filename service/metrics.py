@@ -89,6 +89,37 @@ class Metrics:
             buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30),
             registry=r,
         )
+        # Log shippers' and `viewcount import`'s events, apart from beacons (which the
+        # counters above sum with them).
+        self.batch_events = Counter(
+            "viewcount_batch_events",
+            "Events posted to POST /v1/views/batch, by outcome: counted, duplicate, bot, "
+            "automated, rejected",
+            ["outcome"],
+            registry=r,
+        )
+        # Catalog discovery's feeds (service/discovery/feedsync.py), read by the scheduler.
+        self.feed_reads = Counter(
+            "viewcount_feed_reads",
+            "Feed and sitemap fetches by outcome: read, not_modified (304), or why one failed",
+            ["outcome"],
+            registry=r,
+        )
+        self.feed_articles = Counter(
+            "viewcount_feed_articles",
+            "Articles feeds listed, by what was done: created, updated, filled, unchanged, "
+            "untitled (a sitemap URL not in the catalog) or skipped",
+            ["change"],
+            registry=r,
+        )
+        # Their usual labels exist from the start: a service without feeds still exports 0s,
+        # and an alert on a rate has a series before the first read.
+        for outcome in ("counted", "duplicate", "bot", "automated", "rejected"):
+            self.batch_events.labels(outcome)
+        for outcome in ("read", "not_modified"):
+            self.feed_reads.labels(outcome)
+        for change in ("created", "updated", "filled", "unchanged"):
+            self.feed_articles.labels(change)
         self.pending = Counter(
             "viewcount_views_pending",
             "Views of articles not in the catalog held (answered pending) while their page is read",

@@ -261,6 +261,20 @@ class Settings(BaseSettings):
     import_max_line_bytes: int = Field(
         16 * 1024, ge=256, description="a longer access-log line is counted as bad, unread"
     )
+    import_batch_events: int = Field(
+        1000,
+        ge=1,
+        le=10_000,
+        description="`viewcount import`: events per batch it posts (at most the service's "
+        "VIEWCOUNT_BATCH_MAX_EVENTS); its memory is one batch, whatever the file's size",
+    )
+    import_retries: int = Field(
+        5,
+        ge=0,
+        le=100,
+        description="`viewcount import`: how often one batch is sent again after a 429, a 503 "
+        "or a lost connection (waiting Retry-After) before the import stops",
+    )
 
     @field_validator("sites")
     @classmethod

@@ -216,10 +216,15 @@ BATCH_EVENT: dict[str, Any] = {
         "event_id": {"type": "string", "minLength": 1, "maxLength": MAX_EVENT_ID},
         "ip": {
             "type": "string",
-            "description": "the reader's IP address: with user_agent the event is bot-filtered "
-            "as a beacon is; neither is stored",
+            "description": "the reader's IP address: its client network is capped as a "
+            "beacon's is (VIEWCOUNT_MAX_VIEWS_PER_CLIENT views of one article an hour, more are "
+            "automated) and it names the reader; never stored",
         },
-        "user_agent": {"type": "string"},
+        "user_agent": {
+            "type": "string",
+            "description": "the reader's User-Agent: bot-filtered as a beacon's is (bots and "
+            "automated counted apart); never stored",
+        },
     },
 }
 
