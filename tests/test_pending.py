@@ -297,6 +297,28 @@ async def test_a_failed_fetch_registers_nothing_and_cools_down(
     assert site.other_hits() == []
 
 
+async def test_views_held_for_an_article_an_editor_adds_count_without_a_fetch(
+    settings: Settings, clock: ManualClock, site: NewsSite
+) -> None:
+    path = "/news/added-by-hand"  # not on the site: its fetch fails and cools down
+    before = site.site_hits(path)
+    async with app(with_sites(settings, site), clock) as http:
+        discovery = discovery_of(http)
+        for visitor in ("a", "b"):
+            answer = await beacon(
+                http, article="added-by-hand", url=site.url(path), visitor=visitor
+            )
+            assert answer.json() == PENDING
+        await discovery.settled()
+        await put_article(http, "added-by-hand", title="Written by an editor")
+        assert await discovery.sweep() == 2
+        await discovery.settled()
+        article = (await http.get("/v1/articles/added-by-hand")).json()
+        assert (article["title"], article["views"]) == ("Written by an editor", 2)
+        assert metric(await metrics_of(http), "viewcount_discovery_held_views") == 0
+    assert site.site_hits(path) == before + 1  # the first, failed fetch only
+
+
 # --- bounds -----------------------------------------------------------------------------------
 
 

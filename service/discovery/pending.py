@@ -101,8 +101,9 @@ class Discovery:
             ) from None
         call = hold.call(view, target, self.clock.now(), self.bounds)
         code, _ = hold.decode(await self.storage.run(call))
-        if code == hold.KNOWN:
+        if code == hold.KNOWN:  # registered meanwhile (a feed, an editor): views held before?
             (outcome,) = await self.committer.replay([view])
+            self.start(view.article, target)
             return outcome
         if code in (hold.ARTICLE_FULL, hold.SHARD_FULL):
             which = "for this article" if code == hold.ARTICLE_FULL else "in all"
@@ -131,6 +132,14 @@ class Discovery:
 
     async def _background(self, article: str, url: str, reread: bool) -> None:
         try:
+            (known,) = await self.catalog.meta([article])
+            if known is not None and not reread:
+                # In the catalog by another way (a feed, an editor) while views were held:
+                # count them, no fetch needed.
+                counted = await self._count_held(article)
+                if counted:
+                    log.info("held views counted", extra={"article": article, "counted": counted})
+                return
             await self.discover(article, url, reread=reread)
         except (DomainError, DiscoveryError):
             pass  # logged and counted where it happened
