@@ -17,8 +17,18 @@ from service.clock import ManualClock
 from service.discovery.pending import Discovery
 from service.settings import Settings
 
+from .live import ServiceProcess
 from .newsroom import HOME_PAGE, NewsSite, json_ld_page
-from .support import ADMIN, client_for, put_article, require_tool, views_of
+from .support import (
+    ADMIN,
+    BROWSER_UA,
+    RedisProcess,
+    client_for,
+    put_article,
+    require_tool,
+    views_of,
+)
+from .test_metrics import UVICORN_WORKER, children, paused
 
 PENDING = {"counted": False, "reason": "pending"}
 
@@ -371,6 +381,44 @@ async def test_two_app_instances_fetch_a_page_once(
         article = (await one.get("/v1/articles/election-night-live")).json()
         assert (article["title"], article["views"]) == ("Election night, live", 2)
         assert metric(await metrics_of(one), in_flight) == 0
+    assert site.site_hits(path) == before + 1
+
+
+async def test_two_workers_of_a_serve_fetch_a_page_once(
+    redis_server: RedisProcess, site: NewsSite
+) -> None:
+    """`viewcount serve --workers 2`: one view through each worker (the other one stopped for
+    the moment), one fetch between them, both views counted."""
+    path = "/paced/two-workers-story"
+    url = write_page(site, path, "Two workers, one fetch")
+    before = site.site_hits(path)
+    svc = ServiceProcess(redis_server.url, workers=2, sites=site.origin, rate_limit_per_min=0)
+    svc.start()
+    try:
+        assert svc.process is not None
+        workers = [c for c, cmd in children(svc.process.pid).items() if UVICORN_WORKER in cmd]
+        assert len(workers) == 2
+        base, agent = f"http://127.0.0.1:{svc.port}", {"User-Agent": BROWSER_UA}
+        answers = []
+        for index, worker in enumerate(workers):
+            (other,) = set(workers) - {worker}
+            with paused(other):  # a new connection: the running worker takes it
+                async with httpx.AsyncClient(base_url=base, headers=agent) as http:
+                    body = {"article": "two-workers-story", "url": url, "visitor": str(index)}
+                    answers.append((await http.post("/v1/views", json=body)).json())
+        assert answers == [PENDING, PENDING]
+        async with httpx.AsyncClient(base_url=base, headers=agent) as http:
+            for _ in range(300):  # the paced page takes a few seconds
+                found = await http.get("/v1/articles/two-workers-story")
+                if found.status_code == 200 and found.json()["views"] == 2:
+                    break
+                await asyncio.sleep(0.1)
+            assert (found.json()["title"], found.json()["views"]) == ("Two workers, one fetch", 2)
+            text = await metrics_of(http)  # summed over both workers
+            assert metric(text, 'viewcount_discovery_fetches_total{outcome="registered"}') == 1
+            assert metric(text, "viewcount_views_pending_total") == 2
+    finally:
+        svc.stop()
     assert site.site_hits(path) == before + 1
 
 
