@@ -329,6 +329,24 @@ async def test_views_held_for_an_article_an_editor_adds_count_without_a_fetch(
     assert site.site_hits(path) == before + 1  # the first, failed fetch only
 
 
+async def test_an_articles_page_is_the_one_its_first_held_view_named(
+    settings: Settings, clock: ManualClock, site: NewsSite
+) -> None:
+    """A later view of the same id naming another page of the site does not redirect the
+    fetch while the first views are held."""
+    missing, other = "/news/first-named-story", "/news/another-page-of-the-site"
+    write_page(site, other, "Another page")
+    before = site.site_hits(missing)
+    async with app(with_sites(settings, site, fetch_cooldown_s=0), clock) as http:
+        discovery = discovery_of(http)
+        for url, visitor in ((site.url(missing), "a"), (site.url(other), "b")):
+            answer = await beacon(http, article="first-named-story", url=url, visitor=visitor)
+            assert answer.json() == PENDING
+            await discovery.settled()
+        assert (await http.get("/v1/articles/first-named-story")).status_code == 404
+    assert site.site_hits(missing) == before + 2 and site.site_hits(other) == 0
+
+
 # --- bounds -----------------------------------------------------------------------------------
 
 

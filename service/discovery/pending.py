@@ -100,7 +100,7 @@ class Discovery:
                 f"no article '{view.article}' in the catalog, and its url is not read: {exc.detail}"
             ) from None
         call = hold.call(view, target, self.clock.now(), self.bounds)
-        code, _ = hold.decode(await self.storage.run(call))
+        code, _, page = hold.decode(await self.storage.run(call))
         if code == hold.KNOWN:  # registered meanwhile (a feed, an editor): views held before?
             (outcome,) = await self.committer.replay([view])
             self.start(view.article, target)
@@ -112,7 +112,7 @@ class Discovery:
                 "while pages are read are at their limit"
             )
         self.metrics.pending.inc()
-        self.start(view.article, target)
+        self.start(view.article, page or target)  # the first held view's page, whoever asks
         return hold.HELD
 
     def start(self, article: str, url: str, *, reread: bool = False) -> bool:

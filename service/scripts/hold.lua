@@ -10,9 +10,11 @@
 -- ARGV[5] views the shard holds at most   ARGV[6] expired holds forgotten per call at most
 -- ARGV[7] the held view's record (hold.py; "": forget expired holds only)   ARGV[8] article
 -- ARGV[9] the page to read for it (kept from its first held view)
--- Returns {code, views the shard holds}: code 1 held, the article's first (a fetch is due);
+-- Returns {code, views the shard holds[, the page to read]}: code 1 held, the article's
+--   first (a fetch is due);
 --   2 held; 3 the article is in the catalog now (count the view instead); -1 the article
---   holds its maximum; -2 the shard holds its maximum; 0 nothing was asked to be held.
+--   holds its maximum; -2 the shard holds its maximum; 0 nothing was asked to be held. A
+--   held view's reply names the page its article's first held view gave: the one fetched.
 -- An expired hold's list is not named here: it expires on its own TTL, and a later first
 -- hold of the same article drops whatever of it is left (KEYS[6]).
 
@@ -46,5 +48,5 @@ if first then
 end
 redis.call('HINCRBY', KEYS[2], article, 1)
 redis.call('INCR', KEYS[3])
-if first then return {1, total + 1} end
-return {2, total + 1}
+if first then return {1, total + 1, ARGV[9]} end
+return {2, total + 1, redis.call('HGET', KEYS[5], article) or ARGV[9]}

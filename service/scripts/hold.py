@@ -55,10 +55,11 @@ def _args(now: float, bounds: Bounds, record: str, article: str, url: str) -> li
     ]
 
 
-def decode(reply: Any) -> tuple[int, int]:
-    """(code, views the shard holds)."""
-    code, total = reply
-    return int(code), int(total)
+def decode(reply: Any) -> tuple[int, int, str | None]:
+    """(code, views the shard holds, the page to read for a held view's article)."""
+    code, total, *url = reply
+    page = url[0].decode() if url and isinstance(url[0], bytes) else (str(url[0]) if url else None)
+    return int(code), int(total), page
 
 
 def encode(view: View) -> str:
