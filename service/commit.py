@@ -109,6 +109,18 @@ class Committer:
                 outcomes[index] = outcome
         return outcomes
 
+    async def replay(self, views: Sequence[View]) -> list[int]:
+        """Record views that were held (discovery): the normal record path, dedupe and caps
+        included, but not the rate limit, which each one's own request already passed."""
+        outcomes = []
+        size = self.settings.commit_max_batch
+        for start in range(0, len(views), size):
+            for outcome in await self._write(list(views[start : start + size]), rate_limit=False):
+                if isinstance(outcome, StorageError):
+                    raise outcome
+                outcomes.append(outcome)
+        return outcomes
+
     # --- lanes -------------------------------------------------------------------------------
     def _lane(self, key: LaneKey) -> Batcher[Waiter]:
         lane = self._lanes.get(key)

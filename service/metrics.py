@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, values
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, values
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
@@ -37,6 +37,23 @@ class RollupAge(Collector):
         )
         if self.age_s is not None:
             family.add_metric([], self.age_s)
+        yield family
+
+
+class HeldViews(Collector):
+    """The views held for articles not in the catalog, read from Redis at scrape time (every
+    process sees the same figure, so it is not summed over processes)."""
+
+    def __init__(self) -> None:
+        self.views: int | None = None  # None: discovery is off, or Redis did not answer
+
+    def collect(self) -> Iterator[Metric]:
+        family = GaugeMetricFamily(
+            "viewcount_discovery_held_views",
+            "Views held for articles not in the catalog while their pages are read",
+        )
+        if self.views is not None:
+            family.add_metric([], self.views)
         yield family
 
 
@@ -103,12 +120,35 @@ class Metrics:
             self.feed_reads.labels(outcome)
         for change in ("created", "updated", "filled", "unchanged"):
             self.feed_articles.labels(change)
+        self.pending = Counter(
+            "viewcount_views_pending",
+            "Views of articles not in the catalog held (answered pending) while their page is read",
+            registry=r,
+        )
+        self.fetches = Counter(
+            "viewcount_discovery_fetches",
+            "Article pages fetched, by outcome (registered, updated, or why nothing was read)",
+            ["outcome"],
+            registry=r,
+        )
+        for outcome in ("registered", "updated"):  # exported at 0 before the first fetch
+            self.fetches.labels(outcome)
+        self.fetches_in_flight = Gauge(
+            "viewcount_discovery_fetches_in_flight",
+            "Article pages being fetched now",
+            registry=r,
+            multiprocess_mode="livesum",
+        )
         if multiprocess:
             MultiProcessCollector(self.registry)  # type: ignore[no-untyped-call]
         self.rollup_age = RollupAge()
         self.registry.register(self.rollup_age)
+        self.held = HeldViews()
+        self.registry.register(self.held)
 
-    def export(self, rollup_age_s: float | None = None) -> bytes:
-        """The Prometheus text of every metric; ``rollup_age_s`` is this process's snapshot age."""
+    def export(self, rollup_age_s: float | None = None, held_views: int | None = None) -> bytes:
+        """The Prometheus text of every metric; ``rollup_age_s`` is this process's snapshot age,
+        ``held_views`` the views discovery holds (None: no sample)."""
         self.rollup_age.age_s = rollup_age_s
+        self.held.views = held_views
         return bytes(generate_latest(self.registry))

@@ -23,6 +23,9 @@ ARTICLES = {
 }
 SLOW_PAGE_BYTES = 4096
 TRICKLE_BYTES_PER_S = 64
+# Pages under /paced/ take a few seconds, well within a fetch's time limit: long enough that
+# two processes see the same article pending at once (tests/test_pending.py).
+PACED_BYTES_PER_S = 2048
 BIG_PAGE_BYTES = 5 * 1024 * 1024
 
 
@@ -166,6 +169,7 @@ http {{
     location = /away {{ return 302 {other}/news/elsewhere; }}
     location = /loop {{ return 302 /loop; }}
     location = /slow {{ limit_rate {trickle}; }}
+    location /paced/ {{ limit_rate {paced}; }}
     location = /gzip-bomb {{ add_header Content-Encoding gzip; }}
   }}
   server {{
@@ -236,7 +240,7 @@ class NewsSite:
 
     def _write_files(self) -> None:
         site, other = self.root / "site", self.root / "other"
-        for folder in ("news", "feeds", "sitemaps"):
+        for folder in ("news", "feeds", "sitemaps", "paced"):
             (site / folder).mkdir(parents=True, exist_ok=True)
         (self.root / "tmp").mkdir(exist_ok=True)
         (other / "news").mkdir(parents=True, exist_ok=True)
@@ -273,5 +277,6 @@ class NewsSite:
                 other_port=self.other_port,
                 other=self.other,
                 trickle=TRICKLE_BYTES_PER_S,
+                paced=PACED_BYTES_PER_S,
             )
         )

@@ -7,6 +7,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from ..clock import rfc3339
 from ..rollup import Rollup
+from ..storage import StorageError
 from .asgi import as_response, unavailable
 from .auth import Admin, Svc
 from .openapi import schema
@@ -39,7 +40,13 @@ async def metrics(svc: Svc) -> Response:
     """Prometheus metrics, summed over every process of `viewcount serve`."""
     as_of = svc.rankings.as_of
     age_s = None if as_of is None else svc.clock.now() - as_of
-    return Response(svc.metrics.export(age_s), media_type=CONTENT_TYPE_LATEST)
+    held = None
+    if svc.discovery is not None:
+        try:
+            held = await svc.discovery.held_views()
+        except StorageError:  # the other metrics still answer; Redis errors are counted
+            held = None
+    return Response(svc.metrics.export(age_s, held), media_type=CONTENT_TYPE_LATEST)
 
 
 @router.post(
