@@ -1,5 +1,5 @@
-"""The `viewcount` command line: serve, scheduler, rollup, and the event log's replay, recount
-and log (service/eventlog/commands.py)."""
+"""The `viewcount` command line: serve, scheduler, rollup, import, and the event log's
+replay, recount and log (service/eventlog/commands.py)."""
 
 from __future__ import annotations
 
@@ -75,6 +75,19 @@ def _parser() -> argparse.ArgumentParser:
     serve.set_defaults(run=_serve)
     commands.add_parser("scheduler", help="only the rollup scheduler").set_defaults(run=_scheduler)
     commands.add_parser("rollup", help="one rollup now, then exit").set_defaults(run=_rollup)
+    imports = commands.add_parser(
+        "import",
+        help="count the article views in a web server's access log (posted to --url)",
+    )
+    imports.add_argument("file", help="the access log; gzip-compressed is read too")
+    imports.add_argument("--format", choices=("combined", "json"), default="combined")
+    imports.add_argument(
+        "--url",
+        default="http://127.0.0.1:8000",
+        help="the running service (token: VIEWCOUNT_INGEST_TOKEN, else the first of "
+        "VIEWCOUNT_INGEST_TOKENS, else VIEWCOUNT_ADMIN_TOKEN)",
+    )
+    imports.set_defaults(run=_import)
     from .eventlog import commands as event_log  # replay, recount, log
 
     event_log.add(commands, _against_redis)
@@ -204,6 +217,79 @@ def _against_redis(settings: Settings, args: argparse.Namespace) -> None:
         settings = settings.model_copy(update={"redis_url": url})
         _check_redis(settings)
         print(asyncio.run(args.work(settings, args)))
+
+
+def _import(settings: Settings, args: argparse.Namespace) -> None:
+    """Read the log line by line, post its article views in batches, print the summary."""
+    from pathlib import Path
+
+    import httpx
+    import orjson
+    from rich.console import Console
+    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+
+    from . import importer
+
+    token = _import_token(settings)
+    path = Path(args.file)
+    try:
+        stream = importer.open_log(path)
+        size = path.stat().st_size
+    except OSError as exc:
+        raise StartupError(f"cannot read {path}: {exc.strerror}") from exc
+    summary = importer.Summary()
+    events = importer.Events(args.format, settings.import_path_pattern, summary)
+    console = Console(stderr=True)
+    progress = Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        disable=not console.is_terminal,
+    )
+    failed = None
+    with stream, progress, httpx.Client(timeout=60, trust_env=False) as client:
+        task = progress.add_task(path.name, total=size)
+        lines = importer.read_lines(stream, settings.import_max_line_bytes)
+        groups = importer.batches(events.of(lines), settings.import_batch_events)
+        try:
+            importer.post_batches(
+                client,
+                args.url,
+                token,
+                groups,
+                summary,
+                retries=settings.import_retries,
+                on_batch=lambda: progress.update(task, completed=_position(stream)),
+            )
+        except importer.ImportFailed as exc:
+            failed = str(exc)
+        progress.update(task, completed=_position(stream))
+    print(orjson.dumps(summary.as_json()).decode())
+    log.info("import done", extra={"file": str(path), **summary.as_json()})
+    if failed:
+        print(f"viewcount: import stopped: {failed}", file=sys.stderr)
+        raise SystemExit(1)
+
+
+def _import_token(settings: Settings) -> str:
+    token = os.environ.get("VIEWCOUNT_INGEST_TOKEN", "").strip()
+    if not token and settings.ingest_tokens:
+        token = settings.ingest_tokens.get_secret_value().split(",")[0].strip()
+    if not token and settings.admin_token:
+        token = settings.admin_token.get_secret_value()
+    if not token:
+        raise StartupError(
+            "set VIEWCOUNT_INGEST_TOKEN (or VIEWCOUNT_ADMIN_TOKEN) to a token the service takes"
+        )
+    return token
+
+
+def _position(stream: Any) -> int:
+    """How far into the file (compressed bytes for a gzip file) the import has read."""
+    raw = getattr(stream, "fileobj", None) or stream
+    return int(raw.tell())
 
 
 async def _until_terminated(work: Coroutine[Any, Any, None]) -> None:

@@ -110,11 +110,25 @@ class Committer:
         size = self.settings.commit_max_batch
         for start in range(0, len(order), size):
             chunk = order[start : start + size]
-            results = await self._write([views[index] for index in chunk])
+            # Never the per-minute rate limit: a batch's times are its log's, and one shipper
+            # posts a whole site's readers at once (the per-client cap still applies).
+            results = await self._write([views[index] for index in chunk], rate_limit=False)
             for index, outcome in zip(chunk, results, strict=True):
                 if isinstance(outcome, StorageError):  # the batch answer has no room for it
                     raise outcome
                 outcomes[index] = outcome
+        return outcomes
+
+    async def replay(self, views: Sequence[View]) -> list[int]:
+        """Record views that were held (discovery): the normal record path, dedupe and caps
+        included, but not the rate limit, which each one's own request already passed."""
+        outcomes = []
+        size = self.settings.commit_max_batch
+        for start in range(0, len(views), size):
+            for outcome in await self._write(list(views[start : start + size]), rate_limit=False):
+                if isinstance(outcome, StorageError):
+                    raise outcome
+                outcomes.append(outcome)
         return outcomes
 
     # --- lanes -------------------------------------------------------------------------------
@@ -184,14 +198,16 @@ class Committer:
             self._lane((False, shard)).extend(waiters)
 
     # --- calls -------------------------------------------------------------------------------
-    async def _write(self, views: list[View], rate_checked: bool = False) -> list[Outcome]:
+    async def _write(
+        self, views: list[View], rate_checked: bool = False, *, rate_limit: bool = True
+    ) -> list[Outcome]:
         """Rate-limit (unless ``rate_checked``), then record; a code per view (RATE_LIMITED
         for one the limit refused), or the error of its shard's failed call.
 
         On a single node record.lua checks the limit itself, so a flush is one call; on a
         cluster the limit's keys live in other slots than the articles', so it goes first."""
         now = self.clock.now()
-        limited = self.settings.rate_limit_per_min > 0
+        limited = rate_limit and self.settings.rate_limit_per_min > 0
         inline = limited and not self.storage.cluster
         allowed: Sequence[bool | StorageError] | None = None
         if limited and not inline and not rate_checked:

@@ -14,13 +14,14 @@ import orjson
 
 from . import keys
 from .bots import BotDetector
-from .errors import InvalidBody, UnsupportedMediaType
+from .errors import InvalidArticleId, InvalidBody, UnsupportedMediaType
 from .settings import Settings
 from .storage import Storage, ops
 from .validate import article_id
 
 MAX_EVENT_ID = 64
 MAX_VISITOR = 128
+MAX_URL = 2048  # catalog.MAX_URL: a longer page URL could not be stored
 SALT_TTL_S = 2 * 86400
 
 
@@ -67,9 +68,17 @@ def parse_beacon(body: bytes, content_type: str) -> dict[str, Any]:
 
 
 def beacon_fields(fields: dict[str, Any]) -> tuple[str, str | None, str | None]:
-    """Checked (article, event_id, visitor) of a beacon."""
+    """Checked (article, event_id, visitor) of a beacon; without ``article``, the last path
+    segment of its ``url``."""
     if "article" not in fields:
-        raise InvalidBody("the field 'article' is required")
+        url = fields.get("url")
+        if not isinstance(url, str) or not url:
+            raise InvalidBody("the field 'article' is required (or a 'url' that ends in it)")
+        return (
+            article_from_url(url),
+            optional_text(fields, "event_id", MAX_EVENT_ID),
+            optional_text(fields, "visitor", MAX_VISITOR),
+        )
     raw_article = fields["article"]
     if not isinstance(raw_article, str):
         raise InvalidBody("the field 'article' must be a string")
@@ -78,6 +87,25 @@ def beacon_fields(fields: dict[str, Any]) -> tuple[str, str | None, str | None]:
         optional_text(fields, "event_id", MAX_EVENT_ID),
         optional_text(fields, "visitor", MAX_VISITOR),
     )
+
+
+def beacon_url(fields: dict[str, Any]) -> str | None:
+    """The page's canonical URL a beacon may carry (checked against the sites only when its
+    article is not in the catalog)."""
+    return optional_text(fields, "url", MAX_URL)
+
+
+def article_from_url(url: str) -> str:
+    """The article id a beacon's ``url`` names: its last path segment."""
+    from .discovery.urls import article_id_from_url  # httpx only when a beacon needs it
+
+    article = article_id_from_url(url[:MAX_URL])
+    if article is None:
+        raise InvalidArticleId(
+            "no 'article', and the last path segment of 'url' is not an article id "
+            "(1-200 characters from A-Z a-z 0-9 . _ ~ -)"
+        )
+    return article
 
 
 def optional_text(fields: dict[str, Any], name: str, max_len: int) -> str | None:

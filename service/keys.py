@@ -203,6 +203,60 @@ def call_marker(first_key: str, token: str) -> str:
     return f"{PREFIX}:{tag}:once:{token}"
 
 
+# --- discovery: views held for articles not yet in the catalog (under the shard's tag) -------
+def held(article: str) -> str:
+    """List of the views held for an article not in the catalog (hold.py's records), oldest
+    first, while its page is read."""
+    return f"{_s(shard_of(article))}:held:{article}"
+
+
+def held_due(shard: int) -> str:
+    """Sorted set article -> the service-clock time its held views expire."""
+    return f"{_s(shard)}:held:due"
+
+
+def held_counts(shard: int) -> str:
+    """Hash article -> views held for it (what the shard's bound counts)."""
+    return f"{_s(shard)}:held:n"
+
+
+def held_total(shard: int) -> str:
+    """Counter of the views the shard holds, every article's together."""
+    return f"{_s(shard)}:held:total"
+
+
+def held_urls(shard: int) -> str:
+    """Hash article -> the page its held views are waiting on (from its first held view)."""
+    return f"{_s(shard)}:held:url"
+
+
+def held_keys(shard: int) -> list[str]:
+    """A shard's held-view bookkeeping: due, counts, total, its article set, urls (hold.lua,
+    unhold.lua)."""
+    return [
+        held_due(shard),
+        held_counts(shard),
+        held_total(shard),
+        articles(shard),
+        held_urls(shard),
+    ]
+
+
+def fetch_lease(article: str) -> str:
+    """Held by the one process fetching the article's page (SET NX PX), in its slot."""
+    return f"{_s(shard_of(article))}:fetch:{article}"
+
+
+def fetch_cooldown(article: str) -> str:
+    """Set after a failed fetch of the article's page, for VIEWCOUNT_FETCH_COOLDOWN_S."""
+    return f"{_s(shard_of(article))}:cool:{article}"
+
+
+def rereads(shard: int) -> str:
+    """Sorted set article -> the time its page is read once more (a changed headline)."""
+    return f"{_s(shard)}:reread"
+
+
 # --- rankings and their leader (one slot) -----------------------------------------------------
 RANK = f"{PREFIX}:{{rank}}"
 LEADER = f"{RANK}:leader"
@@ -221,3 +275,9 @@ def salt(day: int) -> str:
 
 
 GENERATION = f"{RANK}:generation"
+
+
+# --- feeds (one slot) -------------------------------------------------------------------------
+# Hash feed URL -> the validators (ETag, Last-Modified) of its last good read, so a new leader
+# sends the same conditional GETs the old one would have.
+FEED_VALIDATORS = f"{PREFIX}:{{feeds}}:validators"

@@ -68,5 +68,7 @@ def setup(level: str = "info", as_json: bool | None = None) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("apscheduler", "uvicorn.access"):
+    # httpx logs every request at info: the feeds' fetches and an import's batches have
+    # lines of their own.
+    for noisy in ("apscheduler", "uvicorn.access", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

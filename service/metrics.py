@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, values
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, values
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
@@ -65,6 +65,23 @@ class EventLogBacklog(Collector):
         yield dropped
 
 
+class HeldViews(Collector):
+    """The views held for articles not in the catalog, read from Redis at scrape time (every
+    process sees the same figure, so it is not summed over processes)."""
+
+    def __init__(self) -> None:
+        self.views: int | None = None  # None: discovery is off, or Redis did not answer
+
+    def collect(self) -> Iterator[Metric]:
+        family = GaugeMetricFamily(
+            "viewcount_discovery_held_views",
+            "Views held for articles not in the catalog while their pages are read",
+        )
+        if self.views is not None:
+            family.add_metric([], self.views)
+        yield family
+
+
 class Metrics:
     def __init__(self) -> None:
         multiprocess = shared()
@@ -97,6 +114,56 @@ class Metrics:
             buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30),
             registry=r,
         )
+        # Log shippers' and `viewcount import`'s events, apart from beacons (which the
+        # counters above sum with them).
+        self.batch_events = Counter(
+            "viewcount_batch_events",
+            "Events posted to POST /v1/views/batch, by outcome: counted, duplicate, bot, "
+            "automated, rejected",
+            ["outcome"],
+            registry=r,
+        )
+        # Catalog discovery's feeds (service/discovery/feedsync.py), read by the scheduler.
+        self.feed_reads = Counter(
+            "viewcount_feed_reads",
+            "Feed and sitemap fetches by outcome: read, not_modified (304), or why one failed",
+            ["outcome"],
+            registry=r,
+        )
+        self.feed_articles = Counter(
+            "viewcount_feed_articles",
+            "Articles feeds listed, by what was done: created, updated, filled, unchanged, "
+            "untitled (a sitemap URL not in the catalog) or skipped",
+            ["change"],
+            registry=r,
+        )
+        # Their usual labels exist from the start: a service without feeds still exports 0s,
+        # and an alert on a rate has a series before the first read.
+        for outcome in ("counted", "duplicate", "bot", "automated", "rejected"):
+            self.batch_events.labels(outcome)
+        for outcome in ("read", "not_modified"):
+            self.feed_reads.labels(outcome)
+        for change in ("created", "updated", "filled", "unchanged"):
+            self.feed_articles.labels(change)
+        self.pending = Counter(
+            "viewcount_views_pending",
+            "Views of articles not in the catalog held (answered pending) while their page is read",
+            registry=r,
+        )
+        self.fetches = Counter(
+            "viewcount_discovery_fetches",
+            "Article pages fetched, by outcome (registered, updated, or why nothing was read)",
+            ["outcome"],
+            registry=r,
+        )
+        for outcome in ("registered", "updated"):  # exported at 0 before the first fetch
+            self.fetches.labels(outcome)
+        self.fetches_in_flight = Gauge(
+            "viewcount_discovery_fetches_in_flight",
+            "Article pages being fetched now",
+            registry=r,
+            multiprocess_mode="livesum",
+        )
         self.event_log_archived = Counter(
             "viewcount_event_log_archived",
             "Events the scheduler's drain wrote to the event-log archive",
@@ -111,14 +178,22 @@ class Metrics:
             MultiProcessCollector(self.registry)  # type: ignore[no-untyped-call]
         self.rollup_age = RollupAge()
         self.registry.register(self.rollup_age)
+        self.held = HeldViews()
+        self.registry.register(self.held)
         self.event_log = EventLogBacklog()
         self.registry.register(self.event_log)
 
     def export(
-        self, rollup_age_s: float | None = None, event_log: tuple[int, int] | None = None
+        self,
+        rollup_age_s: float | None = None,
+        held_views: int | None = None,
+        *,
+        event_log: tuple[int, int] | None = None,
     ) -> bytes:
         """The Prometheus text of every metric; ``rollup_age_s`` is this process's snapshot age,
-        ``event_log`` the log streams' (entries held, entries dropped) as read at scrape time."""
+        ``held_views`` the views discovery holds (None: no sample), ``event_log`` the log
+        streams' (entries held, entries dropped) as read at scrape time."""
         self.rollup_age.age_s = rollup_age_s
+        self.held.views = held_views
         self.event_log.state = event_log
         return bytes(generate_latest(self.registry))

@@ -1,4 +1,5 @@
-"""The rollup schedule: APScheduler runs it, a Redis lease makes one scheduler the leader."""
+"""The rollup schedule: APScheduler runs it, a Redis lease makes one scheduler the leader,
+which also reads VIEWCOUNT_FEEDS into the catalog every VIEWCOUNT_FEED_INTERVAL_S."""
 
 from __future__ import annotations
 
@@ -9,17 +10,22 @@ import os
 import socket
 import uuid
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from . import snapshot
 from .clock import Clock
+from .discovery.errors import DiscoveryError
 from .eventlog.drain import Drain
 from .metrics import Metrics, shared
 from .rollup import Rollup
 from .scripts import lease, release
 from .settings import Settings
 from .storage import Storage, StorageError
+
+if TYPE_CHECKING:
+    from .discovery.feedsync import FeedSync
 
 log = logging.getLogger("viewcount.scheduler")
 
@@ -73,6 +79,10 @@ class RollupScheduler:
         self.drains = 0
         self._lock = asyncio.Lock()
         self._catch_up: asyncio.Task[None] | None = None
+        self._feeds_lock = asyncio.Lock()
+        self._feeds_now: asyncio.Task[None] | None = None
+        self.feeds: FeedSync | None = None
+        self.feed_passes = 0
 
     def start(self) -> None:
         interval = self.settings.rollup_interval_s
@@ -105,6 +115,21 @@ class RollupScheduler:
                 max_instances=1,
                 misfire_grace_time=None,
             )
+        if self.settings.feeds:
+            # Here, not at the top: httpx and feedparser only where feeds are configured.
+            from .discovery.feedsync import FeedSync
+            from .discovery.fetch import Fetcher
+
+            self.feeds = FeedSync(self.storage, self.settings, Fetcher(self.settings), self.metrics)
+            self.scheduler.add_job(
+                self.read_feeds,
+                "interval",
+                seconds=self.settings.feed_interval_s,
+                id="feeds",
+                coalesce=True,
+                max_instances=1,
+                misfire_grace_time=None,
+            )
         self.scheduler.start()
 
     async def drain_log(self) -> None:
@@ -130,9 +155,13 @@ class RollupScheduler:
 
     async def stop(self) -> None:
         self.scheduler.shutdown(wait=False)
+        if self._feeds_now is not None:
+            self._feeds_now.cancel()
         async with self._lock:
             with contextlib.suppress(StorageError):
                 await self.lease.release()
+        if self.feeds is not None:
+            await self.feeds.fetcher.aclose()
 
     async def heartbeat(self) -> None:
         was_leader = bool(self.lease.token)
@@ -148,6 +177,8 @@ class RollupScheduler:
                 # heartbeats (one instance at a time), and a rollup longer than the lease
                 # would then lose the lease it runs under and be fenced off, every time.
                 self._catch_up = asyncio.create_task(self.tick())
+            if self.feeds is not None:  # the old leader's pass may have died with it
+                self._feeds_now = asyncio.create_task(self.read_feeds())
 
     async def tick(self) -> None:
         """One scheduled rollup, if this process leads and no rollup is running here."""
@@ -166,6 +197,18 @@ class RollupScheduler:
             else:
                 log.warning("rollup fenced off: another scheduler leads now")
                 self.lease.token = ""
+
+    async def read_feeds(self) -> None:
+        """One pass over the feeds, if this process leads and no pass is running here."""
+        if self.feeds is None or not self.lease.token or self._feeds_lock.locked():
+            return
+        async with self._feeds_lock:
+            try:
+                await self.feeds.run()
+            except (StorageError, DiscoveryError) as exc:
+                log.warning("feeds not read", extra={"error": str(exc)})
+                return
+            self.feed_passes += 1
 
     async def _overdue(self) -> bool:
         as_of = (await snapshot.current(self.storage)).as_of

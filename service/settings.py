@@ -202,6 +202,37 @@ class Settings(BaseSettings):
         description="after a failed fetch of an article's page (too slow, too large, no "
         "metadata), how long before that article's page is fetched again",
     )
+    # Views of articles not in the catalog whose beacon `url` is on the sites: held while
+    # the page is read (service/discovery/pending.py).
+    pending_max_per_article: int = Field(
+        1000, ge=1, description="views held for one article while its page is read; more: 404"
+    )
+    pending_max_total: int = Field(
+        100_000,
+        ge=16,
+        description="views held in all (each of the 16 shards holds a sixteenth); more: 404",
+    )
+    pending_ttl_s: int = Field(
+        900,
+        ge=10,
+        le=86400,
+        description="how long views are held for an article whose page gives none (no "
+        "metadata, or every fetch failed); then they expire uncounted",
+    )
+    pending_poll_s: float = Field(
+        5.0,
+        gt=0,
+        le=3600,
+        description="how often each API process looks for held views no fetch is working on "
+        "and for re-reads that are due",
+    )
+    reread_after_s: float = Field(
+        3600.0,
+        ge=0,
+        le=86400,
+        description="a discovered article's page is read once more this long after it entered "
+        "the catalog (a changed headline shows); 0: never",
+    )
     fetch_user_agent: str = Field(
         "viewcount-discovery/1 (+catalog metadata from the publisher's own pages)",
         min_length=1,
@@ -229,6 +260,20 @@ class Settings(BaseSettings):
     )
     import_max_line_bytes: int = Field(
         16 * 1024, ge=256, description="a longer access-log line is counted as bad, unread"
+    )
+    import_batch_events: int = Field(
+        1000,
+        ge=1,
+        le=10_000,
+        description="`viewcount import`: events per batch it posts (at most the service's "
+        "VIEWCOUNT_BATCH_MAX_EVENTS); its memory is one batch, whatever the file's size",
+    )
+    import_retries: int = Field(
+        5,
+        ge=0,
+        le=100,
+        description="`viewcount import`: how often one batch is sent again after a 429, a 503 "
+        "or a lost connection (waiting Retry-After) before the import stops",
     )
 
     # --- the event log (service/eventlog/, issue 15) ---------------------------------------

@@ -28,6 +28,7 @@ from .ingest import (
     MAX_VISITOR,
     Identity,
     View,
+    client_network,
     kind_of,
     optional_text,
     reader_digest,
@@ -132,6 +133,9 @@ class EventContext:
     identity: Identity
     reader_key: bytes
     max_user_agent_chars: int
+    min_user_agent_chars: int = 0
+    client_prefix_v4: int = 32
+    client_prefix_v6: int = 64
 
 
 def event_view(event: Any, context: EventContext) -> View:
@@ -150,13 +154,20 @@ def event_view(event: Any, context: EventContext) -> View:
         raise InvalidBody("the field 'user_agent' must be a string")
     kind = HUMAN
     if agent is not None:  # a log line with its User-Agent is filtered as a beacon would be
-        kind = kind_of(agent.encode(), context.max_user_agent_chars)
+        kind = kind_of(agent.encode(), context.max_user_agent_chars, context.min_user_agent_chars)
         agent = agent[: context.max_user_agent_chars]
-    reader = None
+    reader = client = None
     if ip or agent or visitor:  # only digests leave this function: never the IP or agent
         reader = reader_digest(context.reader_key, ip or "", agent or "", visitor)
+    if ip is not None:
+        # A log line from a known address is capped as that address's beacon would be
+        # (VIEWCOUNT_MAX_VIEWS_PER_CLIENT per client network and article): a shipper must not
+        # be a way round the cap. The per-minute rate limit is not applied (commit.py): a
+        # shipper's batch holds minutes of a whole site's traffic at once.
+        network = client_network(ip, context.client_prefix_v4, context.client_prefix_v6)
+        client = context.identity.client(network)
     event_key = context.identity.event(article, event_id) if event_id is not None else None
-    return View(article, at, kind=kind, event=event_key, reader=reader, dedupe=False)
+    return View(article, at, kind=kind, event=event_key, reader=reader, client=client, dedupe=False)
 
 
 def _article(event: dict[str, Any]) -> str:

@@ -55,7 +55,7 @@ def wait_until(check: Callable[[], bool], what: str) -> None:
 class Service:
     """`viewcount serve --demo` in a subprocess, as `make run` starts it."""
 
-    def __init__(self, redis_url: str) -> None:
+    def __init__(self, redis_url: str, sites: str = "") -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log = tempfile.NamedTemporaryFile(prefix="vc-serve-", suffix=".log")  # noqa: SIM115
@@ -69,6 +69,7 @@ class Service:
             "VIEWCOUNT_MIN_READERS": "1",
             "VIEWCOUNT_REDIS_TIMEOUT_S": "1",
             "VIEWCOUNT_LOG_JSON": "false",
+            "VIEWCOUNT_SITES": sites,  # the host site's pages: beacons discover articles there
         }
         self.process = subprocess.Popen(
             [
@@ -147,11 +148,11 @@ class Stack:
     def __init__(self, cleanup: contextlib.ExitStack) -> None:
         self.redis = RedisProcess().start()
         cleanup.callback(self.redis.stop)
-        self.service = Service(self.redis.url)
-        cleanup.callback(self.service.stop)
-        cleanup.callback(self.service.http.close)
         self.host = HostSite()
         cleanup.callback(self.host.stop)
+        self.service = Service(self.redis.url, sites=self.host.base)
+        cleanup.callback(self.service.stop)
+        cleanup.callback(self.service.http.close)
         http = self.service.http
         for article, body in article_bodies():
             assert http.put(f"/v1/articles/{article}", json=body, headers=ADMIN).is_success

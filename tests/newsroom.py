@@ -6,11 +6,13 @@ that nothing may reach; its access log proves that no request went there."""
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import shutil
 import subprocess
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from .support import end_process, free_port, wait_for_port
 
@@ -21,6 +23,9 @@ ARTICLES = {
 }
 SLOW_PAGE_BYTES = 4096
 TRICKLE_BYTES_PER_S = 64
+# Pages under /paced/ take a few seconds, well within a fetch's time limit: long enough that
+# two processes see the same article pending at once (tests/test_pending.py).
+PACED_BYTES_PER_S = 2048
 BIG_PAGE_BYTES = 5 * 1024 * 1024
 
 
@@ -147,15 +152,24 @@ http {{
   types {{ text/html html; application/rss+xml rss; application/atom+xml atom;
            application/xml xml; }}
   default_type text/html;
+  # The site's requests, twice: nginx's own combined format and JSON lines (as deploy/nginx
+  # suggests), for the access-log import tests; the JSON one shows the conditional headers.
+  log_format views escape=json '{{"time":"$time_iso8601","remote_addr":"$remote_addr",'
+    '"request_method":"$request_method","request_uri":"$request_uri","status":$status,'
+    '"body_bytes_sent":$body_bytes_sent,"http_referer":"$http_referer",'
+    '"http_user_agent":"$http_user_agent","if_none_match":"$http_if_none_match",'
+    '"if_modified_since":"$http_if_modified_since"}}';
   server {{
     listen 127.0.0.1:{site_port};
-    access_log {root}/site-access.log;
+    access_log {root}/site-access.log combined;
+    access_log {root}/site-access.json views;
     root {root}/site;
     location = / {{ try_files /index.html =404; }}
     location = /moved {{ return 301 /news/ceasefire-talks-resume; }}
     location = /away {{ return 302 {other}/news/elsewhere; }}
     location = /loop {{ return 302 /loop; }}
     location = /slow {{ limit_rate {trickle}; }}
+    location /paced/ {{ limit_rate {paced}; }}
     location = /gzip-bomb {{ add_header Content-Encoding gzip; }}
   }}
   server {{
@@ -184,6 +198,13 @@ class NewsSite:
         """Requests the origin that VIEWCOUNT_SITES does not list has received."""
         log = self.root / "other-access.log"
         return log.read_text().splitlines() if log.exists() else []
+
+    def json_hits(self, path: str) -> list[dict[str, Any]]:
+        """The site's requests for ``path`` as its JSON access log has them, oldest first."""
+        log = self.root / "site-access.json"
+        lines = log.read_text().splitlines() if log.exists() else []
+        hits = [json.loads(line) for line in lines]
+        return [hit for hit in hits if hit["request_uri"] == path]
 
     def site_hits(self, path: str) -> int:
         log = self.root / "site-access.log"
@@ -219,7 +240,7 @@ class NewsSite:
 
     def _write_files(self) -> None:
         site, other = self.root / "site", self.root / "other"
-        for folder in ("news", "feeds", "sitemaps"):
+        for folder in ("news", "feeds", "sitemaps", "paced"):
             (site / folder).mkdir(parents=True, exist_ok=True)
         (self.root / "tmp").mkdir(exist_ok=True)
         (other / "news").mkdir(parents=True, exist_ok=True)
@@ -256,5 +277,6 @@ class NewsSite:
                 other_port=self.other_port,
                 other=self.other,
                 trickle=TRICKLE_BYTES_PER_S,
+                paced=PACED_BYTES_PER_S,
             )
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import json
 import re
 import zlib
 from collections.abc import Iterator
@@ -83,6 +84,37 @@ def test_article_page_counts_one_view_and_a_reload_none(stack: Stack, tab: Tab) 
     headline.wait_for()
     assert spaced(headline.text_content() or "") == spaced(format_count(views + 1, "uk"))
     assert tab.errors == [] and tab.csp == []
+
+
+def test_a_page_not_in_the_catalog_counts_once_the_service_has_read_it(
+    stack: Stack, tab: Tab
+) -> None:
+    """beacon.js sends the canonical URL; the service reads that page (never the beacon) for
+    the title, and counts the view it held meanwhile."""
+    service, host, article = stack.service, stack.host, "discovered-in-a-browser"
+    story = json.dumps(
+        {"@context": "https://schema.org", "@type": "NewsArticle", "articleSection": "Tech",
+         "headline": "Found by its own page", "datePublished": "2026-11-27T08:00:00Z"}
+    )  # fmt: skip
+    head = (
+        f'<link rel="canonical" href="/news/{article}">'
+        f'<script type="application/ld+json">{story}</script>'
+    )
+    host.page(f"/news/{article}", f"<!doctype html><html><head>{head}</head><body></body></html>")
+    # The reader opens another address of the story (an AMP-like copy): its canonical one is read.
+    beacon = f'<script async src="{service.base}/v1/beacon.js" data-article="{article}"></script>'
+    copy = host.page("/amp/story-copy", f"<!doctype html><html><head>{head}{beacon}</head></html>")
+    assert service.http.get(f"/v1/articles/{article}").status_code == 404
+    tab.page.goto(copy)
+    wait_until(lambda: service.http.get(f"/v1/articles/{article}").is_success, "the page read")
+    wait_until(lambda: service.views(article) == 1, "the held view counted")
+    entry = service.http.get(f"/v1/articles/{article}").json()
+    assert (entry["title"], entry["theme"], entry["url"]) == (
+        "Found by its own page",
+        "tech",
+        f"{host.base}/news/{article}",
+    )
+    assert tab.errors == []
 
 
 # --- the widgets ------------------------------------------------------------------------------

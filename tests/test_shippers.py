@@ -320,3 +320,42 @@ async def test_neither_ip_nor_user_agent_is_stored(shipping: Settings, redis: An
             assert form not in stored, (ip, form)
     for marker in ("shipper-marker", "line-marker", "Googlebot", "Mozilla"):
         assert marker.encode() not in stored, marker
+
+
+async def test_log_lines_from_one_client_are_capped_as_its_beacons_would_be(
+    shipping: Settings,
+) -> None:
+    """VIEWCOUNT_MAX_VIEWS_PER_CLIENT holds for batch events with an `ip`: a log shipper is no
+    way round the per-client cap. The per-minute rate limit (here 10) does not apply to
+    batches: one shipper posts a whole site's readers, and their log's times."""
+    cap = 20
+    capped = shipping.model_copy(update={"max_views_per_client": cap, "rate_limit_per_min": 10})
+    async with client_for(capped, ManualClock(T0)) as http:
+        for article in ("a", "b"):
+            await put_article(http, article)
+        flood = [vector_event("a", ip="203.0.113.5") for _ in range(cap + 5)]
+        others = [vector_event("a", ip=f"198.51.100.{n}") for n in range(1, 4)]
+        response = await post(http, orjson.dumps(flood + others), "application/json")
+        assert response.json() == {**answer(counted=cap + 3), "automated": 5}
+        assert await views_of(http, "a") == cap + 3
+        counts = (await http.get("/v1/articles/a/views")).json()
+        assert counts["automated_views"] == 5
+        # One IPv6 /64 is one client network, as for beacons: its addresses share one cap.
+        same_net = [
+            vector_event("b", ip="2001:db8:1:2::1"),
+            vector_event("b", ip="2001:db8:1:2::9"),
+        ]
+        many = same_net * (cap // 2 + 2)
+        response = await post(http, ndjson(many), "application/x-ndjson")
+        assert response.json() == {**answer(counted=cap), "automated": len(many) - cap}
+        # Without `ip` an event names no client: trusted, as the batch endpoint always was.
+        plain = [{"article": "a"} for _ in range(cap + 5)]
+        response = await post(http, orjson.dumps(plain), "application/json")
+        assert response.json() == answer(counted=cap + 5)
+
+
+async def test_a_short_user_agent_in_a_log_line_is_automated(shipper: httpx.AsyncClient) -> None:
+    """VIEWCOUNT_MIN_USER_AGENT_CHARS, as for a beacon: `Go-http` or `x` is no reader."""
+    events = [vector_event("a", agent="xyz/1.0"), vector_event("a")]
+    response = await post(shipper, orjson.dumps(events), "application/json")
+    assert response.json() == {**answer(counted=1), "automated": 1}

@@ -23,7 +23,7 @@ from ..metrics import Metrics
 from ..rankings import Rankings
 from ..settings import Settings
 from ..storage import Storage, StorageError, connect
-from . import admin, articles, assets, batch, beacons, docs, ops, pages, rankings
+from . import admin, articles, assets, batch, beacons, discovery, docs, ops, pages, rankings
 from .asgi import ClientGone, as_response, for_exception, problem
 from .front import Front, Methods
 from .openapi import document
@@ -56,6 +56,11 @@ def create_app(
             Rankings(active, settings.snapshot_poll_s),
             metrics,
         )
+        if settings.sites:
+            from ..discovery.pending import Discovery  # httpx only when discovery is on
+
+            svc.discovery = Discovery(settings, active, svc.catalog, svc.committer, clock, metrics)
+            svc.discovery.start_sweeping()
         app.state.services = holder["services"] = svc
         try:
             await svc.rankings.refresh()
@@ -65,6 +70,8 @@ def create_app(
         try:
             yield
         finally:
+            if svc.discovery is not None:
+                await svc.discovery.stop()
             await svc.rankings.stop()
             if own:
                 await active.close()
@@ -77,7 +84,7 @@ def create_app(
         redoc_url=None,
         description="View counts and rankings for news and content sites.",
     )
-    modules = (beacons, articles, batch, rankings, admin, ops, pages, docs)
+    modules = (beacons, articles, batch, rankings, admin, discovery, ops, pages, docs)
     routers = [module.router for module in modules]
     for router in routers:
         app.include_router(router)

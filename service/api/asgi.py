@@ -46,6 +46,8 @@ STATUS_TITLES: dict[str, tuple[int, str]] = {
     "unknown_article": (404, "Unknown article"),
     "not_found": (404, "Not found"),
     "method_not_allowed": (405, "Method not allowed"),
+    "fetch_in_progress": (409, "Fetch in progress"),
+    "discovery_disabled": (409, "Discovery disabled"),
     "request_timeout": (408, "Request timeout"),
     "payload_too_large": (413, "Payload too large"),
     "headers_too_large": (431, "Request header fields too large"),
@@ -55,6 +57,7 @@ STATUS_TITLES: dict[str, tuple[int, str]] = {
     "invalid_field": (422, "Invalid field"),
     "rate_limited": (429, "Too many requests"),
     "internal_error": (500, "Internal error"),
+    "fetch_failed": (502, "Page not read"),
     "storage_unavailable": (503, "Storage unavailable"),
 }
 

@@ -75,6 +75,9 @@ async def batch(svc: Svc, request: Request) -> Response:
         svc.identity,
         await svc.identity.reader_key(int(now // 86400)),
         settings.max_user_agent_chars,
+        settings.min_user_agent_chars,
+        settings.client_prefix_v4,
+        settings.client_prefix_v6,
     )
     views: list[View] = []
     positions: list[int] = []
@@ -98,6 +101,12 @@ async def batch(svc: Svc, request: Request) -> Response:
     rejected.sort(key=lambda r: r["index"])
     for entry in rejected:
         svc.metrics.rejected.labels(entry["code"]).inc()
+    events_by = svc.metrics.batch_events.labels
+    events_by("counted").inc(tally[COUNTED])
+    events_by("duplicate").inc(duplicates)
+    events_by("bot").inc(tally[BOT])
+    events_by("automated").inc(tally[AUTOMATED])
+    events_by("rejected").inc(len(rejected))
     answer = {
         "counted": tally[COUNTED],
         "duplicates": duplicates,

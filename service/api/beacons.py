@@ -17,12 +17,14 @@ from ..errors import InvalidBody, UnknownArticle
 from ..ingest import (
     View,
     beacon_fields,
+    beacon_url,
     client_ip,
     client_network,
     kind_of,
     parse_beacon,
     reader_digest,
 )
+from ..scripts import hold
 from ..scripts import record as codes
 from ..validate import small_int
 from .asgi import (
@@ -46,6 +48,16 @@ COUNTED = b'{"counted":true}'
 DUPLICATE = b'{"counted":false,"reason":"duplicate"}'
 BOT = b'{"counted":false,"reason":"bot"}'
 AUTOMATED = b'{"counted":false,"reason":"automated"}'
+PENDING = b'{"counted":false,"reason":"pending"}'
+# What a view held for discovery gets once its article entered the catalog meanwhile; the
+# discovery's own PENDING code is none of these.
+ANSWERS = {
+    codes.COUNTED: COUNTED,
+    codes.DUPLICATE: DUPLICATE,
+    codes.DUPLICATE_EVENT: DUPLICATE,
+    codes.BOT: BOT,
+    codes.AUTOMATED: AUTOMATED,
+}
 PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
 NO_STORE = (b"cache-control", b"no-store")
 _NOT_RECORDED = "the view could not be recorded"
@@ -66,6 +78,7 @@ router = APIRouter(tags=["beacons"])
 async def record(services: Services, fields: dict[str, Any], scope: Scope) -> bytes:
     """Count one beacon view; the JSON answer once it is in Redis."""
     article, event_id, visitor = beacon_fields(fields)
+    url = beacon_url(fields)  # checked on every beacon: a bad one is refused whatever the article
     headers = _headers(scope)
     settings = services.settings
     raw_agent = headers.get(b"user-agent", b"")
@@ -99,8 +112,21 @@ async def record(services: Services, fields: dict[str, Any], scope: Scope) -> by
     if outcome == codes.AUTOMATED:
         return AUTOMATED
     if outcome == codes.UNKNOWN:
-        raise UnknownArticle(f"no article '{article}' in the catalog")
+        return await _unknown(services, view, url)
     return DUPLICATE
+
+
+async def _unknown(services: Services, view: View, url: str | None) -> bytes:
+    """A view record.lua found no article for: held while its page is read, when its ``url``
+    is on VIEWCOUNT_SITES; refused otherwise. Only this path pays for discovery."""
+    if url is None or services.discovery is None:
+        raise UnknownArticle(f"no article '{view.article}' in the catalog")
+    outcome = await services.discovery.hold(view, url)
+    if outcome == codes.UNKNOWN:  # deleted again meanwhile
+        raise UnknownArticle(f"no article '{view.article}' in the catalog")
+    if outcome == hold.HELD:
+        return PENDING
+    return ANSWERS.get(outcome, DUPLICATE)
 
 
 def _headers(scope: Scope) -> dict[bytes, bytes]:
@@ -143,6 +169,8 @@ async def pixel(
             fields = dict(parse_qsl(query, max_num_fields=16))
         except ValueError as exc:  # past max_num_fields
             raise InvalidBody("at most 16 query parameters") from exc
+        if "article" not in fields:  # a page's <img> names its article; `url` is for discovery
+            raise InvalidBody("the query parameter 'article' is required")
         await record(services, fields, scope)
     except Exception as exc:
         await _refuse(services, send, exc, front, "/v1/views/pixel.gif")
@@ -196,7 +224,7 @@ async def record_view(svc: Svc, request: Request) -> Response:
                 "required": name == "article",
                 "schema": BEACON_QUERY[name],
             }
-            for name in ("article", "event_id", "visitor")
+            for name in ("article", "event_id", "visitor", "url")
         ]
     },
     responses={

@@ -41,6 +41,12 @@ async def metrics(svc: Svc) -> Response:
     """Prometheus metrics, summed over every process of `viewcount serve`."""
     as_of = svc.rankings.as_of
     age_s = None if as_of is None else svc.clock.now() - as_of
+    held = None
+    if svc.discovery is not None:
+        try:
+            held = await svc.discovery.held_views()
+        except StorageError:  # the other metrics still answer; Redis errors are counted
+            held = None
     event_log = None
     if svc.settings.event_log_max_entries > 0:
         try:
@@ -48,7 +54,8 @@ async def metrics(svc: Svc) -> Response:
             event_log = (sum(s.held for s in states), sum(s.dropped for s in states))
         except StorageError:  # the rest of the metrics still answer (Redis errors among them)
             event_log = None
-    return Response(svc.metrics.export(age_s, event_log), media_type=CONTENT_TYPE_LATEST)
+    exported = svc.metrics.export(age_s, held, event_log=event_log)
+    return Response(exported, media_type=CONTENT_TYPE_LATEST)
 
 
 @router.post(

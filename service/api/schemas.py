@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 from .. import validate
 from ..catalog import MAX_IMPORTED, MAX_TITLE, MAX_URL
 from ..ingest import MAX_EVENT_ID, MAX_VISITOR
+from ..ingest import MAX_URL as MAX_BEACON_URL
 from ..validate import VISIBLE_PATTERN
 from ..windows import W1H, W24H
 
@@ -41,14 +42,36 @@ def _optional_text(max_len: int, *, empty_is_absent: bool) -> dict[str, Any]:
     return {"type": ["string", "null"], "minLength": 1, "maxLength": max_len}
 
 
+# A beacon `url` whose last path segment is an article id (stated narrowly: percent-escapes,
+# userinfo and odd hosts are accepted by the handler too, but not promised here).
+URL_NAMING_ARTICLE = {
+    "type": "string",
+    "maxLength": MAX_BEACON_URL,
+    "pattern": (
+        r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~-]*)*"
+        rf"/{validate.ARTICLE_ID_PATTERN}/?$"
+    ),
+}
+
+
 def _beacon(*, empty_is_absent: bool) -> dict[str, Any]:
+    url = _optional_text(MAX_BEACON_URL, empty_is_absent=empty_is_absent)
+    url["description"] = (
+        "the page's canonical URL: when the article is not in the catalog and this URL is on "
+        "VIEWCOUNT_SITES, the view is held while the service reads the page itself"
+    )
     return {
         "type": "object",
-        "required": ["article"],
+        # Without `article`, the article id is the last path segment of `url`.
+        "anyOf": [
+            {"required": ["article"]},
+            {"required": ["url"], "properties": {"url": URL_NAMING_ARTICLE}},
+        ],
         "properties": {
             "article": _ARTICLE_FIELD,
             "event_id": _optional_text(MAX_EVENT_ID, empty_is_absent=empty_is_absent),
             "visitor": _optional_text(MAX_VISITOR, empty_is_absent=empty_is_absent),
+            "url": url,
         },
     }
 
@@ -64,7 +87,7 @@ BEACON_QUERY: dict[str, Any] = BEACON_FORM["properties"]  # the pixel's query pa
 # What a batch event's rejection says (API.md); a single beacon's codes, and invalid_time.
 REJECTION_CODES = ("invalid_body", "invalid_article_id", "unknown_article", "invalid_time")
 # The reasons of a beacon answered {"counted": false}.
-NOT_COUNTED_REASONS = ("duplicate", "bot", "automated")
+NOT_COUNTED_REASONS = ("duplicate", "bot", "automated", "pending")
 
 
 class Problem(BaseModel):
@@ -193,10 +216,15 @@ BATCH_EVENT: dict[str, Any] = {
         "event_id": {"type": "string", "minLength": 1, "maxLength": MAX_EVENT_ID},
         "ip": {
             "type": "string",
-            "description": "the reader's IP address: with user_agent the event is bot-filtered "
-            "as a beacon is; neither is stored",
+            "description": "the reader's IP address: its client network is capped as a "
+            "beacon's is (VIEWCOUNT_MAX_VIEWS_PER_CLIENT views of one article an hour, more are "
+            "automated) and it names the reader; never stored",
         },
-        "user_agent": {"type": "string"},
+        "user_agent": {
+            "type": "string",
+            "description": "the reader's User-Agent: bot-filtered as a beacon's is (bots and "
+            "automated counted apart); never stored",
+        },
     },
 }
 
@@ -276,6 +304,7 @@ class Stats(BaseModel):
 # bounded by the articles viewed in a day, not by the catalog times a month of hours.
 REPORT_WINDOWS = {window.name: window for window in (W1H, W24H)}
 SUSPICIOUS_PATH = "/v1/admin/suspicious"
+REFRESH_PATH = "/v1/admin/articles/{article}/refresh"
 
 
 class SuspiciousItem(BaseModel):

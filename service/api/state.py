@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..catalog import Catalog
 from ..clock import Clock
@@ -15,6 +16,9 @@ from ..rankings import Rankings
 from ..settings import Settings
 from ..storage import Storage
 from .asgi import Headers, Receive, Scope, Send
+
+if TYPE_CHECKING:  # httpx and the page parsers load only when VIEWCOUNT_SITES is set
+    from ..discovery.pending import Discovery
 
 
 @dataclass
@@ -28,6 +32,7 @@ class Services:
     identity: Identity
     rankings: Rankings
     metrics: Metrics
+    discovery: Discovery | None = None  # VIEWCOUNT_SITES set: views of unknown articles held
 
 
 # A fast path answers and returns True, or returns False (having sent nothing) to decline.
