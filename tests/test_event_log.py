@@ -40,6 +40,7 @@ from .support import (
     SECRET,
     RedisProcess,
     client_for,
+    free_port,
     make_settings,
     put_article,
 )
@@ -712,3 +713,26 @@ async def stream_states_of(settings: Settings) -> list[Any]:
         return await stream_states(store)
     finally:
         await store.close()
+
+
+async def test_a_held_view_is_logged_as_pending(
+    settings: Settings, storage: Storage, tmp_path: Path
+) -> None:
+    """A view of an article not yet in the catalog whose url is on VIEWCOUNT_SITES is held
+    (answered pending): the hold is logged in the same call (hold.lua)."""
+    site = f"http://127.0.0.1:{free_port()}"  # nothing listens: the page's fetch just fails
+    settings = logged(settings, tmp_path, sites=site, pending_poll_s=3600.0)
+    clock = ManualClock(T0 + 60)
+    async with client_for(settings, clock, peer=PROXY) as http:
+        response = await http.post(
+            "/v1/views",
+            json={"article": "not-yet", "url": f"{site}/news/not-yet"},
+            headers={"X-Forwarded-For": "198.51.100.44", "User-Agent": BROWSER_UA},
+        )
+        assert response.status_code == 202, response.text
+        assert response.json() == {"counted": False, "reason": "pending"}
+        client = client_of(http, "198.51.100.44")
+        await Drain(storage, settings, clock).run()
+    glob = str(tmp_path / "day=*" / "*.parquet")
+    rows = duckdb.sql(f"SELECT outcome, article, printf('%016x', client) FROM '{glob}'").fetchall()
+    assert rows == [("pending", "not-yet", client)]

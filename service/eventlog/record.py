@@ -7,7 +7,8 @@ with
 
 - code: record.lua's reply code (1 counted, 2 duplicate reader, 3 duplicate event id, 5 bot,
   6 rate limited, 7 automated), or a correction: ``PURGED`` for a view POST /v1/admin/purge
-  took back, ``RECOUNTED`` for one `viewcount recount` moved from counted to automated;
+  took back, ``RECOUNTED`` for one `viewcount recount` moved from counted to automated; or
+  ``PENDING`` for a view held while its article's page is read (hold.lua);
 - m5: the view's 5-minute bucket index (its time, as the counters keep it);
 - reader: the reader digest's first 8 hex characters (as the readers samples keep it; a batch
   event without a visitor has a random one); client: the client-network digest's first 16 hex
@@ -31,6 +32,9 @@ VERSION = "1"
 # Corrections, apart from record.lua's reply codes so that a new one there never collides: a
 # view a purge took back, and one a recount moved from counted to automated.
 PURGED, RECOUNTED = 20, 21
+# A view of an article not in the catalog, held while its page is read (hold.lua); if the
+# article is found, the view is counted later and logged again with its outcome then.
+PENDING = 22
 READER_CHARS, CLIENT_CHARS = 8, 16
 OUTCOMES = {
     COUNTED: "counted",
@@ -41,6 +45,7 @@ OUTCOMES = {
     AUTOMATED: "automated",
     PURGED: "purged",
     RECOUNTED: "recounted",
+    PENDING: "pending",
 }
 CODES = {name: code for code, name in OUTCOMES.items()}
 
