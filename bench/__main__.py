@@ -1,6 +1,7 @@
 """`python -m bench` (throughput table, then the transport table), `python -m bench rollup`
 (rollup at scale), `python -m bench transport` (one Redis round trip through the lean
-transport and redis-py), `python -m bench profile SCENARIO` (py-spy on the worker under load)."""
+transport and redis-py), `python -m bench eventlog` (what the event log costs Redis and disk),
+`python -m bench profile SCENARIO` (py-spy on the worker under load)."""
 
 from __future__ import annotations
 
@@ -66,6 +67,12 @@ def _transport(args: argparse.Namespace) -> None:
     transport.main(log)
 
 
+def _eventlog(args: argparse.Namespace) -> None:
+    from . import eventlog
+
+    eventlog.main(log)
+
+
 def _profile(args: argparse.Namespace) -> None:
     from . import profile
 
@@ -90,6 +97,9 @@ def main() -> None:
     sub.add_parser("transport", help="one round trip: lean transport vs redis-py").set_defaults(
         run=_transport
     )
+    sub.add_parser(
+        "eventlog", help="the event log's Redis CPU and memory per view, and bytes on disk"
+    ).set_defaults(run=_eventlog)
     prof = sub.add_parser("profile", help="py-spy the viewcount worker under one load")
     prof.add_argument("scenario", choices=["beacon", "pixel", "batch", "popular", "counts"])
     prof.add_argument("--seconds", type=float, default=10.0)

@@ -1,4 +1,5 @@
-"""The `viewcount` command line: serve, scheduler, rollup, import."""
+"""The `viewcount` command line: serve, scheduler, rollup, import, and the event log's
+replay, recount and log (service/eventlog/commands.py)."""
 
 from __future__ import annotations
 
@@ -87,6 +88,9 @@ def _parser() -> argparse.ArgumentParser:
         "VIEWCOUNT_INGEST_TOKENS, else VIEWCOUNT_ADMIN_TOKEN)",
     )
     imports.set_defaults(run=_import)
+    from .eventlog import commands as event_log  # replay, recount, log
+
+    event_log.add(commands, _against_redis)
     return parser
 
 
@@ -204,6 +208,15 @@ def _rollup(settings: Settings, args: argparse.Namespace) -> None:
             )
 
         asyncio.run(run())
+
+
+def _against_redis(settings: Settings, args: argparse.Namespace) -> None:
+    """Run ``args.work`` (a coroutine function of settings and args that returns a line to
+    print) against the configured Redis, or the embedded one for as long as it runs."""
+    with _redis(settings) as url:
+        settings = settings.model_copy(update={"redis_url": url})
+        _check_redis(settings)
+        print(asyncio.run(args.work(settings, args)))
 
 
 def _import(settings: Settings, args: argparse.Namespace) -> None:

@@ -20,12 +20,14 @@ from . import keys
 from .batching import Batcher
 from .clock import Clock
 from .errors import RateLimited
+from .eventlog import record as log_record
 from .ingest import View
 from .metrics import Metrics
 from .scripts import ratelimit, record
 from .scripts.record import AUTOMATED, BOT, COUNTED, DUPLICATE, DUPLICATE_EVENT, RATE_LIMITED
 from .settings import Settings
 from .storage import Storage, StorageError, StorageUnavailable
+from .windows import M5
 
 WATCHDOG_TICKS = 4  # a waiter times out between 1 and 1.25 Redis timeouts after it came
 # A view's outcome: a record.lua code, or why its shard's call failed.
@@ -38,6 +40,13 @@ def _unanswered(waiter: Waiter) -> bool:
     # A view whose caller was answered meanwhile (a 503 from the watchdog, a request that
     # went away) is not written: nothing answered 503 is counted afterwards.
     return not waiter[1].done()
+
+
+def _log_stub(view: View) -> str:
+    """The event-log line of a view the rate limit may refuse (on a cluster, where record.lua
+    never sees such a view), but its code and client."""
+    reader = view.reader.hex() if view.reader is not None else ""
+    return log_record.stub(M5.index(view.at), view.article, reader)
 
 
 class Committer:
@@ -56,6 +65,7 @@ class Committer:
             settings.rate_limit_per_min,
             settings.max_views_per_client,
             settings.min_readers,
+            settings.event_log_max_entries,
         )
         self._lanes: dict[LaneKey, Batcher[Waiter]] = {}
         self._rate_first = settings.rate_limit_per_min > 0 and storage.cluster
@@ -249,6 +259,8 @@ class Committer:
                 [(shard, [views[i].client for i in idx]) for shard, idx in group],  # type: ignore[misc]
                 now,
                 self.settings.rate_limit_per_min,
+                [[_log_stub(views[i]) for i in idx] for _, idx in group],
+                self.settings.event_log_max_entries,
             )
             for group in groups
         ]

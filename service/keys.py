@@ -145,6 +145,17 @@ def automated_hourly(shard: int, hour: int) -> str:
     return f"{_s(shard)}:autoh:{hour}"
 
 
+def event_log(shard: int) -> str:
+    """Stream of the shard's logged decisions (one entry per record call section), until the
+    scheduler's drain has archived them (service/eventlog/)."""
+    return f"{_s(shard)}:log"
+
+
+def event_log_state(shard: int) -> str:
+    """Hash of the shard's log drain: ``drained``, the entries archived ever (log_trim.lua)."""
+    return f"{_s(shard)}:logstate"
+
+
 def unranked(shard: int) -> str:
     """Set of the shard's articles an editor took out of every public list ("ranked": false)."""
     return f"{_s(shard)}:unranked"

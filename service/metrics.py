@@ -40,6 +40,31 @@ class RollupAge(Collector):
         yield family
 
 
+class EventLogBacklog(Collector):
+    """What the event-log streams hold in Redis, read from Redis when scraped: one value for
+    the whole service, whichever process answers."""
+
+    def __init__(self) -> None:
+        self.state: tuple[int, int] | None = None  # (held, dropped); None: not read
+
+    def collect(self) -> Iterator[Metric]:
+        held = GaugeMetricFamily(
+            "viewcount_event_log_backlog_entries",
+            "Event-log stream entries in Redis not yet archived (one entry: one group "
+            "commit's decisions for one shard)",
+        )
+        dropped = GaugeMetricFamily(
+            "viewcount_event_log_dropped_entries",
+            "Event-log entries dropped unarchived because a stream reached "
+            "VIEWCOUNT_EVENT_LOG_MAX_ENTRIES (the counts kept them)",
+        )
+        if self.state is not None:
+            held.add_metric([], self.state[0])
+            dropped.add_metric([], self.state[1])
+        yield held
+        yield dropped
+
+
 class HeldViews(Collector):
     """The views held for articles not in the catalog, read from Redis at scrape time (every
     process sees the same figure, so it is not summed over processes)."""
@@ -139,16 +164,36 @@ class Metrics:
             registry=r,
             multiprocess_mode="livesum",
         )
+        self.event_log_archived = Counter(
+            "viewcount_event_log_archived",
+            "Events the scheduler's drain wrote to the event-log archive",
+            registry=r,
+        )
+        self.event_log_failures = Counter(
+            "viewcount_event_log_drain_failures",
+            "Drains that could not write the event-log archive (the events wait in Redis)",
+            registry=r,
+        )
         if multiprocess:
             MultiProcessCollector(self.registry)  # type: ignore[no-untyped-call]
         self.rollup_age = RollupAge()
         self.registry.register(self.rollup_age)
         self.held = HeldViews()
         self.registry.register(self.held)
+        self.event_log = EventLogBacklog()
+        self.registry.register(self.event_log)
 
-    def export(self, rollup_age_s: float | None = None, held_views: int | None = None) -> bytes:
+    def export(
+        self,
+        rollup_age_s: float | None = None,
+        held_views: int | None = None,
+        *,
+        event_log: tuple[int, int] | None = None,
+    ) -> bytes:
         """The Prometheus text of every metric; ``rollup_age_s`` is this process's snapshot age,
-        ``held_views`` the views discovery holds (None: no sample)."""
+        ``held_views`` the views discovery holds (None: no sample), ``event_log`` the log
+        streams' (entries held, entries dropped) as read at scrape time."""
         self.rollup_age.age_s = rollup_age_s
         self.held.views = held_views
+        self.event_log.state = event_log
         return bytes(generate_latest(self.registry))

@@ -17,6 +17,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from . import snapshot
 from .clock import Clock
 from .discovery.errors import DiscoveryError
+from .eventlog.drain import Drain
 from .metrics import Metrics, shared
 from .rollup import Rollup
 from .scripts import lease, release
@@ -74,6 +75,8 @@ class RollupScheduler:
         self.rollup = Rollup(storage, settings, clock)
         self.scheduler = AsyncIOScheduler()
         self.rollups = 0
+        self.drain = Drain(storage, settings, clock)
+        self.drains = 0
         self._lock = asyncio.Lock()
         self._catch_up: asyncio.Task[None] | None = None
         self._feeds_lock = asyncio.Lock()
@@ -101,6 +104,17 @@ class RollupScheduler:
             max_instances=1,
             misfire_grace_time=None,
         )
+        if self.settings.event_log_max_entries > 0:
+            # A job of its own: a slow or failing archive never delays a rollup.
+            self.scheduler.add_job(
+                self.drain_log,
+                "interval",
+                seconds=interval,
+                id="eventlog",
+                coalesce=True,
+                max_instances=1,
+                misfire_grace_time=None,
+            )
         if self.settings.feeds:
             # Here, not at the top: httpx and feedparser only where feeds are configured.
             from .discovery.feedsync import FeedSync
@@ -117,6 +131,27 @@ class RollupScheduler:
                 misfire_grace_time=None,
             )
         self.scheduler.start()
+
+    async def drain_log(self) -> None:
+        """Archive the event log, if this process leads. A failed write loses nothing: the
+        streams keep the events (up to their bound) and the next run writes them."""
+        if not self.lease.token:
+            return
+        try:
+            result = await self.drain.run()
+        except StorageError as exc:
+            log.warning("event log drain failed: Redis", extra={"error": str(exc)})
+        except Exception as exc:  # an archive that cannot be written, whatever its kind
+            log.error(
+                "event log drain failed: the archive cannot be written",
+                extra={"error": repr(exc), "archive": self.settings.event_log_url},
+            )
+            if self.metrics is not None:
+                self.metrics.event_log_failures.inc()
+        else:
+            self.drains += 1
+            if self.metrics is not None:
+                self.metrics.event_log_archived.inc(result.events)
 
     async def stop(self) -> None:
         self.scheduler.shutdown(wait=False)

@@ -276,6 +276,26 @@ class Settings(BaseSettings):
         "or a lost connection (waiting Retry-After) before the import stops",
     )
 
+    # --- the event log (service/eventlog/, issue 15) ---------------------------------------
+    event_log_dir: str | None = Field(
+        None,
+        description="where the scheduler's leader archives the event log as Parquet, by day: a "
+        "directory or an fsspec URL (s3://bucket/events); unset: DATA_DIR/events",
+    )
+    event_log_retention_days: int = Field(
+        30, ge=1, le=3660, description="days of archived events kept; older days are deleted"
+    )
+    event_log_max_entries: int = Field(
+        50_000,
+        ge=0,
+        description="entries each shard's log stream holds in Redis while the archive cannot "
+        "be written (an entry is one group commit's decisions for the shard); past it the "
+        "oldest are dropped and counted in /metrics, counting goes on; 0: no event log",
+    )
+    event_log_file_entries: int = Field(
+        20_000, ge=1, description="stream entries one drain step reads and writes as one file"
+    )
+
     @field_validator("sites")
     @classmethod
     def _sites_are_origins(cls, value: str) -> str:
@@ -353,6 +373,11 @@ class Settings(BaseSettings):
             raise ValueError("VIEWCOUNT_SECRET is not set")
         raw = self.secret.get_secret_value().encode()
         return raw if len(raw) <= 64 else hashlib.blake2b(raw).digest()
+
+    @property
+    def event_log_url(self) -> str:
+        """The archive's location: VIEWCOUNT_EVENT_LOG_DIR, or DATA_DIR/events."""
+        return self.event_log_dir or str(self.data_dir / "events")
 
     @property
     def lease_s(self) -> float:

@@ -24,6 +24,7 @@ from service.ingest import event_digest
 from .support import (
     ADMIN_TOKEN,
     BROWSER_UA,
+    EVENTS_DIR,
     SECRET,
     end_process,
     free_port,
@@ -63,6 +64,7 @@ class ServiceProcess:
                 # Load comes from one address: the per-client rules have tests of their own.
                 "VIEWCOUNT_MAX_VIEWS_PER_CLIENT": "0",
                 "VIEWCOUNT_MIN_READERS": "1",
+                "VIEWCOUNT_EVENT_LOG_DIR": EVENTS_DIR,
             }
         )
         env.update({f"VIEWCOUNT_{k.upper()}": str(v) for k, v in settings.items()})

@@ -5,9 +5,11 @@ service/embedded.py, which bench/ and deploy/sizing.py use too."""
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import shutil
+import tempfile
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -23,6 +25,7 @@ __all__ = [
     "ADMIN",
     "ADMIN_TOKEN",
     "BROWSER_UA",
+    "EVENTS_DIR",
     "SECRET",
     "RedisProcess",
     "client_for",
@@ -42,6 +45,10 @@ BROWSER_UA = (
     "Chrome/126.0.0.0 Safari/537.36"
 )
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+# Where the schedulers of a test session archive the event log, unless a test names its own:
+# never the real DATA_DIR. Removed when the session ends.
+EVENTS_DIR = tempfile.mkdtemp(prefix="vc-test-events-")
+atexit.register(shutil.rmtree, EVENTS_DIR, True)
 SECRET = "test-secret-kept-outside-redis-0123456789"
 
 
@@ -64,6 +71,7 @@ def make_settings(url: str, **overrides: Any) -> Settings:
         "max_views_per_client": 0,
         "min_readers": 1,
         "log_json": False,
+        "event_log_dir": EVENTS_DIR,
     }
     values.update(overrides)
     return Settings(**values)

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from ..clock import rfc3339
+from ..eventlog.drain import stream_states
 from ..rollup import Rollup
 from ..storage import StorageError
 from .asgi import as_response, unavailable
@@ -46,7 +47,15 @@ async def metrics(svc: Svc) -> Response:
             held = await svc.discovery.held_views()
         except StorageError:  # the other metrics still answer; Redis errors are counted
             held = None
-    return Response(svc.metrics.export(age_s, held), media_type=CONTENT_TYPE_LATEST)
+    event_log = None
+    if svc.settings.event_log_max_entries > 0:
+        try:
+            states = await stream_states(svc.storage)
+            event_log = (sum(s.held for s in states), sum(s.dropped for s in states))
+        except StorageError:  # the rest of the metrics still answer (Redis errors among them)
+            event_log = None
+    exported = svc.metrics.export(age_s, held, event_log=event_log)
+    return Response(exported, media_type=CONTENT_TYPE_LATEST)
 
 
 @router.post(

@@ -322,3 +322,36 @@ class Suspicious(BaseModel):
     window: str
     as_of: str
     items: list[SuspiciousItem]
+
+
+PURGE_PATH = "/v1/admin/purge"
+CLIENT_PATTERN = "^[0-9a-f]{16}([0-9a-f]{8})?$"
+
+
+class PurgeIn(BaseModel):
+    article: str = Field(pattern=ARTICLE_PATTERN)
+    client: str = Field(
+        pattern=CLIENT_PATTERN,
+        description="a client-network digest: the suspicious report's top_client (24 hex), or "
+        "its first 16 characters as the event log keeps it",
+    )
+    from_: str = Field(
+        alias="from",
+        pattern=RFC3339_PATTERN,
+        description="start of the range (rounded down to a 5-minute bucket, as views are kept)",
+    )
+    to: str = Field(
+        pattern=RFC3339_PATTERN,
+        description="end of the range (exclusive); one not after `from` is an empty range",
+    )
+
+
+class PurgeOut(BaseModel):
+    article: str
+    client: str
+    from_: str = Field(alias="from")
+    to: str
+    removed: int = Field(
+        description="counted views taken back from the totals, buckets, windows and the next "
+        "rankings (0 when an earlier purge took them already)"
+    )

@@ -99,7 +99,9 @@ class Discovery:
             raise UnknownArticle(
                 f"no article '{view.article}' in the catalog, and its url is not read: {exc.detail}"
             ) from None
-        call = hold.call(view, target, self.clock.now(), self.bounds)
+        call = hold.call(
+            view, target, self.clock.now(), self.bounds, self.settings.event_log_max_entries
+        )
         code, _, page = hold.decode(await self.storage.run(call))
         if code == hold.KNOWN:  # registered meanwhile (a feed, an editor): views held before?
             (outcome,) = await self.committer.replay([view])

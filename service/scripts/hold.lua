@@ -15,6 +15,10 @@
 --   2 held; 3 the article is in the catalog now (count the view instead); -1 the article
 --   holds its maximum; -2 the shard holds its maximum; 0 nothing was asked to be held. A
 --   held view's reply names the page its article's first held view gave: the one fetched.
+-- Event log (issue 15; the block marked "event log"): with a view, KEYS[7] is its shard's log
+--   stream, ARGV[10] the held view's log line ("": no log; eventlog/record.py writes it),
+--   ARGV[11] the stream's bound, ARGV[12] the service clock's now (s); a held view is logged as
+--   pending, in the same call that holds it.
 -- An expired hold's list is not named here: it expires on its own TTL, and a later first
 -- hold of the same article drops whatever of it is left (KEYS[6]).
 
@@ -48,5 +52,8 @@ if first then
 end
 redis.call('HINCRBY', KEYS[2], article, 1)
 redis.call('INCR', KEYS[3])
+if ARGV[10] and ARGV[10] ~= '' then  -- event log
+  redis.call('XADD', KEYS[7], 'MAXLEN', '~', ARGV[11], '*', 'v', '1', 't', ARGV[12], 'e', ARGV[10])
+end
 if first then return {1, total + 1, ARGV[9]} end
 return {2, total + 1, redis.call('HGET', KEYS[5], article) or ARGV[9]}

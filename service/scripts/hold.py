@@ -9,8 +9,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import keys
+from ..eventlog import record as log_record
 from ..ingest import View
 from ..storage import Call
+from ..windows import M5
 from . import load
 
 SCRIPT = load("hold")
@@ -29,11 +31,18 @@ class Bounds:
     per_shard: int
 
 
-def call(view: View, url: str, now: float, bounds: Bounds) -> Call:
-    """Hold ``view`` unless its article is in the catalog by now; ``url`` is its page."""
+def call(view: View, url: str, now: float, bounds: Bounds, log_max_entries: int = 0) -> Call:
+    """Hold ``view`` unless its article is in the catalog by now; ``url`` is its page. With
+    ``log_max_entries`` the held view is logged as pending (the event log)."""
     shard = keys.shard_of(view.article)
-    key_list = [*keys.held_keys(shard), keys.held(view.article)]
-    return Call(SCRIPT, key_list, _args(now, bounds, encode(view), view.article, url))
+    key_list = [*keys.held_keys(shard), keys.held(view.article), keys.event_log(shard)]
+    args = _args(now, bounds, encode(view), view.article, url)
+    line = ""
+    if log_max_entries > 0:
+        reader = view.reader.hex() if view.reader is not None else ""
+        client = view.client.hex() if view.client is not None else ""
+        line = log_record.line(log_record.PENDING, M5.index(view.at), view.article, reader, client)
+    return Call(SCRIPT, key_list, [*args, line, log_max_entries, int(now)])
 
 
 def purge_call(shard: int, now: float, bounds: Bounds) -> Call:

@@ -35,6 +35,13 @@
 --   3 duplicate event id, 4 unknown article, 5 bot, 6 over the rate limit (refused requests
 --   count towards the limit too, so a client that keeps hammering stays limited),
 --   7 automated (counted apart, as bots are: an automated User-Agent, or past the cap).
+-- Event log (issue 15; the blocks marked "event log" below): KEYS b+11 is the log stream the
+--   section's decisions go to; the LAST ARGV is the streams' bound in entries (0: no log),
+--   the one before it the service clock's now (s), which each entry keeps as its `t`.
+--   Each stream named gets one entry per call holding the decisions of its sections (every
+--   one but unknown articles), in the format service/eventlog/record.py reads (its VERSION;
+--   one line per view). On a single node record.py names one stream for every section, so a
+--   group commit costs one XADD.
 
 local dedupe_ttl = tonumber(ARGV[1])
 local event_ttl = tonumber(ARGV[2])
@@ -46,6 +53,10 @@ local cap, sample_size = tonumber(ARGV[9]), tonumber(ARGV[10])
 local caps_ttl, sample_ttl, hourly_ttl = ARGV[11], ARGV[12], ARGV[13]
 local top_from = tonumber(ARGV[14])
 local ID = 8  -- characters of a reader id in a sample
+-- event log: the bound travels last so that the header above keeps its numbering.
+local log_maxlen = tonumber(table.remove(ARGV))
+local log_now = table.remove(ARGV)
+local logs, log_keys = {}, {}  -- event log: stream key -> its lines; the keys in call order
 local rate_keys = {}
 local codes = {}
 
@@ -100,6 +111,12 @@ local function section(b, pos)
   local tops = {}                      -- article -> {client, views this hour}
   local readers, readers_ttl = {}, {}  -- key number -> members, TTL
   local counted, capped = 0, false
+  local logged = logs[KEYS[b + 11]]  -- event log: the lines of this section's stream
+  if logged == nil and log_maxlen > 0 then
+    logged = {}
+    logs[KEYS[b + 11]] = logged
+    log_keys[#log_keys + 1] = KEYS[b + 11]
+  end
   for _ = 1, nv do
     local article, event_k = ARGV[pos], tonumber(ARGV[pos + 1])
     local readers_k = tonumber(ARGV[pos + 2])
@@ -168,6 +185,13 @@ local function section(b, pos)
       end
     end
     codes[#codes + 1] = code
+    -- event log: one line per decision (not for an article outside the catalog, which a
+    -- flood of made-up ids would fill the log with): code, 5-minute bucket, article, the
+    -- reader's digest cut to 8 hex characters, the client network's to 16 (eventlog/record.py).
+    if log_maxlen > 0 and code ~= 4 then
+      logged[#logged + 1] = code .. ',' .. ARGV[pos + 5] .. ',' .. article .. ','
+        .. string.sub(ARGV[pos + 3], 1, 8) .. ',' .. string.sub(client, 1, 16)
+    end
     pos = pos + fields
   end
   if counted > 0 then
@@ -215,4 +239,11 @@ for _ = 1, tonumber(ARGV[15]) do
   pos = section(b, pos + 1)
 end
 for k in pairs(rate_keys) do redis.call('EXPIRE', KEYS[k], rate_ttl) end
+-- event log: each stream's lines as one entry, in the same atomic call as the counts.
+for _, k in ipairs(log_keys) do
+  if #logs[k] > 0 then
+    redis.call('XADD', k, 'MAXLEN', '~', log_maxlen, '*',
+      'v', '1', 't', log_now, 'e', table.concat(logs[k], '\n'))
+  end
+end
 return codes

@@ -39,8 +39,9 @@ HOURLY_RETENTION_S = 26 * HOUR_S  # the suspicious report reads up to 25 hours
 TOP_CLIENT_FROM = 3  # views of one article in an hour from which a client's share is tracked
 
 
-def section_keys(shard: int, minute: int) -> list[str]:
-    """A section's own keys, from its base key number b (see record.lua)."""
+def section_keys(shard: int, minute: int, log_shard: int | None = None) -> list[str]:
+    """A section's own keys, from its base key number b (see record.lua); its decisions go
+    to ``log_shard``'s event-log stream (default: its own)."""
     hour = minute // 60
     return [
         keys.articles(shard),
@@ -54,6 +55,7 @@ def section_keys(shard: int, minute: int) -> list[str]:
         keys.readers_sample(shard, "h", hour),
         keys.top_clients(shard, hour),
         keys.automated_hourly(shard, hour),
+        keys.event_log(shard if log_shard is None else log_shard),  # b+11: the event log
     ]
 
 
@@ -66,6 +68,7 @@ class Limits:
     rate_limit_per_min: int
     max_views_per_client: int = 0  # 0: no per-client cap
     min_readers: int = 3
+    event_log_max_entries: int = 0  # the bound of each shard's log stream; 0: no event log
 
 
 def rate_weight(now: float) -> str:
@@ -124,9 +127,12 @@ def call(
             number = rate_keys[shard] = len(key_list) - 1
         return number
 
+    # One stream for the whole call (a single node, where any keys share a call): one XADD
+    # per group commit rather than one per shard it touches.
+    log_shard = sections[0][0] if sections else None
     for shard, views in sections:
         base = len(key_list) + 1
-        key_list += section_keys(shard, minute)
+        key_list += section_keys(shard, minute, log_shard)
         args += [base, len(views)]
         for view in views:
             args += _view_fields(view, key_list, now, readers_ttls)
@@ -138,6 +144,9 @@ def call(
                     if limits.max_views_per_client and view.kind == HUMAN:
                         field = cap_field(view.client, view.article)
                 args += [view.kind, seen_k, rate_key(view), client, field]
+    # Last: record.lua's event-log block pops them (the hour views are capped and sampled in
+    # is the service clock's, which the log keeps beside Redis's own time in entry ids).
+    args += [int(now), limits.event_log_max_entries]
     return Call(SCRIPT, key_list, args)
 
 

@@ -18,7 +18,7 @@ COMMANDS = (
     "GET", "SET", "INCR", "EXPIRE", "EXISTS", "UNLINK", "RENAMENX",
     "HGET", "HMGET", "HGETALL", "HSET", "HINCRBY", "HDEL", "HSCAN",
     "ZRANGE", "ZSCORE", "ZMSCORE", "ZADD", "ZREM", "ZCARD",
-    "SISMEMBER", "SMEMBERS", "PFCOUNT",
+    "SISMEMBER", "SMEMBERS", "PFCOUNT", "PFADD", "XRANGE",
 )  # fmt: skip
 
 
@@ -165,6 +165,20 @@ def smembers(key: str) -> Op[list[str]]:
     return Op(("SMEMBERS", key), list)
 
 
+def pfadd(key: str, members: Sequence[str]) -> Op[int]:
+    return Op(("PFADD", key, *members), _int)
+
+
 def pfcount(*names: str) -> Op[int]:
     """The distinct members of one HyperLogLog, or of several merged (one slot)."""
     return Op(("PFCOUNT", *names), _int)
+
+
+# --- streams ---------------------------------------------------------------------------------
+def _entries(reply: Sequence[Any]) -> list[tuple[str, dict[str, str]]]:
+    return [(entry_id, _pairs(fields)) for entry_id, fields in reply]
+
+
+def xrange(key: str, start: str, count: int) -> Op[list[tuple[str, dict[str, str]]]]:
+    """Up to ``count`` entries from id ``start`` on (``-``: the first), oldest first."""
+    return Op(("XRANGE", key, start, "+", "COUNT", count), _entries)

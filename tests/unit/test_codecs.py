@@ -40,6 +40,7 @@ LIMITS = record.Limits(
     rate_limit_per_min=600,
     max_views_per_client=20,
     min_readers=3,
+    event_log_max_entries=5000,
 )
 ARTICLE = "a1"
 SHARD = keys.shard_of(ARTICLE)
@@ -79,9 +80,10 @@ def header(fields: int, sections: int) -> list[object]:
     ]
 
 
-def section_keys(shard: int) -> list[str]:
-    """KEYS b .. b+10 of a section: articles, totals, bots, inbox, per-minute, automated, this
-    and the previous hour's caps, the hour's readers sample, top clients, automated views."""
+def section_keys(shard: int, log_shard: int | None = None) -> list[str]:
+    """KEYS b .. b+11 of a section: articles, totals, bots, inbox, per-minute, automated, this
+    and the previous hour's caps, the hour's readers sample, top clients, automated views, and
+    the shard's event-log stream."""
     return [
         keys.articles(shard),
         keys.totals(shard),
@@ -94,6 +96,7 @@ def section_keys(shard: int) -> list[str]:
         keys.readers_sample(shard, "h", HOUR),
         keys.top_clients(shard, HOUR),
         keys.automated_hourly(shard, HOUR),
+        keys.event_log(shard if log_shard is None else log_shard),
     ]
 
 
@@ -109,8 +112,9 @@ def test_record_batch_views_take_six_fields() -> None:
     assert call.args == [
         *header(6, 1),
         *(1, 2),  # the section's base key number, its number of views
-        *(ARTICLE, 12, 0, first, 0, M5_NOW),  # article, event key 12, no reader, 5-minute bucket
+        *(ARTICLE, 13, 0, first, 0, M5_NOW),  # article, event key 13, no reader, 5-minute bucket
         *(ARTICLE, 0, 0, second, 0, M5_NOW - 2),
+        *(int(NOW), 5000),  # last: the clock and the event log's bound, for its log block
     ]
     assert one_slot(call)
 
@@ -127,20 +131,21 @@ def test_record_beacon_views_take_eleven_fields() -> None:
     client_shard = keys.shard_of_digest(CLIENT)
     assert call.keys == [
         *section_keys(SHARD),
-        keys.event(ARTICLE, "e" * 32),  # 12
-        keys.readers(ARTICLE, DAY),  # 13
-        keys.seen(ARTICLE, seen),  # 14
-        keys.rate(client_shard, MINUTE),  # 15: this minute's
-        keys.rate(client_shard, MINUTE - 1),  # 16: the previous minute's
-        keys.readers(ARTICLE, DAY),  # 17: the bot's reader count (no dedupe, no cap for bots)
+        keys.event(ARTICLE, "e" * 32),  # 13
+        keys.readers(ARTICLE, DAY),  # 14
+        keys.seen(ARTICLE, seen),  # 15
+        keys.rate(client_shard, MINUTE),  # 16: this minute's
+        keys.rate(client_shard, MINUTE - 1),  # 17: the previous minute's
+        keys.readers(ARTICLE, DAY),  # 18: the bot's reader count (no dedupe, no cap for bots)
     ]
     readers_ttl = (DAY + 1) * 86400 + 2 * 86400 - NOW
     member = READER.hex()
     assert call.args == [
         *header(11, 1),
         *(1, 2),
-        *(ARTICLE, 12, 13, member, readers_ttl, M5_NOW, HUMAN, 14, 15, CLIENT.hex(), field),
-        *(ARTICLE, 0, 17, member, readers_ttl, M5_NOW, BOT, 0, 15, CLIENT.hex(), ""),
+        *(ARTICLE, 13, 14, member, readers_ttl, M5_NOW, HUMAN, 15, 16, CLIENT.hex(), field),
+        *(ARTICLE, 0, 18, member, readers_ttl, M5_NOW, BOT, 0, 16, CLIENT.hex(), ""),
+        *(int(NOW), 5000),
     ]
 
 
@@ -148,11 +153,13 @@ def test_record_sections_number_their_keys_from_their_base() -> None:
     other = next(f"b{n}" for n in range(100) if keys.shard_of(f"b{n}") != SHARD)
     sections = [(SHARD, [View(ARTICLE, NOW)]), (keys.shard_of(other), [View(other, NOW)])]
     call = record.call(sections, NOW, LIMITS, rate_limited=False)
-    assert call.keys == [*section_keys(SHARD), *section_keys(keys.shard_of(other))]
+    # Both sections log to the first one's stream: one XADD for the call.
+    assert call.keys == [*section_keys(SHARD), *section_keys(keys.shard_of(other), SHARD)]
     first, second = call.args[20], call.args[28]
     assert call.args[15:] == [
         *(1, 1, ARTICLE, 0, 0, first, 0, M5_NOW),
-        *(12, 1, other, 0, 0, second, 0, M5_NOW),
+        *(13, 1, other, 0, 0, second, 0, M5_NOW),
+        *(int(NOW), 5000),
     ]
     assert record.decode([1, "2", 7]) == [record.COUNTED, record.DUPLICATE, record.AUTOMATED]
 
@@ -264,7 +271,12 @@ def test_the_other_calls_keep_their_layout_and_one_slot() -> None:
     assert counts.decode([5, -1]) == [5, None]
     rate = ratelimit.call([(0, [CLIENT, CLIENT])], NOW, 600)
     assert rate.keys == [keys.rate(0, MINUTE), keys.rate(0, MINUTE - 1)]
-    assert rate.args == [600, "0.500", (MINUTE + 2) * 60 - NOW, 1, 2, CLIENT.hex(), CLIENT.hex()]
+    head = [600, "0.500", (MINUTE + 2) * 60 - NOW, 1, 2, CLIENT.hex(), CLIENT.hex()]
+    assert rate.args == [*head, int(NOW), 0]  # last: the clock and no event log
+    logged = ratelimit.call([(0, [CLIENT, CLIENT])], NOW, 600, [["1,a1,r", "2,a2,r"]], 900)
+    assert logged.keys == [*rate.keys, keys.event_log(0)]  # refused views: the shard's stream
+    assert logged.args == [*head, "1,a1,r", "2,a2,r", int(NOW), 900]
+    assert one_slot(logged)
     assert ratelimit.decode([1, 0]) == [True, False]
     put = put_article.call(ARTICLE, "Title", "https://x.example/a1", "war", None, 3)
     assert put.args == [ARTICLE, "Title", "https://x.example/a1", "war", "", 3, "1"]

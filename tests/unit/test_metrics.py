@@ -32,10 +32,16 @@ def test_every_metric_registered_is_exported() -> None:
     text = metrics.export(12.5).decode()
     types = [line.split()[2] for line in text.splitlines() if line.startswith("# TYPE ")]
     declared = {name.removesuffix("_total") for name in types if not name.endswith("_created")}
-    at_scrape = {"viewcount_rollup_age_seconds", "viewcount_discovery_held_views"}
+    at_scrape = {
+        "viewcount_rollup_age_seconds",
+        "viewcount_discovery_held_views",
+        "viewcount_event_log_backlog_entries",
+        "viewcount_event_log_dropped_entries",
+    }
     assert {i._name for i in instruments} | at_scrape == declared
-    # The API's and rollups' 7, batches' 1, the feeds' 2, discovery's pending views 3.
-    assert len(instruments) == 13
+    # The API's and rollups' 7, batches' 1, the feeds' 2, discovery's pending views 3, the
+    # event log's drain 2.
+    assert len(instruments) == 15
 
 
 def test_the_rollup_age_is_the_one_given_at_scrape_time() -> None:

@@ -70,10 +70,14 @@ def test_hold_lays_out_its_keys_and_arguments_as_its_header_says() -> None:
         keys.articles(shard),
         keys.held_urls(shard),
         keys.held(ARTICLE),
+        keys.event_log(shard),  # the event log's pending line goes there
     ]
     assert call.args[:6] == [f"{T0:.3f}", f"{T0 + 900:.3f}", 900, 1000, 6250, hold.PURGE_PER_CALL]
     assert str(call.args[6]).startswith(f"1|{T0:.3f}|v|")  # its record (a random event id)
-    assert call.args[7:] == [ARTICLE, "https://news.example.com/x"]
+    assert call.args[7:] == [ARTICLE, "https://news.example.com/x", "", 0, int(T0)]  # no log
+    logged = hold.call(view, "https://news.example.com/x", T0, BOUNDS, 500)
+    m5 = int(T0 // 300)
+    assert logged.args[9:] == [f"22,{m5},{ARTICLE},00000000,", 500, int(T0)]  # pending
     purge = hold.purge_call(shard, T0, BOUNDS)
     assert len(purge.keys) == 5 and purge.args[6] == ""  # no record: forget expired holds only
     assert claim.call(ARTICLE, "t", 1, forced=True).args == ["t", 1, "1"]
