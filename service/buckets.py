@@ -20,7 +20,7 @@ from .storage import Storage, ops
 async def maintain(storage: Storage, as_of: float, zone: tzinfo = UTC) -> None:
     """Merge every shard's inbox, then slide every window to ``as_of`` (the daily one to
     its day in ``zone``)."""
-    await asyncio.gather(*(_merge(storage, shard, as_of) for shard in range(keys.SHARDS)))
+    await asyncio.gather(*(_merge(storage, shard, as_of, zone) for shard in range(keys.SHARDS)))
     starts = await storage.execute(
         [ops.hgetall(keys.window_starts(shard)) for shard in range(keys.SHARDS)]
     )
@@ -32,12 +32,12 @@ async def maintain(storage: Storage, as_of: float, zone: tzinfo = UTC) -> None:
     )
 
 
-async def _merge(storage: Storage, shard: int, as_of: float) -> None:
+async def _merge(storage: Storage, shard: int, as_of: float, zone: tzinfo) -> None:
     draining, claimed = keys.draining(shard), False
     while True:
         members = await storage.one(ops.zrange(draining, 0, merge.CHUNK - 1))
         if members:
-            await storage.run(merge.call(shard, members, as_of))
+            await storage.run(merge.call(shard, members, as_of, zone))
             continue
         if claimed:
             return

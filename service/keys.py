@@ -100,6 +100,21 @@ def inbox_m5(member: str) -> int:
     return int(member.split("|", 1)[0])
 
 
+def day_views(shard: int, day: int) -> str:
+    """Sorted set article -> views on one local day (VIEWCOUNT_TIMEZONE; windows.local_day):
+    an article's daily series."""
+    return f"{_s(shard)}:ld:{day}"
+
+
+def series(shard: int, period: str, index: int) -> str:
+    """Hash SERIES_SITE or theme -> the shard's views in one UTC hour ("h") or one local day
+    ("ld"): the site's and each theme's series."""
+    return f"{_s(shard)}:ser:{period}:{index}"
+
+
+SERIES_SITE = "*"  # the field of every view in a series hash (themes are slugs: no "*")
+
+
 def window(shard: int, name: str) -> str:
     """Sorted set article -> views inside a sliding window, kept incrementally."""
     return f"{_s(shard)}:win:{name}"
