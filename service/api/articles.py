@@ -14,13 +14,11 @@ from .openapi import schema
 from .responses import json, json_body
 from .schemas import (
     MAX_IDS,
-    TIMESERIES_WINDOW,
     ArticleIn,
     ArticleOut,
     ArticleViews,
     ManyViews,
     Themes,
-    Timeseries,
 )
 
 router = APIRouter(tags=["articles"])
@@ -101,21 +99,6 @@ async def delete_article(article: str, svc: Svc) -> Response:
 async def article_views(article: str, svc: Svc) -> Response:
     """Live counts of one article."""
     return json(await svc.counts.views(article_id(article)))
-
-
-@router.get(
-    "/v1/articles/{article}/timeseries",
-    response_model=Timeseries,
-    responses=schema(
-        "invalid_article_id", "invalid_parameter", "unknown_article", "storage_unavailable"
-    ),
-)
-async def timeseries(article: str, svc: Svc, window: str = TIMESERIES_WINDOW) -> Response:
-    """Hourly views of one article over the last 24 hours."""
-    if window != TIMESERIES_WINDOW:
-        raise InvalidParameter(f"window: only {TIMESERIES_WINDOW} is available (hourly points)")
-    points = await svc.counts.hourly(article_id(article), 24)
-    return json({"article": article, "granularity": "hour", "points": points})
 
 
 @router.get(

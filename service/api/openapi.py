@@ -14,6 +14,7 @@ from starlette.routing import BaseRoute
 
 from ..locale import DEFAULT_LANG, LANGS
 from ..rankings import FRESHNESS_S, MAX_EXCLUDE
+from ..timeseries import ARTICLE_SHAPES, SITE_SHAPES
 from ..validate import ARTICLE_ID_PATTERN as _ID
 from ..windows import WINDOWS_BY_NAME
 from .asgi import PROBLEM_TYPE, STATUS_TITLES
@@ -58,6 +59,12 @@ PARAMETERS: dict[str, dict[str, Any]] = {
     "lang": {"type": "string", "enum": list(LANGS), "default": DEFAULT_LANG},
 }
 
+
+# The series' windows: an article's 24h is live hours, 7d and 30d local days; the site's too.
+SERIES_WINDOWS = {
+    "/v1/articles/{article}/timeseries": (TIMESERIES_WINDOW, *ARTICLE_SHAPES),
+    "/v1/timeseries": tuple(SITE_SHAPES),
+}
 
 # What any request may be answered before a route runs (protocol.py): a head too large, or a
 # head or body too slow.
@@ -152,8 +159,9 @@ def _constrain_parameters(path: str, operation: dict[str, Any]) -> None:
         constrained = PARAMETERS.get(parameter["name"])
         if constrained is not None and parameter["in"] in ("path", "query"):
             parameter["schema"] = dict(constrained)
-            if parameter["name"] == "window" and path.endswith("/timeseries"):
-                parameter["schema"]["enum"] = [TIMESERIES_WINDOW]  # hourly points only
+            if parameter["name"] == "window" and path in SERIES_WINDOWS:
+                parameter["schema"]["enum"] = list(SERIES_WINDOWS[path])
+                parameter["schema"]["default"] = SERIES_WINDOWS[path][0]
             elif parameter["name"] == "window" and path == SUSPICIOUS_PATH:
                 parameter["schema"]["enum"] = list(REPORT_WINDOWS)  # a day of hourly records
 

@@ -17,7 +17,7 @@ MAX_IDS = 100  # article ids in one GET /v1/views
 MAX_LIMIT = 100  # items in one ranking
 DEFAULT_LIMIT = 10
 DEFAULT_WINDOW = W24H.name
-TIMESERIES_WINDOW = W24H.name  # hourly points, the last 24 hours only
+TIMESERIES_WINDOW = W24H.name  # an article's default series: live hourly points, 24 hours
 # validate.py's patterns, anchored as JSON Schema needs them.
 ARTICLE_PATTERN = f"^{validate.ARTICLE_ID_PATTERN}$"
 THEME_PATTERN = f"^{validate.THEME_PATTERN}$"
@@ -257,14 +257,31 @@ class Status(BaseModel):
 
 
 class TimeseriesPoint(BaseModel):
-    at: str
+    at: str = Field(description="the start of the point's hour or local day (UTC)")
+    date: str | None = Field(
+        None, description="day points: the local calendar day (VIEWCOUNT_TIMEZONE), YYYY-MM-DD"
+    )
     views: int
 
 
-class Timeseries(BaseModel):
+class _Series(BaseModel):
+    window: str
+    granularity: Literal["hour", "day"] = Field(
+        description="hour: UTC clock hours; day: local days in `timezone`"
+    )
+    timezone: str = Field(description="VIEWCOUNT_TIMEZONE, where day points begin and end")
+    as_of: str | None = Field(
+        description="the rollup the points are as of (the article's 24h points are live: now)"
+    )
+    points: list[TimeseriesPoint] = Field(description="oldest first; the newest is partial")
+
+
+class Timeseries(_Series):
     article: str
-    granularity: str
-    points: list[TimeseriesPoint]
+
+
+class SiteTimeseries(_Series):
+    theme: str | None
 
 
 class Stats(BaseModel):

@@ -81,8 +81,11 @@ def call(shard: int, members: Sequence[str], as_of: float, zone: tzinfo = UTC) -
         day, hour = _local_day(m5, zone), HOUR.index(at)
         day_ttl = ttl(local_day_start(day + 1, zone) + SERIES_DAY_RETENTION_S, as_of)
         hour_ttl = ttl((hour + 1) * HOUR.bucket_s + SERIES_HOUR_RETENTION_S, as_of)
-        named = (keys.day_views(shard, day), keys.series(shard, "h", hour))
-        named += (keys.series(shard, "ld", day),)
+        named = (
+            keys.day_views(shard, day),
+            keys.series(shard, "h", hour),
+            keys.series(shard, "ld", day),
+        )
         for key, ttl_s in zip(named, (day_ttl, hour_ttl, day_ttl), strict=True):
             series.setdefault(key, (len(series), ttl_s))
         entries.append((member, numbers, named))
