@@ -65,9 +65,7 @@ def dates(last: str, count: int) -> list[str]:
     return [(end - timedelta(days=back)).isoformat() for back in range(count - 1, -1, -1)]
 
 
-async def test_article_days_split_at_local_midnight(
-    settings: Settings, clock: ManualClock
-) -> None:
+async def test_article_days_split_at_local_midnight(settings: Settings, clock: ManualClock) -> None:
     """Kyiv is UTC+2 in November: 21:59 UTC is the 26th's last minute, 22:00 UTC the 27th's
     first; a point's `at` is its local midnight in UTC."""
     async with zoned_client(settings, clock) as client:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import pkgutil
-from zoneinfo import ZoneInfo
 from importlib import import_module
+from zoneinfo import ZoneInfo
 
 import pytest
 from redis.crc import key_slot
