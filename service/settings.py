@@ -123,7 +123,14 @@ class Settings(BaseSettings):
     timezone: str = Field(
         "UTC",
         description="an IANA time zone name (Europe/Kyiv): the `today` window starts at its "
-        "local midnight",
+        "local midnight, and the time series' days are its local days",
+    )
+    export_batch: int = Field(
+        500,
+        ge=1,
+        le=10_000,
+        description="articles the export reads from Redis per round trip (and holds in "
+        "memory at once)",
     )
 
     ranking_size: int = Field(100, ge=1, le=1000)

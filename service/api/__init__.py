@@ -23,7 +23,7 @@ from ..metrics import Metrics
 from ..rankings import Rankings
 from ..settings import Settings
 from ..storage import Storage, StorageError, connect
-from . import admin, articles, assets, batch, beacons, docs, ops, pages, rankings, series
+from . import admin, articles, assets, batch, beacons, docs, export, ops, pages, rankings, series
 from .asgi import ClientGone, as_response, for_exception, problem
 from .front import Front, Methods
 from .openapi import document
@@ -77,7 +77,7 @@ def create_app(
         redoc_url=None,
         description="View counts and rankings for news and content sites.",
     )
-    modules = (beacons, articles, series, batch, rankings, admin, ops, pages, docs)
+    modules = (beacons, articles, series, batch, rankings, admin, export, ops, pages, docs)
     routers = [module.router for module in modules]
     for router in routers:
         app.include_router(router)

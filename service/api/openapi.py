@@ -12,6 +12,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute
 
+from ..export import FORMATS
 from ..locale import DEFAULT_LANG, LANGS
 from ..rankings import FRESHNESS_S, MAX_EXCLUDE
 from ..timeseries import ARTICLE_SHAPES, SITE_SHAPES
@@ -57,6 +58,7 @@ PARAMETERS: dict[str, dict[str, Any]] = {
     "window": {"type": "string", "enum": list(WINDOWS_BY_NAME), "default": DEFAULT_WINDOW},
     "limit": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
     "lang": {"type": "string", "enum": list(LANGS), "default": DEFAULT_LANG},
+    "format": {"type": "string", "enum": list(FORMATS), "default": "csv"},
 }
 
 

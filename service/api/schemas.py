@@ -293,6 +293,7 @@ class Stats(BaseModel):
 # bounded by the articles viewed in a day, not by the catalog times a month of hours.
 REPORT_WINDOWS = {window.name: window for window in (W1H, W24H)}
 SUSPICIOUS_PATH = "/v1/admin/suspicious"
+EXPORT_PATH = "/v1/export/articles"
 
 
 class SuspiciousItem(BaseModel):

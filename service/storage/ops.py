@@ -18,7 +18,7 @@ COMMANDS = (
     "GET", "SET", "INCR", "EXPIRE", "EXISTS", "UNLINK", "RENAMENX",
     "HGET", "HMGET", "HGETALL", "HSET", "HINCRBY", "HDEL", "HSCAN",
     "ZRANGE", "ZSCORE", "ZMSCORE", "ZADD", "ZREM", "ZCARD",
-    "SISMEMBER", "SMEMBERS", "PFCOUNT",
+    "SISMEMBER", "SMEMBERS", "SSCAN", "PFCOUNT",
 )  # fmt: skip
 
 
@@ -163,6 +163,11 @@ def sismember(key: str, member: str) -> Op[bool]:
 
 def smembers(key: str) -> Op[list[str]]:
     return Op(("SMEMBERS", key), list)
+
+
+def sscan(key: str, cursor: int, count: int) -> Op[tuple[int, list[str]]]:
+    """One step of SSCAN: the next cursor (0: done) and about ``count`` members."""
+    return Op(("SSCAN", key, cursor, "COUNT", count), lambda reply: (int(reply[0]), list(reply[1])))
 
 
 def pfcount(*names: str) -> Op[int]:
