@@ -15,6 +15,11 @@ from datetime import UTC, tzinfo
 from . import keys
 from .scripts import advance, merge
 from .storage import Storage, ops
+from .windows import DAY, LAST_WINDOW
+
+# Days of buckets past the kept span that each rollup deletes: rollups missed for this long
+# leave older ones to their TTL.
+STALE_DAYS = 3
 
 
 async def maintain(storage: Storage, as_of: float, zone: tzinfo = UTC) -> None:
@@ -30,6 +35,17 @@ async def maintain(storage: Storage, as_of: float, zone: tzinfo = UTC) -> None:
             for shard, held in enumerate(starts)
         )
     )
+    await storage.execute(
+        [ops.unlink(*stale) for shard in range(keys.SHARDS) if (stale := _outlived(shard, as_of))]
+    )
+
+
+def _outlived(shard: int, as_of: float) -> list[str]:
+    """Day buckets the window before the 30d window has left too (previous_window_views)."""
+    window = LAST_WINDOW[DAY.name]
+    assert window.span_s is not None
+    oldest_kept = window.first_bucket(as_of) - window.span_s // DAY.bucket_s
+    return [keys.bucket(shard, DAY.name, i) for i in range(oldest_kept - STALE_DAYS, oldest_kept)]
 
 
 async def _merge(storage: Storage, shard: int, as_of: float, zone: tzinfo) -> None:

@@ -226,6 +226,15 @@ def snapshot(generation: int) -> str:
     return f"{RANK}:snap:{generation}"
 
 
+CHECKPOINTS = f"{RANK}:checkpoints"  # sorted set generation -> as_of of the rank checkpoints
+
+
+def checkpoint(generation: str) -> str:
+    """Hash list-name -> comma-separated article ids, in rank order, of a published snapshot:
+    what a later rollup's previous_rank compares with."""
+    return f"{RANK}:ranks:{generation}"
+
+
 def salt(day: int) -> str:
     return f"{PREFIX}:{{salt}}:{day}"
 

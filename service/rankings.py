@@ -85,7 +85,8 @@ class Rankings:
             if filters is not NO_FILTERS:
                 entries = _filtered(entries, filters, cached.current.as_of)
             items = [entry.json for entry in entries[:limit]]
-            body = snapshot.render(window, theme, cached.current.as_of, items)
+            previous = snapshot.previous_as_of(cached.raw)
+            body = snapshot.render(window, theme, cached.current.as_of, items, previous)
             if len(cached.bodies) < _CACHE_LIMIT:
                 cached.bodies[cache_key] = body
         return cached.etag, body

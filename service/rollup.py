@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from . import buckets, integrity, keys, snapshot, topk, trending
+from . import buckets, integrity, keys, movement, snapshot, topk, trending
 from .catalog import Catalog
 from .clock import Clock
 from .settings import Settings
@@ -49,9 +49,19 @@ class Rollup:
         await buckets.maintain(self.storage, as_of, self.settings.zone)
         await integrity.fold_samples(self.storage, as_of, self.settings.min_readers)
         ranked, scores = await self._rank(as_of)
-        items = await self._items(ranked, scores)
-        generation = await snapshot.write(self.storage, items, self._grace_s)
+        held = await movement.checkpoints(self.storage)
+        previous = await movement.previous(self.storage, held, as_of, self.settings.movement_s)
+        earlier = await movement.previous_views(self.storage, _by_window(ranked), as_of)
+        items = await self._items(ranked, scores, previous, earlier)
+        generation = await snapshot.write(self.storage, items, self._grace_s, previous.as_of)
         published = await self._publish(lease_token, generation, as_of)
+        if published:  # only what readers saw is compared with later
+            shown = {
+                name: [entry["article"] for entry in entries] for name, entries in items.items()
+            }
+            await movement.record(
+                self.storage, held, generation, as_of, shown, self.settings.movement_s
+            )
         duration_ms = int((time.monotonic() - started) * 1000)
         log.info(
             "rollup",
@@ -112,9 +122,14 @@ class Rollup:
         return ranked, scores
 
     async def _items(
-        self, ranked: dict[str, list[tuple[str, int]]], scores: dict[str, float]
+        self,
+        ranked: dict[str, list[tuple[str, int]]],
+        scores: dict[str, float],
+        previous: movement.Previous,
+        earlier: dict[str, dict[str, int]],
     ) -> dict[str, list[dict[str, Any]]]:
-        """The ranked lists with each article's catalog fields and all-time total."""
+        """The ranked lists with each article's catalog fields, all-time total, rank in the
+        previous lists and (24h, 7d, 30d lists) views in the window before."""
         listed = sorted({article for items in ranked.values() for article, _ in items})
         meta: dict[str, Any] = {}
         for start in range(0, len(listed), META_CHUNK):
@@ -122,20 +137,31 @@ class Rollup:
             meta.update(zip(chunk, await self.catalog.meta(chunk), strict=True))
         totals = await topk.scores(self.storage, listed)
         trending_prefix = snapshot.list_name(snapshot.TRENDING, None)
-        return {
-            name: [
+        lists: dict[str, list[dict[str, Any]]] = {}
+        for name, items in ranked.items():
+            before = earlier.get(snapshot.window_of(name))
+            lists[name] = [
                 snapshot.item(
                     article,
                     meta[article],
                     window_views,
                     int(totals.get(article, 0)),
                     scores[article] if name.startswith(trending_prefix) else None,
+                    previous.rank(name, article),
+                    None if before is None else before.get(article, 0),
                 )
                 for article, window_views in items
                 if meta[article] is not None  # deleted while we ranked
             ]
-            for name, items in ranked.items()
-        }
+        return lists
+
+
+def _by_window(ranked: dict[str, list[tuple[str, int]]]) -> dict[str, set[str]]:
+    """Window -> every article listed in one of its lists."""
+    listed: dict[str, set[str]] = {}
+    for name, items in ranked.items():
+        listed.setdefault(snapshot.window_of(name), set()).update(a for a, _ in items)
+    return listed
 
 
 def _whole(items: list[tuple[str, float]]) -> list[tuple[str, int]]:

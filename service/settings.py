@@ -107,6 +107,12 @@ class Settings(BaseSettings):
         description="the part of a User-Agent bot detection reads; a longer one is automated",
     )
     data_dir: Path = Field(default_factory=_default_data_dir)
+    movement_s: float = Field(
+        3600.0,
+        ge=1,
+        description="list items carry previous_rank, their rank in the same list as published at "
+        "least this long before",
+    )
     trending_prior_views: float = Field(
         10.0,
         gt=0,

@@ -20,7 +20,9 @@ class Granularity:
 
 M5 = Granularity("m5", 300, 2 * 3600)
 HOUR = Granularity("h", 3600, 8 * 86400)
-DAY = Granularity("d", 86400, 32 * 86400)
+# Day buckets stay 60 days (not 30): a 30d list's previous_window_views sums the 30 days
+# before its window, and a 7d list's the 7 days before its (hour buckets go with the 7d window).
+DAY = Granularity("d", 86400, 62 * 86400)
 GRANULARITIES = (M5, HOUR, DAY)
 
 
@@ -71,6 +73,9 @@ WINDOWS_BY_NAME = {w.name: w for w in LISTED}
 
 # The longest window a granularity feeds: its buckets are dropped once that window has left them.
 LAST_WINDOW = {M5.name: W1H, HOUR.name: W7D, DAY.name: W30D}
+# Granularities whose buckets stay one more span of their last window after it leaves them
+# (previous_window_views reads them); buckets.maintain deletes them after that.
+OUTLIVE_WINDOWS = frozenset({DAY.name})
 
 MAX_EVENT_AGE_S = 30 * 86400
 

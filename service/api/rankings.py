@@ -75,6 +75,7 @@ async def trending(
     exclude: str | None = None,
     published_within: str | None = None,
 ) -> Response:
+    """The trending articles site-wide (the description says how they are scored)."""
     return _ranking(svc, request, TRENDING, None, limit, exclude, published_within)
 
 
@@ -92,6 +93,7 @@ async def theme_trending(
     exclude: str | None = None,
     published_within: str | None = None,
 ) -> Response:
+    """The trending articles of one theme."""
     theme = theme_parameter(theme)
     return _ranking(svc, request, TRENDING, theme, limit, exclude, published_within)
 

@@ -143,12 +143,26 @@ class RankedItem(BaseModel):
     published_at: str | None
     window_views: int
     views: int
+    previous_rank: int | None = Field(
+        description="rank in the same list as published at least VIEWCOUNT_MOVEMENT_S before "
+        "as_of (see previous_as_of); null when not listed then (before filters)"
+    )
+    previous_window_views: int | None = Field(
+        None,
+        description="lists over 24h, 7d and 30d only: views in the window of equal length just "
+        "before this one (24h: the 24 hours before; 30d: the 30 days before; 7d: the 7 whole "
+        "UTC days before the day the window starts in)",
+    )
 
 
 class Ranking(BaseModel):
     window: str
     theme: str | None
     as_of: str | None
+    previous_as_of: str | None = Field(
+        description="when the lists previous_rank comes from were published; null when none "
+        "is old enough yet"
+    )
     items: list[RankedItem]
 
 
@@ -164,6 +178,7 @@ class Trending(BaseModel):
     window: Literal["1h"]
     theme: str | None
     as_of: str | None
+    previous_as_of: str | None
     items: list[TrendingItem]
 
 

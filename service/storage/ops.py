@@ -126,6 +126,11 @@ def zrange(key: str, start: int = 0, stop: int = -1) -> Op[list[str]]:
     return Op(("ZRANGE", key, start, stop), list)
 
 
+def zrange_scored(key: str) -> Op[list[tuple[str, float]]]:
+    """Every member with its score, lowest first."""
+    return Op(("ZRANGE", key, 0, -1, "WITHSCORES"), _scored)
+
+
 def ztop(key: str, count: int) -> Op[list[tuple[str, float]]]:
     """The ``count`` highest scores, best first (ties: later members first, as Redis orders)."""
     return Op(("ZRANGE", key, 0, count - 1, "REV", "WITHSCORES"), _scored)

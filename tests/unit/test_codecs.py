@@ -210,7 +210,7 @@ def test_merge_names_each_bucket_once_and_numbers_it_per_entry() -> None:
     ttl = {  # a bucket's end plus its granularity's retention, from the rollup's as_of
         ("m5", m5): 300 + 2 * 3600,
         ("h", hour): 3600 + 8 * 86400,
-        ("d", day): (day + 1) * 86400 - T0 + 32 * 86400,
+        ("d", day): (day + 1) * 86400 - T0 + 62 * 86400,
         ("m5", m5 - 12): 300 + 2 * 3600 - 3600,
         ("h", hour - 1): 8 * 86400,
     }
@@ -249,7 +249,7 @@ def test_advance_reads_every_bucket_that_may_still_exist() -> None:
         ("1h", "m5", m5 - 25, m5 + 1, m5 - 12, 1, m5 - 25, 0),
         ("24h", "h", hour - 193, hour + 1, hour - 24, 0, hour - 193, 0),
         ("7d", "h", hour - 193, hour + 1, hour - 168, 1, hour - 193, 0),
-        ("30d", "d", day - 33, day + 1, day - 30, 1, day - 33, 0),
+        ("30d", "d", day - 63, day + 1, day - 30, 0, day - 63, 0),  # days stay 60 (kept to TTL)
         ("today", "h", hour - 12, hour + 1, hour - 12, 0, hour - 193, 1),
     ]
     assert call.args == [5, *(f for name, _, *rest in expected for f in (name, *rest))]
@@ -270,8 +270,8 @@ def test_advance_reads_every_bucket_that_may_still_exist() -> None:
 @pytest.mark.parametrize(
     ("held", "lo"),
     [
-        (int(T0 // 86400) - 31, int(T0 // 86400) - 33),  # a recent start: from `kept`
-        (int(T0 // 86400) - 40, int(T0 // 86400) - 40),  # a rollup skipped: from the old start
+        (int(T0 // 86400) - 31, int(T0 // 86400) - 63),  # a recent start: from `kept`
+        (int(T0 // 86400) - 70, int(T0 // 86400) - 70),  # a rollup skipped: from the old start
         (0, int(T0 // 86400) - 30 - advance.MAX_BACKLOG),  # never further back than the backlog
     ],
 )
