@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import re
+import time
 import zlib
 from collections.abc import Iterator
 from typing import Any
@@ -24,7 +25,7 @@ from .pagedata import (
     PLURAL_THEME,
     spaced,
 )
-from .support import require_tool
+from .support import ADMIN, require_tool
 
 pytestmark = pytest.mark.browser
 
@@ -222,6 +223,104 @@ def test_demo_page_shows_live_counts_lists_and_chart(stack: Stack, tab: Tab) -> 
         "the by-theme list to switch",
     )
     assert tab.errors == [] and tab.csp == [] and tab.dialogs == []
+
+
+MOVERS_THEME = "movers"
+ARROWS = {"uk": ["▲ 1", "▼ 1", "нове"], "en": ["▲ 1", "▼ 1", "new"]}
+
+
+@pytest.fixture(scope="module")
+def movers(stack: Stack) -> None:
+    """Theme "movers", two rollups a movement span (1 s here) apart: first a (30 views in the
+    hour) then b (20); then b gains 40 and c arrives with 25. Trending ranks b, a, c: b up one
+    place, a down one, c new. c was published ten days ago, a and b an hour ago."""
+    http = stack.service.http
+    fresh = stack.service.http.get("/v1/stats").json()["as_of"]  # the service's clock, now
+    for article, published in (("m-a", fresh), ("m-b", fresh), ("m-c", "2026-01-01T00:00:00Z")):
+        body = {
+            "title": f"Mover {article[-1]}",
+            "theme": MOVERS_THEME,
+            "url": f"https://news.example.com/{article}",
+            "published_at": published,
+        }
+        assert http.put(f"/v1/articles/{article}", json=body, headers=ADMIN).is_success
+
+    def views_then_rollup(counts: dict[str, int]) -> str:
+        events = [
+            {"article": a, "visitor": f"{a}-{n}"} for a, c in counts.items() for n in range(c)
+        ]
+        assert http.post("/v1/views/batch", json={"events": events}, headers=ADMIN).is_success
+        response = http.post("/v1/rollup", headers=ADMIN)
+        assert response.is_success
+        return str(response.json()["as_of"])
+
+    first = views_then_rollup({"m-a": 30, "m-b": 20})
+    time.sleep(1.1)  # a movement span (VIEWCOUNT_MOVEMENT_S=1) after the first list
+    views_then_rollup({"m-b": 40, "m-c": 25})
+    listed = http.get(f"/v1/themes/{MOVERS_THEME}/trending").json()
+    assert listed["previous_as_of"] == first
+    assert [(i["article"], i["previous_rank"]) for i in listed["items"]] == [
+        ("m-b", 2),
+        ("m-a", 1),
+        ("m-c", None),
+    ]
+
+
+def test_trending_widget_with_arrows_in_uk_and_en(stack: Stack, tab: Tab, movers: None) -> None:
+    common = f'kind="trending" theme="{MOVERS_THEME}"'
+    url = widget_page(
+        stack,
+        "/trending",
+        (
+            f'<viewcount-popular id="uk" {common} movement></viewcount-popular>'
+            f'<viewcount-popular id="en" {common} movement lang="en"></viewcount-popular>'
+            f'<viewcount-popular id="plain" {common} lang="en"></viewcount-popular>'
+            f'<viewcount-popular id="own" {common} article="m-b" exclude-current>'
+            "</viewcount-popular>"
+            f'<viewcount-popular id="fresh" {common} published-within="24h"></viewcount-popular>'
+            f'<viewcount-popular id="hour" {common} lang="en" count="window"></viewcount-popular>'
+        ),
+    )
+    tab.page.goto(url)
+    for widget in ("uk", "en", "plain", "own", "fresh", "hour"):
+        tab.page.locator(f"#{widget}[state=ready]").wait_for()
+    titles = ["Mover b", "Mover a", "Mover c"]
+    for lang in ("uk", "en"):
+        assert tab.texts(f"#{lang} [part=link]") == titles
+        assert tab.texts(f"#{lang} [part~=move]") == ARROWS[lang]
+    labels = tab.page.locator("#uk [part~=move][aria-label]")
+    assert [labels.nth(i).get_attribute("aria-label") for i in range(2)] == [
+        "вище на 1",
+        "нижче на 1",
+    ]
+    en = tab.page.locator("#en [part~=move][aria-label]")
+    assert [en.nth(i).get_attribute("aria-label") for i in range(2)] == ["up 1", "down 1"]
+    assert tab.texts("#plain [part~=move]") == []  # arrows only when asked for
+    assert tab.texts("#own [part=link]") == ["Mover a", "Mover c"]
+    assert tab.texts("#fresh [part=link]") == ["Mover b", "Mover a"]
+    assert tab.texts("#hour [part=count]") == ["60 views", "30 views", "25 views"]
+    OUTPUT.mkdir(exist_ok=True)
+    tab.page.screenshot(path=OUTPUT / "trending-widgets.png", full_page=True)
+    assert tab.errors == [] and tab.csp == []
+
+
+def test_exclude_current_reads_the_page_beacon(stack: Stack, tab: Tab, movers: None) -> None:
+    """Without an article attribute, exclude-current leaves out the beacon's data-article."""
+    api = stack.service.base
+    url = widget_page(
+        stack,
+        "/read-a",
+        (
+            f'<script async src="{api}/v1/beacon.js" data-article="m-a"></script>'
+            f'<viewcount-popular id="rest" kind="trending" theme="{MOVERS_THEME}" '
+            "exclude-current></viewcount-popular>"
+        ),
+    )
+    tab.page.goto(url)
+    tab.page.locator("#rest[state=ready]").wait_for()
+    assert "Mover a" not in tab.texts("#rest [part=link]")
+    assert tab.texts("#rest [part=link]")[:1] == ["Mover b"]
+    assert tab.errors == [] and tab.csp == []
 
 
 def test_outages_never_break_the_page(stack: Stack, browser: Any) -> None:

@@ -11,7 +11,7 @@ from string import Template
 import orjson
 
 from ..clock import parse_rfc3339
-from ..locale import LANGS, format_count
+from ..locale import LANGS, MOVEMENT, format_count
 from .assets import text
 
 GENERIC_BODY = (
@@ -69,6 +69,7 @@ def demo_page(story: Story, related: Story | None, lang: str, origin: str) -> by
         author_initials=escape(_initials(story.author)),
         lang_links=_lang_links(lang),
         snippet=escape(_snippet(origin, story, lang)),
+        movement=escape(orjson.dumps(MOVEMENT[lang]).decode()),  # the movers list's words
     )
     return page.encode()
 
@@ -135,7 +136,11 @@ def _snippet(origin: str, story: Story, lang: str) -> str:
         f'<viewcount-views article="{story.article}" lang="{lang}"></viewcount-views>\n'
         f'<viewcount-popular window="24h" limit="5" lang="{lang}"></viewcount-popular>\n'
         f'<viewcount-popular theme="{story.theme}" window="7d" limit="5" lang="{lang}">'
-        "</viewcount-popular>\n\n"
+        "</viewcount-popular>\n"
+        "<!-- Trending now, with arrows against an hour before, without this article -->\n"
+        f'<viewcount-popular kind="trending" limit="5" lang="{lang}" exclude-current movement>'
+        "</viewcount-popular>\n"
+        f'<viewcount-popular window="today" limit="5" lang="{lang}"></viewcount-popular>\n\n'
         "<!-- No JavaScript? Include the server-rendered list -->\n"
         f"{origin}/v1/popular.html?window=24h&limit=5&lang={lang}"
     )
