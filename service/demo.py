@@ -113,6 +113,9 @@ async def load(storage: Storage, settings: Settings, clock: Clock, *, seed: int 
     for rank, (article_id, *_rest) in enumerate(HEADLINES):
         for _ in range(rng.randint(20, 400) // (rank // 3 + 1)):
             views.append(View(article_id, now - rng.uniform(0, 86400), dedupe=False))
+    # A story breaking in the last half hour, and a second one picking up: "Trending now".
+    for article_id, burst in ((HEADLINES[7][0], 60), (HEADLINES[9][0], 35)):
+        views += [View(article_id, now - rng.uniform(0, 1800), dedupe=False) for _ in range(burst)]
     await Committer(storage, settings, clock).submit_many(views)
     await Rollup(storage, settings, clock).run()
     return len(views)

@@ -226,19 +226,25 @@ def test_demo_page_shows_live_counts_lists_and_chart(stack: Stack, tab: Tab) -> 
 
 
 MOVERS_THEME = "movers"
+MOVER_TITLES = {
+    "m-a": "Kyiv metro runs all night over the holidays",
+    "m-b": "Storm warning: wind gusts up to 25 m/s expected tonight",
+    "m-c": "Central bank keeps its key rate at 13.5%",
+}
 ARROWS = {"uk": ["▲ 1", "▼ 1", "нове"], "en": ["▲ 1", "▼ 1", "new"]}
 
 
 @pytest.fixture(scope="module")
 def movers(stack: Stack) -> None:
     """Theme "movers", two rollups a movement span (1 s here) apart: first a (30 views in the
-    hour) then b (20); then b gains 40 and c arrives with 25. Trending ranks b, a, c: b up one
-    place, a down one, c new. c was published ten days ago, a and b an hour ago."""
+    hour) then b (20); then b gains 380 (it tops the site's lists) and c arrives with 25.
+    Trending ranks b, a, c: b up one place, a down one, c new. c was published in January,
+    a and b within the minute."""
     http = stack.service.http
     fresh = stack.service.http.get("/v1/stats").json()["as_of"]  # the service's clock, now
     for article, published in (("m-a", fresh), ("m-b", fresh), ("m-c", "2026-01-01T00:00:00Z")):
         body = {
-            "title": f"Mover {article[-1]}",
+            "title": MOVER_TITLES[article],
             "theme": MOVERS_THEME,
             "url": f"https://news.example.com/{article}",
             "published_at": published,
@@ -256,7 +262,7 @@ def movers(stack: Stack) -> None:
 
     first = views_then_rollup({"m-a": 30, "m-b": 20})
     time.sleep(1.1)  # a movement span (VIEWCOUNT_MOVEMENT_S=1) after the first list
-    views_then_rollup({"m-b": 40, "m-c": 25})
+    views_then_rollup({"m-b": 380, "m-c": 25})
     listed = http.get(f"/v1/themes/{MOVERS_THEME}/trending").json()
     assert listed["previous_as_of"] == first
     assert [(i["article"], i["previous_rank"]) for i in listed["items"]] == [
@@ -284,7 +290,7 @@ def test_trending_widget_with_arrows_in_uk_and_en(stack: Stack, tab: Tab, movers
     tab.page.goto(url)
     for widget in ("uk", "en", "plain", "own", "fresh", "hour"):
         tab.page.locator(f"#{widget}[state=ready]").wait_for()
-    titles = ["Mover b", "Mover a", "Mover c"]
+    titles = [MOVER_TITLES[a] for a in ("m-b", "m-a", "m-c")]
     for lang in ("uk", "en"):
         assert tab.texts(f"#{lang} [part=link]") == titles
         assert tab.texts(f"#{lang} [part~=move]") == ARROWS[lang]
@@ -296,9 +302,9 @@ def test_trending_widget_with_arrows_in_uk_and_en(stack: Stack, tab: Tab, movers
     en = tab.page.locator("#en [part~=move][aria-label]")
     assert [en.nth(i).get_attribute("aria-label") for i in range(2)] == ["up 1", "down 1"]
     assert tab.texts("#plain [part~=move]") == []  # arrows only when asked for
-    assert tab.texts("#own [part=link]") == ["Mover a", "Mover c"]
-    assert tab.texts("#fresh [part=link]") == ["Mover b", "Mover a"]
-    assert tab.texts("#hour [part=count]") == ["60 views", "30 views", "25 views"]
+    assert tab.texts("#own [part=link]") == [MOVER_TITLES["m-a"], MOVER_TITLES["m-c"]]
+    assert tab.texts("#fresh [part=link]") == [MOVER_TITLES["m-b"], MOVER_TITLES["m-a"]]
+    assert tab.texts("#hour [part=count]") == ["400 views", "30 views", "25 views"]
     OUTPUT.mkdir(exist_ok=True)
     tab.page.screenshot(path=OUTPUT / "trending-widgets.png", full_page=True)
     assert tab.errors == [] and tab.csp == []
@@ -318,9 +324,49 @@ def test_exclude_current_reads_the_page_beacon(stack: Stack, tab: Tab, movers: N
     )
     tab.page.goto(url)
     tab.page.locator("#rest[state=ready]").wait_for()
-    assert "Mover a" not in tab.texts("#rest [part=link]")
-    assert tab.texts("#rest [part=link]")[:1] == ["Mover b"]
+    assert MOVER_TITLES["m-a"] not in tab.texts("#rest [part=link]")
+    assert tab.texts("#rest [part=link]")[:1] == [MOVER_TITLES["m-b"]]
     assert tab.errors == [] and tab.csp == []
+
+
+def arrow(item: dict[str, Any]) -> str | None:
+    """What the widget shows for an item's movement, in English."""
+    if item["previous_rank"] is None:
+        return "new"
+    places = item["previous_rank"] - item["rank"]
+    return None if places == 0 else ("▲ " if places > 0 else "▼ ") + str(abs(places))
+
+
+def test_demo_page_lists_trending_today_and_movers(stack: Stack, tab: Tab, movers: None) -> None:
+    """The demo's Trending now (arrows, without the article being read), its Popular list
+    switched to Today with arrows, the 7-day chart and the movers list; docs/demo-lists.png
+    is this screenshot."""
+    page = tab.page
+    page.goto(f"{stack.service.base}/?lang=en")
+    trending = page.locator("#trending[state=ready] [part=item]")
+    trending.first.wait_for()
+    assert MOVER_TITLES["m-b"] in tab.texts("#trending [part=link]")
+    assert HEADLINES[0][1] not in tab.texts("#trending [part=link]")  # the page's own article
+    page.locator(".seg[data-controls=popular] button[data-window=today]").click()
+    wait_until(lambda: page.get_attribute("#popular", "window") == "today", "the Today switch")
+    listed = stack.service.http.get("/v1/popular", params={"window": "today", "limit": 5}).json()
+    assert listed["previous_as_of"] is not None and listed["items"][0]["article"] == "m-b"
+    wait_until(
+        lambda: tab.texts("#popular [part=link]") == [i["title"] for i in listed["items"]],
+        "the today list",
+    )
+    arrows = [arrow(item) for item in listed["items"]]
+    items = page.locator("#popular [part=item]")
+    shown = [items.nth(n).locator("[part~=move]").all_text_contents() for n in range(5)]
+    assert shown == [[a] if a else [] for a in arrows]
+    page.locator("#chart-7d svg rect.bar").first.wait_for(state="attached")
+    assert page.locator("#chart-7d rect.bar").count() == 7
+    page.locator("#movers li").first.wait_for()
+    assert page.locator("#movers li").count() <= 5
+    page.wait_for_load_state("networkidle")
+    OUTPUT.mkdir(exist_ok=True)
+    page.screenshot(path=OUTPUT / "demo-lists-en.png", full_page=True)
+    assert tab.errors == [] and tab.csp == [] and tab.dialogs == []
 
 
 def test_outages_never_break_the_page(stack: Stack, browser: Any) -> None:
