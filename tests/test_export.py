@@ -18,7 +18,7 @@ from service.settings import Settings
 from service.storage import connect
 from service.windows import W24H
 
-from .support import ADMIN, client_for, make_settings, put_article
+from .support import ADMIN, client_for, free_port, make_settings, put_article
 
 TITLES = {
     "comma": "Peace talks, day two: Baku, Yerevan",
@@ -201,3 +201,16 @@ async def test_a_100k_catalog_exports_in_constant_memory(
     # Bounded by a batch (VIEWCOUNT_EXPORT_BATCH), not by the catalog.
     assert peak < 2 * small_peak + 512 * 1024, (small_peak, peak)
     assert peak < size / 5, (peak, size)
+
+
+@pytest.mark.single_node
+async def test_redis_down_before_the_first_row_is_a_problem(settings: Settings) -> None:
+    """Nothing was sent yet: the export answers 503 storage_unavailable, not a cut body."""
+    nowhere = make_settings(
+        f"redis://127.0.0.1:{free_port()}/0", redis_retry_s=0, redis_timeout_s=0.5
+    )
+    async with client_for(nowhere) as client:
+        response = await client.get(PATH, headers=ADMIN)
+        assert response.status_code == 503
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.json()["code"] == "storage_unavailable"
