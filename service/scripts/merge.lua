@@ -78,6 +78,15 @@ for i = 1, ns do
   pos = pos + 2
 end
 
+-- The series' sums are gathered here and written once per key and field at the end: a chunk's
+-- entries share a few hours and days, so that is a few writes, not four per entry.
+local day_sums, total_sums, theme_of = {}, {}, {}
+local function add(sums, k, field, views)
+  local fields = sums[k]
+  if not fields then fields = {}; sums[k] = fields end
+  fields[field] = (fields[field] or 0) + views
+end
+
 local written = {}
 local merged = 0
 while pos <= #ARGV do
@@ -94,16 +103,27 @@ while pos <= #ARGV do
       end
       written[k] = true
     end
+    views = tonumber(views)
     -- A view of an article deleted meanwhile (its theme gone) still counts for the site.
-    local theme = redis.call('HGET', themes, article)
-    redis.call('ZINCRBY', KEYS[tonumber(ARGV[pos + ng + 1])], views, article)
+    local theme = theme_of[article]
+    if theme == nil then
+      theme = redis.call('HGET', themes, article)
+      theme_of[article] = theme
+    end
+    add(day_sums, tonumber(ARGV[pos + ng + 1]), article, views)
     for j = ng + 2, ng + 3 do
-      local totals = KEYS[tonumber(ARGV[pos + j])]
-      redis.call('HINCRBY', totals, site, views)
-      if theme then redis.call('HINCRBY', totals, theme, views) end
+      local k = tonumber(ARGV[pos + j])
+      add(total_sums, k, site, views)
+      if theme then add(total_sums, k, theme, views) end
     end
   end
   pos = pos + 4 + ng
+end
+for k, fields in pairs(day_sums) do
+  for article, views in pairs(fields) do redis.call('ZINCRBY', KEYS[k], views, article) end
+end
+for k, fields in pairs(total_sums) do
+  for field, views in pairs(fields) do redis.call('HINCRBY', KEYS[k], field, views) end
 end
 for k in pairs(written) do
   if targets[k][1] == k then redis.call('EXPIRE', KEYS[k], ttl[k]) end
