@@ -36,6 +36,7 @@ def call(article: str, now: float) -> Call:
             *keys.catalog_entry(article),
             keys.inbox(shard),
             keys.draining(shard),
+            *keys.author_entry(article),
             *holders,
             *readers,
         ],
