@@ -177,6 +177,27 @@ def catalog_entry(article: str) -> list[str]:
     return [meta(article), articles(shard), article_themes(shard), theme_counts(shard)]
 
 
+def article_authors(shard: int) -> str:
+    """Hash article -> author slug, for the rollup's author lists."""
+    return f"{_s(shard)}:author"
+
+
+def author_counts(shard: int) -> str:
+    """Hash author -> number of the shard's articles by them."""
+    return f"{_s(shard)}:authors"
+
+
+def author_names(shard: int) -> str:
+    """Hash author -> the name last given with one of the shard's articles by them."""
+    return f"{_s(shard)}:authornames"
+
+
+def author_entry(article: str) -> list[str]:
+    """The author indexes of an article's shard (put_article.lua, delete_article.lua)."""
+    shard = shard_of(article)
+    return [article_authors(shard), author_counts(shard), author_names(shard)]
+
+
 # --- per article (under its shard's tag) ------------------------------------------------------
 def meta(article: str) -> str:
     """Hash of the article's catalog fields."""

@@ -82,7 +82,8 @@ class Rollup:
     ) -> tuple[dict[str, list[tuple[str, int]]], dict[str, float]]:
         """List name -> [(article, window views)], best first, ties by article id: site-wide
         and per theme (the catalog's current theme), read from the top of each window set;
-        and the trending lists (1h views), with each trending article's score.
+        per author (the catalog's current author), and the trending lists (1h views), with each
+        trending article's score.
         An article an editor took out is never listed; one without enough distinct readers
         in a window is not listed in that window's lists."""
         reader = topk.TopReader(
@@ -90,6 +91,8 @@ class Rollup:
             self.settings.ranking_size + snapshot.SPARE_ITEMS,
             await topk.theme_sizes(self.storage),
             await integrity.unranked(self.storage),
+            await topk.author_sizes(self.storage),
+            self.settings.author_ranking_size + snapshot.SPARE_ITEMS,
         )
         gate = integrity.ReaderGate(
             self.storage, self.settings.min_readers, as_of, self.settings.zone
@@ -97,13 +100,15 @@ class Rollup:
         ranked: dict[str, list[tuple[str, int]]] = {}
         for window in LISTED:
             name = window.name
-            top, by_theme = await reader.lists(
+            top, by_theme, by_author = await reader.lists(
                 keys.totals if name == "all" else partial(keys.window, name=name),
                 partial(gate.passing, window),
             )
             ranked[snapshot.list_name(name, None)] = _whole(top)
             for theme, items in by_theme.items():
                 ranked[snapshot.list_name(name, theme)] = _whole(items)
+            for author, items in by_author.items():
+                ranked[snapshot.author_list_name(name, author)] = _whole(items)
         rising, rising_by_theme = await trending.lists(
             self.storage,
             reader,

@@ -140,6 +140,13 @@ class Settings(BaseSettings):
     )
 
     ranking_size: int = Field(100, ge=1, le=1000)
+    author_ranking_size: int = Field(
+        20,
+        ge=1,
+        le=1000,
+        description="items kept per author list (plus 20 spare for exclude): an author's page "
+        "shows a few, and 500 authors' lists of 100 would make each snapshot ~5x larger",
+    )
     event_id_ttl_s: int = Field(86400, ge=60)
     batch_max_events: int = Field(10_000, ge=1)
     batch_max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024)

@@ -51,6 +51,11 @@ def list_name(window: str, theme: str | None) -> str:
     return f"{window}|{theme or ''}"
 
 
+def author_list_name(window: str, author: str) -> str:
+    """Field of an author's list: "@" keeps it apart from a theme's (slugs have no "@")."""
+    return f"{window}|@{author}"
+
+
 def window_of(name: str) -> str:
     """The window of a list (TRENDING for a trending list), from its field name."""
     return name.split("|", 1)[0]
@@ -214,17 +219,17 @@ def render(
     as_of: float | None,
     items: list[bytes],
     previous: float | None = None,
+    author: str | None = None,
 ) -> bytes:
-    """The JSON body of a list: its head, then the items ranked from 1."""
+    """The JSON body of a list: its head (an author's list names its author), then the
+    items ranked from 1."""
     if window == TRENDING:
         window = TRENDING_WINDOW
     ranked = b",".join(b'{"rank":%d,%s' % (n, entry[1:]) for n, entry in enumerate(items, 1))
-    head = orjson.dumps(
-        {
-            "window": window,
-            "theme": theme,
-            "as_of": rfc3339(as_of) if as_of else None,
-            "previous_as_of": rfc3339(previous) if previous else None,
-        }
-    )
+    fields: dict[str, Any] = {"window": window, "theme": theme}
+    if author is not None:
+        fields["author"] = author
+    fields["as_of"] = rfc3339(as_of) if as_of else None
+    fields["previous_as_of"] = rfc3339(previous) if previous else None
+    head = orjson.dumps(fields)
     return head[:-1] + b',"items":[' + ranked + b"]}"

@@ -1,4 +1,4 @@
-"""Catalog and live counts: /v1/articles, /v1/views (GET), /v1/themes."""
+"""Catalog and live counts: /v1/articles, /v1/views (GET), /v1/themes, /v1/authors."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from .schemas import (
     ArticleIn,
     ArticleOut,
     ArticleViews,
+    Authors,
     ManyViews,
     Themes,
 )
@@ -137,3 +138,10 @@ def article_ids(articles: str) -> list[str]:
 async def themes(svc: Svc) -> Response:
     """Themes in the catalog, with their number of articles."""
     return json({"themes": await svc.catalog.themes()})
+
+
+@router.get("/v1/authors", response_model=Authors, responses=schema("storage_unavailable"))
+async def authors(svc: Svc) -> Response:
+    """Authors in the catalog by slug, with their name and number of articles; each has a
+    list at /v1/authors/{author}/popular."""
+    return json({"authors": await svc.catalog.authors()})

@@ -39,6 +39,7 @@ from .schemas import (
 PARAMETERS: dict[str, dict[str, Any]] = {
     "article": {"type": "string", "pattern": ARTICLE_PATTERN},
     "theme": {"type": "string", "pattern": THEME_PATTERN},
+    "author": {"type": "string", "pattern": THEME_PATTERN, "description": "the author's slug"},
     "articles": {
         "type": "string",
         "pattern": f"^{_ID}(,{_ID}){{0,{MAX_IDS - 1}}}$",

@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from .. import validate
-from ..catalog import MAX_IMPORTED, MAX_TITLE, MAX_URL
+from ..catalog import MAX_AUTHOR_NAME, MAX_IMPORTED, MAX_TITLE, MAX_URL
 from ..ingest import MAX_EVENT_ID, MAX_VISITOR
 from ..validate import VISIBLE_PATTERN
 from ..windows import W1H, W24H
@@ -110,6 +110,16 @@ class ArticleIn(BaseModel):
     ranked: bool = Field(
         True, description="false: the article keeps counting but is in no public list"
     )
+    author: str | None = Field(
+        None, pattern=THEME_PATTERN, description="the author's slug, as a theme (author lists)"
+    )
+    author_name: str | None = Field(
+        None,
+        min_length=1,
+        max_length=MAX_AUTHOR_NAME,
+        pattern=VISIBLE_PATTERN,
+        description="how the author is named (GET /v1/authors)",
+    )
 
 
 class ArticleOut(BaseModel):
@@ -120,6 +130,8 @@ class ArticleOut(BaseModel):
     published_at: str | None
     imported_views: int
     ranked: bool
+    author: str | None
+    author_name: str | None
     views: int
     bot_views: int
     automated_views: int
@@ -164,6 +176,20 @@ class Ranking(BaseModel):
         "is old enough yet"
     )
     items: list[RankedItem]
+
+
+class AuthorRanking(Ranking):
+    author: str
+
+
+class AuthorCount(BaseModel):
+    author: str
+    author_name: str | None = Field(description="the name given with one of their articles")
+    articles: int
+
+
+class Authors(BaseModel):
+    authors: list[AuthorCount]
 
 
 class TrendingItem(RankedItem):

@@ -39,6 +39,7 @@ def call(article: str, now: float) -> Call:
             *keys.catalog_entry(article),
             keys.inbox(shard),
             keys.draining(shard),
+            *keys.author_entry(article),
             *holders,
             *readers,
         ],

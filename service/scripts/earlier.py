@@ -11,7 +11,8 @@ from ..windows import DAY, W7D, W24H, W30D, Granularity
 from . import load
 
 SCRIPT = load("earlier", durable=False)
-# ZSCOREs one call makes at most (articles x buckets): each call holds Redis ~1-2 ms.
+# Lookups one call makes at most (articles x buckets): each call holds Redis about a
+# millisecond; and ZMSCORE gets at most this many articles (Lua's unpack has a stack limit).
 MAX_LOOKUPS = 4000
 
 
@@ -41,7 +42,7 @@ def call(shard: int, window: str, as_of: float, articles: Sequence[str]) -> Call
 
 def calls(shard: int, window: str, as_of: float, articles: Sequence[str]) -> list[Call]:
     """As call, in chunks of at most MAX_LOOKUPS lookups each."""
-    chunk = max(1, MAX_LOOKUPS // len(buckets(window, as_of)[1]))
+    chunk = max(1, min(MAX_LOOKUPS // len(buckets(window, as_of)[1]), 1000))
     return [
         call(shard, window, as_of, articles[start : start + chunk])
         for start in range(0, len(articles), chunk)

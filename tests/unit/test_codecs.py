@@ -289,10 +289,13 @@ def test_the_other_calls_keep_their_layout_and_one_slot() -> None:
     assert rate.args == [600, "0.500", (MINUTE + 2) * 60 - NOW, 1, 2, CLIENT.hex(), CLIENT.hex()]
     assert ratelimit.decode([1, 0]) == [True, False]
     put = put_article.call(ARTICLE, "Title", "https://x.example/a1", "war", None, 3)
-    assert put.args == [ARTICLE, "Title", "https://x.example/a1", "war", "", 3, "1"]
-    assert put.keys[-1] == keys.unranked(SHARD) and one_slot(put)
-    hidden = put_article.call(ARTICLE, "Title", "https://x.example/a1", "war", None, 3, False)
-    assert hidden.args[-1] == "0"
+    assert put.args == [ARTICLE, "Title", "https://x.example/a1", "war", "", 3, "1", "", ""]
+    assert put.keys[5] == keys.unranked(SHARD) and one_slot(put)
+    assert put.keys[6:] == keys.author_entry(ARTICLE)
+    hidden = put_article.call(
+        ARTICLE, "Title", "https://x.example/a1", "war", None, 3, False, "ann-lee", "Ann Lee"
+    )
+    assert hidden.args[-3:] == ["0", "ann-lee", "Ann Lee"] and one_slot(hidden)
     hours = hourly.call(ARTICLE, [10, 11])
     assert hours.args == [ARTICLE, 12, 120, 132] and hourly.decode(-1) is None
     assert lease.call("me", "", 5000).keys == [keys.LEADER, keys.EPOCH]
