@@ -73,7 +73,7 @@ async def _batch(storage: Storage, shard: int, ids: list[str], window: Window) -
                 "title": title,
                 "url": url,
                 "theme": theme,
-                "author": author or None,  # present once articles carry authors
+                "author": author or None,  # an article without one: empty (CSV) or null
                 "published_at": published or None,
                 "views": int(totals[n] or 0),
                 "bot_views": int(bots[n] or 0),

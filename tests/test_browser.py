@@ -226,6 +226,7 @@ def test_demo_page_shows_live_counts_lists_and_chart(stack: Stack, tab: Tab) -> 
 
 
 MOVERS_THEME = "movers"
+MOVERS_AUTHOR = "ann-lee"  # wrote m-a and m-b
 MOVER_TITLES = {
     "m-a": "Kyiv metro runs all night over the holidays",
     "m-b": "Storm warning: wind gusts up to 25 m/s expected tonight",
@@ -249,6 +250,8 @@ def movers(stack: Stack) -> None:
             "url": f"https://news.example.com/{article}",
             "published_at": published,
         }
+        if article != "m-c":
+            body |= {"author": MOVERS_AUTHOR, "author_name": "Ann Lee"}
         assert http.put(f"/v1/articles/{article}", json=body, headers=ADMIN).is_success
 
     def views_then_rollup(counts: dict[str, int]) -> str:
@@ -285,10 +288,12 @@ def test_trending_widget_with_arrows_in_uk_and_en(stack: Stack, tab: Tab, movers
             "</viewcount-popular>"
             f'<viewcount-popular id="fresh" {common} published-within="24h"></viewcount-popular>'
             f'<viewcount-popular id="hour" {common} lang="en" count="window"></viewcount-popular>'
+            f'<viewcount-popular id="author" author="{MOVERS_AUTHOR}" window="1h" lang="en" '
+            'count="window"></viewcount-popular>'
         ),
     )
     tab.page.goto(url)
-    for widget in ("uk", "en", "plain", "own", "fresh", "hour"):
+    for widget in ("uk", "en", "plain", "own", "fresh", "hour", "author"):
         tab.page.locator(f"#{widget}[state=ready]").wait_for()
     titles = [MOVER_TITLES[a] for a in ("m-b", "m-a", "m-c")]
     for lang in ("uk", "en"):
@@ -305,6 +310,8 @@ def test_trending_widget_with_arrows_in_uk_and_en(stack: Stack, tab: Tab, movers
     assert tab.texts("#own [part=link]") == [MOVER_TITLES["m-a"], MOVER_TITLES["m-c"]]
     assert tab.texts("#fresh [part=link]") == [MOVER_TITLES["m-b"], MOVER_TITLES["m-a"]]
     assert tab.texts("#hour [part=count]") == ["400 views", "30 views", "25 views"]
+    assert tab.texts("#author [part=link]") == [MOVER_TITLES["m-b"], MOVER_TITLES["m-a"]]
+    assert tab.texts("#author [part=count]") == ["400 views", "30 views"]
     OUTPUT.mkdir(exist_ok=True)
     tab.page.screenshot(path=OUTPUT / "trending-widgets.png", full_page=True)
     assert tab.errors == [] and tab.csp == []

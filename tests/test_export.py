@@ -51,9 +51,10 @@ async def catalog_rows(client: httpx.AsyncClient) -> dict[str, dict[str, Any]]:
 async def fill(client: httpx.AsyncClient) -> None:
     for n, (article, title) in enumerate(TITLES.items()):
         published = None if article == "comma" else f"2026-11-2{n}T09:35:00Z"
+        author = {"author": "olena-kovalenko", "author_name": "Олена Коваленко"} if n % 2 else {}
         await put_article(
             client, article, theme="war" if n % 2 else "economy", title=title,
-            published_at=published, imported_views=100 * n,
+            published_at=published, imported_views=100 * n, **author,
         )  # fmt: skip
         events = [{"article": article, "visitor": f"v{m}"} for m in range(n + 1)]
         response = await client.post("/v1/views/batch", json={"events": events}, headers=ADMIN)
@@ -80,11 +81,12 @@ async def test_csv_rows_match_the_catalog(client: httpx.AsyncClient) -> None:
     for article, want in expected.items():
         row = got[article]
         assert row["title"] == TITLES[article]  # commas, quotes, line breaks, Cyrillic intact
-        for column in ("url", "theme", "published_at"):
+        for column in ("url", "theme", "author", "published_at"):
             assert row[column] == (want[column] or ""), (article, column)
-        assert row["author"] == ""  # no author in the catalog yet
         for column in ("views", "bot_views", "automated_views"):
             assert int(row[column]) == want[column], (article, column)
+    authored = {article for article, row in got.items() if row["author"] == "olena-kovalenko"}
+    assert authored == {"quotes", "cyrillic"}
     windowed = {article: int(row["window_views"]) for article, row in got.items()}
     assert windowed == {"comma": 1, "quotes": 2, "newline": 3, "cyrillic": 4, "all-of-it": 5}
     assert int(got["newline"]["views"]) == 200 + 3 + 1  # imported, merged, and the late one
@@ -103,8 +105,7 @@ async def test_ndjson_parses_back(client: httpx.AsyncClient) -> None:
     for article, row in rows.items():
         assert tuple(row) == export.COLUMNS
         assert {c: row[c] for c in export.COLUMNS if c != "window_views"} == {
-            **{c: v for c, v in expected[article].items() if c != "window_views"},
-            "author": None,
+            c: v for c, v in expected[article].items() if c != "window_views"
         }
     assert set(rows) == set(TITLES)
     # `all`: the totals as the rollup saw them (the late view came after it).
