@@ -369,6 +369,10 @@ def test_demo_page_lists_trending_today_and_movers(stack: Stack, tab: Tab, mover
     page.locator("#chart-7d svg rect.bar").first.wait_for(state="attached")
     assert page.locator("#chart-7d rect.bar").count() == 7
     page.locator("#movers li").first.wait_for()
+    # More by the article's author (every third demo headline is hers), without this one.
+    page.locator("#by-author[state=ready] [part=item]").first.wait_for()
+    by_her = {HEADLINES[n][1] for n in range(3, len(HEADLINES), 3)}
+    assert set(tab.texts("#by-author [part=link]")) == by_her
     assert page.locator("#movers li").count() <= 5
     page.wait_for_load_state("networkidle")
     OUTPUT.mkdir(exist_ok=True)

@@ -33,6 +33,7 @@ class Story:
     published_at: str | None
     body: str  # paragraphs separated by blank lines; "## " starts a subheading
     author: str
+    author_slug: str = ""  # the catalog's author: the page's "More by" list
 
 
 @lru_cache(maxsize=512)
@@ -66,6 +67,7 @@ def demo_page(story: Story, related: Story | None, lang: str, origin: str) -> by
         body=_paragraphs(story.body),
         related=_related(related, lang) if related else "",
         author=escape(story.author),
+        by_author=_by_author(story, lang),
         author_initials=escape(_initials(story.author)),
         lang_links=_lang_links(lang),
         snippet=escape(_snippet(origin, story, lang)),
@@ -110,6 +112,20 @@ def _related(story: Story, lang: str) -> str:
         f"{escape(_dateline(story.published_at))}</time> • "
         f'<viewcount-views article="{article}" lang="{lang}"></viewcount-views></span>\n'
         "    </aside>"
+    )
+
+
+def _by_author(story: Story, lang: str) -> str:
+    """The author's own popular list, without this article; nothing for an unsigned one."""
+    if not story.author_slug:
+        return ""
+    slug = escape(story.author_slug)
+    return (
+        '    <section class="by-author" aria-labelledby="by-author-title">\n'
+        f'      <h2 id="by-author-title">More by {escape(story.author)}</h2>\n'
+        f'      <viewcount-popular id="by-author" author="{slug}" window="30d" limit="4" '
+        f'lang="{lang}" link="/news/{{article}}?lang={lang}" exclude-current></viewcount-popular>\n'
+        "    </section>"
     )
 
 

@@ -137,7 +137,8 @@ async def stats(svc: Svc) -> Response:
 async def front_page(request: Request) -> Response:
     """The demo news page of the first demo article; it needs no Redis to load."""
     article, title, theme, published, _views = HEADLINES[0]
-    story = Story(article, title, theme, published, text("demo-article.txt"), byline(0)[1])
+    slug, name = byline(0)
+    story = Story(article, title, theme, published, text("demo-article.txt"), name, slug)
     return _page(request, story, _page_lang(request))
 
 
@@ -158,7 +159,10 @@ async def news_page(article: str, svc: Svc, request: Request) -> Response:
         )
     body = text("demo-article.txt") if article == HEADLINES[0][0] else GENERIC_BODY
     author = entry["author_name"] or "viewcount newsroom"
-    story = Story(article, entry["title"], entry["theme"], entry["published_at"], body, author)
+    story = Story(
+        article, entry["title"], entry["theme"], entry["published_at"], body, author,
+        entry["author"] or "",
+    )  # fmt: skip
     return _page(request, story, _page_lang(request))
 
 
