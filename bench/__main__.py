@@ -93,6 +93,16 @@ def main() -> None:
     rollup.add_argument("--themes", type=int, default=50)
     rollup.add_argument("--views", type=int, default=10_000_000)
     rollup.add_argument("--rollups", type=int, default=3, help="timed rollups in a row")
+    rollup.add_argument("--authors", type=int, default=500, help="0: articles have no author")
+    rollup.add_argument(
+        "--movement-s",
+        type=float,
+        default=2.0,
+        help="VIEWCOUNT_MOVEMENT_S of the timed rollups, and the pause between them",
+    )
+    rollup.add_argument(
+        "--no-beacons", action="store_true", help="only the rollups: no beacon p99 under load"
+    )
     rollup.set_defaults(run=_rollup)
     sub.add_parser("transport", help="one round trip: lean transport vs redis-py").set_defaults(
         run=_transport

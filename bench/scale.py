@@ -1,9 +1,11 @@
 """`python -m bench rollup`: the rollup at scale, and what it costs the beacons meanwhile.
 
-Seeds 100,000 articles over 50 themes with 10 million views over the last 7 days (bench/seed.py),
-then measures: one full rollup (target 2 s), the slowest Redis command during it (SLOWLOG,
-target 50 ms), beacon p99 while rollups run back to back against p99 at rest (target 3x), and
-Redis memory per article.
+Seeds 100,000 articles over 50 themes and 500 authors with 10 million views over the last 7
+days (bench/seed.py), then measures: one full rollup with every list on (popular, themes,
+authors, today, trending, movement: rollups MOVEMENT_S apart, so each compares with the one
+before; target 2 s), the slowest Redis command during it (SLOWLOG, target 20 ms), the size of
+the snapshot and the rank checkpoints, beacon p99 while rollups run back to back against p99
+at rest (target 3x), and Redis memory per article.
 """
 
 from __future__ import annotations
@@ -40,31 +42,39 @@ PACED = wrk.Load("beacon", connections=32, delay_ms=10)  # ~3k beacons/s, below 
 LOAD_S = 8
 
 
-def _settings(url: str) -> Settings:
-    return Settings(redis_url=url, log_json=False, log_level="warning")
+def _settings(url: str, movement_s: float) -> Settings:
+    return Settings(redis_url=url, log_json=False, log_level="warning", movement_s=movement_s)
 
 
-async def _rollup(url: str) -> tuple[int, bool]:
-    store = connect(_settings(url))
+async def _rollup(url: str, movement_s: float) -> tuple[int, bool, int]:
+    settings = _settings(url, movement_s)
+    store = connect(settings)
     try:
-        result = await Rollup(store, _settings(url), SystemClock()).run()
+        result = await Rollup(store, settings, SystemClock()).run()
     finally:
         await store.close()
-    return result.duration_ms, result.published
+    return result.duration_ms, result.published, result.generation
 
 
-def timed_rollup(client: redis.Redis, url: str) -> dict[str, Any]:
-    """One rollup: its duration and the slowest command Redis ran meanwhile."""
+def timed_rollup(client: redis.Redis, url: str, movement_s: float) -> dict[str, Any]:
+    """One rollup: its duration, the slowest command Redis ran meanwhile, and the size of
+    what it wrote (the snapshot; the rank checkpoints movement keeps)."""
     client.slowlog_reset()
-    duration_ms, published = asyncio.run(_rollup(url))
+    duration_ms, published, generation = asyncio.run(_rollup(url, movement_s))
     slow = client.slowlog_get(100_000)
     worst = max(slow, key=lambda e: e["duration"], default=None)
+    snapshot_key = keys.snapshot(generation)
+    checkpoints = [key for key in client.scan_iter(match=f"{keys.RANK}:ranks:*", count=1000)]
     return {
         "duration_ms": duration_ms,
         "published": published,
         "slowlog_max_ms": worst["duration"] / 1000 if worst else 0.0,
         "slowest_command": _command(worst) if worst else "",
         "commands_over_1ms": len(slow),
+        "snapshot_lists": client.hlen(snapshot_key),
+        "snapshot_bytes": client.memory_usage(snapshot_key, samples=0) or 0,
+        "checkpoints": len(checkpoints),
+        "checkpoint_bytes": sum(client.memory_usage(k, samples=0) or 0 for k in checkpoints),
     }
 
 
@@ -134,7 +144,8 @@ def beacon_p99(port: int, articles: int, url: str, rollups_nice: int | None) -> 
 def main(args: argparse.Namespace, log: Any) -> None:
     started = time.monotonic()
     log(
-        f"bench rollup: {args.articles:,} articles over {args.themes} themes, {args.views:,} "
+        f"bench rollup: {args.articles:,} articles over {args.themes} themes and "
+        f"{args.authors} authors, {args.views:,} "
         "views over the last 7 days (Zipf s=1), written straight to a private redis-server "
         "(appendonly no): the catalog through its script, the views as buckets, the "
         "windows by the service's own maintenance (bench/seed.py)"
@@ -146,7 +157,7 @@ def main(args: argparse.Namespace, log: Any) -> None:
         now = time.time()
         shards, per_article = seed.build(args.articles, args.views, now)
         built = time.monotonic()
-        asyncio.run(seed.write_catalog(url, args.articles, args.themes))
+        asyncio.run(seed.write_catalog(url, args.articles, args.themes, args.authors))
         seed.write_counters(client, shards, now)
         asyncio.run(seed.slide_windows(url, now))
         seed.write_readers(client, shards, now)
@@ -182,16 +193,22 @@ def main(args: argparse.Namespace, log: Any) -> None:
         client.config_set("slowlog-log-slower-than", SLOWLOG_US)
         client.config_set("slowlog-max-len", 100_000)
         record["rollups"] = []
+        record["authors"], record["movement_s"] = args.authors, args.movement_s
         for n in range(args.rollups):
-            result = timed_rollup(client, url)
+            if n:  # the next rollup has a checkpoint MOVEMENT_S old to compare with
+                time.sleep(args.movement_s)
+            result = timed_rollup(client, url, args.movement_s)
             record["rollups"].append(result)
             log(
                 f"rollup {n + 1}: {result['duration_ms']:,} ms (target ≤ 2,000), slowest "
-                f"command {result['slowlog_max_ms']:.1f} ms (target ≤ 50): "
-                f"{result['slowest_command']}; {result['commands_over_1ms']} commands ≥ 1 ms"
+                f"command {result['slowlog_max_ms']:.1f} ms (target ≤ 20): "
+                f"{result['slowest_command']}; {result['commands_over_1ms']} commands ≥ 1 ms; "
+                f"snapshot {result['snapshot_lists']:,} lists, "
+                f"{result['snapshot_bytes'] / 2**20:.1f} MiB; {result['checkpoints']} rank "
+                f"checkpoints, {result['checkpoint_bytes'] / 2**20:.1f} MiB"
             )
         entries = fill_inboxes(client, per_article, time.time(), INBOX_VIEWS)
-        result = timed_rollup(client, url)
+        result = timed_rollup(client, url, args.movement_s)
         record["rollup_full_inbox"] = {"views": INBOX_VIEWS, "entries": entries, **result}
         log(
             f"rollup after one interval of {INBOX_VIEWS:,} beacon views ({entries:,} inbox "
@@ -199,6 +216,10 @@ def main(args: argparse.Namespace, log: Any) -> None:
             f"{result['slowlog_max_ms']:.1f} ms: {result['slowest_command']}; "
             f"{result['commands_over_1ms']} commands ≥ 1 ms"
         )
+        if args.no_beacons:
+            client.close()
+            _save(record, log, started)
+            return
         env = service_env(url)
         with procs.uvicorn(SERVICE, 1, env, factory=True) as port:
             beacon_p99(port, args.articles, url, None)  # warm up
@@ -226,6 +247,10 @@ def main(args: argparse.Namespace, log: Any) -> None:
             "back to back in a process of their own, as the scheduler runs them"
         )
         client.close()
+    _save(record, log, started)
+
+
+def _save(record: dict[str, Any], log: Any, started: float) -> None:
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / time.strftime("rollup-%Y%m%d-%H%M%S.json")
     path.write_text(json.dumps(record, indent=2))

@@ -109,14 +109,17 @@ def _zadd_chunks(pipe: Any, key: str, scores: dict[str, int]) -> None:
         pipe.zadd(key, dict(items[start : start + CHUNK]))
 
 
-async def write_catalog(url: str, articles: int, themes: int) -> None:
-    """Every article through put_article.lua (its codec), 2,000 calls per round trip."""
+async def write_catalog(url: str, articles: int, themes: int, authors: int = 0) -> None:
+    """Every article through put_article.lua (its codec), 2,000 calls per round trip; with
+    ``authors``, article n is by author n mod authors (so each author writes on one beat)."""
     storage = connect(Settings(redis_url=url, log_json=False))
     try:
         calls = [
             put_article.call(
                 article_id(n), f"Story number {n}", f"https://news.example/{n}",
-                f"theme-{n % themes}", None, 0,
+                f"theme-{n % themes}", None, 0, True,
+                f"author-{n % authors}" if authors else None,
+                f"Author {n % authors}" if authors else None,
             )
             for n in range(articles)
         ]  # fmt: skip

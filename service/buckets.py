@@ -15,12 +15,17 @@ from datetime import UTC, tzinfo
 from . import keys
 from .scripts import advance, merge
 from .storage import Storage, ops
+from .windows import DAY, LAST_WINDOW
+
+# Days of buckets past the kept span that each rollup deletes: rollups missed for this long
+# leave older ones to their TTL.
+STALE_DAYS = 3
 
 
 async def maintain(storage: Storage, as_of: float, zone: tzinfo = UTC) -> None:
     """Merge every shard's inbox, then slide every window to ``as_of`` (the daily one to
     its day in ``zone``)."""
-    await asyncio.gather(*(_merge(storage, shard, as_of) for shard in range(keys.SHARDS)))
+    await asyncio.gather(*(_merge(storage, shard, as_of, zone) for shard in range(keys.SHARDS)))
     starts = await storage.execute(
         [ops.hgetall(keys.window_starts(shard)) for shard in range(keys.SHARDS)]
     )
@@ -30,14 +35,25 @@ async def maintain(storage: Storage, as_of: float, zone: tzinfo = UTC) -> None:
             for shard, held in enumerate(starts)
         )
     )
+    await storage.execute(
+        [ops.unlink(*stale) for shard in range(keys.SHARDS) if (stale := _outlived(shard, as_of))]
+    )
 
 
-async def _merge(storage: Storage, shard: int, as_of: float) -> None:
+def _outlived(shard: int, as_of: float) -> list[str]:
+    """Day buckets the window before the 30d window has left too (previous_window_views)."""
+    window = LAST_WINDOW[DAY.name]
+    assert window.span_s is not None
+    oldest_kept = window.first_bucket(as_of) - window.span_s // DAY.bucket_s
+    return [keys.bucket(shard, DAY.name, i) for i in range(oldest_kept - STALE_DAYS, oldest_kept)]
+
+
+async def _merge(storage: Storage, shard: int, as_of: float, zone: tzinfo) -> None:
     draining, claimed = keys.draining(shard), False
     while True:
         members = await storage.one(ops.zrange(draining, 0, merge.CHUNK - 1))
         if members:
-            await storage.run(merge.call(shard, members, as_of))
+            await storage.run(merge.call(shard, members, as_of, zone))
             continue
         if claimed:
             return

@@ -18,7 +18,11 @@ from .validate import has_visible, is_theme
 MAX_TITLE = 300
 MAX_URL = 2048
 MAX_IMPORTED = 2**53 - 1  # counts stay exact in JSON and Lua numbers
-META_FIELDS = ("title", "url", "theme", "published_at", "imported_views", "ranked")
+MAX_AUTHOR_NAME = 100
+META_FIELDS = (
+    *("title", "url", "theme", "published_at", "imported_views", "ranked"),
+    *("author", "author_name"),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +34,8 @@ class Article:
     published_at: str | None
     imported_views: int
     ranked: bool = True  # False: counted, but in no public list
+    author: str | None = None  # a slug, as a theme is
+    author_name: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -40,6 +46,8 @@ class Article:
             "published_at": self.published_at,
             "imported_views": self.imported_views,
             "ranked": self.ranked,
+            "author": self.author,
+            "author_name": self.author_name,
         }
 
 
@@ -76,7 +84,32 @@ def article_from_fields(article_id: str, fields: object) -> Article:
     ranked = fields.get("ranked", True)
     if not isinstance(ranked, bool):
         raise InvalidField("ranked: true or false")
-    return Article(article_id, title, url, theme, published, imported, ranked)  # type: ignore[arg-type]
+    author, author_name = _author_fields(fields)
+    return Article(
+        article_id,
+        title,
+        url,
+        theme,  # type: ignore[arg-type]
+        published,
+        imported,
+        ranked,
+        author,
+        author_name,
+    )
+
+
+def _author_fields(fields: dict[str, Any]) -> tuple[str | None, str | None]:
+    """``author`` (a slug) and ``author_name`` (1-100 characters; the name the author list
+    shows, kept on the article alone when it has no author)."""
+    author = fields.get("author")
+    if author is not None and not is_theme(author):
+        raise InvalidField("author: 1-64 characters from a-z 0-9 - (a slug, as a theme)")
+    name = fields.get("author_name")
+    if name is None:
+        return author, None
+    if not isinstance(name, str) or not 1 <= len(name) <= MAX_AUTHOR_NAME or not has_visible(name):
+        raise InvalidField(f"author_name: a string of 1-{MAX_AUTHOR_NAME} characters")
+    return author, name
 
 
 def _is_http_url(url: str) -> bool:
@@ -108,6 +141,8 @@ class Catalog:
             article.published_at,
             article.imported_views,
             article.ranked,
+            article.author,
+            article.author_name,
         )
         return put_article.decode(await self.storage.run(call))
 
@@ -130,6 +165,8 @@ class Catalog:
             "published_at": fields["published_at"] or None,
             "imported_views": int(fields["imported_views"] or 0),
             "ranked": fields["ranked"] != "0",  # articles written before the field: ranked
+            "author": fields["author"] or None,
+            "author_name": fields["author_name"] or None,
         }
 
     async def meta(self, article_ids: list[str]) -> list[dict[str, str | None] | None]:
@@ -151,3 +188,27 @@ class Catalog:
             for theme, count in counts.items():
                 totals[theme] += int(count)
         return [{"theme": t, "articles": n} for t, n in sorted(totals.items()) if n > 0]
+
+    async def authors(self) -> list[dict[str, Any]]:
+        """Every author that has articles, with their name and how many, by slug."""
+        replies = await self.storage.execute(
+            [
+                op
+                for shard in range(keys.SHARDS)
+                for op in (
+                    ops.hgetall(keys.author_counts(shard)),
+                    ops.hgetall(keys.author_names(shard)),
+                )
+            ]
+        )
+        totals: dict[str, int] = defaultdict(int)
+        names: dict[str, str] = {}
+        for counts, named in zip(replies[::2], replies[1::2], strict=True):
+            for author, count in counts.items():
+                totals[author] += int(count)
+            names.update(named)
+        return [
+            {"author": a, "author_name": names.get(a), "articles": n}
+            for a, n in sorted(totals.items())
+            if n > 0
+        ]

@@ -96,13 +96,29 @@ HEADLINES = [
 ]
 
 
+# The demo's bylines (author slug, name), by headline in turn: GET /v1/authors and the author
+# lists have something to show, and the front page names the first headline's author.
+AUTHORS = [
+    ("lilia-podolyak", "Lilia Podolyak"),
+    ("oleh-marchenko", "Oleh Marchenko"),
+    ("anna-kovalenko", "Anna Kovalenko"),
+]
+
+
+def byline(index: int) -> tuple[str, str]:
+    """The author of the index-th headline."""
+    return AUTHORS[index % len(AUTHORS)]
+
+
 async def load(storage: Storage, settings: Settings, clock: Clock, *, seed: int = 7) -> int:
     """Put the demo articles; the first time, spread views over the last day. Then roll up."""
     catalog = Catalog(storage, clock)
     created = False
-    for article_id, title, theme, published, shown in HEADLINES:
+    for n, (article_id, title, theme, published, shown) in enumerate(HEADLINES):
+        url = f"{SITE}/news/{article_id}"
+        author, name = byline(n)
         created |= await catalog.put(
-            Article(article_id, title, f"{SITE}/news/{article_id}", theme, published, shown)
+            Article(article_id, title, url, theme, published, shown, True, author, name)
         )
     if not created:  # a restart keeps the counts it had
         await Rollup(storage, settings, clock).run()
@@ -113,6 +129,9 @@ async def load(storage: Storage, settings: Settings, clock: Clock, *, seed: int 
     for rank, (article_id, *_rest) in enumerate(HEADLINES):
         for _ in range(rng.randint(20, 400) // (rank // 3 + 1)):
             views.append(View(article_id, now - rng.uniform(0, 86400), dedupe=False))
+    # A story breaking in the last half hour, and a second one picking up: "Trending now".
+    for article_id, burst in ((HEADLINES[7][0], 60), (HEADLINES[9][0], 35)):
+        views += [View(article_id, now - rng.uniform(0, 1800), dedupe=False) for _ in range(burst)]
     await Committer(storage, settings, clock).submit_many(views)
     await Rollup(storage, settings, clock).run()
     return len(views)

@@ -100,6 +100,21 @@ def inbox_m5(member: str) -> int:
     return int(member.split("|", 1)[0])
 
 
+def day_views(shard: int, day: int) -> str:
+    """Sorted set article -> views on one local day (VIEWCOUNT_TIMEZONE; windows.local_day):
+    an article's daily series."""
+    return f"{_s(shard)}:ld:{day}"
+
+
+def series(shard: int, period: str, index: int) -> str:
+    """Hash SERIES_SITE or theme -> the shard's views in one UTC hour ("h") or one local day
+    ("ld"): the site's and each theme's series."""
+    return f"{_s(shard)}:ser:{period}:{index}"
+
+
+SERIES_SITE = "*"  # the field of every view in a series hash (themes are slugs: no "*")
+
+
 def window(shard: int, name: str) -> str:
     """Sorted set article -> views inside a sliding window, kept incrementally."""
     return f"{_s(shard)}:win:{name}"
@@ -173,10 +188,37 @@ def catalog_entry(article: str) -> list[str]:
     return [meta(article), articles(shard), article_themes(shard), theme_counts(shard)]
 
 
+def article_authors(shard: int) -> str:
+    """Hash article -> author slug, for the rollup's author lists."""
+    return f"{_s(shard)}:author"
+
+
+def author_counts(shard: int) -> str:
+    """Hash author -> number of the shard's articles by them."""
+    return f"{_s(shard)}:authors"
+
+
+def author_names(shard: int) -> str:
+    """Hash author -> the name last given with one of the shard's articles by them."""
+    return f"{_s(shard)}:authornames"
+
+
+def author_entry(article: str) -> list[str]:
+    """The author indexes of an article's shard (put_article.lua, delete_article.lua)."""
+    shard = shard_of(article)
+    return [article_authors(shard), author_counts(shard), author_names(shard)]
+
+
 # --- per article (under its shard's tag) ------------------------------------------------------
 def meta(article: str) -> str:
     """Hash of the article's catalog fields."""
-    return f"{_s(shard_of(article))}:a:{article}"
+    return meta_in(shard_of(article), article)
+
+
+def meta_in(shard: int, article: str) -> str:
+    """meta() of an article whose shard is known: a walk over the whole catalog (the export)
+    would otherwise fill shard_of's cache, kept for the beacons' hot ids, with every id."""
+    return f"{_s(shard)}:a:{article}"
 
 
 def readers(article: str, day: int) -> str:
@@ -268,6 +310,15 @@ TOMBSTONES = f"{RANK}:deleted"
 def snapshot(generation: int) -> str:
     """Hash list-name -> pre-serialised items of one ranking snapshot."""
     return f"{RANK}:snap:{generation}"
+
+
+CHECKPOINTS = f"{RANK}:checkpoints"  # sorted set generation -> as_of of the rank checkpoints
+
+
+def checkpoint(generation: str) -> str:
+    """Hash list-name -> comma-separated article ids, in rank order, of a published snapshot:
+    what a later rollup's previous_rank compares with."""
+    return f"{RANK}:ranks:{generation}"
 
 
 def salt(day: int) -> str:

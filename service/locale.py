@@ -19,6 +19,17 @@ LABELS: dict[str, dict[str, str]] = {
     "es": {"one": "visita", "many": "de visitas", "other": "visitas"},
 }
 LANGS = tuple(LABELS)
+
+# A list item's movement since the list of VIEWCOUNT_MOVEMENT_S before (widget.js, `movement`):
+# "new" when it was not listed then; "up"/"down" read aloud beside the arrow, {n} the places.
+MOVEMENT: dict[str, dict[str, str]] = {
+    "en": {"new": "new", "up": "up {n}", "down": "down {n}"},
+    "uk": {"new": "нове", "up": "вище на {n}", "down": "нижче на {n}"},
+    "de": {"new": "neu", "up": "{n} höher", "down": "{n} tiefer"},
+    "fr": {"new": "nouveau", "up": "monte de {n}", "down": "descend de {n}"},
+    "pl": {"new": "nowe", "up": "w górę o {n}", "down": "w dół o {n}"},
+    "es": {"new": "nuevo", "up": "sube {n}", "down": "baja {n}"},
+}
 DEFAULT_LANG = "en"
 
 # CLDR group separator and minimumGroupingDigits (pl and es leave 4-digit numbers ungrouped).

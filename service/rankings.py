@@ -33,7 +33,9 @@ class _Cached:
     raw: dict[str, str] = field(default_factory=dict)  # list name -> JSON as the rollup wrote it
     deleted: frozenset[str] = frozenset()  # tombstones: left out of every list
     lists: dict[str, list[snapshot.Entry]] = field(default_factory=dict)  # items without rank
-    bodies: dict[tuple[str, str | None, int, Filters], bytes] = field(default_factory=dict)
+    bodies: dict[tuple[str, str | None, int, Filters, str | None], bytes] = field(
+        default_factory=dict
+    )
     answers: dict[bytes, Any] = field(default_factory=dict)  # fast path: query -> answer
 
     @property
@@ -72,20 +74,31 @@ class Rankings:
         return answers
 
     def body(
-        self, window: str, theme: str | None, limit: int, filters: Filters = NO_FILTERS
+        self,
+        window: str,
+        theme: str | None,
+        limit: int,
+        filters: Filters = NO_FILTERS,
+        author: str | None = None,
     ) -> tuple[str, bytes]:
-        """ETag and JSON body of one list, built once per snapshot, limit and filters, from
-        memory alone: the snapshot keeps MAX_EXCLUDE spare items, so a list that leaves some
-        out is still filled to ``limit``."""
+        """ETag and JSON body of one list (an author's when ``author`` is given), built once
+        per snapshot, limit and filters, from memory alone: the snapshot keeps MAX_EXCLUDE
+        spare items, so a list that leaves some out is still filled to ``limit``."""
         cached = self._cached
-        cache_key = (window, theme, limit, filters)
+        cache_key = (window, theme, limit, filters, author)
         body = cached.bodies.get(cache_key)
         if body is None:
-            entries = cached.items(snapshot.list_name(window, theme))
+            name = (
+                snapshot.author_list_name(window, author)
+                if author is not None
+                else snapshot.list_name(window, theme)
+            )
+            entries = cached.items(name)
             if filters is not NO_FILTERS:
                 entries = _filtered(entries, filters, cached.current.as_of)
             items = [entry.json for entry in entries[:limit]]
-            body = snapshot.render(window, theme, cached.current.as_of, items)
+            previous = snapshot.previous_as_of(cached.raw)
+            body = snapshot.render(window, theme, cached.current.as_of, items, previous, author)
             if len(cached.bodies) < _CACHE_LIMIT:
                 cached.bodies[cache_key] = body
         return cached.etag, body

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from . import buckets, integrity, keys, snapshot, topk, trending
+from . import buckets, integrity, keys, movement, snapshot, topk, trending
 from .catalog import Catalog
 from .clock import Clock
 from .settings import Settings
@@ -49,9 +49,19 @@ class Rollup:
         await buckets.maintain(self.storage, as_of, self.settings.zone)
         await integrity.fold_samples(self.storage, as_of, self.settings.min_readers)
         ranked, scores = await self._rank(as_of)
-        items = await self._items(ranked, scores)
-        generation = await snapshot.write(self.storage, items, self._grace_s)
+        held = await movement.checkpoints(self.storage)
+        previous = await movement.previous(self.storage, held, as_of, self.settings.movement_s)
+        earlier = await movement.previous_views(self.storage, _by_window(ranked), as_of)
+        items = await self._items(ranked, scores, previous, earlier)
+        generation = await snapshot.write(self.storage, items, self._grace_s, previous.as_of)
         published = await self._publish(lease_token, generation, as_of)
+        if published:  # only what readers saw is compared with later
+            shown = {
+                name: [entry["article"] for entry in entries] for name, entries in items.items()
+            }
+            await movement.record(
+                self.storage, held, generation, as_of, shown, self.settings.movement_s
+            )
         duration_ms = int((time.monotonic() - started) * 1000)
         log.info(
             "rollup",
@@ -72,7 +82,8 @@ class Rollup:
     ) -> tuple[dict[str, list[tuple[str, int]]], dict[str, float]]:
         """List name -> [(article, window views)], best first, ties by article id: site-wide
         and per theme (the catalog's current theme), read from the top of each window set;
-        and the trending lists (1h views), with each trending article's score.
+        per author (the catalog's current author), and the trending lists (1h views), with each
+        trending article's score.
         An article an editor took out is never listed; one without enough distinct readers
         in a window is not listed in that window's lists."""
         reader = topk.TopReader(
@@ -80,6 +91,8 @@ class Rollup:
             self.settings.ranking_size + snapshot.SPARE_ITEMS,
             await topk.theme_sizes(self.storage),
             await integrity.unranked(self.storage),
+            await topk.author_sizes(self.storage),
+            self.settings.author_ranking_size + snapshot.SPARE_ITEMS,
         )
         gate = integrity.ReaderGate(
             self.storage, self.settings.min_readers, as_of, self.settings.zone
@@ -87,13 +100,15 @@ class Rollup:
         ranked: dict[str, list[tuple[str, int]]] = {}
         for window in LISTED:
             name = window.name
-            top, by_theme = await reader.lists(
+            top, by_theme, by_author = await reader.lists(
                 keys.totals if name == "all" else partial(keys.window, name=name),
                 partial(gate.passing, window),
             )
             ranked[snapshot.list_name(name, None)] = _whole(top)
             for theme, items in by_theme.items():
                 ranked[snapshot.list_name(name, theme)] = _whole(items)
+            for author, items in by_author.items():
+                ranked[snapshot.author_list_name(name, author)] = _whole(items)
         rising, rising_by_theme = await trending.lists(
             self.storage,
             reader,
@@ -112,9 +127,14 @@ class Rollup:
         return ranked, scores
 
     async def _items(
-        self, ranked: dict[str, list[tuple[str, int]]], scores: dict[str, float]
+        self,
+        ranked: dict[str, list[tuple[str, int]]],
+        scores: dict[str, float],
+        previous: movement.Previous,
+        earlier: dict[str, dict[str, int]],
     ) -> dict[str, list[dict[str, Any]]]:
-        """The ranked lists with each article's catalog fields and all-time total."""
+        """The ranked lists with each article's catalog fields, all-time total, rank in the
+        previous lists and (24h, 7d, 30d lists) views in the window before."""
         listed = sorted({article for items in ranked.values() for article, _ in items})
         meta: dict[str, Any] = {}
         for start in range(0, len(listed), META_CHUNK):
@@ -122,20 +142,31 @@ class Rollup:
             meta.update(zip(chunk, await self.catalog.meta(chunk), strict=True))
         totals = await topk.scores(self.storage, listed)
         trending_prefix = snapshot.list_name(snapshot.TRENDING, None)
-        return {
-            name: [
+        lists: dict[str, list[dict[str, Any]]] = {}
+        for name, items in ranked.items():
+            before = earlier.get(snapshot.window_of(name))
+            lists[name] = [
                 snapshot.item(
                     article,
                     meta[article],
                     window_views,
                     int(totals.get(article, 0)),
                     scores[article] if name.startswith(trending_prefix) else None,
+                    previous.rank(name, article),
+                    None if before is None else before.get(article, 0),
                 )
                 for article, window_views in items
                 if meta[article] is not None  # deleted while we ranked
             ]
-            for name, items in ranked.items()
-        }
+        return lists
+
+
+def _by_window(ranked: dict[str, list[tuple[str, int]]]) -> dict[str, set[str]]:
+    """Window -> every article listed in one of its lists."""
+    listed: dict[str, set[str]] = {}
+    for name, items in ranked.items():
+        listed.setdefault(snapshot.window_of(name), set()).update(a for a, _ in items)
+    return listed
 
 
 def _whole(items: list[tuple[str, float]]) -> list[tuple[str, int]]:

@@ -107,6 +107,12 @@ class Settings(BaseSettings):
         description="the part of a User-Agent bot detection reads; a longer one is automated",
     )
     data_dir: Path = Field(default_factory=_default_data_dir)
+    movement_s: float = Field(
+        3600.0,
+        ge=1,
+        description="list items carry previous_rank, their rank in the same list as published at "
+        "least this long before",
+    )
     trending_prior_views: float = Field(
         10.0,
         gt=0,
@@ -123,10 +129,24 @@ class Settings(BaseSettings):
     timezone: str = Field(
         "UTC",
         description="an IANA time zone name (Europe/Kyiv): the `today` window starts at its "
-        "local midnight",
+        "local midnight, and the time series' days are its local days",
+    )
+    export_batch: int = Field(
+        500,
+        ge=1,
+        le=10_000,
+        description="articles the export reads from Redis per round trip (and holds in "
+        "memory at once)",
     )
 
     ranking_size: int = Field(100, ge=1, le=1000)
+    author_ranking_size: int = Field(
+        20,
+        ge=1,
+        le=1000,
+        description="items kept per author list (plus 20 spare for exclude): an author's page "
+        "shows a few, and 500 authors' lists of 100 would make each snapshot ~5x larger",
+    )
     event_id_ttl_s: int = Field(86400, ge=60)
     batch_max_events: int = Field(10_000, ge=1)
     batch_max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024)

@@ -9,7 +9,10 @@ out of every list until the next snapshot no longer has them.
 Format 1 (written since the first release; a snapshot without ``_format`` is format 1): each
 item is {"article", "title", "url", "theme", "published_at", "window_views", "views"}, and an
 item of a trending list (``trending|theme``) also has "score". Lists hold RANKING_SIZE +
-SPARE_ITEMS items (RANKING_SIZE before filters came).
+SPARE_ITEMS items (RANKING_SIZE before filters came). Since movement (issue 13) every item also
+has "previous_rank", an item of a 24h, 7d or 30d list "previous_window_views", and the hash a
+``_previous_as_of`` field; these only add to format 1 (a reader of the release before ignores
+them), and items of an older snapshot are read with "previous_rank": null.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from .storage import Storage, ops
 
 FORMAT = 1
 FORMAT_FIELD = "_format"  # also makes a snapshot with no lists exist
+PREVIOUS_FIELD = "_previous_as_of"  # as_of of the lists previous_rank compares with
 FIELDS_PER_HSET = 16  # lists per HSET: a list is up to ~20 KB of JSON
 PAGE = 16  # lists per HSCAN page when a snapshot is read
 TOMBSTONE_MARGIN_S = 60
@@ -47,14 +51,27 @@ def list_name(window: str, theme: str | None) -> str:
     return f"{window}|{theme or ''}"
 
 
+def author_list_name(window: str, author: str) -> str:
+    """Field of an author's list: "@" keeps it apart from a theme's (slugs have no "@")."""
+    return f"{window}|@{author}"
+
+
+def window_of(name: str) -> str:
+    """The window of a list (TRENDING for a trending list), from its field name."""
+    return name.split("|", 1)[0]
+
+
 def item(
     article: str,
     meta: Mapping[str, str | None],
     window_views: int,
     views: int,
     score: float | None = None,
+    previous_rank: int | None = None,
+    previous_window_views: int | None = None,
 ) -> dict[str, Any]:
-    """One list item, as format 1 stores it (a trending item adds its ``score``)."""
+    """One list item, as format 1 stores it (a trending item adds its ``score``, one of a
+    list over a sliding window of a day or more its ``previous_window_views``)."""
     entry: dict[str, Any] = {
         "article": article,
         "title": meta["title"],
@@ -63,7 +80,10 @@ def item(
         "published_at": meta["published_at"] or None,
         "window_views": window_views,
         "views": views,
+        "previous_rank": previous_rank,
     }
+    if previous_window_views is not None:
+        entry["previous_window_views"] = previous_window_views
     if score is not None:
         entry["score"] = round(score, 2)
     return entry
@@ -79,13 +99,19 @@ class Current:
 
 
 async def write(
-    storage: Storage, lists: Mapping[str, Iterable[dict[str, Any]]], grace_s: int
+    storage: Storage,
+    lists: Mapping[str, Iterable[dict[str, Any]]],
+    grace_s: int,
+    previous_as_of: float | None = None,
 ) -> int:
     """Store a new, unpublished generation; it expires by itself unless published."""
     generation = await storage.one(ops.incr(keys.GENERATION))
     key = keys.snapshot(generation)
     fields = [(name, orjson.dumps(list(items))) for name, items in lists.items()]
-    writes: list[ops.Op[Any]] = [ops.hset(key, {FORMAT_FIELD: FORMAT})]
+    head: dict[str, Any] = {FORMAT_FIELD: FORMAT}
+    if previous_as_of is not None:
+        head[PREVIOUS_FIELD] = previous_as_of
+    writes: list[ops.Op[Any]] = [ops.hset(key, head)]
     for start in range(0, len(fields), FIELDS_PER_HSET):
         writes.append(ops.hset(key, dict(fields[start : start + FIELDS_PER_HSET])))
     writes.append(ops.expire(key, grace_s))  # a rollup that dies before publishing
@@ -163,11 +189,15 @@ def parse(payload: str, deleted: frozenset[str]) -> list[Entry]:
     """A list's items (JSON objects without rank), deleted articles left out."""
     if not payload:
         return []
-    return [
-        Entry(entry["article"], _published_s(entry.get("published_at")), orjson.dumps(entry))
-        for entry in orjson.loads(payload)
-        if entry["article"] not in deleted
-    ]
+    kept = []
+    for entry in orjson.loads(payload):
+        if entry["article"] in deleted:
+            continue
+        entry.setdefault("previous_rank", None)  # written before movement
+        kept.append(
+            Entry(entry["article"], _published_s(entry.get("published_at")), orjson.dumps(entry))
+        )
+    return kept
 
 
 def _published_s(text: str | None) -> float | None:
@@ -177,12 +207,29 @@ def _published_s(text: str | None) -> float | None:
         return None
 
 
-def render(window: str, theme: str | None, as_of: float | None, items: list[bytes]) -> bytes:
-    """The JSON body of a list: its head, then the items ranked from 1."""
+def previous_as_of(raw: Mapping[str, str]) -> float | None:
+    """The time of the lists a snapshot's previous ranks come from (None: none was old enough)."""
+    held = raw.get(PREVIOUS_FIELD)
+    return float(held) if held else None
+
+
+def render(
+    window: str,
+    theme: str | None,
+    as_of: float | None,
+    items: list[bytes],
+    previous: float | None = None,
+    author: str | None = None,
+) -> bytes:
+    """The JSON body of a list: its head (an author's list names its author), then the
+    items ranked from 1."""
     if window == TRENDING:
         window = TRENDING_WINDOW
     ranked = b",".join(b'{"rank":%d,%s' % (n, entry[1:]) for n, entry in enumerate(items, 1))
-    head = orjson.dumps(
-        {"window": window, "theme": theme, "as_of": rfc3339(as_of) if as_of else None}
-    )
+    fields: dict[str, Any] = {"window": window, "theme": theme}
+    if author is not None:
+        fields["author"] = author
+    fields["as_of"] = rfc3339(as_of) if as_of else None
+    fields["previous_as_of"] = rfc3339(previous) if previous else None
+    head = orjson.dumps(fields)
     return head[:-1] + b',"items":[' + ranked + b"]}"

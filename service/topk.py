@@ -34,21 +34,27 @@ class TopReader:
         size: int,
         theme_sizes: dict[str, int],
         excluded: frozenset[str] = frozenset(),
+        author_sizes: dict[str, int] | None = None,
+        author_size: int = 0,
     ) -> None:
         self.storage = storage
         self.size = size
         self.theme_sizes = theme_sizes  # theme -> articles in the catalog
         self.themes: dict[str, str | None] = {}  # article -> theme (None: deleted)
         self.excluded = excluded  # never listed (editors took them out)
+        self.author_sizes = author_sizes or {}  # author -> articles in the catalog
+        self.author_size = author_size  # items of an author's list
+        self.authors: dict[str, str | None] = {}  # article -> author (None: none)
 
     async def lists(
         self, key_of: Any, eligible: Eligible | None = None
-    ) -> tuple[list[Scored], dict[str, list[Scored]]]:
-        """The site-wide list and every theme's list of one window; ``key_of(shard)`` names
-        the shard's sorted set. Lists hold (article, views), best first, ties by article.
+    ) -> tuple[list[Scored], dict[str, list[Scored]], dict[str, list[Scored]]]:
+        """The site-wide list, every theme's and every author's list of one window;
+        ``key_of(shard)`` names the shard's sorted set. Lists hold (article, views), best
+        first, ties by article.
         ``eligible(articles)`` says which of some read articles may be listed (the minimum
         readers rule); the others are passed over as the excluded ones are."""
-        need = self.size * (len(self.theme_sizes) + 1)
+        need = self.size * (len(self.theme_sizes) + 1) + self.author_size * len(self.author_sizes)
         depth = {
             shard: max(64, math.ceil(need * FIRST_DEPTH_FACTOR / keys.SHARDS))
             for shard in range(keys.SHARDS)
@@ -107,16 +113,40 @@ class TopReader:
         return all(
             above[theme] >= self.size or seen[theme] >= articles
             for theme, articles in self.theme_sizes.items()
+        ) and self._authors_settled(candidates, considered, ceiling)
+
+    def _authors_settled(
+        self, candidates: list[Scored], considered: list[Scored], ceiling: float
+    ) -> bool:
+        """As _settled, for every author's list."""
+        if not self.author_sizes:
+            return True
+        above: dict[str | None, int] = defaultdict(int)
+        seen: dict[str | None, int] = defaultdict(int)
+        for article, _ in considered:
+            seen[self.authors.get(article)] += 1
+        for article, score in candidates:
+            if score > ceiling:
+                above[self.authors.get(article)] += 1
+        return all(
+            above[author] >= self.author_size or seen[author] >= articles
+            for author, articles in self.author_sizes.items()
         )
 
-    def _rank(self, candidates: list[Scored]) -> tuple[list[Scored], dict[str, list[Scored]]]:
+    def _rank(
+        self, candidates: list[Scored]
+    ) -> tuple[list[Scored], dict[str, list[Scored]], dict[str, list[Scored]]]:
         ordered = sorted(candidates, key=lambda item: (-item[1], item[0]))
         by_theme: dict[str, list[Scored]] = defaultdict(list)
+        by_author: dict[str, list[Scored]] = defaultdict(list)
         for article, score in ordered:
             members = by_theme[self.themes[article]]  # type: ignore[index]
             if len(members) < self.size:
                 members.append((article, score))
-        return ordered[: self.size], dict(by_theme)
+            author = self.authors.get(article)
+            if author is not None and len(written := by_author[author]) < self.author_size:
+                written.append((article, score))
+        return ordered[: self.size], dict(by_theme), dict(by_author)
 
     async def _read(self, key_of: Any, depth: dict[int, int]) -> list[list[Scored]]:
         return await self.storage.execute(
@@ -124,7 +154,8 @@ class TopReader:
         )
 
     async def learn_themes(self, articles: Iterable[str]) -> None:
-        """Look up the current theme of the articles not yet known (None: deleted)."""
+        """Look up the current theme (None: deleted) and, with author lists, author of the
+        articles not yet known."""
         unknown: dict[int, list[str]] = defaultdict(list)
         for article in articles:
             if article not in self.themes:
@@ -132,11 +163,14 @@ class TopReader:
                 unknown[keys.shard_of(article)].append(article)
         if not unknown:
             return
-        replies = await self.storage.execute(
-            [ops.hmget(keys.article_themes(shard), articles) for shard, articles in unknown.items()]
-        )
-        for articles, themes in zip(unknown.values(), replies, strict=True):
-            self.themes.update(zip(articles, themes, strict=True))
+        lookups = [ops.hmget(keys.article_themes(s), found) for s, found in unknown.items()]
+        if self.author_sizes:
+            lookups += [ops.hmget(keys.article_authors(s), found) for s, found in unknown.items()]
+        replies = await self.storage.execute(lookups)
+        for found, themes in zip(unknown.values(), replies, strict=False):
+            self.themes.update(zip(found, themes, strict=True))
+        for found, authors in zip(unknown.values(), replies[len(unknown) :], strict=False):
+            self.authors.update(zip(found, authors, strict=True))
 
 
 async def theme_sizes(storage: Storage) -> dict[str, int]:
@@ -149,6 +183,18 @@ async def theme_sizes(storage: Storage) -> dict[str, int]:
         for theme, count in counts.items():
             sizes[theme] += int(count)
     return {theme: count for theme, count in sizes.items() if count > 0}
+
+
+async def author_sizes(storage: Storage) -> dict[str, int]:
+    """Every author in the catalog with their number of articles."""
+    replies = await storage.execute(
+        [ops.hgetall(keys.author_counts(shard)) for shard in range(keys.SHARDS)]
+    )
+    sizes: dict[str, int] = defaultdict(int)
+    for counts in replies:
+        for author, count in counts.items():
+            sizes[author] += int(count)
+    return {author: count for author, count in sizes.items() if count > 0}
 
 
 async def scores(storage: Storage, articles: Iterable[str]) -> dict[str, float]:

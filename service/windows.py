@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, date, datetime, tzinfo
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,7 +20,9 @@ class Granularity:
 
 M5 = Granularity("m5", 300, 2 * 3600)
 HOUR = Granularity("h", 3600, 8 * 86400)
-DAY = Granularity("d", 86400, 32 * 86400)
+# Day buckets stay 60 days (not 30): a 30d list's previous_window_views sums the 30 days
+# before its window, and a 7d list's the 7 days before its (hour buckets go with the 7d window).
+DAY = Granularity("d", 86400, 62 * 86400)
 GRANULARITIES = (M5, HOUR, DAY)
 
 
@@ -71,5 +73,33 @@ WINDOWS_BY_NAME = {w.name: w for w in LISTED}
 
 # The longest window a granularity feeds: its buckets are dropped once that window has left them.
 LAST_WINDOW = {M5.name: W1H, HOUR.name: W7D, DAY.name: W30D}
+# Granularities whose buckets stay one more span of their last window after it leaves them
+# (previous_window_views reads them); buckets.maintain deletes them after that.
+OUTLIVE_WINDOWS = frozenset({DAY.name})
 
 MAX_EVENT_AGE_S = 30 * 86400
+
+
+# --- the daily series (GET /v1/articles/{id}/timeseries, /v1/timeseries) ---------------------
+_EPOCH_DAY = date(1970, 1, 1).toordinal()
+# Days a local-day series key outlives its day: the 30d series reads 30 of them, and a batch
+# event may be 30 days old when it is merged.
+SERIES_DAY_RETENTION_S = 32 * 86400
+SERIES_HOUR_RETENTION_S = 2 * 86400  # the site's hourly series: the 24h points read 24 hours
+
+
+def local_day(epoch_s: float, zone: tzinfo) -> int:
+    """The calendar day epoch_s falls on in ``zone``, as days since 1970-01-01."""
+    return datetime.fromtimestamp(epoch_s, zone).date().toordinal() - _EPOCH_DAY
+
+
+def local_date(day: int) -> date:
+    """The calendar date of a local_day number."""
+    return date.fromordinal(day + _EPOCH_DAY)
+
+
+def local_day_start(day: int, zone: tzinfo) -> float:
+    """The epoch time a local day begins in ``zone``: its midnight (a midnight a clock change
+    skips reads, by PEP 495, with the offset before the change: the change itself)."""
+    when = local_date(day)
+    return datetime(when.year, when.month, when.day, tzinfo=zone).timestamp()

@@ -68,6 +68,8 @@ class Service:
             "VIEWCOUNT_MAX_VIEWS_PER_CLIENT": "0",
             "VIEWCOUNT_MIN_READERS": "1",
             "VIEWCOUNT_REDIS_TIMEOUT_S": "1",
+            # Lists compare with the list of a second before, so arrows show within a test.
+            "VIEWCOUNT_MOVEMENT_S": "1",
             "VIEWCOUNT_LOG_JSON": "false",
             "VIEWCOUNT_SITES": sites,  # the host site's pages: beacons discover articles there
         }

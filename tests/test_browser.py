@@ -6,6 +6,7 @@ import contextlib
 import importlib.util
 import json
 import re
+import time
 import zlib
 from collections.abc import Iterator
 from typing import Any
@@ -25,7 +26,7 @@ from .pagedata import (
     PLURAL_THEME,
     spaced,
 )
-from .support import require_tool
+from .support import ADMIN, require_tool
 
 pytestmark = pytest.mark.browser
 
@@ -253,6 +254,161 @@ def test_demo_page_shows_live_counts_lists_and_chart(stack: Stack, tab: Tab) -> 
         lambda: tab.texts("#by-theme [part=link]")[:1] == ["Story with 36232 views"],
         "the by-theme list to switch",
     )
+    assert tab.errors == [] and tab.csp == [] and tab.dialogs == []
+
+
+MOVERS_THEME = "movers"
+MOVERS_AUTHOR = "ann-lee"  # wrote m-a and m-b
+MOVER_TITLES = {
+    "m-a": "Kyiv metro runs all night over the holidays",
+    "m-b": "Storm warning: wind gusts up to 25 m/s expected tonight",
+    "m-c": "Central bank keeps its key rate at 13.5%",
+}
+ARROWS = {"uk": ["▲ 1", "▼ 1", "нове"], "en": ["▲ 1", "▼ 1", "new"]}
+
+
+@pytest.fixture(scope="module")
+def movers(stack: Stack) -> None:
+    """Theme "movers", two rollups a movement span (1 s here) apart: first a (30 views in the
+    hour) then b (20); then b gains 380 (it tops the site's lists) and c arrives with 25.
+    Trending ranks b, a, c: b up one place, a down one, c new. c was published in January,
+    a and b within the minute."""
+    http = stack.service.http
+    fresh = stack.service.http.get("/v1/stats").json()["as_of"]  # the service's clock, now
+    for article, published in (("m-a", fresh), ("m-b", fresh), ("m-c", "2026-01-01T00:00:00Z")):
+        body = {
+            "title": MOVER_TITLES[article],
+            "theme": MOVERS_THEME,
+            "url": f"https://news.example.com/{article}",
+            "published_at": published,
+        }
+        if article != "m-c":
+            body |= {"author": MOVERS_AUTHOR, "author_name": "Ann Lee"}
+        assert http.put(f"/v1/articles/{article}", json=body, headers=ADMIN).is_success
+
+    def views_then_rollup(counts: dict[str, int]) -> str:
+        events = [
+            {"article": a, "visitor": f"{a}-{n}"} for a, c in counts.items() for n in range(c)
+        ]
+        assert http.post("/v1/views/batch", json={"events": events}, headers=ADMIN).is_success
+        response = http.post("/v1/rollup", headers=ADMIN)
+        assert response.is_success
+        return str(response.json()["as_of"])
+
+    first = views_then_rollup({"m-a": 30, "m-b": 20})
+    time.sleep(1.1)  # a movement span (VIEWCOUNT_MOVEMENT_S=1) after the first list
+    views_then_rollup({"m-b": 380, "m-c": 25})
+    listed = http.get(f"/v1/themes/{MOVERS_THEME}/trending").json()
+    assert listed["previous_as_of"] == first
+    assert [(i["article"], i["previous_rank"]) for i in listed["items"]] == [
+        ("m-b", 2),
+        ("m-a", 1),
+        ("m-c", None),
+    ]
+
+
+def test_trending_widget_with_arrows_in_uk_and_en(stack: Stack, tab: Tab, movers: None) -> None:
+    common = f'kind="trending" theme="{MOVERS_THEME}"'
+    url = widget_page(
+        stack,
+        "/trending",
+        (
+            f'<viewcount-popular id="uk" {common} movement></viewcount-popular>'
+            f'<viewcount-popular id="en" {common} movement lang="en"></viewcount-popular>'
+            f'<viewcount-popular id="plain" {common} lang="en"></viewcount-popular>'
+            f'<viewcount-popular id="own" {common} article="m-b" exclude-current>'
+            "</viewcount-popular>"
+            f'<viewcount-popular id="fresh" {common} published-within="24h"></viewcount-popular>'
+            f'<viewcount-popular id="hour" {common} lang="en" count="window"></viewcount-popular>'
+            f'<viewcount-popular id="author" author="{MOVERS_AUTHOR}" window="1h" lang="en" '
+            'count="window"></viewcount-popular>'
+        ),
+    )
+    tab.page.goto(url)
+    for widget in ("uk", "en", "plain", "own", "fresh", "hour", "author"):
+        tab.page.locator(f"#{widget}[state=ready]").wait_for()
+    titles = [MOVER_TITLES[a] for a in ("m-b", "m-a", "m-c")]
+    for lang in ("uk", "en"):
+        assert tab.texts(f"#{lang} [part=link]") == titles
+        assert tab.texts(f"#{lang} [part~=move]") == ARROWS[lang]
+    labels = tab.page.locator("#uk [part~=move][aria-label]")
+    assert [labels.nth(i).get_attribute("aria-label") for i in range(2)] == [
+        "вище на 1",
+        "нижче на 1",
+    ]
+    en = tab.page.locator("#en [part~=move][aria-label]")
+    assert [en.nth(i).get_attribute("aria-label") for i in range(2)] == ["up 1", "down 1"]
+    assert tab.texts("#plain [part~=move]") == []  # arrows only when asked for
+    assert tab.texts("#own [part=link]") == [MOVER_TITLES["m-a"], MOVER_TITLES["m-c"]]
+    assert tab.texts("#fresh [part=link]") == [MOVER_TITLES["m-b"], MOVER_TITLES["m-a"]]
+    assert tab.texts("#hour [part=count]") == ["400 views", "30 views", "25 views"]
+    assert tab.texts("#author [part=link]") == [MOVER_TITLES["m-b"], MOVER_TITLES["m-a"]]
+    assert tab.texts("#author [part=count]") == ["400 views", "30 views"]
+    OUTPUT.mkdir(exist_ok=True)
+    tab.page.screenshot(path=OUTPUT / "trending-widgets.png", full_page=True)
+    assert tab.errors == [] and tab.csp == []
+
+
+def test_exclude_current_reads_the_page_beacon(stack: Stack, tab: Tab, movers: None) -> None:
+    """Without an article attribute, exclude-current leaves out the beacon's data-article."""
+    api = stack.service.base
+    url = widget_page(
+        stack,
+        "/read-a",
+        (
+            f'<script async src="{api}/v1/beacon.js" data-article="m-a"></script>'
+            f'<viewcount-popular id="rest" kind="trending" theme="{MOVERS_THEME}" '
+            "exclude-current></viewcount-popular>"
+        ),
+    )
+    tab.page.goto(url)
+    tab.page.locator("#rest[state=ready]").wait_for()
+    assert MOVER_TITLES["m-a"] not in tab.texts("#rest [part=link]")
+    assert tab.texts("#rest [part=link]")[:1] == [MOVER_TITLES["m-b"]]
+    assert tab.errors == [] and tab.csp == []
+
+
+def arrow(item: dict[str, Any]) -> str | None:
+    """What the widget shows for an item's movement, in English."""
+    if item["previous_rank"] is None:
+        return "new"
+    places = item["previous_rank"] - item["rank"]
+    return None if places == 0 else ("▲ " if places > 0 else "▼ ") + str(abs(places))
+
+
+def test_demo_page_lists_trending_today_and_movers(stack: Stack, tab: Tab, movers: None) -> None:
+    """The demo's Trending now (arrows, without the article being read), its Popular list
+    switched to Today with arrows, the 7-day chart and the movers list; docs/demo-lists.png
+    is this screenshot."""
+    page = tab.page
+    page.goto(f"{stack.service.base}/?lang=en")
+    trending = page.locator("#trending[state=ready] [part=item]")
+    trending.first.wait_for()
+    assert MOVER_TITLES["m-b"] in tab.texts("#trending [part=link]")
+    assert HEADLINES[0][1] not in tab.texts("#trending [part=link]")  # the page's own article
+    page.locator(".seg[data-controls=popular] button[data-window=today]").click()
+    wait_until(lambda: page.get_attribute("#popular", "window") == "today", "the Today switch")
+    listed = stack.service.http.get("/v1/popular", params={"window": "today", "limit": 5}).json()
+    assert listed["previous_as_of"] is not None and listed["items"][0]["article"] == "m-b"
+    wait_until(
+        lambda: tab.texts("#popular [part=link]") == [i["title"] for i in listed["items"]],
+        "the today list",
+    )
+    arrows = [arrow(item) for item in listed["items"]]
+    items = page.locator("#popular [part=item]")
+    shown = [items.nth(n).locator("[part~=move]").all_text_contents() for n in range(5)]
+    assert shown == [[a] if a else [] for a in arrows]
+    page.locator("#chart-7d svg rect.bar").first.wait_for(state="attached")
+    assert page.locator("#chart-7d rect.bar").count() == 7
+    page.locator("#movers li").first.wait_for()
+    # More by the article's author (every third demo headline is hers), without this one.
+    page.locator("#by-author[state=ready] [part=item]").first.wait_for()
+    by_her = {HEADLINES[n][1] for n in range(3, len(HEADLINES), 3)}
+    assert set(tab.texts("#by-author [part=link]")) == by_her
+    assert page.locator("#movers li").count() <= 5
+    page.wait_for_load_state("networkidle")
+    OUTPUT.mkdir(exist_ok=True)
+    page.screenshot(path=OUTPUT / "demo-lists-en.png", full_page=True)
     assert tab.errors == [] and tab.csp == [] and tab.dialogs == []
 
 

@@ -32,6 +32,8 @@ async def test_put_creates_then_replaces(client: httpx.AsyncClient) -> None:
         "bot_views": 0,
         "automated_views": 0,
         "ranked": True,
+        "author": None,
+        "author_name": None,
     }
     replaced = await client.put(
         f"/v1/articles/{ARTICLE}", json={**BODY, "title": "New title"}, headers=ADMIN

@@ -284,6 +284,7 @@ read_paths = st.sampled_from(
         "/v1/articles/{x}/views",
         "/v1/articles/{x}",
         "/v1/articles/{x}/timeseries",
+        "/v1/timeseries",
         "/v1/themes",
     ]
 )
@@ -699,7 +700,7 @@ ARTICLE_READS = ["", "/views", "/timeseries"]
 @given(
     segment=st.one_of(article_like, long_ids, long_text("known-a", "")),
     suffix=st.sampled_from(ARTICLE_READS),
-    window=st.one_of(st.none(), st.sampled_from(["24h", "1h"]), integer_texts),
+    window=st.one_of(st.none(), st.sampled_from(["24h", "7d", "30d", "1h"]), integer_texts),
 )
 async def test_any_article_read(
     app: Front, redis: aioredis.Redis, segment: str, suffix: str, window: str | None
@@ -716,7 +717,7 @@ async def test_any_article_read(
     refused = set()  # either may be named when both are wrong
     if not is_article_id(segment):
         refused.add((422, "invalid_article_id"))
-    if suffix == "/timeseries" and window not in (None, "24h"):
+    if suffix == "/timeseries" and window not in (None, "24h", "7d", "30d"):
         refused.add((422, "invalid_parameter"))
     if refused:
         assert (answer.status, answer.json()["code"]) in refused, answer.body

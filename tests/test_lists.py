@@ -1,5 +1,5 @@
-"""The lists editors ask for: filters (exclude, published_within) on every list endpoint, and
-the ``today`` window."""
+"""The lists editors ask for: filters (exclude, published_within) on every list endpoint, the
+``today`` window, trending and movement."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
+from service import keys
 from service.clock import ManualClock, rfc3339
 from service.settings import Settings
 
@@ -351,7 +352,13 @@ async def test_bad_trending_parameters(client: httpx.AsyncClient, params: dict[s
 
 async def test_trending_before_the_first_rollup_and_etag(client: httpx.AsyncClient) -> None:
     body = (await client.get("/v1/trending")).json()
-    assert body == {"window": "1h", "theme": None, "as_of": None, "items": []}
+    assert body == {
+        "window": "1h",
+        "theme": None,
+        "as_of": None,
+        "previous_as_of": None,
+        "items": [],
+    }
     await rollup(client)
     first = await client.get("/v1/themes/war/trending")
     assert first.json()["theme"] == "war" and first.headers["etag"]
@@ -359,3 +366,100 @@ async def test_trending_before_the_first_rollup_and_etag(client: httpx.AsyncClie
         "/v1/themes/war/trending", headers={"if-none-match": first.headers["etag"]}
     )
     assert again.status_code == 304
+
+
+# --- movement: previous_rank and previous_as_of ----------------------------------------------
+async def movement(client: httpx.AsyncClient, path: str = "/v1/popular", **params: Any) -> Any:
+    response = await client.get(path, params={"window": "24h", **params})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    return body["previous_as_of"], [(i["article"], i["previous_rank"]) for i in body["items"]]
+
+
+async def test_movement_across_snapshots(
+    settings: Settings, clock: ManualClock, redis: Any
+) -> None:
+    async with kyiv_client(settings, clock, movement_s=600) as client:
+        t0 = clock.now()
+        for article in ("a", "b", "c"):
+            await put_article(client, article)
+        await batch_at(client, clock, t0, {"a": 3, "b": 2})
+        await rollup_at(client, clock, rfc3339(t0))
+        assert await movement(client) == (None, [("a", None), ("b", None)])
+        await batch_at(client, clock, t0 + 300, {"b": 2})
+        await rollup_at(client, clock, rfc3339(t0 + 300))  # nothing 600 s old yet
+        assert await movement(client) == (None, [("b", None), ("a", None)])
+        await batch_at(client, clock, t0 + 700, {"c": 9})
+        await rollup_at(client, clock, rfc3339(t0 + 700))  # compared with t0
+        assert await movement(client) == (rfc3339(t0), [("c", None), ("b", 2), ("a", 1)])
+        theme = await movement(client, "/v1/themes/war/popular")
+        assert theme == (rfc3339(t0), [("c", None), ("b", 2), ("a", 1)])
+        # A filtered list keeps the ranks of the list as published.
+        assert await movement(client, exclude="c") == (rfc3339(t0), [("b", 2), ("a", 1)])
+        await rollup_at(client, clock, rfc3339(t0 + 1000))  # compared with t0 + 300
+        assert await movement(client) == (rfc3339(t0 + 300), [("c", None), ("b", 1), ("a", 2)])
+
+
+async def test_movement_keeps_a_few_checkpoints(
+    settings: Settings, clock: ManualClock, redis: Any
+) -> None:
+    """Rollups every minute for an hour, movement over 10 minutes: about five checkpoints."""
+    async with kyiv_client(settings, clock, movement_s=600) as client:
+        await put_article(client, "a")
+        for _ in range(60):
+            await batch_at(client, clock, clock.now() + 60, {"a": 1})
+            await rollup(client)
+        assert await redis.zcard(keys.CHECKPOINTS) <= 6
+        held = await redis.zrange(keys.CHECKPOINTS, 0, -1)
+        found = [await redis.exists(keys.checkpoint(g)) for g in held]
+        assert found == [1] * len(held)
+        previous, ranks = await movement(client)
+        assert ranks == [("a", 1)]
+        assert clock.now() - 750 <= epoch(previous) <= clock.now() - 600
+
+
+async def batch_events(client: httpx.AsyncClient, events: list[tuple[str, float, int]]) -> None:
+    """``count`` views of ``article`` at ``at`` each, every one from its own visitor."""
+    body = [
+        {"article": article, "at": rfc3339(at), "visitor": f"{article}-{at}-{n}"}
+        for article, at, count in events
+        for n in range(count)
+    ]
+    response = await client.post("/v1/views/batch", json={"events": body}, headers=ADMIN)
+    assert response.json()["counted"] == len(body), response.text
+
+
+async def before(client: httpx.AsyncClient, window: str) -> list[tuple[str, int, int | None]]:
+    response = await client.get("/v1/popular", params={"window": window})
+    assert response.status_code == 200, response.text
+    return [
+        (i["article"], i["window_views"], i.get("previous_window_views", -1))
+        for i in response.json()["items"]
+    ]
+
+
+async def test_previous_window_views(client: httpx.AsyncClient, clock: ManualClock) -> None:
+    """Views in the window of equal length just before: 24h from hour buckets, 7d and 30d
+    from day buckets (kept 60 days for it); the other lists do not carry the field."""
+    t = clock.now()
+    day, hour = 86400, 3600
+    for article in ("a", "b"):
+        await put_article(client, article)
+    await batch_events(client, [("a", t - 30 * hour, 3), ("a", t - hour, 4)])
+    await batch_events(client, [("b", t - 9 * day, 5), ("b", t - 2 * hour, 3)])
+    await rollup(client)
+    assert await before(client, "24h") == [("a", 4, 3), ("b", 3, 0)]
+    assert await before(client, "7d") == [("a", 7, 0), ("b", 3, 5)]  # b's 5: 9 days ago
+    assert await before(client, "30d") == [("b", 8, 0), ("a", 7, 0)]
+    assert await before(client, "1h") == [("a", 4, -1)]  # no such field
+    for window in ("all", "today"):
+        assert all(views == -1 for _, _, views in await before(client, window))
+    # Five weeks on, with a rollup a day between: the 30 days before the 30d window still
+    # hold every old view; b's are all out of the window, so b is not listed.
+    for _ in range(35):
+        clock.advance(day)
+        await rollup(client)
+    await batch_events(client, [("a", clock.now(), 3)])
+    await rollup(client)
+    assert await before(client, "30d") == [("a", 3, 7)]
+    assert await before(client, "7d") == [("a", 3, 0)]

@@ -133,6 +133,8 @@ async def test_items_carry_catalog_fields_and_totals(
             "published_at": "2026-11-27T09:35:00Z",
             "window_views": 3,
             "views": 36003,
+            "previous_rank": None,
+            "previous_window_views": 0,  # no views in the 24 hours before
         }
     ]
     # All time counts imported views too: the old counter's views happened.
@@ -193,9 +195,21 @@ async def test_bad_theme(client: httpx.AsyncClient) -> None:
 
 async def test_before_the_first_rollup(client: httpx.AsyncClient) -> None:
     body = await popular(client, "7d")
-    assert body == {"window": "7d", "theme": None, "as_of": None, "items": []}
+    assert body == {
+        "window": "7d",
+        "theme": None,
+        "as_of": None,
+        "previous_as_of": None,
+        "items": [],
+    }
     themed = await popular(client, "24h", theme="war")
-    assert themed == {"window": "24h", "theme": "war", "as_of": None, "items": []}
+    assert themed == {
+        "window": "24h",
+        "theme": "war",
+        "as_of": None,
+        "previous_as_of": None,
+        "items": [],
+    }
 
 
 async def test_theme_lists_and_empty_themes(client: httpx.AsyncClient) -> None:

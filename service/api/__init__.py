@@ -23,7 +23,20 @@ from ..metrics import Metrics
 from ..rankings import Rankings
 from ..settings import Settings
 from ..storage import Storage, StorageError, connect
-from . import admin, articles, assets, batch, beacons, discovery, docs, ops, pages, rankings
+from . import (
+    admin,
+    articles,
+    assets,
+    batch,
+    beacons,
+    discovery,
+    docs,
+    export,
+    ops,
+    pages,
+    rankings,
+    series,
+)
 from .asgi import ClientGone, as_response, for_exception, problem
 from .front import Front, Methods
 from .openapi import document
@@ -84,7 +97,19 @@ def create_app(
         redoc_url=None,
         description="View counts and rankings for news and content sites.",
     )
-    modules = (beacons, articles, batch, rankings, admin, discovery, ops, pages, docs)
+    modules = (
+        beacons,
+        articles,
+        series,
+        batch,
+        rankings,
+        admin,
+        discovery,
+        export,
+        ops,
+        pages,
+        docs,
+    )
     routers = [module.router for module in modules]
     for router in routers:
         app.include_router(router)

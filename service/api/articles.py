@@ -1,4 +1,4 @@
-"""Catalog and live counts: /v1/articles, /v1/views (GET), /v1/themes."""
+"""Catalog and live counts: /v1/articles, /v1/views (GET), /v1/themes, /v1/authors."""
 
 from __future__ import annotations
 
@@ -14,13 +14,12 @@ from .openapi import schema
 from .responses import json, json_body
 from .schemas import (
     MAX_IDS,
-    TIMESERIES_WINDOW,
     ArticleIn,
     ArticleOut,
     ArticleViews,
+    Authors,
     ManyViews,
     Themes,
-    Timeseries,
 )
 
 router = APIRouter(tags=["articles"])
@@ -104,21 +103,6 @@ async def article_views(article: str, svc: Svc) -> Response:
 
 
 @router.get(
-    "/v1/articles/{article}/timeseries",
-    response_model=Timeseries,
-    responses=schema(
-        "invalid_article_id", "invalid_parameter", "unknown_article", "storage_unavailable"
-    ),
-)
-async def timeseries(article: str, svc: Svc, window: str = TIMESERIES_WINDOW) -> Response:
-    """Hourly views of one article over the last 24 hours."""
-    if window != TIMESERIES_WINDOW:
-        raise InvalidParameter(f"window: only {TIMESERIES_WINDOW} is available (hourly points)")
-    points = await svc.counts.hourly(article_id(article), 24)
-    return json({"article": article, "granularity": "hour", "points": points})
-
-
-@router.get(
     "/v1/views",
     response_model=ManyViews,
     responses=schema("invalid_parameter", "storage_unavailable"),
@@ -154,3 +138,10 @@ def article_ids(articles: str) -> list[str]:
 async def themes(svc: Svc) -> Response:
     """Themes in the catalog, with their number of articles."""
     return json({"themes": await svc.catalog.themes()})
+
+
+@router.get("/v1/authors", response_model=Authors, responses=schema("storage_unavailable"))
+async def authors(svc: Svc) -> Response:
+    """Authors in the catalog by slug, with their name and number of articles; each has a
+    list at /v1/authors/{author}/popular."""
+    return json({"authors": await svc.catalog.authors()})

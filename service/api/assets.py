@@ -17,7 +17,7 @@ from pathlib import PurePosixPath
 import orjson
 from fastapi import Request, Response
 
-from ..locale import DEFAULT_LANG, LABELS
+from ..locale import DEFAULT_LANG, LABELS, MOVEMENT
 from ..validate import ARTICLE_ID_PATTERN
 from .schemas import DEFAULT_LIMIT, DEFAULT_WINDOW, MAX_IDS
 
@@ -39,6 +39,7 @@ def widget_facts() -> dict[str, object]:
         "article_id": ARTICLE_ID_PATTERN,  # matched whole
         "max_ids": MAX_IDS,
         "labels": LABELS,  # per language, per CLDR plural category
+        "movement": MOVEMENT,  # per language: new, up, down
         "default_lang": DEFAULT_LANG,
         "default_window": DEFAULT_WINDOW,
         "default_limit": DEFAULT_LIMIT,

@@ -11,7 +11,7 @@ from string import Template
 import orjson
 
 from ..clock import parse_rfc3339
-from ..locale import LANGS, format_count
+from ..locale import LANGS, MOVEMENT, format_count
 from .assets import text
 
 GENERIC_BODY = (
@@ -33,6 +33,7 @@ class Story:
     published_at: str | None
     body: str  # paragraphs separated by blank lines; "## " starts a subheading
     author: str
+    author_slug: str = ""  # the catalog's author: the page's "More by" list
 
 
 @lru_cache(maxsize=512)
@@ -66,9 +67,11 @@ def demo_page(story: Story, related: Story | None, lang: str, origin: str) -> by
         body=_paragraphs(story.body),
         related=_related(related, lang) if related else "",
         author=escape(story.author),
+        by_author=_by_author(story, lang),
         author_initials=escape(_initials(story.author)),
         lang_links=_lang_links(lang),
         snippet=escape(_snippet(origin, story, lang)),
+        movement=escape(orjson.dumps(MOVEMENT[lang]).decode()),  # the movers list's words
     )
     return page.encode()
 
@@ -112,6 +115,20 @@ def _related(story: Story, lang: str) -> str:
     )
 
 
+def _by_author(story: Story, lang: str) -> str:
+    """The author's own popular list, without this article; nothing for an unsigned one."""
+    if not story.author_slug:
+        return ""
+    slug = escape(story.author_slug)
+    return (
+        '    <section class="by-author" aria-labelledby="by-author-title">\n'
+        f'      <h2 id="by-author-title">More by {escape(story.author)}</h2>\n'
+        f'      <viewcount-popular id="by-author" author="{slug}" window="30d" limit="4" '
+        f'lang="{lang}" link="/news/{{article}}?lang={lang}" exclude-current></viewcount-popular>\n'
+        "    </section>"
+    )
+
+
 def _initials(name: str) -> str:
     return "".join(word[0] for word in name.split()[:2]).upper()
 
@@ -135,7 +152,11 @@ def _snippet(origin: str, story: Story, lang: str) -> str:
         f'<viewcount-views article="{story.article}" lang="{lang}"></viewcount-views>\n'
         f'<viewcount-popular window="24h" limit="5" lang="{lang}"></viewcount-popular>\n'
         f'<viewcount-popular theme="{story.theme}" window="7d" limit="5" lang="{lang}">'
-        "</viewcount-popular>\n\n"
+        "</viewcount-popular>\n"
+        "<!-- Trending now, with arrows against an hour before, without this article -->\n"
+        f'<viewcount-popular kind="trending" limit="5" lang="{lang}" exclude-current movement>'
+        "</viewcount-popular>\n"
+        f'<viewcount-popular window="today" limit="5" lang="{lang}"></viewcount-popular>\n\n'
         "<!-- No JavaScript? Include the server-rendered list -->\n"
         f"{origin}/v1/popular.html?window=24h&limit=5&lang={lang}"
     )

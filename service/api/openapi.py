@@ -12,8 +12,10 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute
 
+from ..export import FORMATS
 from ..locale import DEFAULT_LANG, LANGS
 from ..rankings import FRESHNESS_S, MAX_EXCLUDE
+from ..timeseries import ARTICLE_SHAPES, SITE_SHAPES
 from ..validate import ARTICLE_ID_PATTERN as _ID
 from ..windows import WINDOWS_BY_NAME
 from .asgi import PROBLEM_TYPE, STATUS_TITLES
@@ -37,6 +39,7 @@ from .schemas import (
 PARAMETERS: dict[str, dict[str, Any]] = {
     "article": {"type": "string", "pattern": ARTICLE_PATTERN},
     "theme": {"type": "string", "pattern": THEME_PATTERN},
+    "author": {"type": "string", "pattern": THEME_PATTERN, "description": "the author's slug"},
     "articles": {
         "type": "string",
         "pattern": f"^{_ID}(,{_ID}){{0,{MAX_IDS - 1}}}$",
@@ -56,8 +59,15 @@ PARAMETERS: dict[str, dict[str, Any]] = {
     "window": {"type": "string", "enum": list(WINDOWS_BY_NAME), "default": DEFAULT_WINDOW},
     "limit": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
     "lang": {"type": "string", "enum": list(LANGS), "default": DEFAULT_LANG},
+    "format": {"type": "string", "enum": list(FORMATS), "default": "csv"},
 }
 
+
+# The series' windows: an article's 24h is live hours, 7d and 30d local days; the site's too.
+SERIES_WINDOWS = {
+    "/v1/articles/{article}/timeseries": (TIMESERIES_WINDOW, *ARTICLE_SHAPES),
+    "/v1/timeseries": tuple(SITE_SHAPES),
+}
 
 # What any request may be answered before a route runs (protocol.py): a head too large, or a
 # head or body too slow.
@@ -152,8 +162,9 @@ def _constrain_parameters(path: str, operation: dict[str, Any]) -> None:
         constrained = PARAMETERS.get(parameter["name"])
         if constrained is not None and parameter["in"] in ("path", "query"):
             parameter["schema"] = dict(constrained)
-            if parameter["name"] == "window" and path.endswith("/timeseries"):
-                parameter["schema"]["enum"] = [TIMESERIES_WINDOW]  # hourly points only
+            if parameter["name"] == "window" and path in SERIES_WINDOWS:
+                parameter["schema"]["enum"] = list(SERIES_WINDOWS[path])
+                parameter["schema"]["default"] = SERIES_WINDOWS[path][0]
             elif parameter["name"] == "window" and path == SUSPICIOUS_PATH:
                 parameter["schema"]["enum"] = list(REPORT_WINDOWS)  # a day of hourly records
 

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from ..clock import rfc3339
-from ..demo import HEADLINES
+from ..demo import HEADLINES, byline
 from ..errors import InvalidParameter, UnknownArticle
 from ..locale import DEFAULT_LANG, LANGS, resolve_lang
 from ..storage import StorageUnavailable
@@ -137,7 +137,8 @@ async def stats(svc: Svc) -> Response:
 async def front_page(request: Request) -> Response:
     """The demo news page of the first demo article; it needs no Redis to load."""
     article, title, theme, published, _views = HEADLINES[0]
-    story = Story(article, title, theme, published, text("demo-article.txt"), "Lilia Podolyak")
+    slug, name = byline(0)
+    story = Story(article, title, theme, published, text("demo-article.txt"), name, slug)
     return _page(request, story, _page_lang(request))
 
 
@@ -157,9 +158,11 @@ async def news_page(article: str, svc: Svc, request: Request) -> Response:
             {"retry-after": str(svc.settings.retry_after_s)},
         )
     body = text("demo-article.txt") if article == HEADLINES[0][0] else GENERIC_BODY
+    author = entry["author_name"] or "viewcount newsroom"
     story = Story(
-        article, entry["title"], entry["theme"], entry["published_at"], body, "viewcount newsroom"
-    )
+        article, entry["title"], entry["theme"], entry["published_at"], body, author,
+        entry["author"] or "",
+    )  # fmt: skip
     return _page(request, story, _page_lang(request))
 
 

@@ -1,4 +1,5 @@
-"""GET /v1/popular, /v1/trending and their per-theme lists, served from the snapshot cache."""
+"""GET /v1/popular, /v1/trending, their per-theme lists and the author lists, served from the
+snapshot cache."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from ..validate import int_parameter, is_article_id, is_theme
 from ..windows import WINDOWS_BY_NAME
 from .auth import Svc
 from .openapi import schema
-from .schemas import DEFAULT_LIMIT, DEFAULT_WINDOW, MAX_LIMIT, Ranking, Trending
+from .schemas import DEFAULT_LIMIT, DEFAULT_WINDOW, MAX_LIMIT, AuthorRanking, Ranking, Trending
 from .state import Services
 
 router = APIRouter(tags=["rankings"])
@@ -75,6 +76,7 @@ async def trending(
     exclude: str | None = None,
     published_within: str | None = None,
 ) -> Response:
+    """The trending articles site-wide (the description says how they are scored)."""
     return _ranking(svc, request, TRENDING, None, limit, exclude, published_within)
 
 
@@ -92,8 +94,29 @@ async def theme_trending(
     exclude: str | None = None,
     published_within: str | None = None,
 ) -> Response:
+    """The trending articles of one theme."""
     theme = theme_parameter(theme)
     return _ranking(svc, request, TRENDING, theme, limit, exclude, published_within)
+
+
+@router.get(
+    "/v1/authors/{author}/popular",
+    response_model=AuthorRanking,
+    responses={304: {"description": "Not modified"}, **schema("invalid_parameter")},
+)
+async def author_popular(
+    author: str,
+    svc: Svc,
+    request: Request,
+    window: str = DEFAULT_WINDOW,
+    limit: str = _LIMIT,
+    exclude: str | None = None,
+    published_within: str | None = None,
+) -> Response:
+    """The most viewed articles of one author in a window, as of the latest rollup (each
+    author's list keeps VIEWCOUNT_AUTHOR_RANKING_SIZE items, 20 by default)."""
+    author = author_parameter(author)
+    return _ranking(svc, request, window, None, limit, exclude, published_within, author)
 
 
 def _ranking(
@@ -104,13 +127,13 @@ def _ranking(
     limit_text: str,
     exclude: str | None,
     published_within: str | None,
+    author: str | None = None,
 ) -> Response:
     filters = filters_parameter(exclude, published_within)
     if window != TRENDING:
         window_parameter(window)
-    body, headers = listed(
-        svc, window, theme, limit_text, request.headers.get("if-none-match", ""), filters
-    )
+    if_none_match = request.headers.get("if-none-match", "")
+    body, headers = listed(svc, window, theme, limit_text, if_none_match, filters, author)
     if body is None:
         return Response(status_code=304, headers=headers)
     return Response(body, headers=headers, media_type="application/json")
@@ -139,10 +162,12 @@ def listed(
     limit_text: str,
     if_none_match: str,
     filters: Filters = NO_FILTERS,
+    author: str | None = None,
 ) -> tuple[bytes | None, dict[str, str]]:
-    """As ranking, for a window already checked (or the trending lists)."""
+    """As ranking, for a window already checked (or the trending lists); an author's list
+    when ``author`` is given."""
     limit = int_parameter(limit_text, "limit", 1, MAX_LIMIT)
-    etag, body = svc.rankings.body(window, theme, limit, filters)
+    etag, body = svc.rankings.body(window, theme, limit, filters, author)
     max_age = max(1, int(svc.settings.rollup_interval_s // 2))
     headers = {"etag": etag, "cache-control": f"public, max-age={max_age}"}
     return (None if etag in if_none_match else body), headers
@@ -172,6 +197,13 @@ def filters_parameter(exclude: str | None, published_within: str | None) -> Filt
         if within_s is None:
             raise InvalidParameter(f"published_within: one of {', '.join(FRESHNESS_S)}")
     return Filters(frozenset(ids), within_s)
+
+
+def author_parameter(author: str) -> str:
+    """``author`` if it is an author slug; InvalidParameter if not."""
+    if not is_theme(author):
+        raise InvalidParameter("author: 1-64 characters from a-z 0-9 - (the author's slug)")
+    return author
 
 
 def theme_parameter(theme: str) -> str:

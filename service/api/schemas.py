@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from .. import validate
-from ..catalog import MAX_IMPORTED, MAX_TITLE, MAX_URL
+from ..catalog import MAX_AUTHOR_NAME, MAX_IMPORTED, MAX_TITLE, MAX_URL
 from ..ingest import MAX_EVENT_ID, MAX_VISITOR
 from ..ingest import MAX_URL as MAX_BEACON_URL
 from ..validate import VISIBLE_PATTERN
@@ -18,7 +18,7 @@ MAX_IDS = 100  # article ids in one GET /v1/views
 MAX_LIMIT = 100  # items in one ranking
 DEFAULT_LIMIT = 10
 DEFAULT_WINDOW = W24H.name
-TIMESERIES_WINDOW = W24H.name  # hourly points, the last 24 hours only
+TIMESERIES_WINDOW = W24H.name  # an article's default series: live hourly points, 24 hours
 # validate.py's patterns, anchored as JSON Schema needs them.
 ARTICLE_PATTERN = f"^{validate.ARTICLE_ID_PATTERN}$"
 THEME_PATTERN = f"^{validate.THEME_PATTERN}$"
@@ -133,6 +133,16 @@ class ArticleIn(BaseModel):
     ranked: bool = Field(
         True, description="false: the article keeps counting but is in no public list"
     )
+    author: str | None = Field(
+        None, pattern=THEME_PATTERN, description="the author's slug, as a theme (author lists)"
+    )
+    author_name: str | None = Field(
+        None,
+        min_length=1,
+        max_length=MAX_AUTHOR_NAME,
+        pattern=VISIBLE_PATTERN,
+        description="how the author is named (GET /v1/authors)",
+    )
 
 
 class ArticleOut(BaseModel):
@@ -143,6 +153,8 @@ class ArticleOut(BaseModel):
     published_at: str | None
     imported_views: int
     ranked: bool
+    author: str | None
+    author_name: str | None
     views: int
     bot_views: int
     automated_views: int
@@ -166,13 +178,41 @@ class RankedItem(BaseModel):
     published_at: str | None
     window_views: int
     views: int
+    previous_rank: int | None = Field(
+        description="rank in the same list as published at least VIEWCOUNT_MOVEMENT_S before "
+        "as_of (see previous_as_of); null when not listed then (before filters)"
+    )
+    previous_window_views: int | None = Field(
+        None,
+        description="lists over 24h, 7d and 30d only: views in the window of equal length just "
+        "before this one (24h: the 24 hours before; 30d: the 30 days before; 7d: the 7 whole "
+        "UTC days before the day the window starts in)",
+    )
 
 
 class Ranking(BaseModel):
     window: str
     theme: str | None
     as_of: str | None
+    previous_as_of: str | None = Field(
+        description="when the lists previous_rank comes from were published; null when none "
+        "is old enough yet"
+    )
     items: list[RankedItem]
+
+
+class AuthorRanking(Ranking):
+    author: str
+
+
+class AuthorCount(BaseModel):
+    author: str
+    author_name: str | None = Field(description="the name given with one of their articles")
+    articles: int
+
+
+class Authors(BaseModel):
+    authors: list[AuthorCount]
 
 
 class TrendingItem(RankedItem):
@@ -187,6 +227,7 @@ class Trending(BaseModel):
     window: Literal["1h"]
     theme: str | None
     as_of: str | None
+    previous_as_of: str | None
     items: list[TrendingItem]
 
 
@@ -285,14 +326,31 @@ class Status(BaseModel):
 
 
 class TimeseriesPoint(BaseModel):
-    at: str
+    at: str = Field(description="the start of the point's hour or local day (UTC)")
+    date: str | None = Field(
+        None, description="day points: the local calendar day (VIEWCOUNT_TIMEZONE), YYYY-MM-DD"
+    )
     views: int
 
 
-class Timeseries(BaseModel):
+class _Series(BaseModel):
+    window: str
+    granularity: Literal["hour", "day"] = Field(
+        description="hour: UTC clock hours; day: local days in `timezone`"
+    )
+    timezone: str = Field(description="VIEWCOUNT_TIMEZONE, where day points begin and end")
+    as_of: str | None = Field(
+        description="the rollup the points are as of (the article's 24h points are live: now)"
+    )
+    points: list[TimeseriesPoint] = Field(description="oldest first; the newest is partial")
+
+
+class Timeseries(_Series):
     article: str
-    granularity: str
-    points: list[TimeseriesPoint]
+
+
+class SiteTimeseries(_Series):
+    theme: str | None
 
 
 class Stats(BaseModel):
@@ -305,6 +363,7 @@ class Stats(BaseModel):
 REPORT_WINDOWS = {window.name: window for window in (W1H, W24H)}
 SUSPICIOUS_PATH = "/v1/admin/suspicious"
 REFRESH_PATH = "/v1/admin/articles/{article}/refresh"
+EXPORT_PATH = "/v1/export/articles"
 
 
 class SuspiciousItem(BaseModel):

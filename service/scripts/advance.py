@@ -8,7 +8,7 @@ from typing import Any
 
 from .. import keys
 from ..storage import Call
-from ..windows import LAST_WINDOW, MAINTAINED
+from ..windows import LAST_WINDOW, MAINTAINED, OUTLIVE_WINDOWS
 from . import load
 
 SCRIPT = load("advance")
@@ -32,7 +32,7 @@ def call(shard: int, as_of: float, starts: Mapping[str, int], zone: tzinfo = UTC
         hi = gran.index(as_of) + 1
         key_list.append(keys.window(shard, window.name))
         key_list += [keys.bucket(shard, gran.name, i) for i in range(lo, hi + 1)]
-        drop = LAST_WINDOW[gran.name] is window
+        drop = LAST_WINDOW[gran.name] is window and gran.name not in OUTLIVE_WINDOWS
         args += [window.name, lo, hi, start, int(drop), kept, int(window.daily)]
     return Call(SCRIPT, key_list, args)
 

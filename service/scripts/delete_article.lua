@@ -2,9 +2,11 @@
 --
 -- KEYS[1] article meta hash   KEYS[2] shard articles set   KEYS[3] shard article->theme hash
 -- KEYS[4] shard theme->count hash   KEYS[5] shard inbox   KEYS[6] shard draining set
--- KEYS[7..] sorted sets, hashes and sets holding the article as a member (totals, windows, buckets,
---   bots), then its reader HyperLogLogs.
--- ARGV[1] id   ARGV[2] number of member-holding keys (from KEYS[7])
+-- KEYS[7] shard article->author hash   KEYS[8] shard author->count hash
+-- KEYS[9] shard author->name hash
+-- KEYS[10..] sorted sets, hashes and sets holding the article as a member (totals, windows,
+--   buckets, bots), then its reader HyperLogLogs.
+-- ARGV[1] id   ARGV[2] number of member-holding keys (from KEYS[10])
 -- Returns 1 when deleted, 0 when the article did not exist.
 
 local id = ARGV[1]
@@ -13,6 +15,12 @@ local theme = redis.call('HGET', KEYS[3], id)
 redis.call('HDEL', KEYS[3], id)
 if theme then
   if redis.call('HINCRBY', KEYS[4], theme, -1) <= 0 then redis.call('HDEL', KEYS[4], theme) end
+end
+local author = redis.call('HGET', KEYS[7], id)
+redis.call('HDEL', KEYS[7], id)
+if author and redis.call('HINCRBY', KEYS[8], author, -1) <= 0 then
+  redis.call('HDEL', KEYS[8], author)
+  redis.call('HDEL', KEYS[9], author)
 end
 redis.call('DEL', KEYS[1])
 -- Its views not yet merged: the inbox holds one rollup interval's ("m5 index|article").
@@ -25,7 +33,7 @@ for k = 5, 6 do
   until cursor == '0'
 end
 local holders = tonumber(ARGV[2])
-for k = 7, 6 + holders do
+for k = 10, 9 + holders do
   local kind = redis.call('TYPE', KEYS[k])['ok']
   if kind == 'zset' then
     redis.call('ZREM', KEYS[k], id)
@@ -35,7 +43,7 @@ for k = 7, 6 + holders do
     redis.call('SREM', KEYS[k], id)
   end
 end
-for k = 7 + holders, #KEYS do
+for k = 10 + holders, #KEYS do
   redis.call('DEL', KEYS[k])
 end
 return 1

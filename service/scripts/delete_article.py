@@ -6,7 +6,7 @@ from typing import Any
 
 from .. import keys
 from ..storage import Call
-from ..windows import DAY, GRANULARITIES, MAINTAINED
+from ..windows import DAY, GRANULARITIES, MAINTAINED, SERIES_DAY_RETENTION_S
 from . import load
 
 SCRIPT = load("delete_article")
@@ -26,6 +26,9 @@ def call(article: str, now: float) -> Call:
         oldest = gran.index(now - gran.retention_s) - 1  # older ones have expired
         holders += [keys.bucket(shard, gran.name, i) for i in range(oldest, newest + 1)]
     today = DAY.index(now)
+    # Its daily series: a local day's number is within one of the UTC day's, in any zone.
+    series_days = range(today - SERIES_DAY_RETENTION_S // DAY.bucket_s - 2, today + 2)
+    holders += [keys.day_views(shard, day) for day in series_days]
     readers = [
         keys.readers(article, day)
         for day in range(today - READER_DAYS_BACK, today + READER_DAYS_AHEAD)
@@ -36,6 +39,7 @@ def call(article: str, now: float) -> Call:
             *keys.catalog_entry(article),
             keys.inbox(shard),
             keys.draining(shard),
+            *keys.author_entry(article),
             *holders,
             *readers,
         ],

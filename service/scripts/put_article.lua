@@ -2,17 +2,22 @@
 --
 -- KEYS[1] article meta hash   KEYS[2] shard articles set   KEYS[3] shard article->theme hash
 -- KEYS[4] shard theme->count hash   KEYS[5] shard totals zset   KEYS[6] shard unranked set
+-- KEYS[7] shard article->author hash   KEYS[8] shard author->count hash
+-- KEYS[9] shard author->name hash
 -- ARGV[1] id  ARGV[2] title  ARGV[3] url  ARGV[4] theme  ARGV[5] published_at ("" for none)
 -- ARGV[6] imported_views   ARGV[7] ranked ("1", or "0": out of every public list)
+-- ARGV[8] author slug ("" for none)   ARGV[9] author name ("" for none)
 -- Returns 1 when the article was created, 0 when replaced.
 
 local id, theme, imported = ARGV[1], ARGV[4], tonumber(ARGV[6])
 local old = redis.call('HMGET', KEYS[1], 'theme', 'imported_views')
 local existed = redis.call('SISMEMBER', KEYS[2], id)
+local author, old_author = ARGV[8], redis.call('HGET', KEYS[7], id) or ''
 
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 'title', ARGV[2], 'url', ARGV[3], 'theme', theme,
-           'published_at', ARGV[5], 'imported_views', ARGV[6], 'ranked', ARGV[7])
+           'published_at', ARGV[5], 'imported_views', ARGV[6], 'ranked', ARGV[7],
+           'author', author, 'author_name', ARGV[9])
 if ARGV[7] == '1' then redis.call('SREM', KEYS[6], id) else redis.call('SADD', KEYS[6], id) end
 redis.call('SADD', KEYS[2], id)
 redis.call('HSET', KEYS[3], id, theme)
@@ -21,6 +26,19 @@ if old[1] ~= theme then
     if redis.call('HINCRBY', KEYS[4], old[1], -1) <= 0 then redis.call('HDEL', KEYS[4], old[1]) end
   end
   redis.call('HINCRBY', KEYS[4], theme, 1)
+end
+if old_author ~= author then
+  if old_author ~= '' and redis.call('HINCRBY', KEYS[8], old_author, -1) <= 0 then
+    redis.call('HDEL', KEYS[8], old_author)
+    redis.call('HDEL', KEYS[9], old_author)
+  end
+  if author ~= '' then redis.call('HINCRBY', KEYS[8], author, 1) end
+end
+if author == '' then
+  redis.call('HDEL', KEYS[7], id)
+else
+  redis.call('HSET', KEYS[7], id, author)
+  if ARGV[9] ~= '' then redis.call('HSET', KEYS[9], author, ARGV[9]) end
 end
 -- Totals carry imported views, so the live count and the all-time ranking agree.
 redis.call('ZINCRBY', KEYS[5], imported - tonumber(old[2] or '0'), id)

@@ -19,12 +19,22 @@ def call(
     published_at: str | None,
     imported: int,
     ranked: bool = True,
+    author: str | None = None,
+    author_name: str | None = None,
 ) -> Call:
     shard = keys.shard_of(article)
     return Call(
         SCRIPT,
-        [*keys.catalog_entry(article), keys.totals(shard), keys.unranked(shard)],
-        [article, title, url, theme, published_at or "", imported, "1" if ranked else "0"],
+        [
+            *keys.catalog_entry(article),
+            keys.totals(shard),
+            keys.unranked(shard),
+            *keys.author_entry(article),
+        ],
+        [
+            *(article, title, url, theme, published_at or "", imported, "1" if ranked else "0"),
+            *(author or "", author_name or ""),
+        ],
     )
 
 

@@ -1,5 +1,5 @@
 /* The demo page's dashboard: window and theme switches, views per minute, the views counted
-   apart (bots, automated clients), the hourly chart. */
+   apart (bots, automated clients), the hourly and daily charts, the movers list. */
 (function (d) {
   "use strict";
   var SVG = "http://www.w3.org/2000/svg";
@@ -99,7 +99,18 @@
     return 10 * magnitude * 4;
   }
 
-  function drawChart(holder, points) {
+  var HOURS = { labels: new Intl.DateTimeFormat(lang, { hour: "2-digit", minute: "2-digit" }), every: 4 };
+  // A day point's date is its local day (VIEWCOUNT_TIMEZONE): name it in that day, not the reader's.
+  var DAYS = {
+    labels: new Intl.DateTimeFormat(lang, { weekday: "short", day: "numeric", timeZone: "UTC" }),
+    every: 1,
+  };
+
+  function pointDate(point) {
+    return point.date ? new Date(point.date + "T12:00:00Z") : new Date(point.at);
+  }
+
+  function drawChart(holder, points, scale) {
     var width = 720, height = 220, left = 40, bottom = 24, top = 10;
     var plotW = width - left - 8, plotH = height - top - bottom;
     var max = niceMax(Math.max.apply(null, points.map(function (p) { return p.views; })));
@@ -110,28 +121,69 @@
       svg.appendChild(node("text", { class: "axis", x: left - 6, y: y + 4, "text-anchor": "end" }, numbers.format((max * g) / 4)));
     }
     var slot = plotW / points.length;
-    var hour = new Intl.DateTimeFormat(lang, { hour: "2-digit", minute: "2-digit" });
     points.forEach(function (point, i) {
       var h = (plotH * point.views) / max;
       var x = left + i * slot + slot * 0.15;
       var bar = node("rect", { class: i === points.length - 1 ? "bar now" : "bar", x: x.toFixed(1), y: (top + plotH - h).toFixed(1), width: (slot * 0.7).toFixed(1), height: Math.max(h, 0).toFixed(1), rx: 2 });
-      var label = hour.format(new Date(point.at));
+      var label = scale.labels.format(pointDate(point));
       bar.appendChild(node("title", {}, label + " · " + numbers.format(point.views)));
       svg.appendChild(bar);
-      if (i % 4 === 0) svg.appendChild(node("text", { class: "axis", x: (x + slot * 0.35).toFixed(1), y: height - 6, "text-anchor": "middle" }, label));
+      if (i % scale.every === 0) svg.appendChild(node("text", { class: "axis", x: (x + slot * 0.35).toFixed(1), y: height - 6, "text-anchor": "middle" }, label));
     });
     holder.replaceChildren(svg);
     holder.setAttribute("data-points", String(points.length));
   }
 
-  function chart() {
-    var holder = d.getElementById("chart");
-    if (!holder || !article) return;
+  function chart(id, path, scale) {
+    var holder = d.getElementById(id);
+    if (!holder) return;
     var load = function () {
       if (d.hidden) return;
-      getJSON("/v1/articles/" + encodeURIComponent(article) + "/timeseries?window=24h")
-        .then(function (data) { drawChart(holder, data.points); })
+      getJSON(path)
+        .then(function (data) { drawChart(holder, data.points, scale); })
         .catch(function () {});
+    };
+    load();
+    setInterval(load, CHART_EVERY_MS);
+  }
+
+  // The 24h list's biggest climbers since the list of an hour before, new entries after them.
+  var WORDS = JSON.parse(d.body.getAttribute("data-movement") || "{}");
+  var MOVERS = 5;
+  function movers() {
+    var out = d.getElementById("movers");
+    if (!out) return;
+    var load = function () {
+      if (d.hidden) return;
+      getJSON("/v1/popular?window=24h&limit=100").then(function (data) {
+        if (!data.previous_as_of) return; // nothing old enough to compare with yet
+        var moved = data.items.map(function (item) {
+          var places = item.previous_rank === null ? null : item.previous_rank - item.rank;
+          return { item: item, places: places };
+        }).filter(function (m) { return m.places !== 0; });
+        moved.sort(function (a, b) {
+          if (a.places === null || b.places === null) return (a.places === null) - (b.places === null);
+          return Math.abs(b.places) - Math.abs(a.places) || a.item.rank - b.item.rank;
+        });
+        out.replaceChildren.apply(out, moved.slice(0, MOVERS).map(function (m) {
+          var li = d.createElement("li");
+          var mark = d.createElement("span");
+          if (m.places === null) {
+            mark.className = "new";
+            mark.textContent = WORDS["new"] || "new";
+          } else {
+            var up = m.places > 0;
+            mark.className = up ? "up" : "down";
+            mark.textContent = (up ? "\u25B2 " : "\u25BC ") + numbers.format(Math.abs(m.places));
+            mark.title = (WORDS[up ? "up" : "down"] || "").replace("{n}", numbers.format(Math.abs(m.places)));
+          }
+          var link = d.createElement("a");
+          link.href = "/news/" + encodeURIComponent(m.item.article) + "?lang=" + encodeURIComponent(lang);
+          link.textContent = m.item.title;
+          li.append(mark, link);
+          return li;
+        }));
+      }).catch(function () {});
     };
     load();
     setInterval(load, CHART_EVERY_MS);
@@ -142,5 +194,7 @@
   if (chips) themeChips(chips);
   stats();
   apart();
-  chart();
+  if (article) chart("chart", "/v1/articles/" + encodeURIComponent(article) + "/timeseries?window=24h", HOURS);
+  chart("chart-7d", "/v1/timeseries?window=7d", DAYS);
+  movers();
 })(document);

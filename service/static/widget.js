@@ -1,11 +1,16 @@
 /*! viewcount widgets: <viewcount-popular> and <viewcount-views>. No framework, no build step.
  * <script async src="https://COUNTER/v1/widget.js"></script>
  * <viewcount-popular window="24h" theme="war" limit="5" lang="uk"></viewcount-popular>
+ * <viewcount-popular kind="trending" exclude-current movement></viewcount-popular>
  * <viewcount-views article="ARTICLE-ID" lang="uk"></viewcount-views>
  * Attributes: lang (default: the nearest lang attribute), label-one/-few/-many/-other (labels),
  * refresh (seconds), and for the list: link ("/news/{article}"; default the article's url),
- * count ("views": all-time total, the default; "window": views in the window).
- * Style: CSS custom properties --viewcount-* and ::part(list|item|link|count|number|label). */
+ * count ("views": all-time total, the default; "window": views in the window), kind
+ * ("popular", the default, or "trending"), theme or author (that theme's or author's list),
+ * published-within (24h, 7d, 30d), exclude (ids), exclude-current (leave out the article
+ * being read: the widget's own article attribute, else the page beacon's data-article), and
+ * movement (arrows: ▲ 3, ▼ 1, "new", against the list of an hour before).
+ * Style: CSS custom properties --viewcount-* and ::part(list|item|link|move|count|number|label). */
 (function (w, d) {
   "use strict";
   // Old browsers keep whatever fallback content the page put inside the elements.
@@ -20,6 +25,7 @@
   var ARTICLE_ID = new RegExp("^(?:" + FACTS.article_id + ")$");
   var MAX_IDS = FACTS.max_ids;
   var LABELS = FACTS.labels;
+  var MOVEMENT = FACTS.movement;
   var DEFAULT_LANG = FACTS.default_lang;
   var MIN_REFRESH_S = 5;
   var LABEL_ATTRS = ["label-one", "label-few", "label-many", "label-other"];
@@ -28,6 +34,11 @@
     ":host{--_muted:var(--viewcount-count-color,#6b7280)}:host([hidden]){display:none}" +
     ".count{color:var(--_muted);font-size:var(--viewcount-count-size,inherit);" +
     "font-variant-numeric:tabular-nums}" +
+    ".move{font-size:.8em;font-weight:600;margin-inline-end:.4em;font-variant-numeric:tabular-nums}" +
+    ".move.up{color:var(--viewcount-up-color,#15803d)}" +
+    ".move.down{color:var(--viewcount-down-color,#b91c1c)}" +
+    ".move.new{color:var(--viewcount-new-color,#1d4ed8);text-transform:uppercase;" +
+    "letter-spacing:.04em}" +
     ".count::before{content:var(--viewcount-prefix,none)}";
   var POPULAR_CSS =
     BASE_CSS +
@@ -176,37 +187,78 @@
     }
   }
 
+  /** The article this page shows: the element's own article attribute, else the page
+   * beacon's data-article (a single-page app sets the attribute as it changes pages). */
+  function currentArticle(el) {
+    var own = el.getAttribute("article");
+    if (own) return own;
+    var beacon = d.querySelector('script[src*="beacon.js"][data-article]');
+    return (beacon && beacon.getAttribute("data-article")) || "";
+  }
+
+  /** An item's arrow against the list as it was (previous_rank), or null when unchanged. */
+  function movePart(el, item) {
+    var words = MOVEMENT[language(el)];
+    if (item.previous_rank === null || item.previous_rank === undefined) {
+      return part("span", "move new", words["new"]);
+    }
+    var places = item.previous_rank - item.rank;
+    if (places === 0) return null;
+    var up = places > 0;
+    var count = new Intl.NumberFormat(language(el)).format(Math.abs(places));
+    var node = part("span", "move " + (up ? "up" : "down"), (up ? "\u25B2 " : "\u25BC ") + count);
+    node.setAttribute("aria-label", words[up ? "up" : "down"].replace("{n}", count));
+    node.title = node.getAttribute("aria-label");
+    return node;
+  }
+
   class Popular extends Widget {
     static get observedAttributes() {
-      return ["window", "theme", "limit", "lang", "link", "count", "refresh"].concat(LABEL_ATTRS);
+      return [
+        "kind", "window", "theme", "author", "limit", "lang", "link", "count", "refresh",
+        "published-within", "exclude", "exclude-current", "article", "movement",
+      ].concat(LABEL_ATTRS);
     }
     constructor() {
       super(POPULAR_CSS, "div");
     }
     load() {
       var theme = this.getAttribute("theme");
-      var query = new URLSearchParams({
-        window: this.getAttribute("window") || FACTS.default_window,
-        limit: this.getAttribute("limit") || FACTS.default_limit,
-      });
-      var path = (theme ? "themes/" + encodeURIComponent(theme) + "/" : "") + "popular?" + query;
-      return getJSON(path).then(function (data) {
-        return data.items || [];
+      var author = this.getAttribute("author");
+      var trending = this.getAttribute("kind") === "trending";
+      var query = new URLSearchParams({ limit: this.getAttribute("limit") || FACTS.default_limit });
+      if (!trending) query.set("window", this.getAttribute("window") || FACTS.default_window);
+      var within = this.getAttribute("published-within");
+      if (within) query.set("published_within", within);
+      var left = (this.getAttribute("exclude") || "").split(",").filter(Boolean);
+      var current = this.hasAttribute("exclude-current") ? currentArticle(this) : "";
+      if (current && ARTICLE_ID.test(current) && left.indexOf(current) < 0) left.push(current);
+      if (left.length) query.set("exclude", left.join(","));
+      var scope = author ? "authors/" + encodeURIComponent(author) + "/"
+        : theme ? "themes/" + encodeURIComponent(theme) + "/" : "";
+      return getJSON(scope + (trending ? "trending?" : "popular?") + query).then(function (data) {
+        // Arrows need a list old enough to compare with: none before its first hour.
+        return { items: data.items || [], compared: Boolean(data.previous_as_of) };
       });
     }
-    build(items) {
+    build(data) {
       var list = part("ol", "list");
       var link = this.getAttribute("link");
       var inWindow = this.getAttribute("count") === "window";
-      for (var item of items) {
+      var arrows = this.hasAttribute("movement") && data.compared;
+      for (var item of data.items) {
         var href = safeHref(link ? link.split("{article}").join(encodeURIComponent(item.article)) : item.url);
         var title = part(href ? "a" : "span", "link", item.title);
         if (href) title.href = href;
         var li = part("li", "item");
-        li.append(title, " ", countPart(this, inWindow ? item.window_views : item.views));
+        var line = d.createElement("span"); // one row: the arrow, then the count
+        var move = arrows ? movePart(this, item) : null;
+        if (move) line.append(move);
+        line.append(countPart(this, inWindow ? item.window_views : item.views));
+        li.append(title, " ", line);
         list.appendChild(li);
       }
-      this.toggleAttribute("empty", items.length === 0);
+      this.toggleAttribute("empty", data.items.length === 0);
       return [list];
     }
   }

@@ -18,7 +18,7 @@ COMMANDS = (
     "GET", "SET", "INCR", "EXPIRE", "EXISTS", "UNLINK", "RENAMENX",
     "HGET", "HMGET", "HGETALL", "HSET", "HINCRBY", "HDEL", "HSCAN",
     "ZRANGE", "ZSCORE", "ZMSCORE", "ZADD", "ZREM", "ZCARD",
-    "SISMEMBER", "SMEMBERS", "PFCOUNT", "PFADD", "XRANGE",
+    "SISMEMBER", "SMEMBERS", "SSCAN", "PFCOUNT", "PFADD", "XRANGE",
 )  # fmt: skip
 
 
@@ -126,6 +126,11 @@ def zrange(key: str, start: int = 0, stop: int = -1) -> Op[list[str]]:
     return Op(("ZRANGE", key, start, stop), list)
 
 
+def zrange_scored(key: str) -> Op[list[tuple[str, float]]]:
+    """Every member with its score, lowest first."""
+    return Op(("ZRANGE", key, 0, -1, "WITHSCORES"), _scored)
+
+
 def ztop(key: str, count: int) -> Op[list[tuple[str, float]]]:
     """The ``count`` highest scores, best first (ties: later members first, as Redis orders)."""
     return Op(("ZRANGE", key, 0, count - 1, "REV", "WITHSCORES"), _scored)
@@ -167,6 +172,11 @@ def smembers(key: str) -> Op[list[str]]:
 
 def pfadd(key: str, members: Sequence[str]) -> Op[int]:
     return Op(("PFADD", key, *members), _int)
+
+
+def sscan(key: str, cursor: int, count: int) -> Op[tuple[int, list[str]]]:
+    """One step of SSCAN: the next cursor (0: done) and about ``count`` members."""
+    return Op(("SSCAN", key, cursor, "COUNT", count), lambda reply: (int(reply[0]), list(reply[1])))
 
 
 def pfcount(*names: str) -> Op[int]:

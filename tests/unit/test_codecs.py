@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import pkgutil
 from importlib import import_module
+from zoneinfo import ZoneInfo
 
 import pytest
 from redis.crc import key_slot
@@ -30,6 +31,7 @@ from service.scripts import (
 from service.storage import Call
 
 T0 = 1_795_780_800.0  # 2026-11-27 12:00:00 UTC, on every bucket boundary
+KYIV = ZoneInfo("Europe/Kyiv")
 NOW = T0 + 90  # 90 s into the hour: the sliding minute keeps half of the previous one
 MINUTE = int(NOW // 60)
 DAY = int(NOW // 86400)
@@ -196,33 +198,53 @@ def test_merge_names_each_bucket_once_and_numbers_it_per_entry() -> None:
         keys.inbox_member(m5 - 12, "x"),
     ]
     call = merge.call(SHARD, members, T0)
-    hour, day = int(T0 // 3600), int(T0 // 86400)
+    hour, day = int(T0 // 3600), int(T0 // 86400)  # UTC, the default zone: local day = day
     assert call.keys == [
         keys.draining(SHARD),
         keys.window_starts(SHARD),
         *(keys.window(SHARD, name) for name in ("1h", "24h", "7d", "30d", "today")),
-        keys.bucket(SHARD, "m5", m5),  # 8
-        keys.bucket(SHARD, "h", hour),  # 9
-        keys.bucket(SHARD, "d", day),  # 10
-        keys.bucket(SHARD, "m5", m5 - 12),  # 11
-        keys.bucket(SHARD, "h", hour - 1),  # 12
+        keys.article_themes(SHARD),  # 8
+        keys.bucket(SHARD, "m5", m5),  # 9
+        keys.bucket(SHARD, "h", hour),  # 10
+        keys.bucket(SHARD, "d", day),  # 11
+        keys.bucket(SHARD, "m5", m5 - 12),  # 12
+        keys.bucket(SHARD, "h", hour - 1),  # 13
+        keys.day_views(SHARD, day),  # 14
+        keys.series(SHARD, "h", hour),  # 15
+        keys.series(SHARD, "ld", day),  # 16
+        keys.series(SHARD, "h", hour - 1),  # 17
     ]
     ttl = {  # a bucket's end plus its granularity's retention, from the rollup's as_of
         ("m5", m5): 300 + 2 * 3600,
         ("h", hour): 3600 + 8 * 86400,
-        ("d", day): (day + 1) * 86400 - T0 + 32 * 86400,
+        ("d", day): (day + 1) * 86400 - T0 + 62 * 86400,
         ("m5", m5 - 12): 300 + 2 * 3600 - 3600,
         ("h", hour - 1): 8 * 86400,
     }
+    day_ttl = (day + 1) * 86400 - T0 + 32 * 86400
     assert call.args == [
         *merge.TABLE,
         5,
         *(field for (gran, index), ttl_s in ttl.items() for field in (gran, index, ttl_s)),
-        *(members[0], 8, 9, 10),
-        *(members[1], 8, 9, 10),
-        *(members[2], 11, 12, 10),
+        8,  # the article -> theme hash
+        "*",  # the site's field in the series hashes
+        4,  # series keys: the local day's article set, then the hours' and day's totals
+        *(14, day_ttl, 15, 3600 + 2 * 86400, 16, day_ttl, 17, 2 * 86400),
+        *(members[0], 9, 10, 11, 14, 15, 16),
+        *(members[1], 9, 10, 11, 14, 15, 16),
+        *(members[2], 12, 13, 11, 14, 17, 16),
     ]
     assert one_slot(call) and merge.decode("3") == 3
+
+
+def test_merge_puts_views_in_their_local_day() -> None:
+    """In Kyiv (UTC+2 in winter) a view at 23:00 UTC belongs to the next local day."""
+    late = (int(T0 // 86400) * 86400) + 23 * 3600
+    call = merge.call(SHARD, [keys.inbox_member(int(late // 300), "x")], late, KYIV)
+    utc_day = int(late // 86400)
+    assert keys.day_views(SHARD, utc_day + 1) in call.keys
+    assert keys.series(SHARD, "ld", utc_day + 1) in call.keys
+    assert keys.day_views(SHARD, utc_day) not in call.keys
 
 
 def test_advance_reads_every_bucket_that_may_still_exist() -> None:
@@ -234,7 +256,7 @@ def test_advance_reads_every_bucket_that_may_still_exist() -> None:
         ("1h", "m5", m5 - 25, m5 + 1, m5 - 12, 1, m5 - 25, 0),
         ("24h", "h", hour - 193, hour + 1, hour - 24, 0, hour - 193, 0),
         ("7d", "h", hour - 193, hour + 1, hour - 168, 1, hour - 193, 0),
-        ("30d", "d", day - 33, day + 1, day - 30, 1, day - 33, 0),
+        ("30d", "d", day - 63, day + 1, day - 30, 0, day - 63, 0),  # days stay 60 (kept to TTL)
         ("today", "h", hour - 12, hour + 1, hour - 12, 0, hour - 193, 1),
     ]
     assert call.args == [5, *(f for name, _, *rest in expected for f in (name, *rest))]
@@ -255,8 +277,8 @@ def test_advance_reads_every_bucket_that_may_still_exist() -> None:
 @pytest.mark.parametrize(
     ("held", "lo"),
     [
-        (int(T0 // 86400) - 31, int(T0 // 86400) - 33),  # a recent start: from `kept`
-        (int(T0 // 86400) - 40, int(T0 // 86400) - 40),  # a rollup skipped: from the old start
+        (int(T0 // 86400) - 31, int(T0 // 86400) - 63),  # a recent start: from `kept`
+        (int(T0 // 86400) - 70, int(T0 // 86400) - 70),  # a rollup skipped: from the old start
         (0, int(T0 // 86400) - 30 - advance.MAX_BACKLOG),  # never further back than the backlog
     ],
 )
@@ -279,10 +301,13 @@ def test_the_other_calls_keep_their_layout_and_one_slot() -> None:
     assert one_slot(logged)
     assert ratelimit.decode([1, 0]) == [True, False]
     put = put_article.call(ARTICLE, "Title", "https://x.example/a1", "war", None, 3)
-    assert put.args == [ARTICLE, "Title", "https://x.example/a1", "war", "", 3, "1"]
-    assert put.keys[-1] == keys.unranked(SHARD) and one_slot(put)
-    hidden = put_article.call(ARTICLE, "Title", "https://x.example/a1", "war", None, 3, False)
-    assert hidden.args[-1] == "0"
+    assert put.args == [ARTICLE, "Title", "https://x.example/a1", "war", "", 3, "1", "", ""]
+    assert put.keys[5] == keys.unranked(SHARD) and one_slot(put)
+    assert put.keys[6:] == keys.author_entry(ARTICLE)
+    hidden = put_article.call(
+        ARTICLE, "Title", "https://x.example/a1", "war", None, 3, False, "ann-lee", "Ann Lee"
+    )
+    assert hidden.args[-3:] == ["0", "ann-lee", "Ann Lee"] and one_slot(hidden)
     hours = hourly.call(ARTICLE, [10, 11])
     assert hours.args == [ARTICLE, 12, 120, 132] and hourly.decode(-1) is None
     assert lease.call("me", "", 5000).keys == [keys.LEADER, keys.EPOCH]

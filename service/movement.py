@@ -1,0 +1,126 @@
+"""Movement: each list item's rank in the same list as published VIEWCOUNT_MOVEMENT_S before,
+and its views in the window just before its list's window.
+
+The rollup keeps rank checkpoints of published snapshots: one hash per checkpoint
+(keys.checkpoint), a field per list holding its article ids in rank order, indexed by
+keys.CHECKPOINTS (generation -> as_of). A new one is written when the newest is at least a
+quarter of MOVEMENT_S old; a rollup's previous ranks come from the newest checkpoint at least
+MOVEMENT_S old, and every older one is deleted. So at most about five exist, whatever the
+rollup interval, each a list of ids per list (no titles, no counts).
+
+previous_window_views come from the time buckets the rollup already keeps (earlier.lua), for
+the articles of the 24h, 7d and 30d lists only.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import keys
+from .scripts import earlier
+from .storage import Storage, ops
+
+CHECKPOINTS_PER_SPAN = 4  # checkpoints written per MOVEMENT_S
+FIELDS_PER_HSET = 32
+PAGE = 64  # lists per HSCAN page when a checkpoint is read
+
+
+@dataclass(frozen=True, slots=True)
+class Previous:
+    """The checkpoint a rollup compares with: its time and each list's ranks then."""
+
+    as_of: float | None = None
+    ranks: dict[str, dict[str, int]] = field(default_factory=dict)  # list -> article -> rank
+
+    def rank(self, name: str, article: str) -> int | None:
+        return self.ranks.get(name, {}).get(article)
+
+
+async def checkpoints(storage: Storage) -> list[tuple[str, float]]:
+    """Every checkpoint's generation and as_of, oldest first."""
+    return await storage.one(ops.zrange_scored(keys.CHECKPOINTS))
+
+
+def reference(held: Sequence[tuple[str, float]], as_of: float, movement_s: float) -> str | None:
+    """The newest checkpoint at least ``movement_s`` older than ``as_of``."""
+    old_enough = [generation for generation, at in held if at <= as_of - movement_s]
+    return old_enough[-1] if old_enough else None
+
+
+async def previous(
+    storage: Storage, held: Sequence[tuple[str, float]], as_of: float, movement_s: float
+) -> Previous:
+    generation = reference(held, as_of, movement_s)
+    if generation is None:
+        return Previous()
+    found: dict[str, str] = {}
+    cursor = 0
+    while True:
+        cursor, page = await storage.one(ops.hscan(keys.checkpoint(generation), cursor, PAGE))
+        found.update(page)
+        if not cursor:
+            break
+    if not found:  # expired under us
+        return Previous()
+    ranks = {
+        name: {article: n for n, article in enumerate(ids.split(","), 1)}
+        for name, ids in found.items()
+        if ids
+    }
+    return Previous(dict(held)[generation], ranks)
+
+
+async def record(
+    storage: Storage,
+    held: Sequence[tuple[str, float]],
+    generation: int,
+    as_of: float,
+    ranked: Mapping[str, Sequence[str]],
+    movement_s: float,
+) -> None:
+    """Keep the published lists' ranks as a checkpoint if the newest is old enough, and drop
+    the checkpoints no later rollup can compare with."""
+    writes: list[ops.Op[Any]] = []
+    if not held or as_of - held[-1][1] >= movement_s / CHECKPOINTS_PER_SPAN:
+        key = keys.checkpoint(str(generation))
+        fields = [(name, ",".join(ids)) for name, ids in ranked.items()]
+        writes.append(ops.hset(key, {"_": ""}))  # a checkpoint with no lists still exists
+        for start in range(0, len(fields), FIELDS_PER_HSET):
+            writes.append(ops.hset(key, dict(fields[start : start + FIELDS_PER_HSET])))
+        writes.append(ops.expire(key, int(2 * movement_s) + 600))  # a safety net
+        writes.append(ops.zadd(keys.CHECKPOINTS, {str(generation): as_of}))
+    kept = reference(held, as_of, movement_s)
+    if kept is not None:
+        older = [g for g, _ in held[: [g for g, _ in held].index(kept)]]
+        if older:
+            writes.append(ops.unlink(*(keys.checkpoint(g) for g in older)))
+            writes.append(ops.zrem(keys.CHECKPOINTS, *older))
+    if writes:
+        await storage.execute(writes)
+
+
+PREVIOUS_WINDOWS = ("24h", "7d", "30d")  # the lists whose items carry previous_window_views
+
+
+async def previous_views(
+    storage: Storage, listed: Mapping[str, Iterable[str]], as_of: float
+) -> dict[str, dict[str, int]]:
+    """Window -> article -> views in the window of equal length just before it, for the
+    articles ``listed`` in each of PREVIOUS_WINDOWS' lists."""
+    calls = []
+    asked: list[tuple[str, Sequence[Any]]] = []
+    for window in PREVIOUS_WINDOWS:
+        by_shard: dict[int, list[str]] = defaultdict(list)
+        for article in sorted(set(listed.get(window, ()))):
+            by_shard[keys.shard_of(article)].append(article)
+        for shard, articles in by_shard.items():
+            for call in earlier.calls(shard, window, as_of, articles):
+                calls.append(call)
+                asked.append((window, call.args))
+    found: dict[str, dict[str, int]] = {window: {} for window in PREVIOUS_WINDOWS}
+    for (window, ids), reply in zip(asked, await storage.run_all(calls), strict=True):
+        found[window].update(zip(ids, earlier.decode(reply), strict=True))
+    return found

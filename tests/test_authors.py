@@ -1,0 +1,185 @@
+"""Authors: `author`/`author_name` in the catalog, GET /v1/authors and the author lists, which
+follow the catalog's current author at each rollup as the theme lists follow the theme."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+
+from service import demo
+from service.clock import ManualClock
+from service.settings import Settings
+from service.storage import Storage, connect
+
+from .support import ADMIN, client_for, put_article
+
+ANN = {"author": "ann-lee", "author_name": "Ann Lee"}
+BOB = {"author": "bob", "author_name": "Bob Stone"}
+
+
+async def views(client: httpx.AsyncClient, counts: dict[str, int]) -> None:
+    """Each article's views, as batch events from distinct visitors."""
+    events = [
+        {"article": article, "visitor": f"{article}-{n}-{count}"}
+        for article, count in counts.items()
+        for n in range(count)
+    ]
+    response = await client.post("/v1/views/batch", json={"events": events}, headers=ADMIN)
+    assert response.json()["counted"] == len(events), response.text
+
+
+async def rollup(client: httpx.AsyncClient) -> None:
+    response = await client.post("/v1/rollup", headers=ADMIN)
+    assert response.status_code == 200, response.text
+
+
+async def author_list(client: httpx.AsyncClient, author: str, **params: Any) -> dict[str, Any]:
+    response = await client.get(f"/v1/authors/{author}/popular", params=params)
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    assert body["author"] == author and body["theme"] is None
+    assert [i["rank"] for i in body["items"]] == list(range(1, len(body["items"]) + 1))
+    return body
+
+
+def articles(body: dict[str, Any]) -> list[str]:
+    return [item["article"] for item in body["items"]]
+
+
+async def test_author_fields_and_the_authors_index(client: httpx.AsyncClient) -> None:
+    created = await put_article(client, "a", **ANN)
+    assert created.json()["author"] == "ann-lee" and created.json()["author_name"] == "Ann Lee"
+    await put_article(client, "b", **ANN)
+    await put_article(client, "c", **BOB)
+    await put_article(client, "d")  # no author
+    fetched = (await client.get("/v1/articles/d")).json()
+    assert fetched["author"] is None and fetched["author_name"] is None
+    assert (await client.get("/v1/authors")).json() == {
+        "authors": [
+            {"author": "ann-lee", "author_name": "Ann Lee", "articles": 2},
+            {"author": "bob", "author_name": "Bob Stone", "articles": 1},
+        ]
+    }
+    # Moving an article and deleting one keep the counts; an author with none left goes.
+    await put_article(client, "c", **ANN)
+    response = await client.delete("/v1/articles/a", headers=ADMIN)
+    assert response.status_code == 204
+    assert (await client.get("/v1/authors")).json() == {
+        "authors": [{"author": "ann-lee", "author_name": "Ann Lee", "articles": 2}]
+    }
+
+
+async def test_an_article_moves_to_its_new_authors_list_at_the_next_rollup(
+    client: httpx.AsyncClient,
+) -> None:
+    for article, author in (("a1", ANN), ("a2", ANN), ("b1", BOB)):
+        await put_article(client, article, **author)
+    await views(client, {"a1": 5, "a2": 4, "b1": 3})
+    await rollup(client)
+    assert articles(await author_list(client, "ann-lee")) == ["a1", "a2"]
+    assert articles(await author_list(client, "bob")) == ["b1"]
+    await put_article(client, "a1", **BOB)
+    # Lists are what the last rollup published, until the next one.
+    assert articles(await author_list(client, "ann-lee")) == ["a1", "a2"]
+    await rollup(client)
+    assert articles(await author_list(client, "ann-lee")) == ["a2"]
+    bob = await author_list(client, "bob", window="7d")
+    assert articles(bob) == ["a1", "b1"]
+    assert [i["window_views"] for i in bob["items"]] == [5, 3]
+    # Movement fields as on every list; an author nobody has gives an empty list.
+    assert bob["previous_as_of"] is None and bob["items"][0]["previous_rank"] is None
+    assert bob["items"][0]["previous_window_views"] == 0
+    assert (await author_list(client, "nobody"))["items"] == []
+
+
+@pytest.fixture
+async def store(settings: Settings) -> AsyncIterator[Storage]:
+    active = connect(settings)
+    yield active
+    await active.close()
+
+
+async def test_author_lists_take_filters_min_readers_and_ranked(
+    settings: Settings, clock: ManualClock
+) -> None:
+    async with client_for(settings.model_copy(update={"min_readers": 3}), clock) as client:
+        await _filters_min_readers_and_ranked(client)
+
+
+async def _filters_min_readers_and_ranked(client: httpx.AsyncClient) -> None:
+    for article in ("a1", "a2", "a3", "few"):
+        await put_article(client, article, **ANN)
+    await views(client, {"a1": 6, "a2": 5, "a3": 4, "few": 2})  # few: 2 readers, under 3
+    await put_article(client, "a3", ranked=False, **ANN)
+    await rollup(client)
+    assert articles(await author_list(client, "ann-lee")) == ["a1", "a2"]
+    assert articles(await author_list(client, "ann-lee", exclude="a1", limit=1)) == ["a2"]
+    assert articles(await author_list(client, "ann-lee", published_within="24h")) == []
+    first = await client.get("/v1/authors/ann-lee/popular")
+    again = await client.get(
+        "/v1/authors/ann-lee/popular", headers={"if-none-match": first.headers["etag"]}
+    )
+    assert again.status_code == 304
+
+
+@pytest.mark.parametrize(
+    ("path", "params"),
+    [
+        ("/v1/authors/Ann/popular", {}),
+        ("/v1/authors/ann_lee/popular", {}),
+        ("/v1/authors/" + "a" * 65 + "/popular", {}),
+        ("/v1/authors/ann/popular", {"window": "2h"}),
+        ("/v1/authors/ann/popular", {"limit": "0"}),
+        ("/v1/authors/ann/popular", {"exclude": "a b"}),
+        ("/v1/authors/ann/popular", {"published_within": "1h"}),
+    ],
+)
+async def test_bad_author_list_parameters(
+    client: httpx.AsyncClient, path: str, params: dict[str, str]
+) -> None:
+    response = await client.get(path, params=params)
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["code"] == "invalid_parameter"
+
+
+@pytest.mark.parametrize(
+    ("fields", "named"),
+    [
+        ({"author": "Ann Lee"}, "author"),
+        ({"author": ""}, "author"),
+        ({"author": 7}, "author"),
+        ({"author": "ann", "author_name": ""}, "author_name"),
+        ({"author": "ann", "author_name": "x" * 101}, "author_name"),
+        ({"author": "ann", "author_name": "   "}, "author_name"),
+        ({"author": "ann", "author_name": ["Ann"]}, "author_name"),
+    ],
+)
+async def test_bad_author_fields_change_nothing(
+    client: httpx.AsyncClient, fields: dict[str, Any], named: str
+) -> None:
+    await put_article(client, "a", **ANN)
+    body = {"title": "T", "url": "https://news.example.com/a", "theme": "war", **fields}
+    response = await client.put("/v1/articles/a", json=body, headers=ADMIN)
+    assert response.status_code == 422
+    problem = response.json()
+    assert problem["code"] == "invalid_field" and problem["detail"].startswith(f"{named}:")
+    assert (await client.get("/v1/articles/a")).json()["author"] == "ann-lee"
+    assert (await client.get("/v1/authors")).json()["authors"][0]["articles"] == 1
+
+
+async def test_the_demo_names_its_authors(
+    client: httpx.AsyncClient, settings: Settings, clock: ManualClock, store: Storage
+) -> None:
+    await demo.load(store, settings, clock)
+    authors = (await client.get("/v1/authors")).json()["authors"]
+    assert {(a["author"], a["author_name"]) for a in authors} == set(demo.AUTHORS)
+    assert sum(a["articles"] for a in authors) == len(demo.HEADLINES)
+    second = demo.HEADLINES[1][0]
+    assert (await client.get(f"/v1/articles/{second}")).json()["author"] == demo.byline(1)[0]
+    page = await client.get(f"/news/{second}")
+    assert page.status_code == 200 and demo.byline(1)[1] in page.text
+    assert demo.byline(0)[1] in (await client.get("/")).text
