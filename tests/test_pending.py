@@ -133,6 +133,8 @@ async def test_views_of_an_unknown_article_count_once_its_page_is_read(
             site.url("/news/harbour-reopens"),  # the page's <link rel=canonical>, on the site
             2,
         )
+        # The page's JSON-LD author names the article's author list.
+        assert (article["author"], article["author_name"]) == ("ana-reporter", "Ana Reporter")
         text = await metrics_of(http)
         assert "BUY CHEAP PILLS" not in (await http.get("/v1/articles/harbour-reopens")).text
         assert metric(text, 'viewcount_discovery_fetches_total{outcome="registered"}') == 1

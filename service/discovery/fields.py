@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import html
 import re
 import unicodedata
@@ -58,6 +59,12 @@ def normalize_time(value: object) -> str | None:
         return None
 
 
+def author_slug(name: str) -> str:
+    """The author list of a name: its ASCII slug, or for a name with no ASCII letters (``Олена
+    Коваль``) a stable digest of it, so every page naming that author lands in one list."""
+    return slug(name) or "author-" + hashlib.blake2b(name.encode(), digest_size=6).hexdigest()
+
+
 def to_article(
     article_id: str,
     url: str,
@@ -65,14 +72,19 @@ def to_article(
     section: str | None,
     published_at: str | None,
     default_theme: str,
+    author_name: str | None = None,
 ) -> Article:
-    """The catalog entry for what a page or feed said; NoArticleMetadata when it is not enough."""
-    fields = {
+    """The catalog entry for what a page or feed said; NoArticleMetadata when it is not enough.
+    A named author gets the author list of their name's slug (``Ann Lee`` -> ``ann-lee``)."""
+    fields: dict[str, object] = {
         "title": clean_text(title, MAX_TITLE),
         "url": url,
         "theme": slug(section) or default_theme,
         "published_at": published_at,
     }
+    name = clean_text(author_name, MAX_AUTHOR_NAME)
+    if name is not None:
+        fields["author"], fields["author_name"] = author_slug(name), name
     if fields["title"] is None:
         raise NoArticleMetadata("no headline or title", url=url)
     try:

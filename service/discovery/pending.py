@@ -210,6 +210,7 @@ class Discovery:
             meta.section,
             meta.published_at,
             self.settings.default_theme,
+            meta.author_name,
         )
 
     async def _register(self, entry: Article, reread: bool) -> Found:

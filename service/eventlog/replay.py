@@ -131,6 +131,8 @@ def _put(entry: dict[str, Any]) -> Any:
         entry.get("published_at") or None,
         int(entry.get("imported_views") or 0),
         entry.get("ranked") != "0",
+        entry.get("author") or None,
+        entry.get("author_name") or None,
     )
 
 

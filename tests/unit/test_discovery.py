@@ -121,6 +121,17 @@ def test_to_article_refuses_what_the_catalog_would() -> None:
         to_article("a", "https://news.example.com/a", " <b></b> ", None, None, "news")
 
 
+def test_a_named_author_gets_a_list_even_without_ascii_letters() -> None:
+    url = "https://news.example.com/a"
+    ann = to_article("a", url, "T", None, None, "news", " Ann  Lee ")
+    assert (ann.author, ann.author_name) == ("ann-lee", "Ann Lee")
+    olena = to_article("b", url, "T", None, None, "news", "Олена Коваль")
+    again = to_article("c", url, "T", None, None, "news", "Олена Коваль")
+    assert olena.author_name == "Олена Коваль" and olena.author == again.author
+    assert olena.author is not None and olena.author.startswith("author-")
+    assert to_article("d", url, "T", None, None, "news").author is None
+
+
 def page(*head: str) -> bytes:
     return ("<html><head>" + "".join(head) + "</head><body></body></html>").encode()
 
