@@ -73,9 +73,22 @@ def timed_rollup(client: redis.Redis, url: str, movement_s: float) -> dict[str, 
         "commands_over_1ms": len(slow),
         "snapshot_lists": client.hlen(snapshot_key),
         "snapshot_bytes": client.memory_usage(snapshot_key, samples=0) or 0,
+        "author_lists_short": _short_author_lists(client, snapshot_key),
         "checkpoints": len(checkpoints),
         "checkpoint_bytes": sum(client.memory_usage(k, samples=0) or 0 for k in checkpoints),
     }
+
+
+def _short_author_lists(client: redis.Redis, snapshot_key: str) -> dict[str, int]:
+    """Window -> author lists holding fewer than AUTHOR_RANKING_SIZE items (author lists do
+    not make the rollup read deeper), and their total as "of"."""
+    size = Settings.model_fields["author_ranking_size"].default
+    short: dict[str, int] = defaultdict(int)
+    for name, payload in client.hscan_iter(snapshot_key, match="*|@*", count=64):
+        short["of"] += 1
+        if len(json.loads(payload)) < size:
+            short[name.split("|", 1)[0]] += 1
+    return dict(short)
 
 
 def _command(entry: dict[str, Any]) -> str:
@@ -205,7 +218,9 @@ def main(args: argparse.Namespace, log: Any) -> None:
                 f"{result['slowest_command']}; {result['commands_over_1ms']} commands ≥ 1 ms; "
                 f"snapshot {result['snapshot_lists']:,} lists, "
                 f"{result['snapshot_bytes'] / 2**20:.1f} MiB; {result['checkpoints']} rank "
-                f"checkpoints, {result['checkpoint_bytes'] / 2**20:.1f} MiB"
+                f"checkpoints, {result['checkpoint_bytes'] / 2**20:.1f} MiB; author lists "
+                f"shorter than {Settings.model_fields['author_ranking_size'].default}: "
+                f"{result['author_lists_short']}"
             )
         entries = fill_inboxes(client, per_article, time.time(), INBOX_VIEWS)
         result = timed_rollup(client, url, args.movement_s)

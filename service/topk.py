@@ -42,7 +42,7 @@ class TopReader:
         self.theme_sizes = theme_sizes  # theme -> articles in the catalog
         self.themes: dict[str, str | None] = {}  # article -> theme (None: deleted)
         self.excluded = excluded  # never listed (editors took them out)
-        self.author_sizes = author_sizes or {}  # author -> articles in the catalog
+        self.author_sizes = author_sizes or {}  # author -> articles (authors looked up if any)
         self.author_size = author_size  # items of an author's list
         self.authors: dict[str, str | None] = {}  # article -> author (None: none)
 
@@ -54,7 +54,7 @@ class TopReader:
         first, ties by article.
         ``eligible(articles)`` says which of some read articles may be listed (the minimum
         readers rule); the others are passed over as the excluded ones are."""
-        need = self.size * (len(self.theme_sizes) + 1) + self.author_size * len(self.author_sizes)
+        need = self.size * (len(self.theme_sizes) + 1)
         depth = {
             shard: max(64, math.ceil(need * FIRST_DEPTH_FACTOR / keys.SHARDS))
             for shard in range(keys.SHARDS)
@@ -113,29 +113,16 @@ class TopReader:
         return all(
             above[theme] >= self.size or seen[theme] >= articles
             for theme, articles in self.theme_sizes.items()
-        ) and self._authors_settled(candidates, considered, ceiling)
-
-    def _authors_settled(
-        self, candidates: list[Scored], considered: list[Scored], ceiling: float
-    ) -> bool:
-        """As _settled, for every author's list."""
-        if not self.author_sizes:
-            return True
-        above: dict[str | None, int] = defaultdict(int)
-        seen: dict[str | None, int] = defaultdict(int)
-        for article, _ in considered:
-            seen[self.authors.get(article)] += 1
-        for article, score in candidates:
-            if score > ceiling:
-                above[self.authors.get(article)] += 1
-        return all(
-            above[author] >= self.author_size or seen[author] >= articles
-            for author, articles in self.author_sizes.items()
         )
 
     def _rank(
         self, candidates: list[Scored]
     ) -> tuple[list[Scored], dict[str, list[Scored]], dict[str, list[Scored]]]:
+        """The lists from what was read. Author lists do not make the reads go deeper (500
+        authors' lists settled would read nearly every window set whole, 3x the rollup): each
+        holds its author's articles among those read, which are every article scoring above
+        the deepest score read, so its order is exact and it may be shorter than
+        ``author_size`` when the author's other articles are less read than that."""
         ordered = sorted(candidates, key=lambda item: (-item[1], item[0]))
         by_theme: dict[str, list[Scored]] = defaultdict(list)
         by_author: dict[str, list[Scored]] = defaultdict(list)
