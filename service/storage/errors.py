@@ -62,6 +62,13 @@ UNAVAILABLE_CODES = frozenset(
      "TRYAGAIN", "MISCONF"}
 )  # fmt: skip
 _UNAVAILABLE_CLASSES = (OutOfMemoryError, ReadOnlyError, MasterDownError)
+# A plain ERR that says the same: the node a write and its WAIT went to was demoted to a
+# replica between them (a failover in progress), so the write is not acknowledged.
+_UNAVAILABLE_MESSAGES = ("WAIT cannot be used with replica instances",)
+
+
+def _unavailable_message(text: str) -> bool:
+    return any(message in text for message in _UNAVAILABLE_MESSAGES)
 
 
 def is_retryable(exc: BaseException) -> bool:
@@ -76,10 +83,12 @@ def translate(exc: BaseException) -> StorageError:
         return exc
     detail = str(exc) or type(exc).__name__
     if isinstance(exc, ReplyError):
-        unavailable = exc.code in UNAVAILABLE_CODES
+        unavailable = exc.code in UNAVAILABLE_CODES or _unavailable_message(detail)
     elif isinstance(exc, ResponseError) and not isinstance(exc, RETRYABLE):
-        unavailable = isinstance(exc, _UNAVAILABLE_CLASSES) or detail.startswith(
-            tuple(UNAVAILABLE_CODES)
+        unavailable = (
+            isinstance(exc, _UNAVAILABLE_CLASSES)
+            or detail.startswith(tuple(UNAVAILABLE_CODES))
+            or _unavailable_message(detail)
         )
     else:
         unavailable = isinstance(
