@@ -24,6 +24,8 @@ FIRST_DEPTH_FACTOR = 1.5  # first read: 1.5x the candidates the lists need, spre
 Scored = tuple[str, float]
 Eligible = Callable[[set[str]], Awaitable[set[str]]]
 
+LOOKUP_CHUNK = 1000  # article fields per HMGET of the themes and authors
+
 
 class TopReader:
     """Reads window sets for one rollup; knows each article's current theme once looked up."""
@@ -150,13 +152,20 @@ class TopReader:
                 unknown[keys.shard_of(article)].append(article)
         if not unknown:
             return
-        lookups = [ops.hmget(keys.article_themes(s), found) for s, found in unknown.items()]
+        # At most LOOKUP_CHUNK fields an HMGET: after a busy interval a shard can have tens of
+        # thousands of candidates, and one HMGET of them all held Redis for 36 ms.
+        chunks = [
+            (shard, found[start : start + LOOKUP_CHUNK])
+            for shard, found in unknown.items()
+            for start in range(0, len(found), LOOKUP_CHUNK)
+        ]
+        lookups = [ops.hmget(keys.article_themes(shard), found) for shard, found in chunks]
         if self.author_sizes:
-            lookups += [ops.hmget(keys.article_authors(s), found) for s, found in unknown.items()]
+            lookups += [ops.hmget(keys.article_authors(shard), found) for shard, found in chunks]
         replies = await self.storage.execute(lookups)
-        for found, themes in zip(unknown.values(), replies, strict=False):
+        for (_, found), themes in zip(chunks, replies, strict=False):
             self.themes.update(zip(found, themes, strict=True))
-        for found, authors in zip(unknown.values(), replies[len(unknown) :], strict=False):
+        for (_, found), authors in zip(chunks, replies[len(chunks) :], strict=False):
             self.authors.update(zip(found, authors, strict=True))
 
 
