@@ -56,13 +56,7 @@ async def previous(
     generation = reference(held, as_of, movement_s)
     if generation is None:
         return Previous()
-    found: dict[str, str] = {}
-    cursor = 0
-    while True:
-        cursor, page = await storage.one(ops.hscan(keys.checkpoint(generation), cursor, PAGE))
-        found.update(page)
-        if not cursor:
-            break
+    found = await storage.whole_hash(keys.checkpoint(generation), PAGE)
     if not found:  # expired under us
         return Previous()
     ranks = {

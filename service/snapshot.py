@@ -146,13 +146,7 @@ async def lists(storage: Storage, generation: int) -> dict[str, str] | None:
     themes is megabytes, and one HGETALL of it held Redis and then the reader's event loop
     for milliseconds. A published snapshot never changes, so the pages agree. None when the
     generation has expired."""
-    found: dict[str, str] = {}
-    cursor = 0
-    while True:
-        cursor, page = await storage.one(ops.hscan(keys.snapshot(generation), cursor, PAGE))
-        found.update(page)
-        if not cursor:
-            break
+    found = await storage.whole_hash(keys.snapshot(generation), PAGE)
     if not found:
         return None
     found.pop("_", None)  # how the first release marked a snapshot (format 1)

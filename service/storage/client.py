@@ -16,6 +16,7 @@ from redis.exceptions import NoScriptError
 from redis.retry import Retry
 
 from ..settings import Settings
+from . import ops
 from .errors import (
     ReplicationShortfall,
     ReplyError,
@@ -161,6 +162,17 @@ class Storage:
     async def one(self, op: Op[T]) -> T:
         value: T = (await self.execute([op]))[0]
         return value
+
+    async def whole_hash(self, key: str, page: int) -> dict[str, str]:
+        """Every field of a hash, ``page`` fields a round trip (HSCAN): one HGETALL of a
+        megabytes-large hash holds Redis, then the caller's event loop, for milliseconds."""
+        found: dict[str, str] = {}
+        cursor = 0
+        while True:
+            cursor, fields = await self.one(ops.hscan(key, cursor, page))
+            found.update(fields)
+            if not cursor:
+                return found
 
     async def ping(self) -> bool:
         try:
