@@ -70,7 +70,8 @@ async def purge_views(
     archive = Archive(settings.event_log_url)
     # A view is logged when it is counted: on its day, or later for a batch event (up to 30
     # days); a day's slack for clocks, and every later day.
-    first_day = day_of(int(start * 1000)) - timedelta(days=1)
+    first = day_of(int(start * 1000))
+    first_day = first - timedelta(days=1) if first > date.min else first  # from 0001-01-01
     for event in await asyncio.to_thread(
         lambda: list(archive.events(first_day, date.max, article=article, client=client))
     ):
@@ -82,8 +83,10 @@ async def purge_views(
         elif event.outcome in ("purged", "recounted"):  # taken back already
             balance[event.m5] -= 1
     now = clock.now()
-    hours = range(max(HOUR.index(start), HOUR.index(now) - SAMPLE_HOURS), HOUR.index(end) + 1)
-    days = range(max(DAY.index(start), DAY.index(now) - SAMPLE_DAYS), DAY.index(end) + 1)
+    # No sample lies in the future: a `to` of 9999-12-31 must not name 70 million hours' keys.
+    last = min(end, now + HOUR.bucket_s)
+    hours = range(max(HOUR.index(start), HOUR.index(now) - SAMPLE_HOURS), HOUR.index(last) + 1)
+    days = range(max(DAY.index(start), DAY.index(now) - SAMPLE_DAYS), DAY.index(last) + 1)
     samples = [keys.readers_sample(shard, "h", h) for h in hours]
     samples += [keys.readers_sample(shard, "d", d) for d in days]
     tops = [keys.top_clients(shard, h) for h in hours if h >= HOUR.index(now) - TOP_HOURS]
