@@ -42,11 +42,11 @@ def _unanswered(waiter: Waiter) -> bool:
     return not waiter[1].done()
 
 
-def _log_stub(view: View) -> str:
+def _log_partial(view: View) -> str:
     """The event-log line of a view the rate limit may refuse (on a cluster, where record.lua
     never sees such a view), but its code and client."""
     reader = view.reader.hex() if view.reader is not None else ""
-    return log_record.stub(M5.index(view.at), view.article, reader)
+    return log_record.partial_line(M5.index(view.at), view.article, reader)
 
 
 class Committer:
@@ -259,7 +259,7 @@ class Committer:
                 [(shard, [views[i].client for i in idx]) for shard, idx in group],  # type: ignore[misc]
                 now,
                 self.settings.rate_limit_per_min,
-                [[_log_stub(views[i]) for i in idx] for _, idx in group],
+                [[_log_partial(views[i]) for i in idx] for _, idx in group],
                 self.settings.event_log_max_entries,
             )
             for group in groups

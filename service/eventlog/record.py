@@ -105,7 +105,7 @@ def line(code: int, m5: int, article: str, reader: str, client: str) -> str:
     return f"{code},{m5},{article},{reader[:READER_CHARS]},{client[:CLIENT_CHARS]}"
 
 
-def stub(m5: int, article: str, reader: str) -> str:
+def partial_line(m5: int, article: str, reader: str) -> str:
     """A line without its code and client: what ratelimit.lua completes for a view it refuses."""
     return f"{m5},{article},{reader[:READER_CHARS]}"
 

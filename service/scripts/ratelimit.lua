@@ -11,7 +11,7 @@
 -- Event log (issue 15; the blocks marked "event log"), for a Redis Cluster, where this runs
 --   before record.lua and the views it refuses never reach it: the LAST ARGV is the log's
 --   bound in entries (0: no log), the one before it the service clock's now (s); with a log,
---   each section's n digests are followed by n stubs ("m5,article,reader", as
+--   each section's n digests are followed by n partial log lines ("m5,article,reader", as
 --   service/eventlog/record.py writes a line), and KEYS[2S + s] is section s's log stream
 --   (S sections). Refused requests are logged as rate limited, one entry per section.
 
@@ -43,7 +43,7 @@ for s = 1, sections do
   end
   redis.call('EXPIRE', current_k, ARGV[3])
   pos = pos + n + 1
-  if log_maxlen > 0 then  -- event log: past the stubs; one entry for what was refused
+  if log_maxlen > 0 then  -- event log: past the partial lines; one entry for what was refused
     pos = pos + n
     if #refused > 0 then
       redis.call('XADD', KEYS[2 * sections + s], 'MAXLEN', '~', log_maxlen, '*',
