@@ -121,6 +121,22 @@ async def traffic(http: httpx.AsyncClient) -> Counter[tuple[str, str]]:
     return sent
 
 
+def test_an_api_worker_imports_neither_pyarrow_nor_fsspec() -> None:
+    """The archive's libraries load where a table or a file is touched (the drain, the purge,
+    the log's commands): an API worker that only counts and serves lists never pays for them
+    (pyarrow alone was ~47 MB of every worker's memory and a second of its start)."""
+    code = (
+        "import sys\n"
+        "from service.api import create_app\n"
+        "from service.settings import Settings\n"
+        f"create_app(Settings(secret={SECRET!r}))\n"
+        "print(sorted(m for m in ('pyarrow', 'fsspec') if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
 async def test_every_decision_is_archived_once_and_duckdb_reads_it(
     settings: Settings, storage: Storage, tmp_path: Path
 ) -> None:

@@ -6,6 +6,9 @@ partitioning, so DuckDB reads ``day`` as a column), the day being when the event
 died before trimming the stream reads the same first entry again and replaces that file with
 the same rows or more, never writes a second one. ``catalog.ndjson`` beside the days is the
 catalog as the last drain saw it, for `viewcount replay`.
+
+fsspec and pyarrow are imported where they are used: every API worker imports this module (the
+purge reads the archive, /metrics the drain's stream states) and most never touch a file.
 """
 
 from __future__ import annotations
@@ -13,14 +16,12 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
-
-import fsspec
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
+from typing import TYPE_CHECKING, Any
 
 from . import record
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 FIRST, LAST = b"viewcount.event_log.first", b"viewcount.event_log.last"
 CATALOG = "catalog.ndjson"
@@ -37,6 +38,8 @@ class Archive:
     """Parquet files of events by day and shard, written atomically."""
 
     def __init__(self, url: str) -> None:
+        import fsspec
+
         self.fs: Any
         self.fs, self.root = fsspec.core.url_to_fs(url)
         self.root = self.root.rstrip("/")
@@ -49,6 +52,8 @@ class Archive:
 
     def last_id(self, path: str) -> str | None:
         """The last stream id an existing file holds, None when there is no such file."""
+        import pyarrow.parquet as pq
+
         if not self.fs.exists(path):
             return None
         with self.fs.open(path, "rb") as stream:
@@ -59,6 +64,8 @@ class Archive:
     def write(self, path: str, table: pa.Table, first_id: str, last_id: str) -> int:
         """Write ``table`` to ``path`` as one step (a temporary file renamed over it, or one
         object put); its size in bytes."""
+        import pyarrow.parquet as pq
+
         metadata = {**(table.schema.metadata or {}), FIRST: first_id.encode()}
         metadata[LAST] = last_id.encode()
         table = table.replace_schema_metadata(metadata)
@@ -120,6 +127,10 @@ class Archive:
         """The archived events logged from ``first_day`` to ``last_day``, file by file; only
         one article's or one client network's (16 hex) when given (Parquet's statistics let
         the reader skip what cannot match)."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+        import pyarrow.parquet as pq
+
         wanted: Any = None
         if article is not None:
             wanted = pc.field("article") == article

@@ -14,7 +14,7 @@ with
   event without a visitor has a random one); client: the client-network digest's first 16 hex
   characters, empty for a batch event. Neither can be turned back into an IP or a visitor.
 
-The archive keeps the same facts as columns, one row per line (``SCHEMA``); ``logged_at`` and
+The archive keeps the same facts as columns, one row per line (``schema()``); ``logged_at`` and
 ``shard``, ``seq`` and ``line`` name its stream entry exactly.
 """
 
@@ -22,11 +22,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-
-import pyarrow as pa
+from functools import cache
+from typing import TYPE_CHECKING
 
 from ..scripts.record import AUTOMATED, BOT, COUNTED, DUPLICATE, DUPLICATE_EVENT, RATE_LIMITED
 from ..windows import M5
+
+if TYPE_CHECKING:  # pyarrow loads where a table is built or read: API workers never do
+    import pyarrow as pa
 
 VERSION = "1"
 # Corrections, apart from record.lua's reply codes so that a new one there never collides: a
@@ -49,23 +52,31 @@ OUTCOMES = {
 }
 CODES = {name: code for code, name in OUTCOMES.items()}
 
-SCHEMA = pa.schema(
-    [
-        pa.field("logged_at", pa.timestamp("ms", tz="UTC"), nullable=False),
-        pa.field("shard", pa.int16(), nullable=False),  # whose stream: (shard, id, line) is unique
-        pa.field("seq", pa.int32(), nullable=False),  # the stream id is "logged_at ms-seq"
-        pa.field("line", pa.int32(), nullable=False),
-        pa.field("recorded_at", pa.timestamp("s", tz="UTC"), nullable=False),  # the `t`
-        pa.field("viewed_at", pa.timestamp("s", tz="UTC"), nullable=False),  # its 5-min bucket
-        pa.field("outcome", pa.string(), nullable=False),
-        pa.field("article", pa.string(), nullable=False),
-        # The digests as numbers (the hex of the stream lines, read as integers): 4 and 8 bytes
-        # a row instead of a string's length and characters.
-        pa.field("reader", pa.uint32(), nullable=False),
-        pa.field("client", pa.uint64(), nullable=True),  # null for a batch event
-    ],
-    metadata={"viewcount.event_log.version": VERSION},
-)
+
+@cache
+def schema() -> pa.Schema:
+    """The archive's columns. Every API worker imports this module (the counting call writes
+    the stream lines), and pyarrow cost each one ~50 MB and its import time: it loads here."""
+    import pyarrow as pa
+
+    return pa.schema(
+        [
+            pa.field("logged_at", pa.timestamp("ms", tz="UTC"), nullable=False),
+            # Whose stream: (shard, id, line) is unique.
+            pa.field("shard", pa.int16(), nullable=False),
+            pa.field("seq", pa.int32(), nullable=False),  # the stream id is "logged_at ms-seq"
+            pa.field("line", pa.int32(), nullable=False),
+            pa.field("recorded_at", pa.timestamp("s", tz="UTC"), nullable=False),  # the `t`
+            pa.field("viewed_at", pa.timestamp("s", tz="UTC"), nullable=False),  # its 5-min bucket
+            pa.field("outcome", pa.string(), nullable=False),
+            pa.field("article", pa.string(), nullable=False),
+            # The digests as numbers (the hex of the stream lines, read as integers): 4 and 8
+            # bytes a row instead of a string's length and characters.
+            pa.field("reader", pa.uint32(), nullable=False),
+            pa.field("client", pa.uint64(), nullable=True),  # null for a batch event
+        ],
+        metadata={"viewcount.event_log.version": VERSION},
+    )
 
 
 class UnknownVersion(ValueError):
@@ -128,6 +139,8 @@ def decode_entry(shard: int, entry_id: str, fields: dict[str, str]) -> list[Even
 
 def to_table(events: Sequence[Event]) -> pa.Table:
     """Rows in archive order: by article, then as logged (runs of one article compress)."""
+    import pyarrow as pa
+
     ordered = sorted(events, key=lambda e: (e.article, e.logged_ms, e.entry, e.line))
     return pa.Table.from_pydict(
         {
@@ -142,7 +155,7 @@ def to_table(events: Sequence[Event]) -> pa.Table:
             "reader": [int(e.reader or "0", 16) for e in ordered],  # a correction has none
             "client": [client_number(e.client) for e in ordered],
         },
-        schema=SCHEMA,
+        schema=schema(),
     )
 
 
@@ -153,7 +166,7 @@ def client_number(client: str) -> int | None:
 
 def from_table(table: pa.Table) -> Iterable[Event]:
     """The events of archived rows."""
-    for row in table.select(SCHEMA.names).to_pylist():
+    for row in table.select(schema().names).to_pylist():
         logged_ms = int(row["logged_at"].timestamp() * 1000)
         yield Event(
             row["shard"],

@@ -29,7 +29,7 @@ def test_a_stream_entry_reads_back_as_events_and_survives_a_table() -> None:
     assert events[0].at == 5_985_936 * 300 and events[0].logged_ms == 1795780800123
     assert events[0].seq == 2 and events[0].shard == 3 and events[0].recorded_s == 1795780799
     table = record.to_table(events)
-    assert table.schema.names == record.SCHEMA.names
+    assert table.schema.names == record.schema().names
     assert table.column("article").to_pylist() == [ARTICLE, ARTICLE, "b2"]  # by article
     assert sorted(record.from_table(table), key=lambda e: e.line) == events
 
