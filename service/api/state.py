@@ -17,7 +17,8 @@ from ..settings import Settings
 from ..storage import Storage
 from .asgi import Headers, Receive, Scope, Send
 
-if TYPE_CHECKING:  # httpx and the page parsers load only when VIEWCOUNT_SITES is set
+if TYPE_CHECKING:  # the fetcher and page parsers load only when VIEWCOUNT_SITES is set (httpx
+    # itself always: a beacon's url is checked as httpx would request it, discovery/urls.py)
     from ..discovery.pending import Discovery
 
 
