@@ -339,6 +339,19 @@ def test_trending_widget_with_arrows_in_uk_and_en(stack: Stack, tab: Tab, movers
     en = tab.page.locator("#en [part~=move][aria-label]")
     assert [en.nth(i).get_attribute("aria-label") for i in range(2)] == ["up 1", "down 1"]
     assert tab.texts("#plain [part~=move]") == []  # arrows only when asked for
+    # popular.html draws the same arrows and reads them aloud the same, server-side.
+    for lang in ("uk", "en"):
+        params = {"kind": "trending", "theme": MOVERS_THEME, "movement": "1", "lang": lang}
+        served = stack.service.http.get("/v1/popular.html", params=params).text
+        moves = re.findall(
+            r'<span class="viewcount-move [^"]*"(?: aria-label="([^"]*)")?[^>]*>(.*?)</span>',
+            served,
+        )
+        assert [text for _, text in moves] == tab.texts(f"#{lang} [part~=move]") == ARROWS[lang]
+        widget = tab.page.locator(f"#{lang} [part~=move][aria-label]")
+        assert [label for label, _ in moves if label] == [
+            widget.nth(i).get_attribute("aria-label") for i in range(widget.count())
+        ]
     assert tab.texts("#own [part=link]") == [MOVER_TITLES["m-a"], MOVER_TITLES["m-c"]]
     assert tab.texts("#fresh [part=link]") == [MOVER_TITLES["m-b"], MOVER_TITLES["m-a"]]
     assert tab.texts("#hour [part=count]") == ["400 views", "30 views", "25 views"]

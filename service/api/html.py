@@ -7,13 +7,15 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from html import escape
 from string import Template
+from typing import Any
 
 import orjson
 
 from ..clock import parse_rfc3339
-from ..locale import LANGS, MOVEMENT, format_count
+from ..locale import LANGS, MOVEMENT, format_count, format_number
 from .assets import text
 
+COUNTS = ("views", "window")  # popular.html's count: all-time totals, or the window's views
 GENERIC_BODY = (
     "This is a sample article of the viewcount demo. Its page includes beacon.js once, so "
     "opening it counts one view per reader within the dedupe window.\n\n"
@@ -37,21 +39,52 @@ class Story:
 
 
 @lru_cache(maxsize=512)
-def popular_fragment(body: bytes, lang: str) -> bytes:
-    """A ranking's JSON body as an HTML list, counts in words of ``lang``."""
+def popular_fragment(
+    body: bytes, lang: str, movement: bool = False, in_window: bool = False, trending: bool = False
+) -> bytes:
+    """A ranking's JSON body as an HTML list, counts in words of ``lang`` (the window's views
+    when ``in_window``), with the widget's arrows when ``movement`` and a list to compare with."""
     ranking = orjson.loads(body)
     attrs = f' lang="{lang}" data-window="{escape(ranking["window"])}"'
+    if trending:
+        attrs += ' data-kind="trending"'
     if ranking["theme"]:
         attrs += f' data-theme="{escape(ranking["theme"])}"'
+    if ranking.get("author"):
+        attrs += f' data-author="{escape(ranking["author"])}"'
     if ranking["as_of"]:
         attrs += f' data-as-of="{escape(ranking["as_of"])}"'
+    arrows = movement and bool(ranking["previous_as_of"])  # none before a list an hour old
+    if arrows:
+        attrs += f' data-previous-as-of="{escape(ranking["previous_as_of"])}"'
     rows = [
         f'<li class="viewcount-item"><a class="viewcount-link" href="{escape(item["url"])}" '
-        f'target="_top">{escape(item["title"])}</a> <span class="viewcount-count">'
-        f"{escape(format_count(item['views'], lang))}</span></li>"
+        f'target="_top">{escape(item["title"])}</a> {_move(item, lang) if arrows else ""}'
+        '<span class="viewcount-count">'
+        f"{escape(format_count(item['window_views' if in_window else 'views'], lang))}"
+        "</span></li>"
         for item in ranking["items"]
     ]
     return f'<ol class="viewcount-popular"{attrs}>{"".join(rows)}</ol>\n'.encode()
+
+
+def _move(item: dict[str, Any], lang: str) -> str:
+    """An item's arrow as widget.js draws it: "new", ▲ n or ▼ n read aloud in ``lang``,
+    nothing for an unchanged rank; followed by a space."""
+    words = MOVEMENT[lang]
+    if item["previous_rank"] is None:
+        return f'<span class="viewcount-move viewcount-new">{escape(words["new"])}</span> '
+    places = item["previous_rank"] - item["rank"]
+    if places == 0:
+        return ""
+    way = "up" if places > 0 else "down"
+    number = format_number(abs(places), lang)
+    label = escape(words[way].replace("{n}", number))
+    arrow = "\u25b2" if places > 0 else "\u25bc"
+    return (
+        f'<span class="viewcount-move viewcount-{way}" aria-label="{label}" title="{label}">'
+        f"{arrow} {number}</span> "
+    )
 
 
 def demo_page(story: Story, related: Story | None, lang: str, origin: str) -> bytes:
