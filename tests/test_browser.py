@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from service.demo import HEADLINES
+from service.demo_words import WORDS
 from service.locale import LANGS, format_count, format_number, plural_category
 
 from .browserkit import CHROMIUM, CHROMIUM_ARGS, OUTPUT, Stack, Tab, wait_until, widget_page
@@ -246,6 +247,24 @@ def test_demo_page_shows_live_counts_lists_and_chart(stack: Stack, tab: Tab) -> 
             )
         count = page.locator(".headline-count [part=count]").text_content() or ""
         assert spaced(count).endswith("переглядів" if lang == "uk" else "views")
+        # The page's own words follow its language too, and what its script writes.
+        words = WORDS[lang]
+        assert page.evaluate("document.documentElement.lang") == lang
+        for selector, key in (
+            ("#popular-title", "popular"),
+            ("#trending-title", "trending"),
+            ("#theme-title", "by_theme"),
+            ("#dashboard-title", "dashboard"),
+            (".seg button[data-window=today]", "window_today"),
+            (".read-also-label", "read_also"),
+        ):
+            assert page.text_content(selector) == words[key], (lang, key)
+        assert page.get_attribute("#chart-7d", "aria-label") == words["daily_aria"]
+        assert page.get_attribute("#chart", "aria-label") == words["hourly_aria"]
+        as_of = words["as_of"].split("{time}")[0]
+        wait_until(
+            lambda start=as_of: (page.text_content("#vpm-as-of") or "").startswith(start), "as of"
+        )
         page.wait_for_load_state("networkidle")
         page.screenshot(path=OUTPUT / f"demo-{lang}.png", full_page=True)
     # The theme chips switch the by-theme list.

@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 
 from ..clock import parse_rfc3339
+from ..demo_words import SCRIPT_WORDS, WORDS
 from ..locale import LANGS, MOVEMENT, format_count, format_number
 from .assets import text
 
@@ -88,8 +89,10 @@ def _move(item: dict[str, Any], lang: str) -> str:
 
 
 def demo_page(story: Story, related: Story | None, lang: str, origin: str) -> bytes:
-    """The demo news page of one article."""
+    """The demo news page of one article, its own words in ``lang`` as its counts are."""
+    words = WORDS[lang]
     page = Template(text("demo.html")).substitute(
+        {f"w_{key}": escape(value) for key, value in words.items()},
         article=escape(story.article),
         title=escape(story.title),
         lang=lang,
@@ -105,6 +108,7 @@ def demo_page(story: Story, related: Story | None, lang: str, origin: str) -> by
         lang_links=_lang_links(lang),
         snippet=escape(_snippet(origin, story, lang)),
         movement=escape(orjson.dumps(MOVEMENT[lang]).decode()),  # the movers list's words
+        script_words=escape(orjson.dumps({k: words[k] for k in SCRIPT_WORDS}).decode()),
     )
     return page.encode()
 
@@ -139,7 +143,7 @@ def _related(story: Story, lang: str) -> str:
     article = escape(story.article)
     return (
         '    <aside class="read-also">\n'
-        '      <span class="read-also-label">Read also</span>\n'
+        f'      <span class="read-also-label">{escape(WORDS[lang]["read_also"])}</span>\n'
         f'      <a href="/news/{article}?lang={lang}">{escape(story.title)}</a>\n'
         f'      <span class="read-also-meta"><time datetime="{escape(story.published_at or "")}">'
         f"{escape(_dateline(story.published_at))}</time> • "
@@ -153,9 +157,10 @@ def _by_author(story: Story, lang: str) -> str:
     if not story.author_slug:
         return ""
     slug = escape(story.author_slug)
+    heading = WORDS[lang]["more_by"].replace("{name}", story.author)
     return (
         '    <section class="by-author" aria-labelledby="by-author-title">\n'
-        f'      <h2 id="by-author-title">More by {escape(story.author)}</h2>\n'
+        f'      <h2 id="by-author-title">{escape(heading)}</h2>\n'
         f'      <viewcount-popular id="by-author" author="{slug}" window="30d" limit="4" '
         f'lang="{lang}" link="/news/{{article}}?lang={lang}" exclude-current></viewcount-popular>\n'
         "    </section>"
