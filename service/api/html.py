@@ -16,7 +16,10 @@ from ..demo_words import SCRIPT_WORDS, WORDS
 from ..locale import LANGS, MOVEMENT, format_count, format_number
 from .assets import text
 
-COUNTS = ("views", "window")  # popular.html's count: all-time totals, or the window's views
+# popular.html's kind, count (all-time totals, or the window's views) and movement values.
+KINDS = ("popular", "trending")
+COUNTS = ("views", "window")
+MOVEMENT_VALUES = ("1", "true", "", "0", "false")  # on ("" as ?movement), then off
 GENERIC_BODY = (
     "This is a sample article of the viewcount demo. Its page includes beacon.js once, so "
     "opening it counts one view per reader within the dedupe window.\n\n"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 
 from ..clock import rfc3339
 from ..demo import HEADLINES, byline
@@ -15,7 +15,15 @@ from ..storage import StorageUnavailable
 from ..validate import int_parameter, is_article_id
 from .assets import asset, asset_response, text
 from .auth import Svc
-from .html import COUNTS, GENERIC_BODY, Story, demo_page, error_page, popular_fragment
+from .html import (
+    COUNTS,
+    GENERIC_BODY,
+    KINDS,
+    Story,
+    demo_page,
+    error_page,
+    popular_fragment,
+)
 from .openapi import schema
 from .rankings import author_parameter, filters_parameter, theme_parameter, window_parameter
 from .responses import json
@@ -39,9 +47,12 @@ _JS: dict[str, Any] = {
     "description": "The script",
     "content": {"text/javascript": {"schema": {"type": "string"}}},
 }
-_WINDOW_DOC = "1h, 24h (the default), 7d, 30d, all or today; none with kind=trending"
+_WINDOW_DOC = "1h, 24h (the default), 7d, 30d, all or today; a trending list has none"
 _KIND_DOC = "popular (the default) or trending (the last hour against the day before)"
-_AUTHOR_DOC = "an author's slug: that author's popular list (instead of theme)"
+_AUTHOR_DOC = (
+    "an author's slug: that author's popular list (theme is then not read; with "
+    "kind=trending 404 not_found, as authors have no trending list)"
+)
 _MOVEMENT_DOC = (
     "1 or true: an arrow per item against the list of VIEWCOUNT_MOVEMENT_S before "
     "(▲ 3, ▼ 1, new), as the widget's movement attribute"
@@ -91,7 +102,7 @@ def _script(request: Request, name: str) -> Response:
             "content": {"text/html": {"schema": {"type": "string"}}},
         },
         **_NOT_MODIFIED,
-        **schema("invalid_parameter"),
+        **schema("invalid_parameter", "not_found"),
     },
 )
 async def popular_html(
@@ -110,13 +121,14 @@ async def popular_html(
 ) -> Response:
     """A list as escaped, localised HTML, for pages that run no scripts: the widget's
     attributes as parameters (kind, theme or author, window, filters, movement, count)."""
-    list_window = _list_window(kind, window, theme, author)
+    list_window = _list_window(kind, window, author)
     filters = filters_parameter(exclude, published_within)
     size = int_parameter(limit, "limit", 1, MAX_LIMIT)
     if theme is not None:
         theme_parameter(theme)
     if author is not None:
         author_parameter(author)
+        theme = None  # an author's list, whatever the theme (as the widget reads it)
     arrows = _switch(movement)
     if count not in COUNTS:
         raise InvalidParameter(f"count: one of {', '.join(COUNTS)}")
@@ -137,21 +149,18 @@ async def popular_html(
     return Response(fragment, headers=headers, media_type=HTML)
 
 
-def _list_window(kind: str, window: str | None, theme: str | None, author: str | None) -> str:
-    """The snapshot list a popular.html request names (TRENDING for a trending one);
-    InvalidParameter for a combination no list is."""
-    if theme is not None and author is not None:
-        raise InvalidParameter(
-            "theme, author: one or the other (a list is a theme's or an author's)"
-        )
-    if kind == "popular":
-        return window_parameter(window or DEFAULT_WINDOW)
-    if kind != "trending":
-        raise InvalidParameter("kind: popular or trending")
+def _list_window(kind: str, window: str | None, author: str | None) -> str:
+    """The snapshot list a popular.html request names (TRENDING for a trending one), as the
+    widget reads its attributes: a trending list has no window (a given one is still checked);
+    InvalidParameter for a bad value, 404 for an author's trending list, which no API has."""
     if window is not None:
-        raise InvalidParameter("window: a trending list is over the last hour; leave window out")
+        window_parameter(window)
+    if kind == "popular":
+        return window or DEFAULT_WINDOW
+    if kind != "trending":
+        raise InvalidParameter(f"kind: one of {', '.join(KINDS)}")
     if author is not None:
-        raise InvalidParameter("author: authors have popular lists only (kind=popular)")
+        raise HTTPException(404, "author: authors have popular lists only (kind=popular)")
     return TRENDING
 
 
