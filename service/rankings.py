@@ -66,6 +66,11 @@ class Rankings:
         return self._cached.current.as_of
 
     @property
+    def etag(self) -> str:
+        """The ETag of the snapshot served now: it changes with each rollup and delete."""
+        return self._cached.etag
+
+    @property
     def answers(self) -> dict[bytes, Any]:
         """A cache of ready HTTP answers by query string, dropped with its snapshot."""
         answers = self._cached.answers

@@ -72,11 +72,13 @@ HOME_PAGE = """<!doctype html>
 """
 
 RSS = """<?xml version="1.0" encoding="UTF-8"?>
-<rss version="2.0"><channel><title>The Daily Example</title><link>{origin}/</link>
+<rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/"><channel>
+<title>The Daily Example</title><link>{origin}/</link>
 <item><title>Ceasefire talks resume in Geneva</title>
-  <link>{origin}/news/ceasefire-talks-resume</link>
+  <link>{origin}/news/ceasefire-talks-resume</link><author>ann@example.com (Ann Lee)</author>
   <category>World Politics</category><pubDate>Fri, 27 Nov 2026 07:35:00 GMT</pubDate></item>
 <item><title>Budget vote delayed</title><link>{origin}/news/budget-vote-delayed?utm=rss</link>
+  <dc:creator>Олена Коваль</dc:creator>
   <category>Économie</category><pubDate>Fri, 27 Nov 2026 10:00:00 +0100</pubDate></item>
 <item><title>Someone else's story</title><link>https://elsewhere.example/news/other</link></item>
 <item><title>The front page</title><link>{origin}/</link></item>

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from service.demo import HEADLINES
+from service.demo_words import WORDS
 from service.locale import LANGS, format_count, format_number, plural_category
 
 from .browserkit import CHROMIUM, CHROMIUM_ARGS, OUTPUT, Stack, Tab, wait_until, widget_page
@@ -246,6 +247,24 @@ def test_demo_page_shows_live_counts_lists_and_chart(stack: Stack, tab: Tab) -> 
             )
         count = page.locator(".headline-count [part=count]").text_content() or ""
         assert spaced(count).endswith("переглядів" if lang == "uk" else "views")
+        # The page's own words follow its language too, and what its script writes.
+        words = WORDS[lang]
+        assert page.evaluate("document.documentElement.lang") == lang
+        for selector, key in (
+            ("#popular-title", "popular"),
+            ("#trending-title", "trending"),
+            ("#theme-title", "by_theme"),
+            ("#dashboard-title", "dashboard"),
+            (".seg button[data-window=today]", "window_today"),
+            (".read-also-label", "read_also"),
+        ):
+            assert page.text_content(selector) == words[key], (lang, key)
+        assert page.get_attribute("#chart-7d", "aria-label") == words["daily_aria"]
+        assert page.get_attribute("#chart", "aria-label") == words["hourly_aria"]
+        as_of = words["as_of"].split("{time}")[0]
+        wait_until(
+            lambda start=as_of: (page.text_content("#vpm-as-of") or "").startswith(start), "as of"
+        )
         page.wait_for_load_state("networkidle")
         page.screenshot(path=OUTPUT / f"demo-{lang}.png", full_page=True)
     # The theme chips switch the by-theme list.
@@ -339,6 +358,19 @@ def test_trending_widget_with_arrows_in_uk_and_en(stack: Stack, tab: Tab, movers
     en = tab.page.locator("#en [part~=move][aria-label]")
     assert [en.nth(i).get_attribute("aria-label") for i in range(2)] == ["up 1", "down 1"]
     assert tab.texts("#plain [part~=move]") == []  # arrows only when asked for
+    # popular.html draws the same arrows and reads them aloud the same, server-side.
+    for lang in ("uk", "en"):
+        params = {"kind": "trending", "theme": MOVERS_THEME, "movement": "1", "lang": lang}
+        served = stack.service.http.get("/v1/popular.html", params=params).text
+        moves = re.findall(
+            r'<span class="viewcount-move [^"]*"(?: aria-label="([^"]*)")?[^>]*>(.*?)</span>',
+            served,
+        )
+        assert [text for _, text in moves] == tab.texts(f"#{lang} [part~=move]") == ARROWS[lang]
+        widget = tab.page.locator(f"#{lang} [part~=move][aria-label]")
+        assert [label for label, _ in moves if label] == [
+            widget.nth(i).get_attribute("aria-label") for i in range(widget.count())
+        ]
     assert tab.texts("#own [part=link]") == [MOVER_TITLES["m-a"], MOVER_TITLES["m-c"]]
     assert tab.texts("#fresh [part=link]") == [MOVER_TITLES["m-b"], MOVER_TITLES["m-a"]]
     assert tab.texts("#hour [part=count]") == ["400 views", "30 views", "25 views"]

@@ -75,8 +75,20 @@ async def test_rss_atom_and_a_news_sitemap_fill_the_catalog(
         budget = await article(http, "budget-vote-delayed")
         flood = await article(http, "flood-warnings-issued")
         themes = (await http.get("/v1/themes")).json()["themes"]
+        authors = (await http.get("/v1/authors")).json()["authors"]
         assert await article(http, "plain-sitemap-entry") is None
     assert ceasefire is not None and budget is not None and flood is not None
+    # Authors as a discovered page's: RSS <author> (its name, not the address), <dc:creator>
+    # (a name without ASCII letters gets a digest slug), Atom <author><name>; the news sitemap
+    # names none and leaves the ceasefire story's as the RSS feed gave it.
+    assert (ceasefire["author"], ceasefire["author_name"]) == ("ann-lee", "Ann Lee")
+    assert budget["author"].startswith("author-") and budget["author_name"] == "Олена Коваль"
+    assert (flood["author"], flood["author_name"]) == ("bo-weather", "Bo Weather")
+    assert sorted((a["author_name"], a["articles"]) for a in authors) == [
+        ("Ann Lee", 1),
+        ("Bo Weather", 1),
+        ("Олена Коваль", 1),
+    ]
     assert (ceasefire["title"], ceasefire["theme"], ceasefire["published_at"]) == (
         "Ceasefire talks resume in Geneva",
         "world-politics",  # the first category, as a slug
@@ -136,17 +148,28 @@ async def test_feeds_never_override_an_editor(
         assert entry is not None
         assert {k: entry[k] for k in edited} == edited
         assert entry["published_at"] == "2026-11-27T07:35:00Z"  # filled: the editor gave none
+        assert entry["author"] is None  # unsigned by the editor: the feed's author is not taken
         # The feed's own article, once an editor replaces it, is the editor's from then on.
         budget = await article(http, "budget-vote-delayed")
         assert budget is not None and budget["title"] == "Budget vote delayed"
-        mine = {**edited, "title": "Budget: the vote", "ranked": True, "imported_views": 0}
+        mine = {
+            **edited,
+            "title": "Budget: the vote",
+            "ranked": True,
+            "imported_views": 0,
+            "author": "desk",
+            "author_name": "The Desk",
+        }
         await http.put("/v1/articles/budget-vote-delayed", json=mine, headers=ADMIN)
         await storage.one(ops.unlink(keys.FEED_VALIDATORS))  # the feed is read whole again
         assert summary(await sync_once(storage, configured)) == {"unchanged": 1, "filled": 1}
         budget = await article(http, "budget-vote-delayed")
         assert budget is not None
         assert (budget["title"], budget["theme"]) == ("Budget: the vote", "war")
+        assert (budget["author"], budget["author_name"]) == ("desk", "The Desk")
         assert budget["published_at"] == "2026-11-27T09:00:00Z"  # the PUT gave none
+        authors = (await http.get("/v1/authors")).json()["authors"]
+        assert [(a["author"], a["articles"]) for a in authors] == [("desk", 1)]
 
 
 async def test_a_feed_that_changes_updates_the_articles_it_created(
@@ -160,16 +183,21 @@ async def test_a_feed_that_changes_updates_the_articles_it_created(
     changed = RSS.format(origin=site.origin, other=site.other).replace(
         "<title>Budget vote delayed</title>", "<title>Budget vote delayed again, MPs say</title>"
     )
-    feed.write_text(changed.replace("<category>Économie</category>", "<category>Money</category>"))
+    changed = changed.replace("<category>Économie</category>", "<category>Money</category>")
+    # Ann Lee now signs both stories: Олена Коваль has none left and leaves the index.
+    feed.write_text(changed.replace("Олена Коваль", "Ann Lee"))
     later = time.time() + 10  # another Last-Modified, whatever the clock's resolution
     os.utime(feed, (later, later))
     assert summary(await sync_once(storage, configured)) == {"updated": 1, "unchanged": 1}
     async with client_for(configured) as http:
         budget = await article(http, "budget-vote-delayed")
         themes = (await http.get("/v1/themes")).json()["themes"]
+        authors = (await http.get("/v1/authors")).json()["authors"]
     assert budget is not None
     assert (budget["title"], budget["theme"]) == ("Budget vote delayed again, MPs say", "money")
+    assert (budget["author"], budget["author_name"]) == ("ann-lee", "Ann Lee")
     assert {t["theme"] for t in themes} == {"money", "world-politics"}  # economie is empty
+    assert authors == [{"author": "ann-lee", "author_name": "Ann Lee", "articles": 2}]
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import html as html_lib
 import json
 import re
 from html.parser import HTMLParser
@@ -13,8 +14,9 @@ import pytest
 
 from service.api.schemas import MAX_IDS
 from service.clock import ManualClock, rfc3339
-from service.demo import HEADLINES
-from service.locale import DEFAULT_LANG, LABELS
+from service.demo import HEADLINES, byline
+from service.demo_words import SCRIPT_WORDS, WORDS
+from service.locale import DEFAULT_LANG, LABELS, LANGS
 from service.validate import ARTICLE_ID_PATTERN
 
 from .conftest import T0
@@ -143,6 +145,29 @@ async def test_demo_page_language_switch(client: httpx.AsyncClient) -> None:
     assert all(attrs["lang"] == "en" for tag, attrs in english if tag.startswith("viewcount-"))
     unknown = tags_of((await client.get("/", params={"lang": "<x>"})).text)
     assert all(attrs["lang"] == "uk" for tag, attrs in unknown if tag.startswith("viewcount-"))
+
+
+async def test_demo_page_words_follow_its_lang(client: httpx.AsyncClient) -> None:
+    """Headings, buttons, chart labels and the footer in each widget language: every word of
+    the language's table is on the page, and the English ones it translates are not."""
+    for lang in LANGS:
+        page = (await client.get("/", params={"lang": lang})).text
+        assert f'<html lang="{lang}">' in page
+        words = WORDS[lang]
+        for key, text in words.items():
+            if key == "more_by":
+                text = text.replace("{name}", byline(0)[1])
+            if key not in SCRIPT_WORDS:
+                assert html_lib.escape(text) in page, (lang, key)
+        said = json.loads(html_lib.unescape(re.search(r'data-words="([^"]*)"', page).group(1)))
+        assert said == {k: words[k] for k in SCRIPT_WORDS}
+        headings = re.findall(r"<h2[^>]*>(.*?)</h2>", page)
+        for key in ("popular", "trending", "by_theme", "dashboard"):
+            assert html_lib.escape(words[key]) in headings, (lang, key)
+        if lang != "en":  # the embed snippet is code, its comments in English
+            prose = re.sub(r"<pre>.*?</pre>", "", page, flags=re.S)
+            for key in ("trending", "by_theme", "movers", "hourly", "embed", "read_also"):
+                assert html_lib.escape(WORDS["en"][key]) not in prose, (lang, key)
 
 
 async def test_demo_page_needs_no_redis() -> None:

@@ -27,6 +27,7 @@ from . import (
     admin,
     articles,
     assets,
+    authors,
     batch,
     beacons,
     discovery,
@@ -100,6 +101,7 @@ def create_app(
     modules = (
         beacons,
         articles,
+        authors,
         series,
         batch,
         rankings,

@@ -17,7 +17,6 @@ from .schemas import (
     ArticleIn,
     ArticleOut,
     ArticleViews,
-    Authors,
     ManyViews,
     Themes,
 )
@@ -138,10 +137,3 @@ def article_ids(articles: str) -> list[str]:
 async def themes(svc: Svc) -> Response:
     """Themes in the catalog, with their number of articles."""
     return json({"themes": await svc.catalog.themes()})
-
-
-@router.get("/v1/authors", response_model=Authors, responses=schema("storage_unavailable"))
-async def authors(svc: Svc) -> Response:
-    """Authors in the catalog by slug, with their name and number of articles; each has a
-    list at /v1/authors/{author}/popular."""
-    return json({"authors": await svc.catalog.authors()})

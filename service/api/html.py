@@ -7,13 +7,19 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from html import escape
 from string import Template
+from typing import Any
 
 import orjson
 
 from ..clock import parse_rfc3339
-from ..locale import LANGS, MOVEMENT, format_count
+from ..demo_words import SCRIPT_WORDS, WORDS
+from ..locale import LANGS, MOVEMENT, format_count, format_number
 from .assets import text
 
+# popular.html's kind, count (all-time totals, or the window's views) and movement values.
+KINDS = ("popular", "trending")
+COUNTS = ("views", "window")
+MOVEMENT_VALUES = ("1", "true", "", "0", "false")  # on ("" as ?movement), then off
 GENERIC_BODY = (
     "This is a sample article of the viewcount demo. Its page includes beacon.js once, so "
     "opening it counts one view per reader within the dedupe window.\n\n"
@@ -37,26 +43,59 @@ class Story:
 
 
 @lru_cache(maxsize=512)
-def popular_fragment(body: bytes, lang: str) -> bytes:
-    """A ranking's JSON body as an HTML list, counts in words of ``lang``."""
+def popular_fragment(
+    body: bytes, lang: str, movement: bool = False, in_window: bool = False, trending: bool = False
+) -> bytes:
+    """A ranking's JSON body as an HTML list, counts in words of ``lang`` (the window's views
+    when ``in_window``), with the widget's arrows when ``movement`` and a list to compare with."""
     ranking = orjson.loads(body)
     attrs = f' lang="{lang}" data-window="{escape(ranking["window"])}"'
+    if trending:
+        attrs += ' data-kind="trending"'
     if ranking["theme"]:
         attrs += f' data-theme="{escape(ranking["theme"])}"'
+    if ranking.get("author"):
+        attrs += f' data-author="{escape(ranking["author"])}"'
     if ranking["as_of"]:
         attrs += f' data-as-of="{escape(ranking["as_of"])}"'
+    arrows = movement and bool(ranking["previous_as_of"])  # none before a list an hour old
+    if arrows:
+        attrs += f' data-previous-as-of="{escape(ranking["previous_as_of"])}"'
     rows = [
         f'<li class="viewcount-item"><a class="viewcount-link" href="{escape(item["url"])}" '
-        f'target="_top">{escape(item["title"])}</a> <span class="viewcount-count">'
-        f"{escape(format_count(item['views'], lang))}</span></li>"
+        f'target="_top">{escape(item["title"])}</a> {_move(item, lang) if arrows else ""}'
+        '<span class="viewcount-count">'
+        f"{escape(format_count(item['window_views' if in_window else 'views'], lang))}"
+        "</span></li>"
         for item in ranking["items"]
     ]
     return f'<ol class="viewcount-popular"{attrs}>{"".join(rows)}</ol>\n'.encode()
 
 
+def _move(item: dict[str, Any], lang: str) -> str:
+    """An item's arrow as widget.js draws it: "new", ▲ n or ▼ n read aloud in ``lang``,
+    nothing for an unchanged rank; followed by a space."""
+    words = MOVEMENT[lang]
+    if item["previous_rank"] is None:
+        return f'<span class="viewcount-move viewcount-new">{escape(words["new"])}</span> '
+    places = item["previous_rank"] - item["rank"]
+    if places == 0:
+        return ""
+    way = "up" if places > 0 else "down"
+    number = format_number(abs(places), lang)
+    label = escape(words[way].replace("{n}", number))
+    arrow = "\u25b2" if places > 0 else "\u25bc"
+    return (
+        f'<span class="viewcount-move viewcount-{way}" aria-label="{label}" title="{label}">'
+        f"{arrow} {number}</span> "
+    )
+
+
 def demo_page(story: Story, related: Story | None, lang: str, origin: str) -> bytes:
-    """The demo news page of one article."""
+    """The demo news page of one article, its own words in ``lang`` as its counts are."""
+    words = WORDS[lang]
     page = Template(text("demo.html")).substitute(
+        {f"w_{key}": escape(value) for key, value in words.items()},
         article=escape(story.article),
         title=escape(story.title),
         lang=lang,
@@ -72,6 +111,7 @@ def demo_page(story: Story, related: Story | None, lang: str, origin: str) -> by
         lang_links=_lang_links(lang),
         snippet=escape(_snippet(origin, story, lang)),
         movement=escape(orjson.dumps(MOVEMENT[lang]).decode()),  # the movers list's words
+        script_words=escape(orjson.dumps({k: words[k] for k in SCRIPT_WORDS}).decode()),
     )
     return page.encode()
 
@@ -106,7 +146,7 @@ def _related(story: Story, lang: str) -> str:
     article = escape(story.article)
     return (
         '    <aside class="read-also">\n'
-        '      <span class="read-also-label">Read also</span>\n'
+        f'      <span class="read-also-label">{escape(WORDS[lang]["read_also"])}</span>\n'
         f'      <a href="/news/{article}?lang={lang}">{escape(story.title)}</a>\n'
         f'      <span class="read-also-meta"><time datetime="{escape(story.published_at or "")}">'
         f"{escape(_dateline(story.published_at))}</time> • "
@@ -120,9 +160,10 @@ def _by_author(story: Story, lang: str) -> str:
     if not story.author_slug:
         return ""
     slug = escape(story.author_slug)
+    heading = WORDS[lang]["more_by"].replace("{name}", story.author)
     return (
         '    <section class="by-author" aria-labelledby="by-author-title">\n'
-        f'      <h2 id="by-author-title">More by {escape(story.author)}</h2>\n'
+        f'      <h2 id="by-author-title">{escape(heading)}</h2>\n'
         f'      <viewcount-popular id="by-author" author="{slug}" window="30d" limit="4" '
         f'lang="{lang}" link="/news/{{article}}?lang={lang}" exclude-current></viewcount-popular>\n'
         "    </section>"

@@ -20,6 +20,7 @@ from ..validate import ARTICLE_ID_PATTERN as _ID
 from ..windows import WINDOWS_BY_NAME
 from .asgi import PROBLEM_TYPE, STATUS_TITLES
 from .auth import requires_admin, takes_ingest_tokens
+from .html import COUNTS, KINDS, MOVEMENT_VALUES
 from .schemas import (
     ARTICLE_PATTERN,
     COMPONENTS,
@@ -59,6 +60,10 @@ PARAMETERS: dict[str, dict[str, Any]] = {
     "window": {"type": "string", "enum": list(WINDOWS_BY_NAME), "default": DEFAULT_WINDOW},
     "limit": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
     "lang": {"type": "string", "enum": list(LANGS), "default": DEFAULT_LANG},
+    # popular.html's list attributes (no other operation takes these names).
+    "kind": {"type": "string", "enum": list(KINDS), "default": KINDS[0]},
+    "count": {"type": "string", "enum": list(COUNTS), "default": COUNTS[0]},
+    "movement": {"type": "string", "enum": list(MOVEMENT_VALUES)},
     "format": {"type": "string", "enum": list(FORMATS), "default": "csv"},
 }
 

@@ -2,21 +2,30 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 
 from ..clock import rfc3339
 from ..demo import HEADLINES, byline
 from ..errors import InvalidParameter, UnknownArticle
 from ..locale import DEFAULT_LANG, LANGS, resolve_lang
+from ..snapshot import TRENDING
 from ..storage import StorageUnavailable
 from ..validate import int_parameter, is_article_id
 from .assets import asset, asset_response, text
 from .auth import Svc
-from .html import GENERIC_BODY, Story, demo_page, error_page, popular_fragment
+from .html import (
+    COUNTS,
+    GENERIC_BODY,
+    KINDS,
+    Story,
+    demo_page,
+    error_page,
+    popular_fragment,
+)
 from .openapi import schema
-from .rankings import filters_parameter, theme_parameter, window_parameter
+from .rankings import author_parameter, filters_parameter, theme_parameter, window_parameter
 from .responses import json
 from .schemas import DEFAULT_LIMIT, DEFAULT_WINDOW, MAX_LIMIT, Stats
 
@@ -38,6 +47,17 @@ _JS: dict[str, Any] = {
     "description": "The script",
     "content": {"text/javascript": {"schema": {"type": "string"}}},
 }
+_WINDOW_DOC = "1h, 24h (the default), 7d, 30d, all or today; a trending list has none"
+_KIND_DOC = "popular (the default) or trending (the last hour against the day before)"
+_AUTHOR_DOC = (
+    "an author's slug: that author's popular list (theme is then not read; with "
+    "kind=trending 404 not_found, as authors have no trending list)"
+)
+_MOVEMENT_DOC = (
+    "1 or true: an arrow per item against the list of VIEWCOUNT_MOVEMENT_S before "
+    "(▲ 3, ▼ 1, new), as the widget's movement attribute"
+)
+_COUNT_DOC = "views (all-time total, the default) or window (views in the list's window)"
 _NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
     304: {"description": "Not modified (matching If-None-Match)"}
 }
@@ -82,29 +102,40 @@ def _script(request: Request, name: str) -> Response:
             "content": {"text/html": {"schema": {"type": "string"}}},
         },
         **_NOT_MODIFIED,
-        **schema("invalid_parameter"),
+        **schema("invalid_parameter", "not_found"),
     },
 )
 async def popular_html(
     svc: Svc,
     request: Request,
-    window: str = DEFAULT_WINDOW,
+    window: Annotated[str | None, Query(description=_WINDOW_DOC)] = None,
     limit: str = str(DEFAULT_LIMIT),
     lang: str = DEFAULT_LANG,
     theme: str | None = None,
     exclude: str | None = None,
     published_within: str | None = None,
+    kind: Annotated[str, Query(description=_KIND_DOC)] = "popular",
+    author: Annotated[str | None, Query(description=_AUTHOR_DOC)] = None,
+    movement: Annotated[str | None, Query(description=_MOVEMENT_DOC)] = None,
+    count: Annotated[str, Query(description=_COUNT_DOC)] = "views",
 ) -> Response:
-    """The popular list as escaped, localised HTML, for pages that run no scripts."""
-    window_parameter(window)
+    """A list as escaped, localised HTML, for pages that run no scripts: the widget's
+    attributes as parameters (kind, theme or author, window, filters, movement, count)."""
+    list_window = _list_window(kind, window, author)
     filters = filters_parameter(exclude, published_within)
-    count = int_parameter(limit, "limit", 1, MAX_LIMIT)
+    size = int_parameter(limit, "limit", 1, MAX_LIMIT)
     if theme is not None:
         theme_parameter(theme)
+    if author is not None:
+        author_parameter(author)
+        theme = None  # an author's list, whatever the theme (as the widget reads it)
+    arrows = _switch(movement)
+    if count not in COUNTS:
+        raise InvalidParameter(f"count: one of {', '.join(COUNTS)}")
     language = resolve_lang(lang)
     if language is None:
         raise InvalidParameter(f"lang: one of {', '.join(LANGS)}")
-    etag, body = svc.rankings.body(window, theme, count, filters)
+    etag, body = svc.rankings.body(list_window, theme, size, filters, author)
     etag = f'{etag[:-1]}.{language}"'
     max_age = max(1, int(svc.settings.rollup_interval_s // 2))
     headers = {
@@ -114,7 +145,32 @@ async def popular_html(
     }
     if etag in request.headers.get("if-none-match", ""):
         return Response(status_code=304, headers=headers)
-    return Response(popular_fragment(body, language), headers=headers, media_type=HTML)
+    fragment = popular_fragment(body, language, arrows, count == "window", list_window == TRENDING)
+    return Response(fragment, headers=headers, media_type=HTML)
+
+
+def _list_window(kind: str, window: str | None, author: str | None) -> str:
+    """The snapshot list a popular.html request names (TRENDING for a trending one), as the
+    widget reads its attributes: a trending list has no window (a given one is still checked);
+    InvalidParameter for a bad value, 404 for an author's trending list, which no API has."""
+    if window is not None:
+        window_parameter(window)
+    if kind == "popular":
+        return window or DEFAULT_WINDOW
+    if kind != "trending":
+        raise InvalidParameter(f"kind: one of {', '.join(KINDS)}")
+    if author is not None:
+        raise HTTPException(404, "author: authors have popular lists only (kind=popular)")
+    return TRENDING
+
+
+def _switch(value: str | None) -> bool:
+    """``movement``: present as in ``?movement`` or 1/true is on, absent or 0/false off."""
+    if value is None or value in ("0", "false"):
+        return False
+    if value in ("", "1", "true"):
+        return True
+    raise InvalidParameter("movement: 1 or true (arrows), 0 or false (none)")
 
 
 @router.get(

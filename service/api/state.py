@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from ..authors import AuthorsIndex
 from ..catalog import Catalog
 from ..clock import Clock
 from ..commit import Committer
@@ -34,6 +35,7 @@ class Services:
     rankings: Rankings
     metrics: Metrics
     discovery: Discovery | None = None  # VIEWCOUNT_SITES set: views of unknown articles held
+    authors: AuthorsIndex = field(default_factory=AuthorsIndex)  # /v1/authors, per snapshot
 
 
 # A fast path answers and returns True, or returns False (having sent nothing) to decline.

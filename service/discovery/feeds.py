@@ -131,9 +131,20 @@ def _feed_item(entry: Any) -> dict[str, Any]:
         "url": entry.get("link"),
         "title": entry.get("title"),
         "section": first_tag.get("term") or first_tag.get("label"),
-        "author": entry.get("author"),
+        "author": _author_name(entry),
         "published_at": _struct_time(stamp),
     }
+
+
+def _author_name(entry: Any) -> str | None:
+    """The entry's author's name: Atom's <author><name>, RSS's <dc:creator>, or the name in RSS's
+    <author>ann@example.com (Ann Lee)</author>; never an e-mail address alone."""
+    detail = entry.get("author_detail") or {}
+    name = detail.get("name")
+    if isinstance(name, str):
+        return name
+    author = entry.get("author")
+    return author if isinstance(author, str) and "@" not in author else None
 
 
 def _sitemap_items(root: ET.Element) -> Iterator[dict[str, Any]]:

@@ -20,7 +20,7 @@ from ..storage import Call, Storage, ops
 from .errors import DiscoveryError
 from .feeds import FeedEntry, FeedReader, FeedResult, Validators
 from .fetch import Fetcher
-from .fields import slug
+from .fields import author_slug, slug
 from .urls import feed_urls
 
 log = logging.getLogger("viewcount.feeds")
@@ -135,20 +135,22 @@ class FeedSync:
                 self.metrics.feed_articles.labels("skipped").inc(report.skipped)
 
     def _call(self, entry: FeedEntry) -> Call | None:
-        """The entry's feed_article call, or None when it could not be a catalog entry."""
+        """The entry's feed_article call, or None when it could not be a catalog entry. A named
+        author gets the list of their name's slug, as a discovered page's does."""
         theme = slug(entry.section)
         if len(entry.url) > MAX_URL:
             return None
+        fields: dict[str, object] = {
+            "title": entry.title or "untitled",
+            "url": entry.url,
+            "theme": theme or self.settings.default_theme,
+            "published_at": entry.published_at,
+        }
+        if entry.author_name is not None:
+            fields["author"] = author_slug(entry.author_name)
+            fields["author_name"] = entry.author_name
         try:  # the same checks as a PUT: what the feed says must be a valid entry
-            article_from_fields(
-                entry.article,
-                {
-                    "title": entry.title or "untitled",
-                    "url": entry.url,
-                    "theme": theme or self.settings.default_theme,
-                    "published_at": entry.published_at,
-                },
-            )
+            checked = article_from_fields(entry.article, fields)
         except InvalidField:
             return None
         return feed_article.call(
@@ -158,6 +160,8 @@ class FeedSync:
             theme,
             entry.published_at,
             self.settings.default_theme,
+            checked.author,
+            checked.author_name,
         )
 
     def _count_read(self, outcome: str) -> None:

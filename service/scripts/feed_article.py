@@ -21,13 +21,24 @@ def call(
     theme: str | None,
     published_at: str | None,
     default_theme: str,
+    author: str | None = None,
+    author_name: str | None = None,
 ) -> Call:
-    """``None`` for a field the feed does not give: kept, or for a new article its default."""
+    """``None`` for a field the feed does not give: kept, or for a new article its default
+    (``author`` and ``author_name`` come together: the slug of the name)."""
     shard = keys.shard_of(article)
     return Call(
         SCRIPT,
-        [*keys.catalog_entry(article), keys.totals(shard), keys.unranked(shard)],
-        [article, title or "", url, theme or "", published_at or "", default_theme],
+        [
+            *keys.catalog_entry(article),
+            keys.totals(shard),
+            keys.unranked(shard),
+            *keys.author_entry(article),
+        ],
+        [
+            *(article, title or "", url, theme or "", published_at or "", default_theme),
+            *(author or "", author_name or ""),
+        ],
     )
 
 

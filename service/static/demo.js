@@ -8,6 +8,8 @@
   var lang = d.body.getAttribute("data-lang") || "en";
   var article = d.body.getAttribute("data-article");
   var numbers = new Intl.NumberFormat(lang);
+  // The page's own words in its language (service/demo_words.py), as the server wrote them.
+  var SAY = JSON.parse(d.body.getAttribute("data-words") || "{}");
 
   function getJSON(path) {
     return fetch(path, { credentials: "omit" }).then(function (r) {
@@ -57,7 +59,7 @@
       if (d.hidden) return;
       getJSON("/v1/stats").then(function (data) {
         out.textContent = numbers.format(data.views_per_minute);
-        asOf.textContent = "as of " + time.format(new Date(data.as_of));
+        asOf.textContent = (SAY.as_of || "{time}").replace("{time}", time.format(new Date(data.as_of)));
       }).catch(function () {});
     };
     poll();

@@ -186,3 +186,35 @@ def test_feed_parsing_refuses_what_is_not_a_feed() -> None:
     # A DOCTYPE without entities is harmless (old RSS 0.91 feeds carry one).
     rss = b'<!DOCTYPE rss><rss version="2.0"><channel><title>t</title></channel></rss>'
     assert parse_feed(rss, "https://news.example.com/rss", SITE).entries == ()
+
+
+def test_feed_authors_are_names_never_e_mail_addresses() -> None:
+    """RSS <author> is "e-mail (Name)": its name is kept; an address alone names no author."""
+    items = [
+        ("a", "<author>ann@example.com (Ann Lee)</author>"),
+        ("b", "<dc:creator>Олена Коваль</dc:creator>"),
+        ("c", "<author>desk@example.com</author>"),
+        ("d", ""),
+    ]
+    rss = (
+        '<rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/"><channel><title>t</title>'
+        + "".join(
+            f"<item><title>{a}</title><link>https://news.example.com/n/{a}</link>{by}</item>"
+            for a, by in items
+        )
+        + "</channel></rss>"
+    ).encode()
+    entries = parse_feed(rss, "https://news.example.com/rss", SITE).entries
+    assert [(e.article, e.author_name) for e in entries] == [
+        ("a", "Ann Lee"),
+        ("b", "Олена Коваль"),
+        ("c", None),
+        ("d", None),
+    ]
+    atom = (
+        b'<feed xmlns="http://www.w3.org/2005/Atom"><title>t</title><entry><title>x</title>'
+        b'<link href="https://news.example.com/n/x"/><author><name>Bo Weather</name>'
+        b"<email>bo@example.com</email></author></entry></feed>"
+    )
+    (entry,) = parse_feed(atom, "https://news.example.com/atom", SITE).entries
+    assert entry.author_name == "Bo Weather"

@@ -7,6 +7,7 @@ import io
 from collections import Counter
 
 import pytest
+from redis.crc import key_slot
 
 from service import keys
 from service.importer import (
@@ -140,6 +141,14 @@ def test_batches_hold_at_most_their_size() -> None:
 def test_the_feed_article_call_keeps_its_layout_and_one_slot() -> None:
     call = feed_article.call("a1", None, "https://x.example/a1", None, None, "news")
     shard = keys.shard_of("a1")
-    assert call.keys == [*keys.catalog_entry("a1"), keys.totals(shard), keys.unranked(shard)]
-    assert call.args == ["a1", "", "https://x.example/a1", "", "", "news"]
+    assert call.keys == [
+        *keys.catalog_entry("a1"),
+        keys.totals(shard),
+        keys.unranked(shard),
+        *keys.author_entry("a1"),
+    ]
+    assert call.args == ["a1", "", "https://x.example/a1", "", "", "news", "", ""]
+    signed = feed_article.call("a1", "T", "https://x.example/a1", None, None, "news", "bo", "Bo")
+    assert signed.args[-2:] == ["bo", "Bo"]
+    assert len({key_slot(key.encode()) for key in signed.keys}) == 1
     assert [feed_article.decode(code) for code in range(5)] == list(feed_article.CHANGES)
