@@ -86,13 +86,12 @@ async def test_author_fields_and_the_authors_index(client: httpx.AsyncClient) ->
     assert (await client.get("/v1/authors")).json() == {"authors": []}
 
 
+@pytest.mark.single_node  # commandstats are per node; the single server counts them all
 async def test_the_authors_index_reads_the_catalog_once_per_snapshot(
-    client: httpx.AsyncClient, redis: Any, backend: str
+    client: httpx.AsyncClient, redis: Any
 ) -> None:
     """Many requests, one read of the shards' two author hashes (HGETALL) per snapshot; the
     bound leaves room for the process's snapshot polls (HGETALL of the current one, each 1 s)."""
-    if backend != "single":
-        pytest.skip("commandstats are per node; the single server counts them all")
     await put_article(client, "a", **ANN)
     await rollup(client)
 
