@@ -16,6 +16,7 @@ import asyncio
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 from . import keys
@@ -77,7 +78,8 @@ async def lists(
         if score > 0 and article not in excluded:
             pools[authors.author_of[article]].append((article, score))
     for pool in pools.values():
-        pool.sort(key=lambda item: (-item[1], item[0]))
+        pool.sort()  # by article, then (a stable sort) by score, best first: no key per entry
+        pool.sort(key=itemgetter(1), reverse=True)
     return await _gated(pools, eligible, size)
 
 
