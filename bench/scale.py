@@ -80,8 +80,8 @@ def timed_rollup(client: redis.Redis, url: str, movement_s: float) -> dict[str, 
 
 
 def _short_author_lists(client: redis.Redis, snapshot_key: str) -> dict[str, int]:
-    """Window -> author lists holding fewer than AUTHOR_RANKING_SIZE items (author lists do
-    not make the rollup read deeper), and their total as "of"."""
+    """Window -> author lists holding fewer than AUTHOR_RANKING_SIZE items (their authors have
+    fewer listable articles with views in the window), and their total as "of"."""
     size = Settings.model_fields["author_ranking_size"].default
     short: dict[str, int] = defaultdict(int)
     for name, payload in client.hscan_iter(snapshot_key, match="*|@*", count=64):

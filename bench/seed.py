@@ -192,8 +192,8 @@ def write_samples(client: redis.Redis, shards: list[ShardData], now: float, keep
     record.lua writes them), per day and all time (as samples.lua folds them), up to ``keep``
     ids each; an article's readers are distinct (one per view, as in write_readers)."""
 
-    def ids(count: int) -> str:
-        return "".join(f"{n:0{ID}x}" for n in range(min(count, keep)))
+    def ids(count: int, first: int = 0) -> str:
+        return "".join(f"{first + n:0{ID}x}" for n in range(min(count, keep)))
 
     pipe = client.pipeline(transaction=False)
     hour_from = int(now // HOUR_S) - SAMPLE_RETENTION_S // HOUR_S
@@ -206,7 +206,9 @@ def write_samples(client: redis.Redis, shards: list[ShardData], now: float, keep
             by_index: dict[int, dict[str, str]] = defaultdict(dict)
             for (index, article), count in cells.items():
                 if index >= first:
-                    by_index[index][article] = ids(count)
+                    # Each period's readers are new ones: with the same ids every hour, an
+                    # article read once an hour all day had one reader in the 24h window.
+                    by_index[index][article] = ids(count, (index * keep) % 2**31)
             for index, held in by_index.items():
                 key = keys.readers_sample(shard, period, index)
                 items = list(held.items())

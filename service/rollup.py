@@ -9,11 +9,11 @@ and writes a new snapshot generation that a fenced script makes current in one s
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
 
 from . import buckets, integrity, keys, movement, snapshot, topk, trending
 from .catalog import Catalog
@@ -50,15 +50,20 @@ class Rollup:
         await integrity.fold_samples(self.storage, as_of, self.settings.min_readers)
         ranked, scores = await self._rank(as_of)
         held = await movement.checkpoints(self.storage)
-        previous = await movement.previous(self.storage, held, as_of, self.settings.movement_s)
-        earlier = await movement.previous_views(self.storage, _by_window(ranked), as_of)
-        items = await self._items(ranked, scores, previous, earlier)
-        generation = await snapshot.write(self.storage, items, self._grace_s, previous.as_of)
+        listed = sorted({article for items in ranked.values() for article, _ in items})
+        # Independent reads, at once: Redis sums the buckets while this process builds JSON.
+        previous, earlier, heads, totals = await asyncio.gather(
+            movement.previous(self.storage, held, as_of, self.settings.movement_s),
+            movement.previous_views(self.storage, _by_window(ranked), as_of),
+            self._heads(listed),
+            topk.scores(self.storage, listed),
+        )
+        items = _items(ranked, scores, previous, earlier, heads, totals)
+        payloads = {name: [json for _, json in entries] for name, entries in items.items()}
+        generation = await snapshot.write(self.storage, payloads, self._grace_s, previous.as_of)
         published = await self._publish(lease_token, generation, as_of)
         if published:  # only what readers saw is compared with later
-            shown = {
-                name: [entry["article"] for entry in entries] for name, entries in items.items()
-            }
+            shown = {name: [article for article, _ in entries] for name, entries in items.items()}
             await movement.record(
                 self.storage, held, generation, as_of, shown, self.settings.movement_s
             )
@@ -126,39 +131,52 @@ class Rollup:
             ]
         return ranked, scores
 
-    async def _items(
-        self,
-        ranked: dict[str, list[tuple[str, int]]],
-        scores: dict[str, float],
-        previous: movement.Previous,
-        earlier: dict[str, dict[str, int]],
-    ) -> dict[str, list[dict[str, Any]]]:
-        """The ranked lists with each article's catalog fields, all-time total, rank in the
-        previous lists and (24h, 7d, 30d lists) views in the window before."""
-        listed = sorted({article for items in ranked.values() for article, _ in items})
-        meta: dict[str, Any] = {}
-        for start in range(0, len(listed), META_CHUNK):
-            chunk = listed[start : start + META_CHUNK]
-            meta.update(zip(chunk, await self.catalog.meta(chunk), strict=True))
-        totals = await topk.scores(self.storage, listed)
-        trending_prefix = snapshot.list_name(snapshot.TRENDING, None)
-        lists: dict[str, list[dict[str, Any]]] = {}
-        for name, items in ranked.items():
-            before = earlier.get(snapshot.window_of(name))
-            lists[name] = [
-                snapshot.item(
-                    article,
-                    meta[article],
+    async def _heads(self, listed: list[str]) -> dict[str, bytes]:
+        """snapshot.head() of every listed article still in the catalog, its catalog fields
+        read META_CHUNK articles a round trip, the round trips at once."""
+        chunks = [listed[start : start + META_CHUNK] for start in range(0, len(listed), META_CHUNK)]
+        found = await asyncio.gather(*(self.catalog.meta(chunk) for chunk in chunks))
+        return {
+            article: snapshot.head(article, fields)
+            for chunk, metas in zip(chunks, found, strict=True)
+            for article, fields in zip(chunk, metas, strict=True)
+            if fields is not None
+        }
+
+
+def _items(
+    ranked: dict[str, list[tuple[str, int]]],
+    scores: dict[str, float],
+    previous: movement.Previous,
+    earlier: dict[str, dict[str, int]],
+    heads: dict[str, bytes],
+    totals: dict[str, float],
+) -> dict[str, list[tuple[str, bytes]]]:
+    """The ranked lists' items as JSON, by article: each article's head (catalog fields),
+    all-time total, rank in the previous lists and (24h, 7d, 30d lists) views in the window
+    before. An article deleted while we ranked (no head) is left out."""
+    trending_prefix = snapshot.list_name(snapshot.TRENDING, None)
+    lists: dict[str, list[tuple[str, bytes]]] = {}
+    for name, items in ranked.items():
+        before = earlier.get(snapshot.window_of(name))
+        ranks = previous.ranks.get(name, {})
+        trending = name.startswith(trending_prefix)
+        lists[name] = [
+            (
+                article,
+                snapshot.item_json(
+                    heads[article],
                     window_views,
                     int(totals.get(article, 0)),
-                    scores[article] if name.startswith(trending_prefix) else None,
-                    previous.rank(name, article),
+                    scores[article] if trending else None,
+                    ranks.get(article),
                     None if before is None else before.get(article, 0),
-                )
-                for article, window_views in items
-                if meta[article] is not None  # deleted while we ranked
-            ]
-        return lists
+                ),
+            )
+            for article, window_views in items
+            if article in heads
+        ]
+    return lists
 
 
 def _by_window(ranked: dict[str, list[tuple[str, int]]]) -> dict[str, set[str]]:

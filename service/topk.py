@@ -7,7 +7,8 @@ Reading stops once every list is settled: when at least ``size`` of its candidat
 the best score any shard may still hold unread, nothing unread can enter it. Otherwise the
 shards still holding more are read again, twice as deep. With 100,000 articles over 50 themes
 that is about 1,000 articles per shard instead of all 6,000; a theme too small to fill its list
-still makes the reads go to the end, as reading everything did before.
+still makes the reads go to the end, as reading everything did before. Author lists start
+from the same reads and look up what they still need (authorlists.py).
 """
 
 from __future__ import annotations
@@ -17,14 +18,14 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
-from . import keys
+from . import authorlists, keys
 from .storage import Storage, ops
 
 FIRST_DEPTH_FACTOR = 1.5  # first read: 1.5x the candidates the lists need, spread over shards
 Scored = tuple[str, float]
 Eligible = Callable[[set[str]], Awaitable[set[str]]]
 
-LOOKUP_CHUNK = 1000  # article fields per HMGET of the themes and authors
+LOOKUP_CHUNK = 1000  # article fields per HMGET of the themes
 
 
 class TopReader:
@@ -44,9 +45,9 @@ class TopReader:
         self.theme_sizes = theme_sizes  # theme -> articles in the catalog
         self.themes: dict[str, str | None] = {}  # article -> theme (None: deleted)
         self.excluded = excluded  # never listed (editors took them out)
-        self.author_sizes = author_sizes or {}  # author -> articles (authors looked up if any)
+        self.author_sizes = author_sizes or {}  # author -> articles (author lists if any)
         self.author_size = author_size  # items of an author's list
-        self.authors: dict[str, str | None] = {}  # article -> author (None: none)
+        self.authors: authorlists.AuthorIndex | None = None  # read at the first lists()
 
     async def lists(
         self, key_of: Any, eligible: Eligible | None = None
@@ -93,7 +94,24 @@ class TopReader:
             if self._settled(candidates, considered, ceiling):
                 break
             depth = {s: 2 * len(read[s]) for s in read if s not in exhausted}
-        return self._rank(candidates)
+        top, by_theme = self._rank(candidates)
+        if not self.author_sizes:
+            return top, by_theme, {}
+        if self.authors is None:
+            self.authors = await authorlists.index(self.storage)
+        by_author = await authorlists.lists(
+            self.storage,
+            self.authors,
+            key_of,
+            read,
+            candidates,
+            ceiling,
+            exhausted,
+            self.excluded,
+            eligible,
+            self.author_size,
+        )
+        return top, by_theme, by_author
 
     def _settled(self, candidates: list[Scored], considered: list[Scored], ceiling: float) -> bool:
         """Whether no unread article (all score at most ``ceiling``) can enter any list: each
@@ -117,25 +135,15 @@ class TopReader:
             for theme, articles in self.theme_sizes.items()
         )
 
-    def _rank(
-        self, candidates: list[Scored]
-    ) -> tuple[list[Scored], dict[str, list[Scored]], dict[str, list[Scored]]]:
-        """The lists from what was read. Author lists do not make the reads go deeper (500
-        authors' lists settled would read nearly every window set whole, 3x the rollup): each
-        holds its author's articles among those read, which are every article scoring above
-        the deepest score read, so its order is exact and it may be shorter than
-        ``author_size`` when the author's other articles are less read than that."""
+    def _rank(self, candidates: list[Scored]) -> tuple[list[Scored], dict[str, list[Scored]]]:
+        """The site-wide and theme lists from what was read."""
         ordered = sorted(candidates, key=lambda item: (-item[1], item[0]))
         by_theme: dict[str, list[Scored]] = defaultdict(list)
-        by_author: dict[str, list[Scored]] = defaultdict(list)
         for article, score in ordered:
             members = by_theme[self.themes[article]]  # type: ignore[index]
             if len(members) < self.size:
                 members.append((article, score))
-            author = self.authors.get(article)
-            if author is not None and len(written := by_author[author]) < self.author_size:
-                written.append((article, score))
-        return ordered[: self.size], dict(by_theme), dict(by_author)
+        return ordered[: self.size], dict(by_theme)
 
     async def _read(self, key_of: Any, depth: dict[int, int]) -> list[list[Scored]]:
         return await self.storage.execute(
@@ -143,8 +151,7 @@ class TopReader:
         )
 
     async def learn_themes(self, articles: Iterable[str]) -> None:
-        """Look up the current theme (None: deleted) and, with author lists, author of the
-        articles not yet known."""
+        """Look up the current theme (None: deleted) of the articles not yet known."""
         unknown: dict[int, list[str]] = defaultdict(list)
         for article in articles:
             if article not in self.themes:
@@ -159,14 +166,11 @@ class TopReader:
             for shard, found in unknown.items()
             for start in range(0, len(found), LOOKUP_CHUNK)
         ]
-        lookups = [ops.hmget(keys.article_themes(shard), found) for shard, found in chunks]
-        if self.author_sizes:
-            lookups += [ops.hmget(keys.article_authors(shard), found) for shard, found in chunks]
-        replies = await self.storage.execute(lookups)
-        for (_, found), themes in zip(chunks, replies, strict=False):
+        replies = await self.storage.execute(
+            [ops.hmget(keys.article_themes(shard), found) for shard, found in chunks]
+        )
+        for (_, found), themes in zip(chunks, replies, strict=True):
             self.themes.update(zip(found, themes, strict=True))
-        for (_, found), authors in zip(chunks, replies[len(chunks) :], strict=False):
-            self.authors.update(zip(found, authors, strict=True))
 
 
 async def theme_sizes(storage: Storage) -> dict[str, int]:

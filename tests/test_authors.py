@@ -3,6 +3,7 @@ follow the catalog's current author at each rollup as the theme lists follow the
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -10,6 +11,7 @@ import httpx
 import pytest
 
 from service import demo, keys
+from service.catalog import Article, Catalog
 from service.clock import ManualClock
 from service.settings import Settings
 from service.storage import Storage, connect
@@ -163,6 +165,40 @@ async def _filters_min_readers_and_ranked(client: httpx.AsyncClient) -> None:
         "/v1/authors/ann-lee/popular", headers={"if-none-match": first.headers["etag"]}
     )
     assert again.status_code == 304
+
+
+async def test_an_author_list_is_filled_from_articles_the_site_and_theme_lists_never_read(
+    settings: Settings, clock: ManualClock, store: Storage
+) -> None:
+    """The site and theme lists read only the top of each window set; an author whose
+    articles all rank below that still gets a full list, in order, with min readers and
+    ranked: false applied to the articles looked up."""
+    stars = [f"star-{n}" for n in range(44)]  # settle the site and theme lists (2 + 20 spare)
+    busy = [f"busy-{n}" for n in range(2000)]  # past the first read of every shard
+    quiet = [f"quiet-{n:02}" for n in range(24)]  # below all of them: never read
+    catalog = Catalog(store, clock)
+    for start in range(0, len(stars + busy), 200):
+        await asyncio.gather(
+            *(
+                catalog.put(Article(a, "T", f"https://news.example.com/{a}", "war", None, 0))
+                for a in (stars + busy)[start : start + 200]
+            )
+        )
+    async with client_for(
+        settings.model_copy(update={"min_readers": 2, "ranking_size": 2}), clock
+    ) as client:
+        for article in [*quiet, "quiet-few", "quiet-out"]:
+            await put_article(client, article, **ANN)
+        await put_article(client, "quiet-out", ranked=False, **ANN)
+        await views(client, {**dict.fromkeys(stars, 6), **dict.fromkeys(busy, 4)})
+        await views(client, {**{a: 2 + (n < 4) for n, a in enumerate(quiet)}, "quiet-out": 2})
+        await views(client, {"quiet-few": 1})  # one reader: under the minimum
+        await rollup(client)
+        top = await client.get("/v1/themes/war/popular", params={"limit": 100})
+        assert {i["article"] for i in top.json()["items"]} <= set(stars)
+        ann = await author_list(client, "ann-lee", window="7d", limit=100)
+        assert articles(ann) == quiet  # four with 3 views, then twenty with 2, by id
+        assert [i["window_views"] for i in ann["items"]] == [3] * 4 + [2] * 20
 
 
 @pytest.mark.parametrize(

@@ -11,9 +11,11 @@ from ..windows import DAY, W7D, W24H, W30D, Granularity
 from . import load
 
 SCRIPT = load("earlier", durable=False)
-# Lookups one call makes at most (articles x buckets): each call holds Redis about a
-# millisecond; and ZMSCORE gets at most this many articles (Lua's unpack has a stack limit).
-MAX_LOOKUPS = 4000
+# Lookups one call makes at most (articles x buckets): each call holds Redis a few ms; and
+# ZMSCORE gets at most this many articles (Lua's unpack has a stack limit). With author lists
+# filled, most 24h calls are full: at 4,000 the slowest took 3-59 ms (over 11 in three of four
+# rollups) on the busy box, at 1,500 6-9 ms (bench rollup's data, 100k articles).
+MAX_LOOKUPS = 1500
 
 
 def buckets(window: str, as_of: float) -> tuple[Granularity, range]:

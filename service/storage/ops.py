@@ -54,7 +54,7 @@ def _pairs(reply: Sequence[Any]) -> dict[str, str]:
 
 
 def _scored(reply: Sequence[Any]) -> list[tuple[str, float]]:
-    return [(reply[i], float(reply[i + 1])) for i in range(0, len(reply), 2)]
+    return list(zip(reply[::2], map(float, reply[1::2]), strict=True))
 
 
 def _floats(reply: Sequence[Any]) -> list[float | None]:
@@ -134,6 +134,11 @@ def zrange_scored(key: str) -> Op[list[tuple[str, float]]]:
 def ztop(key: str, count: int) -> Op[list[tuple[str, float]]]:
     """The ``count`` highest scores, best first (ties: later members first, as Redis orders)."""
     return Op(("ZRANGE", key, 0, count - 1, "REV", "WITHSCORES"), _scored)
+
+
+def zrange_rev(key: str, start: int, stop: int) -> Op[list[tuple[str, float]]]:
+    """Members ranked ``start`` to ``stop`` (0: the highest score), with their scores."""
+    return Op(("ZRANGE", key, start, stop, "REV", "WITHSCORES"), _scored)
 
 
 def zat_least(key: str, minimum: float, count: int) -> Op[list[tuple[str, float]]]:

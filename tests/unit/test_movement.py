@@ -79,3 +79,18 @@ def test_items_of_a_snapshot_from_before_movement_read_with_no_previous_rank() -
     assert orjson.loads(entry.json) == {"article": "a", "window_views": 3, "previous_rank": None}
     item = snapshot.item("a", dict.fromkeys(("title", "url", "theme", "published_at")), 3, 9)
     assert item["previous_rank"] is None and "previous_window_views" not in item
+
+
+@pytest.mark.parametrize(
+    ("score", "previous_rank", "previous_window_views"),
+    [(None, None, None), (None, 4, 0), (2.3456, None, None), (1.0, 1, 17)],
+)
+def test_items_serialised_from_a_head_are_the_items_of_format_1(
+    score: float | None, previous_rank: int | None, previous_window_views: int | None
+) -> None:
+    meta = {"title": 'A "quoted" title', "url": "https://x/a", "theme": "war", "published_at": ""}
+    start = snapshot.head("a-1", meta)
+    written = snapshot.item_json(start, 3, 9, score, previous_rank, previous_window_views)
+    expected = snapshot.item("a-1", meta, 3, 9, score, previous_rank, previous_window_views)
+    assert orjson.loads(written) == expected
+    assert list(orjson.loads(written)) == list(expected)  # and in the same order
