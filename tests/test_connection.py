@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
+from redis.exceptions import ConnectionError
 
 from service.storage.lean import Connection, pack
 
@@ -25,16 +26,28 @@ async def connection(single_server: RedisProcess) -> AsyncIterator[Connection]:
     await conn.disconnect()
 
 
-async def test_a_disconnect_from_another_task_waits_for_the_command_under_way(
+async def test_a_disconnect_from_another_task_fails_the_command_under_way_at_once(
     connection: Connection,
 ) -> None:
-    await connection.send_command("BLPOP", "vc:test:connection:absent", 0.3)
+    await connection.send_command("BLPOP", "vc:test:connection:absent", 3)
     reply = asyncio.create_task(connection.read_response())
     await asyncio.sleep(0.05)  # the command is waiting for its reply
-    writer = connection._writer
     await connection.disconnect()  # another task's sweep of the pool
-    assert await reply is None  # the command's own answer, not a torn connection
-    assert connection._writer is writer and connection.should_reconnect()
+    with pytest.raises(ConnectionError):  # retried by the storage package, not a hang
+        await asyncio.wait_for(reply, 1)
+
+
+async def test_a_disconnect_during_the_connect_handshake_fails_it_at_once(
+    connection: Connection,
+) -> None:
+    connecting = asyncio.create_task(connection.connect())
+    while connection._writer is None:  # the socket is open, the handshake's writes begin
+        await asyncio.sleep(0)
+    await connection.disconnect()  # another task's sweep of the pool
+    with pytest.raises(ConnectionError):  # not a connect nested inside the handshake
+        await asyncio.wait_for(connecting, 1)
+    await connection.send_command("PING")  # the next command starts on a fresh connection
+    assert await connection.read_response() == b"PONG"
 
 
 async def test_a_reconnect_never_loses_its_streams_to_a_disconnect_still_closing(

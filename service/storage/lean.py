@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from typing import Any
 
 import hiredis
@@ -39,31 +39,35 @@ def pack(args: Sequence[Any]) -> bytes:
 
 
 class Connection(aioredis.Connection):
-    """redis-py's TCP connection with commands packed by hiredis, and one owner at a time.
+    """redis-py's TCP connection with commands packed by hiredis, and a connection torn
+    down under a command reported as the ConnectionError it is.
 
     redis-py's asyncio connection packs in Python, re-joining a growing buffer for every
     argument: a group-commit call with thousands of arguments spent longer there than Redis
     spent running it. (redis-py's own sync client packs with hiredis when it is installed.)
 
-    The cluster client tears connections down from other tasks: after an error it
-    disconnects a node's free connections, but takes the list before it disconnects them,
-    so a connection another task has meanwhile taken from the pool is torn down under that
-    task's command (or its connect handshake); and a disconnect that waits for the socket
-    to close clears the connection's streams when it ends, after the task using it may
-    already have reconnected. Either left a command waiting for a reply that could never
-    come, for the whole socket timeout (a rollup's first calls on a fresh cluster client,
-    tests/test_connection.py). So:
+    A connection can be torn down under a command: a peer resets it while it sits idle in the
+    pool (the next write then fails inside the transport: uvloop raises RuntimeError, asyncio
+    TypeError or AttributeError; redis-py #3546, #4287), or another task disconnects it while
+    this one uses it (the cluster client, after an error, disconnects a node's free
+    connections from a list taken before it awaits, so one another task has just taken goes
+    too). Both are told by the connection's state, not by an error's message: a command's
+    write on a closing transport reconnects first; an error raised while another task tore
+    the connection down becomes ConnectionError, which the storage package retries. Any other
+    error is a bug and stays what it is. Two cases once left a command waiting the whole
+    socket timeout for a reply that could not come (a fresh cluster client's first calls,
+    tests/test_connection.py):
 
-    - the task running a command owns the connection until its reply is read; a disconnect
-      from another task meanwhile only marks it, and redis-py disconnects it on release;
-    - a connect waits for a disconnect still closing the old socket;
-    - a connection its peer reset while it sat idle (the next write would fail inside the
-      transport: uvloop raises RuntimeError, asyncio TypeError or AttributeError; redis-py
-      #3546, #4287) is reconnected before the write.
+    - torn down between the writes of its connect handshake, the connection reconnected inside
+      the handshake, whose remaining reads then waited for replies sent to the nested one: a
+      handshake's write on a torn connection is now a ConnectionError;
+    - a disconnect waiting for its socket to close clears the connection's streams when it
+      ends, after another task may have reconnected: a connect now waits for it.
     """
 
-    _owner: asyncio.Task[Any] | None = None
-    _sending = 0  # send_packed_command calls in progress (a connect's handshake nests one)
+    _busy: asyncio.Task[Any] | None = None
+    _torn: bool = False
+    _sending = 0  # sends under way: a connect's handshake nests its own inside a command's
     _closing: asyncio.Future[None] | None = None
 
     def pack_command(self, *args: Any) -> list[bytes]:
@@ -72,13 +76,12 @@ class Connection(aioredis.Connection):
         return [pack(args)]
 
     async def disconnect(self, *args: Any, **kwargs: Any) -> None:
-        owner, current = self._owner, asyncio.current_task()
+        current = asyncio.current_task()
         if current is None:  # finalised outside a task: redis-py closes synchronously
             await super().disconnect(*args, **kwargs)
             return
-        if owner is not None and owner is not current and not owner.done():
-            self.mark_for_reconnect()  # type: ignore[no-untyped-call]  # its owner's release disconnects it
-            return
+        if self._busy is not None and self._busy is not current:
+            self._torn = True  # under another task's command
         closing = self._closing = asyncio.get_running_loop().create_future()
         try:
             await super().disconnect(*args, **kwargs)
@@ -92,28 +95,34 @@ class Connection(aioredis.Connection):
         await super().connect_check_health(*args, **kwargs)
 
     async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
-        self._owner = asyncio.current_task()  # until the reply is read
         self._sending += 1
         try:
-            await self._closed()
             writer = self._writer
-            if writer is not None and writer.transport.is_closing():
-                await super().disconnect(nowait=True)  # reset while idle: a fresh one
-            await super().send_packed_command(command, check_health)
-        except BaseException:
-            if self._sending == 1:
-                self._owner = None
-            raise
+            torn = writer is None or writer.transport.is_closing()
+            if self._sending > 1 and torn:  # a handshake's write: never a nested connect
+                raise RedisConnectionError("connection torn down during its connect handshake")
+            if writer is not None and torn:
+                await super().disconnect(nowait=True)  # reset while idle: start on a fresh one
+            await self._guarded(super().send_packed_command(command, check_health), "writing")
         finally:
             self._sending -= 1
 
     async def read_response(self, *args: Any, **kwargs: Any) -> Any:
-        self._owner = asyncio.current_task()
+        return await self._guarded(super().read_response(*args, **kwargs), "reading")
+
+    async def _guarded(self, work: Awaitable[Any], doing: str) -> Any:
+        outer = self._busy  # a handshake's calls run inside a command's
+        if outer is None:
+            self._torn = False
+        self._busy = asyncio.current_task()
         try:
-            return await super().read_response(*args, **kwargs)
+            return await work
+        except (RuntimeError, AttributeError, TypeError) as exc:
+            if not self._torn:
+                raise
+            raise RedisConnectionError(f"connection torn down while {doing}: {exc}") from exc
         finally:
-            if not self._sending:  # not a connect's handshake inside a send
-                self._owner = None
+            self._busy = outer
 
     async def _closed(self) -> None:
         """Wait for another task's disconnect to finish closing the old socket: it clears
