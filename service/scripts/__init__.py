@@ -11,6 +11,7 @@ from ..storage import Script
 HERE = Path(__file__).parent
 
 
-def load(name: str, *, durable: bool = True) -> Script:
-    """service/scripts/<name>.lua as a Script."""
-    return Script.load(HERE / f"{name}.lua", durable=durable)
+def load(name: str, *, durable: bool = True, uses: tuple[str, ...] = ()) -> Script:
+    """service/scripts/<name>.lua as a Script, after the lib/<use>.lua fragments it uses."""
+    prelude = "".join((HERE / "lib" / f"{use}.lua").read_text() for use in uses)
+    return Script.load(HERE / f"{name}.lua", durable=durable, prelude=prelude)

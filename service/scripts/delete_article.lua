@@ -8,20 +8,12 @@
 --   buckets, bots), then its reader HyperLogLogs.
 -- ARGV[1] id   ARGV[2] number of member-holding keys (from KEYS[10])
 -- Returns 1 when deleted, 0 when the article did not exist.
+-- The theme and author indexes through lib/catalog_index.lua, loaded before this.
 
 local id = ARGV[1]
 if redis.call('SREM', KEYS[2], id) == 0 then return 0 end
-local theme = redis.call('HGET', KEYS[3], id)
-redis.call('HDEL', KEYS[3], id)
-if theme then
-  if redis.call('HINCRBY', KEYS[4], theme, -1) <= 0 then redis.call('HDEL', KEYS[4], theme) end
-end
-local author = redis.call('HGET', KEYS[7], id)
-redis.call('HDEL', KEYS[7], id)
-if author and redis.call('HINCRBY', KEYS[8], author, -1) <= 0 then
-  redis.call('HDEL', KEYS[8], author)
-  redis.call('HDEL', KEYS[9], author)
-end
+index_theme(id, redis.call('HGET', KEYS[3], id), nil)
+index_author(id, redis.call('HGET', KEYS[7], id) or '', '', '')
 redis.call('DEL', KEYS[1])
 -- Its views not yet merged: the inbox holds one rollup interval's ("m5 index|article").
 for k = 5, 6 do

@@ -9,7 +9,7 @@ from ..storage import Call
 from ..windows import DAY, GRANULARITIES, MAINTAINED, SERIES_DAY_RETENTION_S
 from . import load
 
-SCRIPT = load("delete_article")
+SCRIPT = load("delete_article", uses=("catalog_index",))
 # Days of reader HyperLogLogs a delete removes: every day whose count can still exist.
 READER_DAYS_BACK, READER_DAYS_AHEAD = 32, 2
 

@@ -9,6 +9,7 @@
 --     the mark) or a page fetch registered only has a missing published_at filled in: its
 --     author, or its having none, is the editor's.
 -- Feeds never delete an article, never un-rank or re-rank one.
+-- The theme and author indexes through lib/catalog_index.lua, loaded before this.
 --
 -- KEYS as put_article.lua: [1] article meta hash  [2] shard articles set
 --   [3] shard article->theme hash  [4] shard theme->count hash  [5] shard totals zset
@@ -25,32 +26,6 @@ local author, author_name = ARGV[7], ARGV[8]
 local old = redis.call('HMGET', KEYS[1], 'title', 'url', 'theme', 'published_at', 'source',
                        'author', 'author_name')
 
-local function move_theme(from, to)
-  redis.call('HSET', KEYS[3], id, to)
-  if from == to then return end
-  if from then
-    if redis.call('HINCRBY', KEYS[4], from, -1) <= 0 then redis.call('HDEL', KEYS[4], from) end
-  end
-  redis.call('HINCRBY', KEYS[4], to, 1)
-end
-
--- The author indexes as put_article.lua keeps them ("" is no author).
-local function move_author(from, to)
-  if from ~= to then
-    if from ~= '' and redis.call('HINCRBY', KEYS[8], from, -1) <= 0 then
-      redis.call('HDEL', KEYS[8], from)
-      redis.call('HDEL', KEYS[9], from)
-    end
-    if to ~= '' then redis.call('HINCRBY', KEYS[8], to, 1) end
-  end
-  if to == '' then
-    redis.call('HDEL', KEYS[7], id)
-  else
-    redis.call('HSET', KEYS[7], id, to)
-    if author_name ~= '' then redis.call('HSET', KEYS[9], to, author_name) end
-  end
-end
-
 if redis.call('SISMEMBER', KEYS[2], id) == 0 then
   if title == '' then return 4 end
   if theme == '' then theme = ARGV[6] end
@@ -60,8 +35,8 @@ if redis.call('SISMEMBER', KEYS[2], id) == 0 then
              'author', author, 'author_name', author_name)
   redis.call('SREM', KEYS[6], id)
   redis.call('SADD', KEYS[2], id)
-  move_theme(nil, theme)
-  move_author(redis.call('HGET', KEYS[7], id) or '', author)
+  index_theme(id, nil, theme)
+  index_author(id, redis.call('HGET', KEYS[7], id) or '', author, author_name)
   redis.call('ZINCRBY', KEYS[5], 0, id)  -- in the totals, as put_article.lua leaves it
   return 1
 end
@@ -77,8 +52,8 @@ if old[5] == 'feed' then
   end
   redis.call('HSET', KEYS[1], 'title', title, 'url', url, 'theme', theme,
              'published_at', published, 'author', author, 'author_name', author_name)
-  move_theme(old[3], theme)
-  move_author(redis.call('HGET', KEYS[7], id) or '', author)
+  index_theme(id, old[3], theme)
+  index_author(id, redis.call('HGET', KEYS[7], id) or '', author, author_name)
   return 2
 end
 

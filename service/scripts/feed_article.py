@@ -9,7 +9,7 @@ from .. import keys
 from ..storage import Call
 from . import load
 
-SCRIPT = load("feed_article")
+SCRIPT = load("feed_article", uses=("catalog_index",))
 # What the script did, by its reply code.
 CHANGES = ("unchanged", "created", "updated", "filled", "untitled")
 

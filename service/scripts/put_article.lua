@@ -1,4 +1,5 @@
 -- put_article.lua: create or replace an article's catalog entry, keeping indexes consistent.
+-- (The indexes through lib/catalog_index.lua, loaded before this.)
 --
 -- KEYS[1] article meta hash   KEYS[2] shard articles set   KEYS[3] shard article->theme hash
 -- KEYS[4] shard theme->count hash   KEYS[5] shard totals zset   KEYS[6] shard unranked set
@@ -20,26 +21,8 @@ redis.call('HSET', KEYS[1], 'title', ARGV[2], 'url', ARGV[3], 'theme', theme,
            'author', author, 'author_name', ARGV[9])
 if ARGV[7] == '1' then redis.call('SREM', KEYS[6], id) else redis.call('SADD', KEYS[6], id) end
 redis.call('SADD', KEYS[2], id)
-redis.call('HSET', KEYS[3], id, theme)
-if old[1] ~= theme then
-  if old[1] then
-    if redis.call('HINCRBY', KEYS[4], old[1], -1) <= 0 then redis.call('HDEL', KEYS[4], old[1]) end
-  end
-  redis.call('HINCRBY', KEYS[4], theme, 1)
-end
-if old_author ~= author then
-  if old_author ~= '' and redis.call('HINCRBY', KEYS[8], old_author, -1) <= 0 then
-    redis.call('HDEL', KEYS[8], old_author)
-    redis.call('HDEL', KEYS[9], old_author)
-  end
-  if author ~= '' then redis.call('HINCRBY', KEYS[8], author, 1) end
-end
-if author == '' then
-  redis.call('HDEL', KEYS[7], id)
-else
-  redis.call('HSET', KEYS[7], id, author)
-  if ARGV[9] ~= '' then redis.call('HSET', KEYS[9], author, ARGV[9]) end
-end
+index_theme(id, old[1], theme)
+index_author(id, old_author, author, ARGV[9])
 -- Totals carry imported views, so the live count and the all-time ranking agree.
 redis.call('ZINCRBY', KEYS[5], imported - tonumber(old[2] or '0'), id)
 if existed == 1 then return 0 end

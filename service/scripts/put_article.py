@@ -8,7 +8,7 @@ from .. import keys
 from ..storage import Call
 from . import load
 
-SCRIPT = load("put_article")
+SCRIPT = load("put_article", uses=("catalog_index",))
 
 
 def call(

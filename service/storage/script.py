@@ -39,8 +39,9 @@ class Script:
     durable: bool = True
 
     @classmethod
-    def load(cls, path: Path, *, durable: bool = True) -> Script:
-        source = path.read_text()
+    def load(cls, path: Path, *, durable: bool = True, prelude: str = "") -> Script:
+        """The script at ``path``, after ``prelude`` (Lua functions scripts share)."""
+        source = prelude + path.read_text()
         if durable:
             source = GUARD_HEAD + source + GUARD_TAIL
         return cls(path.stem, source, hashlib.sha1(source.encode()).hexdigest(), durable)
