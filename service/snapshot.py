@@ -205,9 +205,9 @@ async def forget(storage: Storage, article: str, deleted_at: float) -> None:
     await storage.run(tombstone.call(article, deleted_at))
 
 
-async def remember(storage: Storage, article: str) -> None:
-    """A re-created article may rank again."""
-    await storage.run(tombstone.call(article, None))
+async def remember(storage: Storage, *articles: str) -> None:
+    """Re-created articles may rank again (one round trip on a single node)."""
+    await storage.run_all([tombstone.call(article, None) for article in articles])
 
 
 class Entry(NamedTuple):

@@ -123,11 +123,13 @@ class FeedSync:
             ids.append(entry.article)
         for start in range(0, len(calls), CALLS_PER_ROUND_TRIP):
             replies = await self.storage.run_all(calls[start : start + CALLS_PER_ROUND_TRIP])
+            created = []
             for article, reply in zip(ids[start:], replies, strict=False):
                 change = feed_article.decode(reply)
                 report.changes[change] += 1
                 if change == "created":  # as a PUT that creates it: it may rank
-                    await snapshot.remember(self.storage, article)
+                    created.append(article)
+            await snapshot.remember(self.storage, *created)
         if self.metrics is not None:
             for change, count in report.changes.items():
                 self.metrics.feed_articles.labels(change).inc(count)
