@@ -27,6 +27,9 @@ Eligible = Callable[[set[str]], Awaitable[set[str]]]
 
 INDEX_PAGE = 2000  # article -> author fields per HSCAN page
 SCORE_CHUNK = 1000  # members per ZMSCORE: a few hundred µs of Redis each
+RANGE_CHUNK = 4000  # ranks per ZRANGE of a shard's rest: about a millisecond of Redis each
+OVERLAP = 64  # ranks each range reads of the one before it (see _rest)
+NAMED_COST = 4  # looking an article up by name costs about this many read by rank
 
 
 @dataclass(slots=True)
@@ -74,9 +77,12 @@ async def lists(
             pools[author].append((article, score))
             above[author] += score > ceiling
     short = [a for a in authors.articles if above[a] < size]
+    wanted, author_of = set(short), authors.author_of
+    # One pass over what may be 90,000 articles: each step of it costs tens of ms.
     for article, score in await _unread(storage, authors, key_of, read, exhausted, short):
-        if score > 0 and article not in excluded:
-            pools[authors.author_of[article]].append((article, score))
+        author = author_of.get(article)
+        if author in wanted and score > 0 and article not in excluded:
+            pools[author].append((article, score))
     for pool in pools.values():
         pool.sort()  # by article, then (a stable sort) by score, best first: no key per entry
         pool.sort(key=itemgetter(1), reverse=True)
@@ -91,13 +97,36 @@ async def _unread(
     exhausted: set[int],
     short: list[str],
 ) -> list[Scored]:
-    """The window views of the short authors' articles that the reads did not reach (none
-    in a shard read to its end)."""
+    """The window views of (at least) the short authors' articles that the reads did not
+    reach (none in a shard read to its end; the caller keeps the short authors' above 0):
+    looked up by name where they are few, else the rest of each
+    shard read by rank, which costs Redis and this process far less per article than naming
+    it (a ZRANGE walks the set; a ZMSCORE of 90,000 names packs, sends and hashes each)."""
+    shards = [s for s in range(keys.SHARDS) if s not in exhausted]
+    if not shards or not short:
+        return []
+    sizes = await storage.execute([ops.zcard(key_of(s)) for s in shards])
+    rest = {s: size - len(read.get(s, ())) for s, size in zip(shards, sizes, strict=True)}
+    named = sum(len(authors.articles[a].get(s, ())) for a in short for s in shards)
+    if named * NAMED_COST < sum(rest.values()):
+        return await _looked_up(storage, authors, key_of, read, shards, short)
+    return await _rest(storage, key_of, read, rest)
+
+
+async def _looked_up(
+    storage: Storage,
+    authors: AuthorIndex,
+    key_of: Any,
+    read: dict[int, list[Scored]],
+    shards: list[int],
+    short: list[str],
+) -> list[Scored]:
+    """The short authors' unread articles' scores, by name (ZMSCORE, in chunks)."""
     seen = {shard: {a for a, _ in items} for shard, items in read.items()}
     unread: dict[int, list[str]] = defaultdict(list)
     for author in short:
         for shard, articles in authors.articles[author].items():
-            if shard not in exhausted:
+            if shard in shards:
                 held = seen.get(shard, set())
                 unread[shard].extend(a for a in articles if a not in held)
     asked = [
@@ -112,6 +141,42 @@ async def _unread(
         for article, score in zip(members, scores, strict=True)
         if score is not None
     ]
+
+
+async def _rest(
+    storage: Storage,
+    key_of: Any,
+    read: dict[int, list[Scored]],
+    rest: dict[int, int],
+    chunk: int = RANGE_CHUNK,
+    overlap: int = OVERLAP,
+) -> list[Scored]:
+    """Every article ranked below what ``read`` holds of each shard (``rest``: how many
+    more each holds), read by rank ``chunk`` at a time. The ranges overlap by ``overlap``
+    (at least 1) ranks: an article deleted meanwhile moves the ones below it up a rank, and
+    without the overlap the one at a range's edge would be skipped; what the overlap reads
+    twice is taken once."""
+    asked: list[tuple[int, int]] = []  # shard, first rank
+    for shard, left in rest.items():
+        end = len(read.get(shard, ())) + left
+        start = max(0, len(read.get(shard, ())) - overlap)
+        while start < end:
+            asked.append((shard, start))
+            start += chunk
+    replies = await storage.execute(
+        [ops.zrange_rev(key_of(s), start, start + chunk + overlap - 1) for s, start in asked]
+    )
+    found: list[Scored] = []
+    edge = {
+        s: {a for a, _ in read.get(s, [])[max(0, len(read.get(s, [])) - overlap) :]} for s in rest
+    }
+    for (shard, _), items in zip(asked, replies, strict=True):
+        taken = edge[shard]
+        head = [item for item in items[:overlap] if item[0] not in taken]
+        found += head
+        found += items[overlap:]
+        edge[shard] = {a for a, _ in items[max(0, len(items) - overlap) :]}
+    return found
 
 
 async def _gated(

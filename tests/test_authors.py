@@ -5,16 +5,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from functools import partial
 from typing import Any
 
 import httpx
 import pytest
 
-from service import demo, keys
+from service import authorlists, demo, keys
 from service.catalog import Article, Catalog
 from service.clock import ManualClock
 from service.settings import Settings
-from service.storage import Storage, connect
+from service.storage import Storage, connect, ops
 
 from .support import ADMIN, client_for, put_article
 from .test_pages import max_age
@@ -167,12 +168,14 @@ async def _filters_min_readers_and_ranked(client: httpx.AsyncClient) -> None:
     assert again.status_code == 304
 
 
+@pytest.mark.parametrize("busy_author", [None, "bob"], ids=["looked-up", "read-by-rank"])
 async def test_an_author_list_is_filled_from_articles_the_site_and_theme_lists_never_read(
-    settings: Settings, clock: ManualClock, store: Storage
+    settings: Settings, clock: ManualClock, store: Storage, busy_author: str | None
 ) -> None:
     """The site and theme lists read only the top of each window set; an author whose
     articles all rank below that still gets a full list, in order, with min readers and
-    ranked: false applied to the articles looked up."""
+    ranked: false applied to the articles looked up. With few such articles they are looked
+    up by name; when an author owns most of the rest (bob), the rest is read by rank."""
     stars = [f"star-{n}" for n in range(44)]  # settle the site and theme lists (2 + 20 spare)
     busy = [f"busy-{n}" for n in range(2000)]  # past the first read of every shard
     quiet = [f"quiet-{n:02}" for n in range(24)]  # below all of them: never read
@@ -180,10 +183,15 @@ async def test_an_author_list_is_filled_from_articles_the_site_and_theme_lists_n
     for start in range(0, len(stars + busy), 200):
         await asyncio.gather(
             *(
-                catalog.put(Article(a, "T", f"https://news.example.com/{a}", "war", None, 0))
+                catalog.put(
+                    Article(
+                        a, "T", f"https://news.example.com/{a}", "war", None, 0,
+                        author=busy_author if a.startswith("busy") else None,
+                    )
+                )
                 for a in (stars + busy)[start : start + 200]
             )
-        )
+        )  # fmt: skip
     async with client_for(
         settings.model_copy(update={"min_readers": 2, "ranking_size": 2}), clock
     ) as client:
@@ -199,6 +207,10 @@ async def test_an_author_list_is_filled_from_articles_the_site_and_theme_lists_n
         ann = await author_list(client, "ann-lee", window="7d", limit=100)
         assert articles(ann) == quiet  # four with 3 views, then twenty with 2, by id
         assert [i["window_views"] for i in ann["items"]] == [3] * 4 + [2] * 20
+        if busy_author is not None:
+            bob = await author_list(client, busy_author, window="7d", limit=100)
+            assert articles(bob) == sorted(busy)[: len(articles(bob))]  # 4 views each: by id
+            assert len(articles(bob)) >= 20
 
 
 @pytest.mark.parametrize(
@@ -259,3 +271,19 @@ async def test_the_demo_names_its_authors(
     page = await client.get(f"/news/{second}")
     assert page.status_code == 200 and demo.byline(1)[1] in page.text
     assert demo.byline(0)[1] in (await client.get("/")).text
+
+
+async def test_the_rest_of_a_window_set_is_read_once_even_as_articles_above_are_deleted(
+    store: Storage,
+) -> None:
+    """authorlists._rest reads a shard's set below what was read, in overlapping ranges: every
+    article once, and none skipped when articles above were deleted after the first read
+    (each deletion moves the rest up a rank)."""
+    key_of = partial(keys.window, name="7d")
+    members = {f"a{n:03}": 1000 - n for n in range(300)}  # a000 best
+    await store.execute([ops.zadd(key_of(3), members)])
+    read = {3: (await store.execute([ops.ztop(key_of(3), 100)]))[0]}
+    await store.execute([ops.zrem(key_of(3), "a005", "a050", "a099")])  # above the rest
+    found = await authorlists._rest(store, key_of, read, {3: 200}, chunk=40, overlap=8)
+    assert [a for a, _ in found] == [f"a{n:03}" for n in range(100, 300)]
+    assert [s for _, s in found] == [float(1000 - n) for n in range(100, 300)]
