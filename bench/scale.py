@@ -174,7 +174,9 @@ def main(args: argparse.Namespace, log: Any) -> None:
         seed.write_counters(client, shards, now)
         asyncio.run(seed.slide_windows(url, now))
         seed.write_readers(client, shards, now)
-        seed.write_samples(client, shards, now, Settings.model_fields["min_readers"].default)
+        keep = Settings.model_fields["min_readers"].default
+        seed.write_samples(client, shards, now, keep)
+        asyncio.run(seed.build_recent(url, now, keep))
         del shards
         used = int(client.info("memory")["used_memory"])
         log(

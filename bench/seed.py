@@ -20,7 +20,7 @@ from typing import Any
 
 import redis
 
-from service import buckets, keys
+from service import buckets, integrity, keys
 from service.integrity import ID
 from service.scripts import put_article
 from service.scripts.merge import bucket_ttl_s
@@ -150,6 +150,16 @@ async def slide_windows(url: str, now: float) -> None:
     storage = connect(Settings(redis_url=url, log_json=False))
     try:
         await buckets.maintain(storage, now)
+    finally:
+        await storage.close()
+
+
+async def build_recent(url: str, now: float, keep: int) -> int:
+    """The articles' most recent readers, from the readers samples, as the service builds
+    them for a store written before it kept them (the seed writes samples directly)."""
+    storage = connect(Settings(redis_url=url, log_json=False, redis_timeout_s=30))
+    try:
+        return await integrity.build_recent(storage, now, keep)
     finally:
         await storage.close()
 

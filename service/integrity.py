@@ -11,6 +11,7 @@ into a window's lists only with enough distinct readers (``ReaderGate``), and th
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import defaultdict
 from datetime import UTC, tzinfo
 from itertools import compress
@@ -18,44 +19,81 @@ from typing import Any
 
 from . import keys
 from .clock import rfc3339
-from .scripts import samples
+from .scripts import recent, samples
 from .scripts.record import HOUR_S
 from .settings import Settings
 from .storage import Storage, ops
 from .windows import DAY, WALL, Window
 
+log = logging.getLogger("viewcount.integrity")
+
 ID = 8  # characters of a reader id in a sample
-# Articles per HMGET of a sample: one of all a shard's candidates held Redis 15-31 ms.
-GATE_CHUNK = 500
+RECENT_ENTRY, RECENT_HOUR = 16, 8  # characters of a recent reader, of its hour in it (lib/)
+# Articles per HMGET: one of all a shard's candidates held Redis 15-31 ms.
+GATE_CHUNK = 1000
+REBUILD_PAGE = 2000  # all-time sample fields per HSCAN when recent readers are first built
+REBUILD_CALLS = 200  # recent.lua calls a round trip when they are
 
 
 async def fold_samples(storage: Storage, as_of: float, keep: int) -> None:
-    """The last two hours' reader samples into their days' and the all-time ones."""
+    """The last two hours' reader samples into their days', the all-time ones and the
+    articles' most recent readers (first built from every sample where they are not yet)."""
+    await build_recent(storage, as_of, keep)
     await asyncio.gather(
         *(storage.run(samples.call(shard, as_of, keep)) for shard in range(keys.SHARDS))
     )
 
 
-def sample_keys(shard: int, window: Window, as_of: float, zone: tzinfo = UTC) -> list[str]:
-    """The samples that hold a window's readers: its hours for windows of a day or less
-    (``today`` included), its days for longer ones (a window's readers then include those of
-    the hour or day its start falls in), the all-time sample for ``all``."""
-    if window is WALL or (window.span_s is None and not window.daily):
-        return [keys.readers_sample(shard, "all")]
+async def build_recent(storage: Storage, as_of: float, keep: int) -> int:
+    """Build the most recent readers of every article with readers, from the readers
+    samples, in each shard where they were never built (a store written before they were
+    kept; a replay's); returns the articles rebuilt."""
+    ready = await storage.execute([ops.exists(keys.recent_ready(s)) for s in range(keys.SHARDS)])
+    missing = [shard for shard, done in enumerate(ready) if not done]
+    if not missing:
+        return 0
+    every = await asyncio.gather(
+        *(storage.whole_hash(keys.readers_sample(s, "all"), REBUILD_PAGE) for s in missing)
+    )
+    calls = [
+        recent.call(shard, articles[start : start + recent.REBUILD_CHUNK], as_of, keep)
+        for shard, held in zip(missing, every, strict=True)
+        for articles in [sorted(held)]
+        for start in range(0, len(articles), recent.REBUILD_CHUNK)
+    ]
+    for start in range(0, len(calls), REBUILD_CALLS):
+        await storage.run_all(calls[start : start + REBUILD_CALLS])
+    await storage.execute([ops.set_value(keys.recent_ready(s), "1") for s in missing])
+    rebuilt = sum(len(held) for held in every)
+    if rebuilt:
+        log.info("recent readers built", extra={"articles": rebuilt, "shards": len(missing)})
+    return rebuilt
+
+
+def first_hour(window: Window, as_of: float, zone: tzinfo = UTC) -> int:
+    """The first clock hour whose readers count for a window (not ``all``): the hour its
+    start falls in for windows of a day or less (``today`` included), the first hour of the
+    (UTC) day it falls in for longer ones, as the hourly and daily samples count them."""
     start = window.start(as_of, zone)
     if window.daily or (window.span_s or 0) <= DAY.bucket_s:
-        hours = range(int(start // HOUR_S), int(as_of // HOUR_S) + 1)
-        return [keys.readers_sample(shard, "h", h) for h in hours]
-    days = range(DAY.index(start), DAY.index(as_of) + 1)
-    return [keys.readers_sample(shard, "d", d) for d in days]
+        return int(start // HOUR_S)
+    return DAY.index(start) * DAY.bucket_s // HOUR_S
+
+
+def nth_reader_hour(value: str | None, minimum: int) -> int | None:
+    """The clock hour an article's ``minimum``-th most recent reader was last seen in, from
+    its recent readers (keys.recent_readers); None when it has fewer."""
+    end = minimum * RECENT_ENTRY
+    if value is None or len(value) < end:
+        return None
+    return int(value[end - RECENT_HOUR : end])
 
 
 def _judged(held: list[list[str | None]], count: int, minimum: int) -> list[bool]:
     """Whether each of ``count`` articles has ``minimum`` distinct reader ids in its samples
     (``held``: one reply per sample, aligned with the articles). A sample's ids are distinct,
     so one full sample settles it; only an article whose samples together are long enough
-    has its ids counted. A rollup judges tens of thousands of articles a window over up to
-    31 samples each: one pass per sample over the articles it holds, no work per empty one."""
+    has its ids counted."""
     width = minimum * ID
     joined = [""] * count
     full = [False] * count
@@ -78,87 +116,72 @@ class ReaderGate:
     """Which articles have VIEWCOUNT_MIN_READERS distinct readers in a window, for one rollup.
 
     For beacons a reader is a client network; for batch events a visitor (an event without
-    one is a reader of its own: batches come with the admin or an ingest token). Articles with
-    imported views pass the all-time gate: the counts an editor carried over are trusted."""
+    one is a reader of its own: batches come with the admin or an ingest token). An article
+    passes a window when its N-th most recent reader was seen since the window's first hour
+    (keys.recent_readers): one lookup per article for every window, where counting the ids
+    of a window's samples read up to 31 of them per article and window, the rollup's largest
+    cost. The all-time gate counts the all-time sample, and trusts imported views: the counts
+    an editor carried over."""
 
     def __init__(self, storage: Storage, minimum: int, as_of: float, zone: tzinfo = UTC) -> None:
         self.storage = storage
         self.minimum = minimum
         self.as_of = as_of
         self.zone = zone
-        self._known: dict[str, dict[str, bool]] = defaultdict(dict)  # window -> article -> ok
-        self._sources: dict[str, frozenset[str]] = {}  # window -> its samples (of shard 0)
+        self._hours: dict[str, int | None] = {}  # article -> nth_reader_hour
+        self._ever: dict[str, bool] = {}  # article -> passes the all-time gate
 
     async def passing(self, window: Window, articles: set[str]) -> set[str]:
         if self.minimum <= 1:  # any article with a view has a reader
             return articles
-        known = self._known[window.name]
-        unknown = [a for a in articles if a not in known]
-        if unknown:
-            unknown = self._carried(window, unknown, known)
-        if unknown:
-            await self._learn(window, unknown, known)
-        return {a for a in articles if known[a]}
-
-    def _carried(self, window: Window, articles: list[str], known: dict[str, bool]) -> list[str]:
-        """Judge what other windows' judgments settle, and return the rest: an article
-        passing over some of a window's samples passes over all of them, and one failing over
-        a window's samples fails over any part of them (today's hours are part of the 24h
-        window's; the 1h window's too). The all-time gate also trusts imported views: it is
-        not carried."""
-        mine = self._sources.setdefault(
-            window.name, frozenset(sample_keys(0, window, self.as_of, self.zone))
-        )
         if window is WALL:
-            return articles
-        for other, sources in self._sources.items():
-            judged = self._known[other]
-            if other in (WALL.name, window.name) or not judged:
-                continue
-            carried = {True} if sources <= mine else set()  # its passes
-            if sources >= mine:
-                carried.add(False)  # its failures
-            if not carried:
-                continue
-            rest = []
-            for article in articles:
-                ok = judged.get(article)
-                if ok in carried:
-                    known[article] = bool(ok)
-                else:
-                    rest.append(article)
-            articles = rest
-        return articles
+            await self._learn_ever([a for a in articles if a not in self._ever])
+            return {a for a in articles if self._ever[a]}
+        await self._learn_hours([a for a in articles if a not in self._hours])
+        first, hours = first_hour(window, self.as_of, self.zone), self._hours
+        return {a for a in articles if (hour := hours[a]) is not None and hour >= first}
 
-    async def _learn(self, window: Window, articles: list[str], known: dict[str, bool]) -> None:
-        by_shard: dict[int, list[str]] = defaultdict(list)
-        for article in articles:
-            by_shard[keys.shard_of(article)].append(article)
-        chunks = [
-            members[start : start + GATE_CHUNK]
-            for members in by_shard.values()
-            for start in range(0, len(members), GATE_CHUNK)
-        ]
-        batch: list[ops.Op[Any]] = []
-        layout: list[tuple[list[str], int]] = []
-        for members in chunks:
-            sources = sample_keys(keys.shard_of(members[0]), window, self.as_of, self.zone)
-            batch += [ops.hmget(source, members) for source in sources]
-            layout.append((members, len(sources)))
-        replies = iter(await self.storage.execute(batch))
+    async def _learn_hours(self, articles: list[str]) -> None:
+        chunks = _chunks(articles)
+        replies = await self.storage.execute(
+            [ops.hmget(keys.recent_readers(shard), members) for shard, members in chunks]
+        )
+        for (_, members), values in zip(chunks, replies, strict=True):
+            self._hours.update(
+                (article, nth_reader_hour(value, self.minimum))
+                for article, value in zip(members, values, strict=True)
+            )
+
+    async def _learn_ever(self, articles: list[str]) -> None:
+        chunks = _chunks(articles)
+        replies = await self.storage.execute(
+            [ops.hmget(keys.readers_sample(shard, "all"), members) for shard, members in chunks]
+        )
         short: list[str] = []
-        for members, count in layout:
-            held = [next(replies) for _ in range(count)]
-            for article, ok in zip(members, _judged(held, len(members), self.minimum), strict=True):
-                known[article] = ok
+        for (_, members), values in zip(chunks, replies, strict=True):
+            judged = _judged([values], len(members), self.minimum)
+            for article, ok in zip(members, judged, strict=True):
+                self._ever[article] = ok
                 if not ok:
                     short.append(article)
-        if window is WALL and short:  # imported views vouch for an article's all-time count
+        if short:  # imported views vouch for an article's all-time count
             imported = await self.storage.execute(
                 [ops.hget(keys.meta(a), "imported_views") for a in short]
             )
             for article, value in zip(short, imported, strict=True):
-                known[article] = int(value or 0) > 0
+                self._ever[article] = int(value or 0) > 0
+
+
+def _chunks(articles: list[str]) -> list[tuple[int, list[str]]]:
+    """Articles by shard, GATE_CHUNK a chunk."""
+    by_shard: dict[int, list[str]] = defaultdict(list)
+    for article in articles:
+        by_shard[keys.shard_of(article)].append(article)
+    return [
+        (shard, members[start : start + GATE_CHUNK])
+        for shard, members in by_shard.items()
+        for start in range(0, len(members), GATE_CHUNK)
+    ]
 
 
 async def unranked(storage: Storage) -> frozenset[str]:

@@ -149,6 +149,19 @@ def readers_sample(shard: int, period: str, index: int | None = None) -> str:
     return f"{_s(shard)}:rs:{suffix}"
 
 
+def recent_readers(shard: int) -> str:
+    """Hash article -> its most recent distinct readers, up to VIEWCOUNT_MIN_READERS, each a
+    reader id (8 characters) and the clock hour it was last seen in (8 digits), most recent
+    first (scripts/lib/recent_readers.lua): the lists' minimum-readers rule reads these."""
+    return f"{_s(shard)}:rr"
+
+
+def recent_ready(shard: int) -> str:
+    """Set once a shard's recent readers were built from its readers samples (a store
+    written before they existed gets them at its first rollup)."""
+    return f"{_s(shard)}:rr:ready"
+
+
 def top_clients(shard: int, hour: int) -> str:
     """Hash article -> "client digest:views" of the client network with the most views of it
     in one hour, once one has several: what GET /v1/admin/suspicious reports."""

@@ -124,6 +124,7 @@ _PERMANENT = (
         for name in (
             *("articles", "theme", "themes", "total", "bots", "win", "winfrom", "a:"),
             *("auto", "rs:all", "unranked"),  # per article, kept as long as it is
+            "rr",  # most recent readers, per article as long as it is (and rr:ready)
             # The event log's stream: capped at EVENT_LOG_MAX_ENTRIES, emptied by the drain.
             *("log", "logstate"),
         )

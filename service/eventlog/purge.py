@@ -90,5 +90,14 @@ async def purge_views(
     samples = [keys.readers_sample(shard, "h", h) for h in hours]
     samples += [keys.readers_sample(shard, "d", d) for d in days]
     tops = [keys.top_clients(shard, h) for h in hours if h >= HOUR.index(now) - TOP_HOURS]
-    call = purge.call(article, client, balance, samples, tops, settings.event_log_max_entries, now)
+    call = purge.call(
+        article,
+        client,
+        balance,
+        samples,
+        tops,
+        settings.event_log_max_entries,
+        now,
+        settings.min_readers,
+    )
     return purge.decode(await storage.run(call))

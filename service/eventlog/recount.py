@@ -109,6 +109,7 @@ async def recount(
                 [],
                 settings.event_log_max_entries,
                 now,
+                settings.min_readers,
                 recount=True,
             )
             for c in found

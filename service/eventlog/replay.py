@@ -172,3 +172,5 @@ async def _write(
         commands.append(ops.expire(key, ttl((day + 1) * DAY.bucket_s + READERS_RETENTION_S, now)))
     for start in range(0, len(commands), CHUNK):
         await storage.execute(commands[start : start + CHUNK])
+    # The closing rollup builds the articles' most recent readers from these samples.
+    await storage.execute([ops.unlink(keys.recent_ready(s)) for s in range(keys.SHARDS)])

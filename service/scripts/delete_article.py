@@ -20,6 +20,7 @@ def call(article: str, now: float) -> Call:
     shard = keys.shard_of(article)
     holders = [keys.totals(shard), keys.bots(shard), keys.automated(shard)]
     holders += [keys.unranked(shard), keys.readers_sample(shard, "all")]
+    holders.append(keys.recent_readers(shard))
     holders += [keys.window(shard, window.name) for window in MAINTAINED]
     for gran in GRANULARITIES:
         newest = gran.index(now) + 1

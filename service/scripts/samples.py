@@ -10,7 +10,7 @@ from ..windows import DAY
 from . import load
 from .record import HOUR_S, ttl
 
-SCRIPT = load("samples", durable=False)  # a union: running it twice changes nothing
+SCRIPT = load("samples", durable=False, uses=("recent_readers",))  # a union: idempotent
 DAY_RETENTION_S = 32 * 86400  # the 30-day lists read 31 days of samples
 HOURS = 2  # the hours folded by each rollup: this one and the one before
 
@@ -21,11 +21,11 @@ def call(shard: int, as_of: float, keep: int) -> Call:
     days = [DAY.index(h * HOUR_S) for h in hours]
     key_list = [keys.readers_sample(shard, "h", h) for h in hours]
     key_list += [keys.readers_sample(shard, "d", d) for d in days]
-    key_list.append(keys.readers_sample(shard, "all"))
+    key_list += [keys.readers_sample(shard, "all"), keys.recent_readers(shard)]
     day_ttl = ttl((days[-1] + 1) * DAY.bucket_s + DAY_RETENTION_S, as_of)
-    return Call(SCRIPT, key_list, [keep, HOURS, day_ttl])
+    return Call(SCRIPT, key_list, [keep, HOURS, day_ttl, *hours])
 
 
 def decode(reply: Any) -> int:
-    """How many samples grew."""
+    """How many samples and recent readers' values grew."""
     return int(reply)

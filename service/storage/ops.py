@@ -70,6 +70,10 @@ def get(key: str) -> Op[str | None]:
     return Op(("GET", key), _same)
 
 
+def set_value(key: str, value: str) -> Op[str | None]:
+    return Op(("SET", key, value), _same)
+
+
 def set_once(key: str, value: str, ttl_s: int) -> Op[str | None]:
     """SET NX EX GET: the value already there, or None when this one was stored."""
     return Op(("SET", key, value, "NX", "GET", "EX", ttl_s), _same)

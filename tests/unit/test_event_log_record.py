@@ -6,7 +6,7 @@ import pytest
 
 from service import keys
 from service.eventlog import record
-from service.scripts import log_state, log_trim, purge
+from service.scripts import log_state, log_trim, purge, recent
 
 ARTICLE = "a1"
 READER, CLIENT = "0123456789abcdef" * 2, "fedcba9876543210" + "00112233"
@@ -65,11 +65,14 @@ def test_log_state_counts_what_the_bound_dropped() -> None:
 def test_purge_takes_back_buckets_in_order_and_skips_empty_ones() -> None:
     shard = keys.shard_of(ARTICLE)
     samples, tops = [keys.readers_sample(shard, "h", 7)], [keys.top_clients(shard, 7)]
-    call = purge.call(ARTICLE, CLIENT[:16], {12: 3, 10: 2, 11: 0}, samples, tops, 500, 99.5)
+    call = purge.call(ARTICLE, CLIENT[:16], {12: 3, 10: 2, 11: 0}, samples, tops, 500, 99.5, 3)
+    kept, hours = recent.sources(shard, 99.5)  # every sample kept: the recent readers' rebuild
     assert call.keys == [
         *(keys.totals(shard), keys.inbox(shard), keys.event_log(shard), keys.automated(shard)),
         *samples,
         *tops,
+        keys.recent_readers(shard),
+        *kept,
     ]
     assert call.args == [
         *(ARTICLE, CLIENT[:8], CLIENT[:16]),  # the article, the client's sample id and digest
@@ -77,6 +80,7 @@ def test_purge_takes_back_buckets_in_order_and_skips_empty_ones() -> None:
         *(1, 1, 99),  # one readers sample, one top-clients hash, the clock
         *(2, 10, 2, 12, 3),  # two buckets, oldest first; the empty one is left out
         *(record.PURGED, 0),  # the lines' code; the views do not become automated ones
+        *(3, len(kept), *hours),  # readers kept, the samples to rebuild them from
     ]
-    recount = purge.call(ARTICLE, CLIENT[:16], {10: 1}, [], [], 500, 99.5, recount=True)
-    assert recount.args[-2:] == [record.RECOUNTED, 1]
+    recount = purge.call(ARTICLE, CLIENT[:16], {10: 1}, [], [], 500, 99.5, 3, recount=True)
+    assert recount.args[-4:] == [record.RECOUNTED, 1, 3, 0]  # no sample: nothing to rebuild

@@ -1,0 +1,172 @@
+"""The minimum-readers rule by most recent readers (integrity.ReaderGate): exactly what counting
+the ids of every readers sample a window covers says, for every window and article, whether
+the recent readers were folded in by the rollups hour by hour (samples.lua), built at once from
+the samples (a store written before they were kept: recent.lua), or rebuilt after a purge took
+a reader back (purge.lua). Real Redis, single node and cluster; samples laid out as record.lua
+and samples.lua lay them out."""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from service import integrity, keys
+from service.scripts import purge, samples
+from service.scripts.record import HOUR_S
+from service.settings import Settings
+from service.storage import Storage, connect, ops
+from service.windows import DAY, TODAY, W1H, W7D, W24H, W30D, Window
+
+N = 3  # VIEWCOUNT_MIN_READERS
+ZONE = ZoneInfo("Europe/Kyiv")
+AS_OF = 1_774_800_000.0 + 9 * HOUR_S + 1234  # 2026-03-29, the day Kyiv's clocks spring forward
+NOW_HOUR = int(AS_OF // HOUR_S)
+HOURS_KEPT = 26  # hourly samples older than this have expired (record.SAMPLE_RETENTION_S)
+WINDOWS = (W1H, W24H, TODAY, W7D, W30D)
+ARTICLES = [f"g{n:03}" for n in range(120)]
+
+Sample = dict[str, str]  # article -> reader ids
+
+
+class Samples:
+    """Readers samples as record.lua (hours) and samples.lua (days, all time) keep them, from
+    readers seen at clock hours: each keeps its first N distinct ids."""
+
+    def __init__(self) -> None:
+        self.hours: dict[int, Sample] = defaultdict(dict)
+        self.days: dict[int, Sample] = defaultdict(dict)
+        self.ever: Sample = {}
+
+    def see(self, article: str, reader: str, hour: int) -> None:
+        held = [self.days[hour * HOUR_S // DAY.bucket_s], self.ever]
+        if hour > NOW_HOUR - HOURS_KEPT:
+            held.append(self.hours[hour])
+        for sample in held:
+            ids = sample.get(article, "")
+            if len(ids) < N * 8 and reader not in {ids[i : i + 8] for i in range(0, len(ids), 8)}:
+                sample[article] = ids + reader
+
+    def drop(self, article: str, reader: str) -> None:
+        """purge.lua: the reader leaves every hour and day sample (not the all-time one)."""
+        for sample in [*self.hours.values(), *self.days.values()]:
+            ids = sample.get(article)
+            if ids is not None:
+                chunks = [ids[i : i + 8] for i in range(0, len(ids), 8)]
+                sample[article] = "".join(c for c in chunks if c != reader)
+
+    def passes(self, window: Window, article: str) -> bool:
+        """The rule as it was: the distinct ids of the window's hour samples (a day or less)
+        or day samples (longer), from the hour or day its start falls in."""
+        start = window.start(AS_OF, ZONE)
+        if window.daily or (window.span_s or 0) <= DAY.bucket_s:
+            covered = [self.hours.get(h, {}) for h in range(int(start // HOUR_S), NOW_HOUR + 1)]
+        else:
+            days = range(DAY.index(start), DAY.index(AS_OF) + 1)
+            covered = [self.days.get(d, {}) for d in days]
+        ids = {
+            held[i : i + 8] for sample in covered for held in [sample.get(article, "")]
+            for i in range(0, len(held), 8)
+        }  # fmt: skip
+        return len(ids) >= N
+
+    async def write(self, storage: Storage) -> None:
+        writes: list[ops.Op[int]] = []
+        periods = [("h", self.hours), ("d", self.days)]
+        for period, held in periods:
+            for index, sample in held.items():
+                for article, ids in sample.items():
+                    shard = keys.shard_of(article)
+                    writes.append(
+                        ops.hset(keys.readers_sample(shard, period, index), {article: ids})
+                    )
+        for article, ids in self.ever.items():
+            writes.append(
+                ops.hset(keys.readers_sample(keys.shard_of(article), "all"), {article: ids})
+            )
+        await storage.execute(writes)
+
+
+def readers_seen(seed: int, hours_back: int) -> Samples:
+    """Each article read by a few to a dozen readers over the last ``hours_back`` hours, or
+    a part of them: some often, some once; readers come back."""
+    rng = random.Random(seed)
+    seen = Samples()
+    for article in ARTICLES:
+        readers = [f"{rng.getrandbits(32):08x}" for _ in range(rng.randint(1, 12))]
+        span = min(hours_back, rng.choice([3, 20, 30, 24 * 8, 24 * 40]))
+        views = sorted(
+            (rng.randint(NOW_HOUR - span, NOW_HOUR), rng.choice(readers))
+            for _ in range(rng.randint(1, 24))
+        )
+        for hour, reader in views:
+            seen.see(article, reader, hour)
+    return seen
+
+
+@pytest.fixture
+async def store(settings: Settings) -> AsyncIterator[Storage]:
+    active = connect(settings)
+    yield active
+    await active.close()
+
+
+async def judged(storage: Storage) -> dict[str, set[str]]:
+    gate = integrity.ReaderGate(storage, N, AS_OF, ZONE)
+    return {w.name: await gate.passing(w, set(ARTICLES)) for w in WINDOWS}
+
+
+def expected(seen: Samples) -> dict[str, set[str]]:
+    return {w.name: {a for a in ARTICLES if seen.passes(w, a)} for w in WINDOWS}
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+async def test_recent_readers_built_from_the_samples_judge_as_counting_them(
+    store: Storage, seed: int
+) -> None:
+    seen = readers_seen(seed, 40 * 24)  # past the hourly samples, and the 30 days
+    await seen.write(store)
+    assert await integrity.build_recent(store, AS_OF, N) == len(seen.ever)
+    want = expected(seen)
+    assert await judged(store) == want
+    assert all(0 < len(want[w.name]) < len(ARTICLES) for w in WINDOWS[1:])  # both kinds
+    assert await integrity.build_recent(store, AS_OF, N) == 0  # built once
+
+
+@pytest.mark.parametrize("seed", [4, 5])
+async def test_recent_readers_folded_hour_by_hour_judge_as_counting_them(
+    store: Storage, seed: int
+) -> None:
+    """What the rollups fold in as the hours pass (each folds its hour and the one before)
+    judges as the samples do; the store starts with recent readers built (empty)."""
+    seen = readers_seen(seed, HOURS_KEPT - 1)
+    assert await integrity.build_recent(store, AS_OF, N) == 0
+    await seen.write(store)
+    for hour in range(NOW_HOUR - HOURS_KEPT, NOW_HOUR + 1):
+        await store.run_all([samples.call(s, hour * HOUR_S + 1800, N) for s in range(keys.SHARDS)])
+    assert await judged(store) == expected(seen)
+
+
+async def test_a_purged_reader_leaves_the_recent_readers(store: Storage) -> None:
+    seen = readers_seen(6, 40 * 24)
+    await seen.write(store)
+    await integrity.build_recent(store, AS_OF, N)
+    passing = expected(seen)
+    article = min(passing["24h"])
+    held = seen.hours[max(h for h, s in seen.hours.items() if article in s)][article]
+    reader = held[:8]  # one of its readers in its last hour read
+    shard = keys.shard_of(article)
+    hours = range(NOW_HOUR - HOURS_KEPT, NOW_HOUR + 1)
+    days = range(DAY.index(AS_OF) - 32, DAY.index(AS_OF) + 1)
+    range_samples = [keys.readers_sample(shard, "h", h) for h in hours]
+    range_samples += [keys.readers_sample(shard, "d", d) for d in days]
+    digest = reader + "0" * 8  # the log's client digest starts with the sample's id
+    call = purge.call(article, digest, {1: 1}, range_samples, [], 0, AS_OF, N)
+    assert purge.decode(await store.run(call)) == 1
+    seen.drop(article, reader)
+    after = expected(seen)
+    assert after != passing  # the article lost a window
+    assert await judged(store) == after
