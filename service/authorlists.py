@@ -1,18 +1,22 @@
-"""Author lists: each author's best articles of a window, exact, without reading deeper.
+"""Author lists: each author's best articles of a window, exact, reading no deeper than needed.
 
 The site-wide and theme lists read the top of each shard's window set (topk.py). An author's
-list is settled by those reads when it has its ``size`` listable articles scoring above the
-best score left unread. Most are not: an author's articles spread over the whole ranking, and
-reading deep enough to settle 500 authors read nearly every window set whole and took the
-rollup at 100,000 articles from 3 s to 16-24 s. So for the authors not settled, the rollup
-looks up the window views of their unread articles alone (ZMSCORE, in chunks), from the
-catalog's article -> author index read once per rollup, and only the best of those face the
-minimum-readers gate: a handful of round trips a window, no new keys to keep.
+list is settled by what was read once it holds ``size`` listable articles scoring above the
+best score left unread (the ceiling). After those reads most of 500 authors are not: an
+author's articles spread over the whole ranking. So the rollup reads on down every shard's set
+by rank, half as deep again each round, keeping the unsettled authors' listable articles, until
+each author is settled or every set is read; once what the unsettled authors still miss is
+fewer articles than reading on would read, it looks those up by name (ZMSCORE) instead.
+
+Each article passes the minimum-readers gate once, as it is kept (the gate costs one lookup an
+article for every window: integrity.ReaderGate). No keys of their own: the catalog's
+article -> author index, read once per rollup, and the window sets the other lists read.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -27,8 +31,9 @@ Eligible = Callable[[set[str]], Awaitable[set[str]]]
 
 INDEX_PAGE = 2000  # article -> author fields per HSCAN page
 SCORE_CHUNK = 1000  # members per ZMSCORE: a few hundred µs of Redis each
-RANGE_CHUNK = 4000  # ranks per ZRANGE of a shard's rest: about a millisecond of Redis each
-OVERLAP = 64  # ranks each range reads of the one before it (see _rest)
+RANGE_CHUNK = 4000  # ranks per ZRANGE: about a millisecond of Redis each
+OVERLAP = 64  # ranks each read takes again of the one before (see Reading.deeper)
+DEEPER = 1.5  # each round reads every open shard this many times as deep
 NAMED_COST = 4  # looking an article up by name costs about this many read by rank
 
 
@@ -38,6 +43,10 @@ class AuthorIndex:
 
     author_of: dict[str, str] = field(default_factory=dict)
     articles: dict[str, dict[int, list[str]]] = field(default_factory=dict)
+
+    def size(self, author: str) -> int:
+        """The author's articles in the catalog."""
+        return sum(len(articles) for articles in self.articles.get(author, {}).values())
 
 
 async def index(storage: Storage) -> AuthorIndex:
@@ -67,68 +76,151 @@ async def lists(
 ) -> dict[str, list[Scored]]:
     """Every author's list of one window (``key_of(shard)`` names its sets): ``size``
     articles, best first, ties by article. ``read``: what the site and theme lists read of
-    each shard; ``candidates``: the listable ones among them; ``ceiling``: the best score
-    left unread in a shard not ``exhausted``."""
+    each shard, best first; ``candidates``: the listable ones among them; ``ceiling``: the
+    best score left unread in a shard not ``exhausted``."""
+    author_of = authors.author_of
     pools: dict[str, list[Scored]] = defaultdict(list)
-    above: dict[str, int] = defaultdict(int)
+    seen: dict[str, int] = defaultdict(int)  # author -> their articles read
+    for items in read.values():
+        for article, _ in items:
+            seen[author_of.get(article, "")] += 1
     for article, score in candidates:
-        author = authors.author_of.get(article)
+        author = author_of.get(article)
         if author is not None:
             pools[author].append((article, score))
-            above[author] += score > ceiling
-    short = [a for a in authors.articles if above[a] < size]
-    wanted, author_of = set(short), authors.author_of
-    # One pass over what may be 90,000 articles: each step of it costs tens of ms.
-    for article, score in await _unread(storage, authors, key_of, read, exhausted, short):
-        author = author_of.get(article)
-        if author in wanted and score > 0 and article not in excluded:
-            pools[author].append((article, score))
+    reading = await Reading.start(storage, key_of, read, exhausted)
+    short = _short(authors.articles, pools, ceiling, size)
+    while short and reading.open:
+        missing = sum(authors.size(a) - seen[a] for a in short)
+        if missing * NAMED_COST < reading.next_read:
+            found = await _looked_up(storage, authors, key_of, reading, short)
+            await _keep(found, short, author_of, excluded, eligible, pools)
+            break
+        found = await reading.deeper()
+        for article, _ in found:
+            seen[author_of.get(article, "")] += 1
+        await _keep(found, short, author_of, excluded, eligible, pools)
+        short = _short(short, pools, reading.ceiling, size)
     for pool in pools.values():
         pool.sort()  # by article, then (a stable sort) by score, best first: no key per entry
         pool.sort(key=itemgetter(1), reverse=True)
-    return await _gated(pools, eligible, size)
+    return {author: pool[:size] for author, pool in pools.items()}
 
 
-async def _unread(
-    storage: Storage,
-    authors: AuthorIndex,
-    key_of: Any,
-    read: dict[int, list[Scored]],
-    exhausted: set[int],
-    short: list[str],
-) -> list[Scored]:
-    """The window views of (at least) the short authors' articles that the reads did not
-    reach (none in a shard read to its end; the caller keeps the short authors' above 0):
-    looked up by name where they are few, else the rest of each
-    shard read by rank, which costs Redis and this process far less per article than naming
-    it (a ZRANGE walks the set; a ZMSCORE of 90,000 names packs, sends and hashes each)."""
-    shards = [s for s in range(keys.SHARDS) if s not in exhausted]
-    if not shards or not short:
-        return []
-    sizes = await storage.execute([ops.zcard(key_of(s)) for s in shards])
-    rest = {s: size - len(read.get(s, ())) for s, size in zip(shards, sizes, strict=True)}
-    named = sum(len(authors.articles[a].get(s, ())) for a in short for s in shards)
-    if named * NAMED_COST < sum(rest.values()):
-        return await _looked_up(storage, authors, key_of, read, shards, short)
-    return await _rest(storage, key_of, read, rest)
+def _short(
+    among: Iterable[str], pools: dict[str, list[Scored]], ceiling: float, size: int
+) -> set[str]:
+    """The authors whose list is not settled: fewer than ``size`` listable articles above
+    ``ceiling``, the best score left unread (-inf: nothing is)."""
+    if ceiling == -math.inf:
+        return set()
+    return {a for a in among if sum(1 for _, score in pools.get(a, ()) if score > ceiling) < size}
+
+
+async def _keep(
+    found: list[Scored],
+    short: set[str],
+    author_of: dict[str, str],
+    excluded: frozenset[str],
+    eligible: Eligible | None,
+    pools: dict[str, list[Scored]],
+) -> None:
+    """Into their authors' pools: the articles ``found`` of the ``short`` authors that may
+    be listed (read, not excluded, passing the gate)."""
+    wanted = [
+        (article, score, author)
+        for article, score in found
+        if score > 0 and (author := author_of.get(article)) in short and article not in excluded
+    ]
+    passing = None if eligible is None or not wanted else await eligible({a for a, _, _ in wanted})
+    for article, score, author in wanted:
+        if passing is None or article in passing:
+            pools[author].append((article, score))
+
+
+@dataclass
+class Reading:
+    """How far each shard's window set was read, best first, and reading on by rank."""
+
+    storage: Storage
+    key_of: Any
+    sizes: dict[int, int]  # shard -> members of its set
+    depth: dict[int, int]  # shard -> ranks read
+    last: dict[int, float]  # shard -> the lowest score read
+    ids: dict[int, set[str]]  # shard -> every article read
+
+    @classmethod
+    async def start(
+        cls, storage: Storage, key_of: Any, read: dict[int, list[Scored]], exhausted: set[int]
+    ) -> Reading:
+        shards = [s for s in range(keys.SHARDS) if s not in exhausted]
+        sizes = await storage.execute([ops.zcard(key_of(s)) for s in shards])
+        held = {s: read.get(s, []) for s in shards}
+        return cls(
+            storage,
+            key_of,
+            dict(zip(shards, sizes, strict=True)),
+            {s: len(items) for s, items in held.items()},
+            {s: items[-1][1] if items else math.inf for s, items in held.items()},
+            {s: {a for a, _ in items} for s, items in held.items()},
+        )
+
+    @property
+    def open(self) -> list[int]:
+        """The shards with ranks left to read."""
+        return [s for s, size in self.sizes.items() if self.depth[s] < size]
+
+    @property
+    def ceiling(self) -> float:
+        """The best score left unread in any shard (-inf: none)."""
+        return max((self.last[s] for s in self.open), default=-math.inf)
+
+    def _target(self, shard: int) -> int:
+        return min(self.sizes[shard], max(RANGE_CHUNK // 4, math.ceil(self.depth[shard] * DEEPER)))
+
+    @property
+    def next_read(self) -> int:
+        """The articles the next round reads."""
+        return sum(self._target(s) - self.depth[s] for s in self.open)
+
+    async def deeper(self) -> list[Scored]:
+        """The next ranks of every open shard, each read from OVERLAP ranks above where the
+        last read ended: an article deleted meanwhile moves the ones below it up a rank, and
+        the one at the edge would be skipped; what the overlap reads twice is taken once."""
+        asked: list[tuple[int, int, int]] = []  # shard, first rank, last rank
+        for shard in self.open:
+            end = self._target(shard)
+            for first in range(max(0, self.depth[shard] - OVERLAP), end, RANGE_CHUNK):
+                asked.append((shard, first, min(first + RANGE_CHUNK, end) - 1))
+        replies = await self.storage.execute(
+            [ops.zrange_rev(self.key_of(s), first, last) for s, first, last in asked]
+        )
+        found: list[Scored] = []
+        for (shard, first, last), items in zip(asked, replies, strict=True):
+            ids = self.ids[shard]
+            for item in items:
+                if item[0] not in ids:
+                    ids.add(item[0])
+                    found.append(item)
+            if items:
+                self.last[shard] = items[-1][1]
+            self.depth[shard] = first + len(items)
+            if len(items) <= last - first:  # the set ends here (it shrank meanwhile)
+                self.sizes[shard] = self.depth[shard]
+        return found
 
 
 async def _looked_up(
-    storage: Storage,
-    authors: AuthorIndex,
-    key_of: Any,
-    read: dict[int, list[Scored]],
-    shards: list[int],
-    short: list[str],
+    storage: Storage, authors: AuthorIndex, key_of: Any, reading: Reading, short: set[str]
 ) -> list[Scored]:
-    """The short authors' unread articles' scores, by name (ZMSCORE, in chunks)."""
-    seen = {shard: {a for a, _ in items} for shard, items in read.items()}
+    """The window views of the short authors' articles not read yet, by name."""
+    open_shards = set(reading.open)
     unread: dict[int, list[str]] = defaultdict(list)
     for author in short:
         for shard, articles in authors.articles[author].items():
-            if shard in shards:
-                held = seen.get(shard, set())
-                unread[shard].extend(a for a in articles if a not in held)
+            if shard in open_shards:
+                ids = reading.ids[shard]
+                unread[shard].extend(a for a in articles if a not in ids)
     asked = [
         (shard, members[i : i + SCORE_CHUNK])
         for shard, members in unread.items()
@@ -141,80 +233,3 @@ async def _looked_up(
         for article, score in zip(members, scores, strict=True)
         if score is not None
     ]
-
-
-async def _rest(
-    storage: Storage,
-    key_of: Any,
-    read: dict[int, list[Scored]],
-    rest: dict[int, int],
-    chunk: int = RANGE_CHUNK,
-    overlap: int = OVERLAP,
-) -> list[Scored]:
-    """Every article ranked below what ``read`` holds of each shard (``rest``: how many
-    more each holds), read by rank ``chunk`` at a time. The ranges overlap by ``overlap``
-    (at least 1) ranks: an article deleted meanwhile moves the ones below it up a rank, and
-    without the overlap the one at a range's edge would be skipped; what the overlap reads
-    twice is taken once."""
-    asked: list[tuple[int, int]] = []  # shard, first rank
-    for shard, left in rest.items():
-        end = len(read.get(shard, ())) + left
-        start = max(0, len(read.get(shard, ())) - overlap)
-        while start < end:
-            asked.append((shard, start))
-            start += chunk
-    replies = await storage.execute(
-        [ops.zrange_rev(key_of(s), start, start + chunk + overlap - 1) for s, start in asked]
-    )
-    found: list[Scored] = []
-    edge = {
-        s: {a for a, _ in read.get(s, [])[max(0, len(read.get(s, [])) - overlap) :]} for s in rest
-    }
-    for (shard, _), items in zip(asked, replies, strict=True):
-        taken = edge[shard]
-        head = [item for item in items[:overlap] if item[0] not in taken]
-        found += head
-        found += items[overlap:]
-        edge[shard] = {a for a, _ in items[max(0, len(items) - overlap) :]}
-    return found
-
-
-async def _gated(
-    pools: dict[str, list[Scored]], eligible: Eligible | None, size: int
-) -> dict[str, list[Scored]]:
-    """Each pool's first ``size`` eligible entries. Only the entries that could make a list
-    are judged, a round at a time: each pool's next unjudged ones, as many as it still
-    misses (twice that once some failed: where many fail, fewer rounds)."""
-    known: dict[str, bool] = {}
-    if eligible is not None:
-        cursors = {author: (0, 0) for author in pools}  # next unjudged entry, passed before it
-        while cursors:
-            asked: set[str] = set()
-            for author, (at, passed) in list(cursors.items()):
-                pool = pools[author]
-                while (
-                    at < len(pool) and passed < size and (ok := known.get(pool[at][0])) is not None
-                ):
-                    passed += ok
-                    at += 1
-                if passed >= size or at >= len(pool):
-                    del cursors[author]
-                    continue
-                cursors[author] = (at, passed)
-                wanted = (size - passed) * (2 if passed < at else 1)
-                asked.update(a for a, _ in pool[at : at + wanted] if a not in known)
-            if asked:
-                passing = await eligible(asked)
-                known.update((a, a in passing) for a in asked)
-    return {author: _first(pool, known, size) for author, pool in pools.items()}
-
-
-def _first(pool: list[Scored], known: dict[str, bool], size: int) -> list[Scored]:
-    """The first ``size`` entries not judged ineligible (without a gate none is judged)."""
-    kept: list[Scored] = []
-    for item in pool:
-        if len(kept) >= size:
-            break
-        if known.get(item[0], True):
-            kept.append(item)
-    return kept

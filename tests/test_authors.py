@@ -4,6 +4,7 @@ follow the catalog's current author at each rollup as the theme lists follow the
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import AsyncIterator
 from functools import partial
 from typing import Any
@@ -170,12 +171,20 @@ async def _filters_min_readers_and_ranked(client: httpx.AsyncClient) -> None:
 
 @pytest.mark.parametrize("busy_author", [None, "bob"], ids=["looked-up", "read-by-rank"])
 async def test_an_author_list_is_filled_from_articles_the_site_and_theme_lists_never_read(
-    settings: Settings, clock: ManualClock, store: Storage, busy_author: str | None
+    settings: Settings,
+    clock: ManualClock,
+    store: Storage,
+    busy_author: str | None,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The site and theme lists read only the top of each window set; an author whose
     articles all rank below that still gets a full list, in order, with min readers and
     ranked: false applied to the articles looked up. With few such articles they are looked
-    up by name; when an author owns most of the rest (bob), the rest is read by rank."""
+    up by name; when an author owns most of the rest (bob), the sets are read on by rank, in
+    rounds (small ones here)."""
+    if busy_author is not None:
+        monkeypatch.setattr(authorlists, "RANGE_CHUNK", 40)
+        monkeypatch.setattr(authorlists, "NAMED_COST", 10**6)
     stars = [f"star-{n}" for n in range(44)]  # settle the site and theme lists (2 + 20 spare)
     busy = [f"busy-{n}" for n in range(2000)]  # past the first read of every shard
     quiet = [f"quiet-{n:02}" for n in range(24)]  # below all of them: never read
@@ -273,17 +282,25 @@ async def test_the_demo_names_its_authors(
     assert demo.byline(0)[1] in (await client.get("/")).text
 
 
-async def test_the_rest_of_a_window_set_is_read_once_even_as_articles_above_are_deleted(
-    store: Storage,
+async def test_reading_on_by_rank_takes_every_article_once_as_articles_above_go(
+    store: Storage, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """authorlists._rest reads a shard's set below what was read, in overlapping ranges: every
-    article once, and none skipped when articles above were deleted after the first read
-    (each deletion moves the rest up a rank)."""
+    """authorlists.Reading reads a shard's set on below what was read, in overlapping ranges:
+    every article once, none skipped when articles above were deleted after a read (each
+    deletion moves the rest up a rank), to the set's end."""
+    monkeypatch.setattr(authorlists, "RANGE_CHUNK", 40)
+    monkeypatch.setattr(authorlists, "OVERLAP", 8)
     key_of = partial(keys.window, name="7d")
-    members = {f"a{n:03}": 1000 - n for n in range(300)}  # a000 best
-    await store.execute([ops.zadd(key_of(3), members)])
-    read = {3: (await store.execute([ops.ztop(key_of(3), 100)]))[0]}
+    await store.execute([ops.zadd(key_of(3), {f"a{n:03}": 1000 - n for n in range(300)})])
+    read = {3: (await store.execute([ops.ztop(key_of(3), 100)]))[0]}  # a000 best
     await store.execute([ops.zrem(key_of(3), "a005", "a050", "a099")])  # above the rest
-    found = await authorlists._rest(store, key_of, read, {3: 200}, chunk=40, overlap=8)
+    others = set(range(keys.SHARDS)) - {3}
+    reading = await authorlists.Reading.start(store, key_of, read, others)
+    found = await reading.deeper()
+    assert reading.open == [3] and reading.ceiling == found[-1][1]
+    await store.execute([ops.zrem(key_of(3), found[0][0], found[-1][0])])  # read ones, again
+    while reading.open:
+        found += await reading.deeper()
     assert [a for a, _ in found] == [f"a{n:03}" for n in range(100, 300)]
     assert [s for _, s in found] == [float(1000 - n) for n in range(100, 300)]
+    assert reading.ceiling == -math.inf
