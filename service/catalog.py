@@ -175,7 +175,7 @@ class Catalog:
         self, article_ids: list[str], fields: Sequence[str] = META_FIELDS
     ) -> list[dict[str, str | None] | None]:
         """The stored ``fields`` of each article (None for one not in the catalog: one with no
-        title, so ``fields`` start with it), read by meta.lua a few hundred articles of one
+        title, so ``fields`` start with it), read by meta.lua a hundred articles of one
         shard a call: a rollup reads ~24,000, and one HMGET each cost this process more to
         pack and parse than the reads themselves."""
         chunks = meta_script.chunks(article_ids)

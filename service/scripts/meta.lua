@@ -1,5 +1,5 @@
 -- meta.lua: the catalog fields of several articles of one shard (one HMGET each, run here so
--- the client packs and parses one command a few hundred articles, not one an article).
+-- the client packs and parses one command a hundred articles, not one an article).
 --
 -- KEYS the articles' meta hashes   ARGV the field names
 -- Returns one list per key, in KEYS order: its fields' values in ARGV order, nil for a field
