@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -11,6 +12,7 @@ from . import keys
 from .clock import Clock, parse_rfc3339, rfc3339
 from .errors import InvalidField, UnknownArticle
 from .scripts import delete_article, put_article
+from .scripts import meta as meta_script
 from .storage import Storage, ops
 from .validate import has_visible, is_theme
 
@@ -169,15 +171,21 @@ class Catalog:
             "author_name": fields["author_name"] or None,
         }
 
-    async def meta(self, article_ids: list[str]) -> list[dict[str, str | None] | None]:
-        """The stored fields of each article (None for one not in the catalog)."""
-        replies = await self.storage.execute(
-            [ops.hmget(keys.meta(article), META_FIELDS) for article in article_ids]
+    async def meta(
+        self, article_ids: list[str], fields: Sequence[str] = META_FIELDS
+    ) -> list[dict[str, str | None] | None]:
+        """The stored ``fields`` of each article (None for one not in the catalog: one with no
+        title, so ``fields`` start with it), read by meta.lua a hundred articles of one
+        shard a call: a rollup reads ~24,000, and one HMGET each cost this process more to
+        pack and parse than the reads themselves."""
+        chunks = meta_script.chunks(article_ids)
+        replies = await self.storage.run_all(
+            [meta_script.call(shard, ids, fields) for shard, ids in chunks]
         )
-        return [
-            None if values[0] is None else dict(zip(META_FIELDS, values, strict=True))
-            for values in replies
-        ]
+        found: dict[str, dict[str, str | None] | None] = {}
+        for (_, ids), reply in zip(chunks, replies, strict=True):
+            found.update(zip(ids, meta_script.decode(reply, fields), strict=True))
+        return [found[article] for article in article_ids]
 
     async def themes(self) -> list[dict[str, Any]]:
         """Every theme that has articles, with how many."""

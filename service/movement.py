@@ -25,7 +25,10 @@ from .storage import Storage, ops
 
 CHECKPOINTS_PER_SPAN = 4  # checkpoints written per MOVEMENT_S
 FIELDS_PER_HSET = 32
-PAGE = 64  # lists per HSCAN page when a checkpoint is read
+# Lists per HSCAN page when a checkpoint is read. At 100,000 articles, 50 themes and 500 authors
+# a checkpoint holds ~3,300 lists (1.9 MB): a page of 256 is ~150 KB and ~0.3 ms of Redis, and
+# 13 round trips where pages of 64 took 52, one after another.
+PAGE = 256
 
 
 @dataclass(frozen=True, slots=True)

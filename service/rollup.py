@@ -23,7 +23,6 @@ from .storage import Storage
 from .windows import LISTED, W1H
 
 log = logging.getLogger("viewcount.rollup")
-META_CHUNK = 500  # articles whose catalog fields one round trip reads
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,14 +131,11 @@ class Rollup:
         return ranked, scores
 
     async def _heads(self, listed: list[str]) -> dict[str, bytes]:
-        """snapshot.head() of every listed article still in the catalog, its catalog fields
-        read META_CHUNK articles a round trip, the round trips at once."""
-        chunks = [listed[start : start + META_CHUNK] for start in range(0, len(listed), META_CHUNK)]
-        found = await asyncio.gather(*(self.catalog.meta(chunk) for chunk in chunks))
+        """snapshot.head() of every listed article still in the catalog."""
+        found = await self.catalog.meta(listed, snapshot.HEAD_FIELDS)
         return {
             article: snapshot.head(article, fields)
-            for chunk, metas in zip(chunks, found, strict=True)
-            for article, fields in zip(chunk, metas, strict=True)
+            for article, fields in zip(listed, found, strict=True)
             if fields is not None
         }
 

@@ -89,6 +89,9 @@ def item(
     return entry
 
 
+HEAD_FIELDS = ("title", "url", "theme", "published_at")  # the catalog fields head() reads
+
+
 def head(article: str, meta: Mapping[str, str | None]) -> bytes:
     """The start of every item of one article, as item() serialises it: the fields all its
     lists share, serialised once per rollup (an article is in up to a dozen lists)."""

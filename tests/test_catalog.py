@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from functools import partial
+from typing import Any
 
 import httpx
 import pytest
 
+from service import keys, snapshot
+from service.catalog import META_FIELDS, Article, Catalog
+from service.clock import ManualClock
 from service.coalesce import Coalescer
+from service.scripts import meta
+from service.settings import Settings
+from service.storage import Storage, connect
 
 from .support import ADMIN, put_article, views_of
 
@@ -19,6 +27,49 @@ BODY = {
     "url": "https://news.example.com/news/court",
     "published_at": "2026-11-27T09:35:00Z",
 }
+
+
+@pytest.fixture
+async def store(settings: Settings) -> AsyncIterator[Storage]:
+    active = connect(settings)
+    yield active
+    await active.close()
+
+
+async def test_fields_read_in_chunks_are_each_articles_own(
+    store: Storage, redis: Any, clock: ManualClock
+) -> None:
+    """meta.lua reads many articles per call (several calls a shard here): each article gets
+    the fields one HMGET of it returns, in the order asked, a repeat as often as asked, and
+    None when it is not in the catalog."""
+    catalog = Catalog(store, clock)
+    ids = [f"many-{n:04}" for n in range(3 * meta.ARTICLES_PER_CALL * keys.SHARDS // 2)]
+    for start in range(0, len(ids), 200):
+        await asyncio.gather(
+            *(
+                catalog.put(
+                    Article(
+                        article, f"Title {n}", f"https://news.example.com/{article}", "war",
+                        "2026-11-27T09:35:00Z" if n % 2 else None, n,
+                        ranked=n % 3 > 0, author="ann" if n % 5 else None,
+                    )
+                )
+                for n, article in enumerate(ids[start : start + 200], start)
+            )
+        )  # fmt: skip
+    assert max(len(chunk) for _, chunk in meta.chunks(ids)) == meta.ARTICLES_PER_CALL
+    asked = ["gone", *reversed(ids), ids[7], "never-put", ids[7]]
+    found = await catalog.meta(asked)
+    stored = [await redis.hmget(keys.meta(article), META_FIELDS) for article in asked]
+    expected = [None if v[0] is None else dict(zip(META_FIELDS, v, strict=True)) for v in stored]
+    assert found == expected
+    assert found[0] is None and found[-2] is None and found[1] is not None
+    assert found[1]["author"] == "ann" and found[-1]["published_at"] == "2026-11-27T09:35:00Z"
+    heads = await catalog.meta(asked, snapshot.HEAD_FIELDS)
+    assert heads == [
+        None if f is None else {name: f[name] for name in snapshot.HEAD_FIELDS} for f in found
+    ]
+    assert await catalog.meta([]) == []
 
 
 async def test_put_creates_then_replaces(client: httpx.AsyncClient) -> None:

@@ -20,6 +20,7 @@ from service.scripts import (
     hourly,
     lease,
     merge,
+    meta,
     publish,
     put_article,
     ratelimit,
@@ -335,3 +336,17 @@ def test_the_other_calls_keep_their_layout_and_one_slot() -> None:
         tombstone.call(ARTICLE, T0),
     ]
     assert all(one_slot(call) for call in calls)
+
+
+def test_meta_reads_a_chunk_of_one_shard_per_call() -> None:
+    ids = [f"a{n}" for n in range(5 * meta.ARTICLES_PER_CALL)]
+    chunks = meta.chunks([*ids, ids[3]])  # a repeat is read once
+    assert sorted(a for _, chunk in chunks for a in chunk) == sorted(ids)
+    for shard, chunk in chunks:
+        assert 0 < len(chunk) <= meta.ARTICLES_PER_CALL
+        assert {keys.shard_of(a) for a in chunk} == {shard}
+        call = meta.call(shard, chunk, ("title", "url"))
+        assert call.keys == [keys.meta(a) for a in chunk] and one_slot(call)
+        assert call.args == ["title", "url"]
+    fields = ("title", "url")
+    assert meta.decode([["T", None], [None, None]], fields) == [{"title": "T", "url": None}, None]
