@@ -16,6 +16,7 @@ article -> author index, read once per rollup, and the window sets the other lis
 from __future__ import annotations
 
 import asyncio
+import heapq
 import math
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable
@@ -79,42 +80,61 @@ async def lists(
     each shard, best first; ``candidates``: the listable ones among them; ``ceiling``: the
     best score left unread in a shard not ``exhausted``."""
     author_of = authors.author_of
-    pools: dict[str, list[Scored]] = defaultdict(list)
-    seen: dict[str, int] = defaultdict(int)  # author -> their articles read
-    for items in read.values():
-        for article, _ in items:
-            seen[author_of.get(article, "")] += 1
+    pools = Pools(size)
     for article, score in candidates:
         author = author_of.get(article)
         if author is not None:
-            pools[author].append((article, score))
+            pools.add(author, article, score)
     reading = await Reading.start(storage, key_of, read, exhausted)
-    short = _short(authors.articles, pools, ceiling, size)
+    short = pools.short(authors.articles, ceiling)
     while short and reading.open:
-        missing = sum(authors.size(a) - seen[a] for a in short)
+        missing = sum(authors.size(a) for a in short) * reading.unread_share
         if missing * NAMED_COST < reading.next_read:
             found = await _looked_up(storage, authors, key_of, reading, short)
             await _keep(found, short, author_of, excluded, eligible, pools)
             break
-        found = await reading.deeper()
-        for article, _ in found:
-            seen[author_of.get(article, "")] += 1
-        await _keep(found, short, author_of, excluded, eligible, pools)
-        short = _short(short, pools, reading.ceiling, size)
-    for pool in pools.values():
-        pool.sort()  # by article, then (a stable sort) by score, best first: no key per entry
-        pool.sort(key=itemgetter(1), reverse=True)
-    return {author: pool[:size] for author, pool in pools.items()}
+        await _keep(await reading.deeper(), short, author_of, excluded, eligible, pools)
+        short = pools.short(short, reading.ceiling)
+    return pools.lists()
 
 
-def _short(
-    among: Iterable[str], pools: dict[str, list[Scored]], ceiling: float, size: int
-) -> set[str]:
-    """The authors whose list is not settled: fewer than ``size`` listable articles above
-    ``ceiling``, the best score left unread (-inf: nothing is)."""
-    if ceiling == -math.inf:
-        return set()
-    return {a for a in among if sum(1 for _, score in pools.get(a, ()) if score > ceiling) < size}
+class Pools:
+    """Each author's listable articles read so far, and the ``size`` best scores of them."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.items: dict[str, list[Scored]] = defaultdict(list)
+        self.best: dict[str, list[float]] = defaultdict(list)  # a min-heap, ``size`` at most
+
+    def add(self, author: str, article: str, score: float) -> None:
+        self.items[author].append((article, score))
+        best = self.best[author]
+        if len(best) < self.size:
+            heapq.heappush(best, score)
+        elif score > best[0]:
+            heapq.heapreplace(best, score)
+
+    def floor(self, author: str) -> float:
+        """The least score an article of the author's can still make the list with: its
+        ``size``-th best (a tie may, by article), -inf while it has fewer."""
+        best = self.best.get(author)
+        return best[0] if best is not None and len(best) >= self.size else -math.inf
+
+    def short(self, among: Iterable[str], ceiling: float) -> set[str]:
+        """The authors whose list is not settled: fewer than ``size`` listable articles
+        above ``ceiling``, the best score left unread (-inf: nothing is)."""
+        if ceiling == -math.inf:
+            return set()
+        return {a for a in among if self.floor(a) <= ceiling}
+
+    def lists(self) -> dict[str, list[Scored]]:
+        """Each author's ``size`` best, best first, ties by article."""
+        lists = {}
+        for author, pool in self.items.items():
+            pool.sort()  # by article, then (a stable sort) by score, best first: no key per item
+            pool.sort(key=itemgetter(1), reverse=True)
+            lists[author] = pool[: self.size]
+        return lists
 
 
 async def _keep(
@@ -123,19 +143,24 @@ async def _keep(
     author_of: dict[str, str],
     excluded: frozenset[str],
     eligible: Eligible | None,
-    pools: dict[str, list[Scored]],
+    pools: Pools,
 ) -> None:
     """Into their authors' pools: the articles ``found`` of the ``short`` authors that may
-    be listed (read, not excluded, passing the gate)."""
+    be listed (read, not excluded, passing the gate) and can still make the list (the gate
+    judges no article its author's list has no room for)."""
+    floors = {author: pools.floor(author) for author in short}
     wanted = [
         (article, score, author)
         for article, score in found
-        if score > 0 and (author := author_of.get(article)) in short and article not in excluded
+        if (floor := floors.get(author := author_of.get(article, ""))) is not None
+        and score >= floor
+        and score > 0
+        and article not in excluded
     ]
     passing = None if eligible is None or not wanted else await eligible({a for a, _, _ in wanted})
     for article, score, author in wanted:
         if passing is None or article in passing:
-            pools[author].append((article, score))
+            pools.add(author, article, score)
 
 
 @dataclass
@@ -147,7 +172,7 @@ class Reading:
     sizes: dict[int, int]  # shard -> members of its set
     depth: dict[int, int]  # shard -> ranks read
     last: dict[int, float]  # shard -> the lowest score read
-    ids: dict[int, set[str]]  # shard -> every article read
+    read: dict[int, list[list[Scored]]]  # shard -> what each read returned
 
     @classmethod
     async def start(
@@ -162,7 +187,7 @@ class Reading:
             dict(zip(shards, sizes, strict=True)),
             {s: len(items) for s, items in held.items()},
             {s: items[-1][1] if items else math.inf for s, items in held.items()},
-            {s: {a for a, _ in items} for s, items in held.items()},
+            {s: [items] for s, items in held.items()},
         )
 
     @property
@@ -174,6 +199,25 @@ class Reading:
     def ceiling(self) -> float:
         """The best score left unread in any shard (-inf: none)."""
         return max((self.last[s] for s in self.open), default=-math.inf)
+
+    @property
+    def unread_share(self) -> float:
+        """The share of the sets' members not read yet."""
+        total = sum(self.sizes.values())
+        return sum(self.sizes[s] - self.depth[s] for s in self.open) / total if total else 0.0
+
+    def ids(self, shard: int) -> set[str]:
+        """Every article read of a shard."""
+        return {article for items in self.read[shard] for article, _ in items}
+
+    def _tail(self, shard: int) -> list[Scored]:
+        """The last OVERLAP articles read of a shard."""
+        tail: list[Scored] = []
+        for items in reversed(self.read[shard]):
+            tail = items[max(0, len(items) - (OVERLAP - len(tail))) :] + tail
+            if len(tail) >= OVERLAP:
+                break
+        return tail
 
     def _target(self, shard: int) -> int:
         return min(self.sizes[shard], max(RANGE_CHUNK // 4, math.ceil(self.depth[shard] * DEEPER)))
@@ -191,17 +235,16 @@ class Reading:
         for shard in self.open:
             end = self._target(shard)
             for first in range(max(0, self.depth[shard] - OVERLAP), end, RANGE_CHUNK):
-                asked.append((shard, first, min(first + RANGE_CHUNK, end) - 1))
+                asked.append((shard, first, min(first + RANGE_CHUNK + OVERLAP, end) - 1))
         replies = await self.storage.execute(
             [ops.zrange_rev(self.key_of(s), first, last) for s, first, last in asked]
         )
         found: list[Scored] = []
         for (shard, first, last), items in zip(asked, replies, strict=True):
-            ids = self.ids[shard]
-            for item in items:
-                if item[0] not in ids:
-                    ids.add(item[0])
-                    found.append(item)
+            edge = {a for a, _ in self._tail(shard)}
+            fresh = [item for item in items[:OVERLAP] if item[0] not in edge] + items[OVERLAP:]
+            found += fresh
+            self.read[shard].append(fresh)
             if items:
                 self.last[shard] = items[-1][1]
             self.depth[shard] = first + len(items)
@@ -214,12 +257,12 @@ async def _looked_up(
     storage: Storage, authors: AuthorIndex, key_of: Any, reading: Reading, short: set[str]
 ) -> list[Scored]:
     """The window views of the short authors' articles not read yet, by name."""
-    open_shards = set(reading.open)
+    read = {shard: reading.ids(shard) for shard in reading.open}
     unread: dict[int, list[str]] = defaultdict(list)
     for author in short:
         for shard, articles in authors.articles[author].items():
-            if shard in open_shards:
-                ids = reading.ids[shard]
+            if shard in read:
+                ids = read[shard]
                 unread[shard].extend(a for a in articles if a not in ids)
     asked = [
         (shard, members[i : i + SCORE_CHUNK])
