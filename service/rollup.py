@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from functools import partial
 
-from . import buckets, integrity, keys, movement, snapshot, topk, trending
+from . import authorlists, buckets, integrity, keys, movement, snapshot, topk, trending
 from .catalog import Catalog
 from .clock import Clock
 from .settings import Settings
@@ -23,6 +23,7 @@ from .storage import Storage
 from .windows import LISTED, W1H
 
 log = logging.getLogger("viewcount.rollup")
+Earlier = dict[str, dict[str, int]]  # window -> article -> views in the window before
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,17 +47,29 @@ class Rollup:
         started = time.monotonic()
         as_of = self.clock.now()
         await buckets.maintain(self.storage, as_of, self.settings.zone)
-        await integrity.fold_samples(self.storage, as_of, self.settings.min_readers)
-        ranked, scores = await self._rank(as_of)
+        # Redis folds the readers samples while this process reads the catalog's indexes.
+        reader, _ = await asyncio.gather(
+            self._reader(), integrity.fold_samples(self.storage, as_of, self.settings.min_readers)
+        )
+        ranked, scores, summing = await self._rank(as_of, reader)
         held = await movement.checkpoints(self.storage)
         listed = sorted({article for items in ranked.values() for article, _ in items})
         # Independent reads, at once: Redis sums the buckets while this process builds JSON.
-        previous, earlier, heads, totals = await asyncio.gather(
+        reads = asyncio.gather(
             movement.previous(self.storage, held, as_of, self.settings.movement_s),
-            movement.previous_views(self.storage, _by_window(ranked), as_of),
             self._heads(listed),
             topk.scores(self.storage, listed),
         )
+        try:
+            (previous, heads, totals), sums = await asyncio.gather(reads, asyncio.gather(*summing))
+        except BaseException:
+            for task in summing:
+                task.cancel()
+            raise
+        earlier: Earlier = {}
+        for found in sums:  # each task's window, and the others' empty
+            for window, views in found.items():
+                earlier.setdefault(window, {}).update(views)
         items = _items(ranked, scores, previous, earlier, heads, totals)
         payloads = {name: [json for _, json in entries] for name, entries in items.items()}
         generation = await snapshot.write(self.storage, payloads, self._grace_s, previous.as_of)
@@ -81,23 +94,50 @@ class Rollup:
     async def _publish(self, lease_token: str, generation: int, as_of: float) -> bool:
         return await snapshot.publish(self.storage, lease_token, generation, as_of, self._grace_s)
 
-    async def _rank(
-        self, as_of: float
-    ) -> tuple[dict[str, list[tuple[str, int]]], dict[str, float]]:
-        """List name -> [(article, window views)], best first, ties by article id: site-wide
-        and per theme (the catalog's current theme), read from the top of each window set;
-        per author (the catalog's current author), and the trending lists (1h views), with each
-        trending article's score.
-        An article an editor took out is never listed; one without enough distinct readers
-        in a window is not listed in that window's lists."""
+    async def _reader(self) -> topk.TopReader:
+        """A reader of the window sets that knows the catalog's themes, authors and the
+        articles editors took out, as they are now."""
+        theme_sizes, unranked, author_sizes = await asyncio.gather(
+            topk.theme_sizes(self.storage),
+            integrity.unranked(self.storage),
+            topk.author_sizes(self.storage),
+        )
         reader = topk.TopReader(
             self.storage,
             self.settings.ranking_size + snapshot.SPARE_ITEMS,
-            await topk.theme_sizes(self.storage),
-            await integrity.unranked(self.storage),
-            await topk.author_sizes(self.storage),
+            theme_sizes,
+            unranked,
+            author_sizes,
             self.settings.author_ranking_size + snapshot.SPARE_ITEMS,
         )
+        if author_sizes:
+            reader.authors = await authorlists.index(self.storage)
+        return reader
+
+    async def _rank(
+        self, as_of: float, reader: topk.TopReader
+    ) -> tuple[dict[str, list[tuple[str, int]]], dict[str, float], list[asyncio.Task[Earlier]]]:
+        """List name -> [(article, window views)], best first, ties by article id: site-wide
+        and per theme (the catalog's current theme), read from the top of each window set;
+        per author (the catalog's current author), and the trending lists (1h views), with each
+        trending article's score; and the tasks summing the views of the window before for
+        the articles of the 24h, 7d and 30d lists, started as each window is ranked: Redis
+        sums them while this process ranks the next windows.
+        An article an editor took out is never listed; one without enough distinct readers
+        in a window is not listed in that window's lists."""
+        summing: list[asyncio.Task[Earlier]] = []
+        try:
+            ranked, scores = await self._lists(as_of, reader, summing)
+        except BaseException:
+            for task in summing:
+                task.cancel()
+            raise
+        return ranked, scores, summing
+
+    async def _lists(
+        self, as_of: float, reader: topk.TopReader, summing: list[asyncio.Task[Earlier]]
+    ) -> tuple[dict[str, list[tuple[str, int]]], dict[str, float]]:
+        """_rank's lists and scores; the summing tasks it starts go into ``summing``."""
         gate = integrity.ReaderGate(
             self.storage, self.settings.min_readers, as_of, self.settings.zone
         )
@@ -113,6 +153,14 @@ class Rollup:
                 ranked[snapshot.list_name(name, theme)] = _whole(items)
             for author, items in by_author.items():
                 ranked[snapshot.author_list_name(name, author)] = _whole(items)
+            if name in movement.PREVIOUS_WINDOWS:
+                articles = {a for items in (top, *by_theme.values(), *by_author.values())
+                            for a, _ in items}  # fmt: skip
+                summing.append(
+                    asyncio.create_task(
+                        movement.previous_views(self.storage, {name: articles}, as_of)
+                    )
+                )
         rising, rising_by_theme = await trending.lists(
             self.storage,
             reader,
@@ -173,14 +221,6 @@ def _items(
             if article in heads
         ]
     return lists
-
-
-def _by_window(ranked: dict[str, list[tuple[str, int]]]) -> dict[str, set[str]]:
-    """Window -> every article listed in one of its lists."""
-    listed: dict[str, set[str]] = {}
-    for name, items in ranked.items():
-        listed.setdefault(snapshot.window_of(name), set()).update(a for a, _ in items)
-    return listed
 
 
 def _whole(items: list[tuple[str, float]]) -> list[tuple[str, int]]:
