@@ -176,7 +176,9 @@ def main(args: argparse.Namespace, log: Any) -> None:
         seed.write_readers(client, shards, now)
         keep = Settings.model_fields["min_readers"].default
         seed.write_samples(client, shards, now, keep)
-        asyncio.run(seed.build_recent(url, now, keep))
+        building = time.monotonic()
+        rebuilt = asyncio.run(seed.build_recent(url, now, keep))
+        built_recent_s = time.monotonic() - building
         del shards
         used = int(client.info("memory")["used_memory"])
         log(
@@ -186,7 +188,12 @@ def main(args: argparse.Namespace, log: Any) -> None:
         ranked = sorted(range(args.articles), key=lambda n: -per_article[n])
         picks = {"hottest": ranked[0], "median": ranked[len(ranked) // 2], "coldest": ranked[-1]}
         own = memory(client, [seed.article_id(n) for n in picks.values()], now)
+        log(
+            f"recent readers built from the samples (as for a store from before them): "
+            f"{rebuilt:,} articles in {built_recent_s:.1f} s"
+        )
         record: dict[str, Any] = {
+            "recent_readers_built_s": round(built_recent_s, 1),
             "articles": args.articles,
             "themes": args.themes,
             "views": args.views,

@@ -15,7 +15,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from service import integrity, keys
-from service.scripts import purge, samples
+from service.catalog import Article, Catalog
+from service.clock import ManualClock
+from service.scripts import delete_article, purge, samples
 from service.scripts.record import HOUR_S
 from service.settings import Settings
 from service.storage import Storage, connect, ops
@@ -170,3 +172,17 @@ async def test_a_purged_reader_leaves_the_recent_readers(store: Storage) -> None
     after = expected(seen)
     assert after != passing  # the article lost a window
     assert await judged(store) == after
+
+
+async def test_a_deleted_article_takes_its_recent_readers_along(store: Storage) -> None:
+    seen = readers_seen(7, 24)
+    await seen.write(store)
+    await integrity.build_recent(store, AS_OF, N)
+    article = min(expected(seen)["24h"])
+    url = f"https://news.example.com/{article}"
+    await Catalog(store, ManualClock(AS_OF)).put(Article(article, "T", url, "war", None, 0))
+    recent = keys.recent_readers(keys.shard_of(article))
+    assert (await store.execute([ops.hmget(recent, [article])]))[0] != [None]
+    assert delete_article.decode(await store.run(delete_article.call(article, AS_OF)))
+    assert (await store.execute([ops.hmget(recent, [article])]))[0] == [None]
+    assert article not in (await judged(store))["24h"]
