@@ -12,8 +12,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from functools import partial
+from typing import Any, TypeVar
 
 from . import authorlists, buckets, integrity, keys, movement, snapshot, topk, trending
 from .catalog import Catalog
@@ -24,6 +26,7 @@ from .windows import LISTED, W1H
 
 log = logging.getLogger("viewcount.rollup")
 Earlier = dict[str, dict[str, int]]  # window -> article -> views in the window before
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,29 +50,27 @@ class Rollup:
         started = time.monotonic()
         as_of = self.clock.now()
         await buckets.maintain(self.storage, as_of, self.settings.zone)
-        # Redis folds the readers samples while this process reads the catalog's indexes.
-        reader, _ = await asyncio.gather(
-            self._reader(), integrity.fold_samples(self.storage, as_of, self.settings.min_readers)
-        )
-        ranked, scores, summing = await self._rank(as_of, reader)
-        held = await movement.checkpoints(self.storage)
-        listed = sorted({article for items in ranked.values() for article, _ in items})
-        # Independent reads, at once: Redis sums the buckets while this process builds JSON.
-        reads = asyncio.gather(
-            movement.previous(self.storage, held, as_of, self.settings.movement_s),
-            self._heads(listed),
-            topk.scores(self.storage, listed),
-        )
-        try:
-            (previous, heads, totals), sums = await asyncio.gather(reads, asyncio.gather(*summing))
-        except BaseException:
-            for task in summing:
-                task.cancel()
-            raise
-        earlier: Earlier = {}
-        for found in sums:  # each task's window, and the others' empty
-            for window, views in found.items():
-                earlier.setdefault(window, {}).update(views)
+        async with _Tasks() as tasks:
+            # Redis folds the readers samples while this process reads the catalog's indexes.
+            folding = tasks.start(
+                integrity.fold_samples(self.storage, as_of, self.settings.min_readers)
+            )
+            reader = await self._reader()
+            await folding
+            ranked, scores, summing = await self._rank(as_of, reader, tasks)
+            held = await movement.checkpoints(self.storage)
+            listed = sorted({article for items in ranked.values() for article, _ in items})
+            # Independent reads, at once: Redis sums the buckets while this process builds JSON.
+            reading = (
+                tasks.start(movement.previous(self.storage, held, as_of, self.settings.movement_s)),
+                tasks.start(self._heads(listed)),
+                tasks.start(topk.scores(self.storage, listed)),
+            )
+            previous, heads, totals = await reading[0], await reading[1], await reading[2]
+            earlier: Earlier = {}
+            for task in summing:  # each task's window, and the others' empty
+                for window, views in (await task).items():
+                    earlier.setdefault(window, {}).update(views)
         items = _items(ranked, scores, previous, earlier, heads, totals)
         payloads = {name: [json for _, json in entries] for name, entries in items.items()}
         generation = await snapshot.write(self.storage, payloads, self._grace_s, previous.as_of)
@@ -115,7 +116,7 @@ class Rollup:
         return reader
 
     async def _rank(
-        self, as_of: float, reader: topk.TopReader
+        self, as_of: float, reader: topk.TopReader, tasks: _Tasks
     ) -> tuple[dict[str, list[tuple[str, int]]], dict[str, float], list[asyncio.Task[Earlier]]]:
         """List name -> [(article, window views)], best first, ties by article id: site-wide
         and per theme (the catalog's current theme), read from the top of each window set;
@@ -126,18 +127,6 @@ class Rollup:
         An article an editor took out is never listed; one without enough distinct readers
         in a window is not listed in that window's lists."""
         summing: list[asyncio.Task[Earlier]] = []
-        try:
-            ranked, scores = await self._lists(as_of, reader, summing)
-        except BaseException:
-            for task in summing:
-                task.cancel()
-            raise
-        return ranked, scores, summing
-
-    async def _lists(
-        self, as_of: float, reader: topk.TopReader, summing: list[asyncio.Task[Earlier]]
-    ) -> tuple[dict[str, list[tuple[str, int]]], dict[str, float]]:
-        """_rank's lists and scores; the summing tasks it starts go into ``summing``."""
         gate = integrity.ReaderGate(
             self.storage, self.settings.min_readers, as_of, self.settings.zone
         )
@@ -157,9 +146,7 @@ class Rollup:
                 articles = {a for items in (top, *by_theme.values(), *by_author.values())
                             for a, _ in items}  # fmt: skip
                 summing.append(
-                    asyncio.create_task(
-                        movement.previous_views(self.storage, {name: articles}, as_of)
-                    )
+                    tasks.start(movement.previous_views(self.storage, {name: articles}, as_of))
                 )
         rising, rising_by_theme = await trending.lists(
             self.storage,
@@ -176,7 +163,7 @@ class Rollup:
             ranked[snapshot.list_name(snapshot.TRENDING, of_theme)] = [
                 (article, views) for article, views, _ in entries
             ]
-        return ranked, scores
+        return ranked, scores, summing
 
     async def _heads(self, listed: list[str]) -> dict[str, bytes]:
         """snapshot.head() of every listed article still in the catalog."""
@@ -186,6 +173,29 @@ class Rollup:
             for article, fields in zip(listed, found, strict=True)
             if fields is not None
         }
+
+
+class _Tasks:
+    """The tasks one rollup starts. When it fails they are cancelled and waited for, so that
+    none outlives it: a command still running as its caller closes the storage would leave
+    its connection open."""
+
+    def __init__(self) -> None:
+        self.started: list[asyncio.Task[Any]] = []
+
+    def start(self, work: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
+        task = asyncio.create_task(work)
+        self.started.append(task)
+        return task
+
+    async def __aenter__(self) -> _Tasks:
+        return self
+
+    async def __aexit__(self, kind: object, error: BaseException | None, trace: object) -> None:
+        if error is not None:
+            for task in self.started:
+                task.cancel()
+            await asyncio.gather(*self.started, return_exceptions=True)
 
 
 def _items(

@@ -52,9 +52,15 @@ async def beacon(conn: HttpConnection, article: str, visitor: str) -> dict[str, 
 
 
 async def published(redis: Any) -> tuple[int, int]:
-    """(published rollups, rollups run) so far."""
-    current = await redis.hgetall(keys.CURRENT)
-    return int(current.get("version", 0)), int(await redis.get(keys.GENERATION) or 0)
+    """(published rollups, rollups run) so far, read between rollups: one that has taken its
+    generation and not yet published it would count as run and not published."""
+    for _ in range(200):
+        current = await redis.hgetall(keys.CURRENT)
+        generation = int(await redis.get(keys.GENERATION) or 0)
+        if int(current.get("generation", 0)) == generation:
+            break
+        await asyncio.sleep(0.02)
+    return int(current.get("version", 0)), generation
 
 
 async def leader_pid(redis: Any) -> int | None:
