@@ -20,6 +20,7 @@ from redis.asyncio.cluster import RedisCluster
 
 from service.clock import ManualClock
 from service.settings import Settings
+from service.storage import Storage, connect
 
 from .cluster import RedisClusterProcess, redis_client
 from .support import RedisProcess, client_for, make_settings
@@ -103,3 +104,11 @@ def clock() -> ManualClock:
 async def client(settings: Settings, clock: ManualClock) -> AsyncIterator[httpx.AsyncClient]:
     async with client_for(settings, clock) as http:
         yield http
+
+
+@pytest.fixture
+async def store(settings: Settings) -> AsyncIterator[Storage]:
+    """The service's own storage client on the test backend, closed after the test."""
+    active = connect(settings)
+    yield active
+    await active.close()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import AsyncIterator
 from functools import partial
 from typing import Any
 
@@ -16,7 +15,7 @@ from service import authorlists, demo, keys
 from service.catalog import Article, Catalog
 from service.clock import ManualClock
 from service.settings import Settings
-from service.storage import Storage, connect, ops
+from service.storage import Storage, ops
 
 from .support import ADMIN, client_for, put_article
 from .test_pages import max_age
@@ -137,13 +136,6 @@ async def test_an_article_moves_to_its_new_authors_list_at_the_next_rollup(
     assert bob["previous_as_of"] is None and bob["items"][0]["previous_rank"] is None
     assert bob["items"][0]["previous_window_views"] == 0
     assert (await author_list(client, "nobody"))["items"] == []
-
-
-@pytest.fixture
-async def store(settings: Settings) -> AsyncIterator[Storage]:
-    active = connect(settings)
-    yield active
-    await active.close()
 
 
 async def test_author_lists_take_filters_min_readers_and_ranked(

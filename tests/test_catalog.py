@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from functools import partial
 from typing import Any
 
@@ -15,8 +14,7 @@ from service.catalog import META_FIELDS, Article, Catalog
 from service.clock import ManualClock
 from service.coalesce import Coalescer
 from service.scripts import meta
-from service.settings import Settings
-from service.storage import Storage, connect
+from service.storage import Storage
 
 from .support import ADMIN, put_article, views_of
 
@@ -27,13 +25,6 @@ BODY = {
     "url": "https://news.example.com/news/court",
     "published_at": "2026-11-27T09:35:00Z",
 }
-
-
-@pytest.fixture
-async def store(settings: Settings) -> AsyncIterator[Storage]:
-    active = connect(settings)
-    yield active
-    await active.close()
 
 
 async def test_fields_read_in_chunks_are_each_articles_own(

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
-from collections.abc import AsyncIterator
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -19,8 +18,7 @@ from service.catalog import Article, Catalog
 from service.clock import ManualClock
 from service.scripts import delete_article, purge, samples
 from service.scripts.record import HOUR_S
-from service.settings import Settings
-from service.storage import Storage, connect, ops
+from service.storage import Storage, ops
 from service.windows import DAY, TODAY, W1H, W7D, W24H, W30D, Window
 
 N = 3  # VIEWCOUNT_MIN_READERS
@@ -107,13 +105,6 @@ def readers_seen(seed: int, hours_back: int) -> Samples:
         for hour, reader in views:
             seen.see(article, reader, hour)
     return seen
-
-
-@pytest.fixture
-async def store(settings: Settings) -> AsyncIterator[Storage]:
-    active = connect(settings)
-    yield active
-    await active.close()
 
 
 async def judged(storage: Storage) -> dict[str, set[str]]:

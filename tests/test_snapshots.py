@@ -12,7 +12,7 @@ from service.clock import ManualClock
 from service.rollup import Rollup
 from service.scheduler import Lease
 from service.settings import Settings
-from service.storage import Storage, StorageUnavailable, connect
+from service.storage import Storage, StorageUnavailable
 
 from .support import ADMIN, put_article
 
@@ -22,13 +22,6 @@ class FailsBeforePublishing(Rollup):
 
     async def _publish(self, lease_token: str, generation: int, as_of: float) -> bool:
         raise StorageUnavailable("connection lost")
-
-
-@pytest.fixture
-async def store(settings: Settings) -> Any:
-    active = connect(settings)
-    yield active
-    await active.close()
 
 
 async def snapshot_state(client: httpx.AsyncClient) -> tuple[str, bytes]:
