@@ -40,8 +40,23 @@ async def fold_samples(storage: Storage, as_of: float, keep: int) -> None:
     articles' most recent readers (first built from every sample where they are not yet)."""
     await build_recent(storage, as_of, keep)
     await asyncio.gather(
-        *(storage.run(samples.call(shard, as_of, keep)) for shard in range(keys.SHARDS))
+        *(
+            _fold(storage, shard, hour, as_of, keep)
+            for shard in range(keys.SHARDS)
+            for hour in samples.hours(as_of)
+        )
     )
+
+
+async def _fold(storage: Storage, shard: int, hour: int, as_of: float, keep: int) -> None:
+    """One shard's sample of one hour, folded a page a call."""
+    cursor = 0
+    while True:
+        cursor, _ = samples.decode(
+            await storage.run(samples.call(shard, hour, as_of, keep, cursor))
+        )
+        if not cursor:
+            return
 
 
 async def build_recent(storage: Storage, as_of: float, keep: int) -> int:

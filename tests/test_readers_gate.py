@@ -139,7 +139,7 @@ async def test_recent_readers_folded_hour_by_hour_judge_as_counting_them(
     assert await integrity.build_recent(store, AS_OF, N) == 0
     await seen.write(store)
     for hour in range(NOW_HOUR - HOURS_KEPT, NOW_HOUR + 1):
-        await store.run_all([samples.call(s, hour * HOUR_S + 1800, N) for s in range(keys.SHARDS)])
+        await integrity.fold_samples(store, hour * HOUR_S + 1800, N)
     assert await judged(store) == expected(seen)
 
 
@@ -177,3 +177,22 @@ async def test_a_deleted_article_takes_its_recent_readers_along(store: Storage) 
     assert delete_article.decode(await store.run(delete_article.call(article, AS_OF)))
     assert (await store.execute([ops.hmget(recent, [article])]))[0] == [None]
     assert article not in (await judged(store))["24h"]
+
+
+async def test_a_big_hour_is_folded_a_page_at_a_time(
+    store: Storage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An hour sample past Redis's small-hash encoding is scanned page by page (pages of 50
+    here): every article in it is folded once the pages are done."""
+    monkeypatch.setattr(samples, "PAGE", 50)
+    assert await integrity.build_recent(store, AS_OF, N) == 0
+    shard = 5
+    articles = [a for a in (f"p{n:05}" for n in range(20_000)) if keys.shard_of(a) == shard][:600]
+    ids = {a: "".join(f"{n:08x}" for n in range(N)) for a in articles}
+    await store.execute([ops.hset(keys.readers_sample(shard, "h", NOW_HOUR), ids)])
+    await integrity.fold_samples(store, AS_OF, N)
+    assert await integrity.ReaderGate(store, N, AS_OF, ZONE).passing(W1H, set(articles)) == set(
+        articles
+    )
+    ever = await store.execute([ops.hmget(keys.readers_sample(shard, "all"), articles)])
+    assert ever[0] == [ids[a] for a in articles]

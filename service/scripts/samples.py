@@ -15,17 +15,29 @@ DAY_RETENTION_S = 32 * 86400  # the 30-day lists read 31 days of samples
 HOURS = 2  # the hours folded by each rollup: this one and the one before
 
 
-def call(shard: int, as_of: float, keep: int) -> Call:
+PAGE = 500  # hour-sample entries a call folds: ~1-2 ms of Redis
+
+
+def hours(as_of: float) -> range:
+    """The clock hours a rollup at ``as_of`` folds."""
     hour = int(as_of // HOUR_S)
-    hours = range(hour - HOURS + 1, hour + 1)
-    days = [DAY.index(h * HOUR_S) for h in hours]
-    key_list = [keys.readers_sample(shard, "h", h) for h in hours]
-    key_list += [keys.readers_sample(shard, "d", d) for d in days]
-    key_list += [keys.readers_sample(shard, "all"), keys.recent_readers(shard)]
-    day_ttl = ttl((days[-1] + 1) * DAY.bucket_s + DAY_RETENTION_S, as_of)
-    return Call(SCRIPT, key_list, [keep, HOURS, day_ttl, *hours])
+    return range(hour - HOURS + 1, hour + 1)
 
 
-def decode(reply: Any) -> int:
-    """How many samples and recent readers' values grew."""
-    return int(reply)
+def call(shard: int, hour: int, as_of: float, keep: int, cursor: int = 0) -> Call:
+    """Fold the page at ``cursor`` of ``shard``'s sample of clock hour ``hour``."""
+    day = DAY.index(hour * HOUR_S)
+    key_list = [
+        keys.readers_sample(shard, "h", hour),
+        keys.readers_sample(shard, "d", day),
+        keys.readers_sample(shard, "all"),
+        keys.recent_readers(shard),
+    ]
+    day_ttl = ttl((day + 1) * DAY.bucket_s + DAY_RETENTION_S, as_of)
+    return Call(SCRIPT, key_list, [keep, day_ttl, hour, cursor, PAGE])
+
+
+def decode(reply: Any) -> tuple[int, int]:
+    """The next cursor (0: the hour is folded) and how many samples and recent readers'
+    values grew."""
+    return int(reply[0]), int(reply[1])

@@ -167,18 +167,17 @@ def test_record_sections_number_their_keys_from_their_base() -> None:
     assert record.decode([1, "2", 7]) == [record.COUNTED, record.DUPLICATE, record.AUTOMATED]
 
 
-def test_samples_fold_two_hours_into_their_days_all_time_and_recent_readers() -> None:
-    call = samples.call(SHARD, NOW, 3)
+def test_samples_fold_a_page_of_an_hour_into_its_day_all_time_and_recent_readers() -> None:
+    assert list(samples.hours(NOW)) == [HOUR - 1, HOUR]
+    call = samples.call(SHARD, HOUR - 1, NOW, 3, 17)
     assert call.keys == [
         keys.readers_sample(SHARD, "h", HOUR - 1),
-        keys.readers_sample(SHARD, "h", HOUR),
         keys.readers_sample(SHARD, "d", DAY),  # T0 is noon: both hours are of one day
-        keys.readers_sample(SHARD, "d", DAY),
         keys.readers_sample(SHARD, "all"),
         keys.recent_readers(SHARD),
     ]
-    assert call.args == [3, 2, (DAY + 1) * 86400 + 32 * 86400 - NOW, HOUR - 1, HOUR]
-    assert one_slot(call) and samples.decode(4) == 4
+    assert call.args == [3, (DAY + 1) * 86400 + 32 * 86400 - NOW, HOUR - 1, 17, samples.PAGE]
+    assert one_slot(call) and samples.decode(["0", 4]) == (0, 4)
 
 
 # --- merge.lua and advance.lua: windows from windows.py -----------------------------------------
