@@ -14,7 +14,6 @@ import asyncio
 import logging
 from collections import defaultdict
 from datetime import UTC, tzinfo
-from itertools import compress
 from typing import Any
 
 from . import keys
@@ -104,27 +103,10 @@ def nth_reader_hour(value: str | None, minimum: int) -> int | None:
     return int(value[end - RECENT_HOUR : end])
 
 
-def _judged(held: list[list[str | None]], count: int, minimum: int) -> list[bool]:
-    """Whether each of ``count`` articles has ``minimum`` distinct reader ids in its samples
-    (``held``: one reply per sample, aligned with the articles). A sample's ids are distinct,
-    so one full sample settles it; only an article whose samples together are long enough
-    has its ids counted."""
-    width = minimum * ID
-    joined = [""] * count
-    full = [False] * count
-    for values in held:
-        for index in compress(range(count), values):
-            found = values[index]
-            assert found is not None
-            if len(found) >= width:
-                full[index] = True
-            else:
-                joined[index] += found
-    return [
-        ok
-        or (len(ids) >= width and len({ids[i : i + ID] for i in range(0, len(ids), ID)}) >= minimum)
-        for ok, ids in zip(full, joined, strict=True)
-    ]
+def ever_enough(value: str | None, minimum: int) -> bool:
+    """Whether an all-time sample (keys.readers_sample) holds ``minimum`` reader ids: a
+    sample's ids are distinct."""
+    return value is not None and len(value) >= minimum * ID
 
 
 class ReaderGate:
@@ -174,9 +156,8 @@ class ReaderGate:
         )
         short: list[str] = []
         for (_, members), values in zip(chunks, replies, strict=True):
-            judged = _judged([values], len(members), self.minimum)
-            for article, ok in zip(members, judged, strict=True):
-                self._ever[article] = ok
+            for article, value in zip(members, values, strict=True):
+                ok = self._ever[article] = ever_enough(value, self.minimum)
                 if not ok:
                     short.append(article)
         if short:  # imported views vouch for an article's all-time count

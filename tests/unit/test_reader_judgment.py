@@ -1,16 +1,19 @@
-"""The minimum-readers judgment of the all-time sample, without Redis."""
+"""The minimum-readers judgments read off stored values, without Redis."""
 
 from __future__ import annotations
 
-from service.integrity import _judged
+from service.integrity import ever_enough, nth_reader_hour
 
 
-def test_readers_are_counted_across_samples_once_each() -> None:
-    held = [
-        ["aaaaaaaabbbbbbbbcccccccc", "aaaaaaaa", None, "aaaaaaaabbbbbbbb", None],
-        [None, "aaaaaaaa", "aaaaaaaa", "cccccccc", None],
-        [None, "bbbbbbbb", "bbbbbbbb", None, None],
-    ]
-    # a full sample; a reader seen twice counts once; two; three over two samples; none
-    assert _judged(held, 5, 3) == [True, False, False, True, False]
-    assert _judged([], 2, 3) == [False, False]
+def test_an_all_time_sample_is_enough_with_its_minimum_of_ids() -> None:
+    assert ever_enough("aaaaaaaabbbbbbbbcccccccc", 3)
+    assert not ever_enough("aaaaaaaabbbbbbbb", 3)
+    assert not ever_enough(None, 1)
+
+
+def test_the_nth_most_recent_readers_hour_is_read_off_its_entry() -> None:
+    recent = "aaaaaaaa00490012bbbbbbbb00490010cccccccc00489999"  # most recent first
+    assert nth_reader_hour(recent, 1) == 490012
+    assert nth_reader_hour(recent, 3) == 489999
+    assert nth_reader_hour(recent, 4) is None  # fewer readers than asked
+    assert nth_reader_hour(None, 1) is None
