@@ -28,7 +28,8 @@ log = logging.getLogger("viewcount.integrity")
 
 ID = 8  # characters of a reader id in a sample
 RECENT_ENTRY, RECENT_HOUR = 16, 8  # characters of a recent reader, of its hour in it (lib/)
-# Articles per HMGET: one of all a shard's candidates held Redis 15-31 ms.
+# Articles per HMGET of the recent readers or the all-time sample: one of all a shard's
+# candidates at once (samples, before recent readers) held Redis 15-31 ms.
 GATE_CHUNK = 1000
 REBUILD_PAGE = 2000  # all-time sample fields per HSCAN when recent readers are first built
 REBUILD_CALLS = 200  # recent.lua calls a round trip when they are
