@@ -25,6 +25,9 @@ from redis.asyncio.cluster import RedisCluster
 from service.embedded import RedisServer, free_port
 
 SLOTS = 16384
+# Building the cluster saves nodes.conf on each step; with fsync always on a loaded machine
+# that can take seconds.
+SETUP_TIMEOUT_S = 30.0
 
 
 class ClusterNode(RedisServer):
@@ -55,8 +58,8 @@ class ClusterNode(RedisServer):
         )
         self.node_id = ""
 
-    def client(self) -> redis.Redis:
-        return redis.Redis(port=self.port, decode_responses=True, socket_timeout=5)
+    def client(self, timeout_s: float = 5.0) -> redis.Redis:
+        return redis.Redis(port=self.port, decode_responses=True, socket_timeout=timeout_s)
 
     def info(self, section: str) -> dict[str, Any]:
         with self.client() as conn:
@@ -109,32 +112,53 @@ class RedisClusterProcess:
         return self.masters[0].port
 
     def start(self, timeout_s: float = 30.0) -> RedisClusterProcess:
+        """Start and join every node; on any failure the started nodes are stopped again (a
+        half-built cluster would leave processes and pipes behind for later tests)."""
+        try:
+            self._build(timeout_s)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _build(self, timeout_s: float) -> None:
         for node in self.nodes:
             node.start()
         for epoch, node in enumerate(self.nodes, 1):
-            with node.client() as conn:
+            with node.client(SETUP_TIMEOUT_S) as conn:
                 node.node_id = conn.execute_command("CLUSTER", "MYID")
-                conn.execute_command("CLUSTER", "SET-CONFIG-EPOCH", epoch)
+                self._set_epoch(conn, epoch)
         self._assign_slots()
         self._meet()
         self._wait(lambda: all(self._knows_everyone(n) for n in self.nodes), timeout_s)
         for index, replica in enumerate(self.replicas):
             master = self.masters[index // self.replicas_per_master]
-            with replica.client() as conn:
+            with replica.client(SETUP_TIMEOUT_S) as conn:
                 conn.execute_command("CLUSTER", "REPLICATE", master.node_id)
         self._wait(self.healthy, timeout_s)
-        return self
+
+    @staticmethod
+    def _set_epoch(conn: redis.Redis, epoch: int) -> None:
+        """SET-CONFIG-EPOCH, idempotent: with fsync always a loaded machine can take longer
+        than the socket timeout to save nodes.conf, redis-py then sends the command again and
+        the second one is refused because the first already took effect."""
+        try:
+            conn.execute_command("CLUSTER", "SET-CONFIG-EPOCH", epoch)
+        except redis.ResponseError as exc:
+            info = conn.execute_command("CLUSTER", "INFO")
+            if "already non-zero" not in str(exc) or f"cluster_my_epoch:{epoch}" not in info:
+                raise
 
     def _assign_slots(self) -> None:
         share = SLOTS // len(self.masters)
         for n, master in enumerate(self.masters):
             first = n * share
             last = SLOTS - 1 if n == len(self.masters) - 1 else first + share - 1
-            with master.client() as conn:
+            with master.client(SETUP_TIMEOUT_S) as conn:
                 conn.execute_command("CLUSTER", "ADDSLOTSRANGE", first, last)
 
     def _meet(self) -> None:
-        with self.nodes[0].client() as conn:
+        with self.nodes[0].client(SETUP_TIMEOUT_S) as conn:
             for node in self.nodes[1:]:
                 conn.execute_command("CLUSTER", "MEET", "127.0.0.1", node.port, node.bus_port)
 
