@@ -8,8 +8,9 @@ quarter of MOVEMENT_S old; a rollup's previous ranks come from the newest checkp
 MOVEMENT_S old, and every older one is deleted. So at most about five exist, whatever the
 rollup interval, each a list of ids per list (no titles, no counts).
 
-previous_window_views come from the time buckets the rollup already keeps (earlier.lua), for
-the articles of the 24h, 7d and 30d lists only.
+previous_window_views come from the window sets of the windows just before the 24h, 7d and 30d
+windows (windows.BEFORE), which the rollup slides with the others: one ZMSCORE per shard and
+thousand listed articles.
 """
 
 from __future__ import annotations
@@ -20,11 +21,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import keys
-from .scripts import earlier
 from .storage import Storage, ops
+from .windows import BEFORE_BY_WINDOW
 
 CHECKPOINTS_PER_SPAN = 4  # checkpoints written per MOVEMENT_S
 FIELDS_PER_HSET = 32
+SCORE_CHUNK = 1000  # articles per ZMSCORE of a window-before set: a few hundred µs of Redis
 # Lists per HSCAN page when a checkpoint is read. At 100,000 articles, 50 themes and 500 authors
 # a checkpoint holds ~3,300 lists (1.9 MB): a page of 256 is ~150 KB and ~0.3 ms of Redis, and
 # 13 round trips where pages of 64 took 52, one after another.
@@ -103,21 +105,23 @@ PREVIOUS_WINDOWS = ("24h", "7d", "30d")  # the lists whose items carry previous_
 
 
 async def previous_views(
-    storage: Storage, listed: Mapping[str, Iterable[str]], as_of: float
+    storage: Storage, listed: Mapping[str, Iterable[str]]
 ) -> dict[str, dict[str, int]]:
     """Window -> article -> views in the window of equal length just before it, for the
     articles ``listed`` in each of PREVIOUS_WINDOWS' lists."""
-    calls = []
-    asked: list[tuple[str, Sequence[Any]]] = []
+    asked: list[tuple[str, list[str]]] = []
+    ops_: list[ops.Op[list[float | None]]] = []
     for window in PREVIOUS_WINDOWS:
+        before = BEFORE_BY_WINDOW[window]
         by_shard: dict[int, list[str]] = defaultdict(list)
-        for article in sorted(set(listed.get(window, ()))):
+        for article in set(listed.get(window, ())):
             by_shard[keys.shard_of(article)].append(article)
         for shard, articles in by_shard.items():
-            for call in earlier.calls(shard, window, as_of, articles):
-                calls.append(call)
-                asked.append((window, call.args))
+            for start in range(0, len(articles), SCORE_CHUNK):
+                chunk = articles[start : start + SCORE_CHUNK]
+                asked.append((window, chunk))
+                ops_.append(ops.zmscore(keys.window(shard, before.name), chunk))
     found: dict[str, dict[str, int]] = {window: {} for window in PREVIOUS_WINDOWS}
-    for (window, ids), reply in zip(asked, await storage.run_all(calls), strict=True):
-        found[window].update(zip(ids, earlier.decode(reply), strict=True))
+    for (window, ids), views in zip(asked, await storage.execute(ops_), strict=True):
+        found[window].update(zip(ids, (int(v) if v else 0 for v in views), strict=True))
     return found

@@ -145,9 +145,7 @@ class Rollup:
             if name in movement.PREVIOUS_WINDOWS:
                 articles = {a for items in (top, *by_theme.values(), *by_author.values())
                             for a, _ in items}  # fmt: skip
-                summing.append(
-                    tasks.start(movement.previous_views(self.storage, {name: articles}, as_of))
-                )
+                summing.append(tasks.start(movement.previous_views(self.storage, {name: articles})))
         rising, rising_by_theme = await trending.lists(
             self.storage,
             reader,

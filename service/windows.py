@@ -71,6 +71,48 @@ MAINTAINED = (*SLIDING, TODAY)  # kept as window sets: the rollup merges into an
 LISTED = (*WINDOWS, TODAY)  # every window a list is ranked over
 WINDOWS_BY_NAME = {w.name: w for w in LISTED}
 
+
+@dataclass(frozen=True, slots=True)
+class Before:
+    """The window of equal length just before a list's window (its items'
+    previous_window_views), kept as a window set of ``span`` whole buckets, slid at both
+    ends: each rollup adds the buckets that enter it and subtracts those that leave.
+
+    24h and 30d: as many buckets as the window spans, just before its first one. 7d: the seven
+    whole days before the day its first hour is in, since hour buckets are kept only while the
+    7d window holds them (and day buckets for 60 days)."""
+
+    of: Window
+    granularity: Granularity
+    span: int  # buckets
+    daily: bool = False
+
+    @property
+    def name(self) -> str:
+        return f"{self.of.name}-before"
+
+    def first_bucket(self, as_of: float, zone: tzinfo = UTC) -> int:
+        """Index of the oldest bucket inside it at as_of (``zone``: as Window's; unused)."""
+        if self.granularity is self.of.granularity:
+            return self.of.first_bucket(as_of) - self.span
+        return self.granularity.index(self.of.start(as_of)) - self.span
+
+    def buckets(self, as_of: float) -> range:
+        first = self.first_bucket(as_of)
+        return range(first, first + self.span)
+
+
+BEFORE = (Before(W24H, HOUR, 24), Before(W7D, DAY, 7), Before(W30D, DAY, 30))
+BEFORE_BY_WINDOW = {before.of.name: before for before in BEFORE}
+# Every window set the rollup keeps: a list's window or the one before it.
+KEPT: tuple[Window | Before, ...] = (*MAINTAINED, *BEFORE)
+
+
+def span_of(window: Window | Before) -> int:
+    """The buckets a window set holds at most: 0 for a window that runs up to now."""
+    return window.span if isinstance(window, Before) else 0
+
+
 # The longest window a granularity feeds: its buckets are dropped once that window has left them.
 LAST_WINDOW = {M5.name: W1H, HOUR.name: W7D, DAY.name: W30D}
 # Granularities whose buckets stay one more span of their last window after it leaves them

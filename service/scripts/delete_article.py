@@ -6,7 +6,7 @@ from typing import Any
 
 from .. import keys
 from ..storage import Call
-from ..windows import DAY, GRANULARITIES, MAINTAINED, SERIES_DAY_RETENTION_S
+from ..windows import DAY, GRANULARITIES, KEPT, SERIES_DAY_RETENTION_S
 from . import load
 
 SCRIPT = load("delete_article", uses=("catalog_index",))
@@ -21,7 +21,7 @@ def call(article: str, now: float) -> Call:
     holders = [keys.totals(shard), keys.bots(shard), keys.automated(shard)]
     holders += [keys.unranked(shard), keys.readers_sample(shard, "all")]
     holders.append(keys.recent_readers(shard))
-    holders += [keys.window(shard, window.name) for window in MAINTAINED]
+    holders += [keys.window(shard, window.name) for window in KEPT]
     for gran in GRANULARITIES:
         newest = gran.index(now) + 1
         oldest = gran.index(now - gran.retention_s) - 1  # older ones have expired

@@ -8,7 +8,9 @@
 -- KEYS[1] draining zset   KEYS[2] window-start hash   KEYS[3 .. 2+NW] window sets, in the
 --   order of the window names below   KEYS[3+NW] the shard's article -> theme hash
 --   KEYS[4+NW ..] bucket keys, then series keys
--- ARGV[1] NW, then NW window names; then NG, and per granularity: its name, the number (1..NW)
+-- ARGV[1] NW, then NW window names, then NW window spans (0: the window runs up to now; n: it
+--   holds the n buckets from its start on, the window just before a list's); then NG, and per
+--   granularity: its name, the number (1..NW)
 --   of the longest window it feeds (its buckets are kept while that window holds them), the
 --   number of windows it feeds, and their numbers; then NB, and per bucket key (KEYS[3+NW+i])
 --   its granularity, index and TTL s; then the key number of the article -> theme hash and
@@ -23,9 +25,12 @@
 local draining = KEYS[1]
 local pos = 1
 local nw = tonumber(ARGV[pos])
-local names = {}
-for w = 1, nw do names[w] = ARGV[pos + w] end
-pos = pos + nw + 1
+local names, spans = {}, {}
+for w = 1, nw do
+  names[w] = ARGV[pos + w]
+  spans[w] = tonumber(ARGV[pos + nw + w])
+end
+pos = pos + 2 * nw + 1
 -- The window sets only take views whose bucket the rollup has not yet subtracted.
 local from = redis.call('HMGET', KEYS[2], unpack(names))
 
@@ -46,8 +51,10 @@ for g = 1, ng do
   pos = pos + 3 + nf
 end
 
-local function inside(start, index)
-  return start == false or index >= tonumber(start)
+local function inside(start, index, span)
+  if start == false then return true end
+  local first = tonumber(start)
+  return index >= first and (span == nil or span == 0 or index < first + span)
 end
 
 -- For each bucket key: the keys an entry of that bucket adds to (the bucket itself while it
@@ -62,7 +69,7 @@ for i = 1, nb do
   local into = {}
   if inside(keep_from[gran], index) then into[#into + 1] = k end
   for _, feed in ipairs(feeds[gran]) do
-    if inside(from[feed[2]], index) then into[#into + 1] = feed[1] end
+    if inside(from[feed[2]], index, spans[feed[2]]) then into[#into + 1] = feed[1] end
   end
   targets[k] = into
   pos = pos + 3

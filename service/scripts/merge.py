@@ -13,14 +13,15 @@ from ..storage import Call
 from ..windows import (
     GRANULARITIES,
     HOUR,
+    KEPT,
     LAST_WINDOW,
     M5,
-    MAINTAINED,
     SERIES_DAY_RETENTION_S,
     SERIES_HOUR_RETENTION_S,
     Granularity,
     local_day,
     local_day_start,
+    span_of,
 )
 from . import load
 from .record import ttl
@@ -30,11 +31,12 @@ CHUNK = 250  # inbox entries per call: each holds Redis for ~2-3 ms
 
 
 def _table() -> list[Any]:
-    """The windows and which of them each granularity feeds, as merge.lua reads them."""
-    number = {window.name: n for n, window in enumerate(MAINTAINED, 1)}
-    table: list[Any] = [len(MAINTAINED), *number, len(GRANULARITIES)]
+    """The windows (their names, then their spans) and which of them each granularity
+    feeds, as merge.lua reads them."""
+    number = {window.name: n for n, window in enumerate(KEPT, 1)}
+    table: list[Any] = [len(KEPT), *number, *(span_of(w) for w in KEPT), len(GRANULARITIES)]
     for gran in GRANULARITIES:
-        fed = [number[w.name] for w in MAINTAINED if w.granularity is gran]
+        fed = [number[w.name] for w in KEPT if w.granularity is gran]
         table += [gran.name, number[LAST_WINDOW[gran.name].name], len(fed), *fed]
     return table
 
@@ -60,7 +62,7 @@ def call(shard: int, members: Sequence[str], as_of: float, zone: tzinfo = UTC) -
     fixed = [
         keys.draining(shard),
         keys.window_starts(shard),
-        *(keys.window(shard, window.name) for window in MAINTAINED),
+        *(keys.window(shard, window.name) for window in KEPT),
         keys.article_themes(shard),
     ]
     buckets: dict[tuple[str, int], int] = {}  # bucket -> its key's number

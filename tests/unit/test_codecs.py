@@ -183,11 +183,13 @@ def test_samples_fold_a_page_of_an_hour_into_its_day_all_time_and_recent_readers
 # --- merge.lua and advance.lua: windows from windows.py -----------------------------------------
 def test_merge_gets_the_window_table_from_windows_py() -> None:
     assert [
-        *(5, "1h", "24h", "7d", "30d", "today"),  # NW, then the window names
+        *(8, "1h", "24h", "7d", "30d", "today"),  # NW, then the window names
+        *("24h-before", "7d-before", "30d-before"),  # the windows just before a list's
+        *(0, 0, 0, 0, 0, 24, 7, 30),  # their spans in buckets (0: up to now)
         3,  # NG, then per granularity: name, longest window fed, windows fed and their numbers
         *("m5", 1, 1, 1),
-        *("h", 3, 3, 2, 3, 5),
-        *("d", 4, 1, 4),
+        *("h", 3, 4, 2, 3, 5, 6),
+        *("d", 4, 3, 4, 7, 8),
     ] == merge.TABLE
 
 
@@ -204,16 +206,17 @@ def test_merge_names_each_bucket_once_and_numbers_it_per_entry() -> None:
         keys.draining(SHARD),
         keys.window_starts(SHARD),
         *(keys.window(SHARD, name) for name in ("1h", "24h", "7d", "30d", "today")),
-        keys.article_themes(SHARD),  # 8
-        keys.bucket(SHARD, "m5", m5),  # 9
-        keys.bucket(SHARD, "h", hour),  # 10
-        keys.bucket(SHARD, "d", day),  # 11
-        keys.bucket(SHARD, "m5", m5 - 12),  # 12
-        keys.bucket(SHARD, "h", hour - 1),  # 13
-        keys.day_views(SHARD, day),  # 14
-        keys.series(SHARD, "h", hour),  # 15
-        keys.series(SHARD, "ld", day),  # 16
-        keys.series(SHARD, "h", hour - 1),  # 17
+        *(keys.window(SHARD, name) for name in ("24h-before", "7d-before", "30d-before")),
+        keys.article_themes(SHARD),  # 11
+        keys.bucket(SHARD, "m5", m5),  # 12
+        keys.bucket(SHARD, "h", hour),  # 13
+        keys.bucket(SHARD, "d", day),  # 14
+        keys.bucket(SHARD, "m5", m5 - 12),  # 15
+        keys.bucket(SHARD, "h", hour - 1),  # 16
+        keys.day_views(SHARD, day),  # 17
+        keys.series(SHARD, "h", hour),  # 18
+        keys.series(SHARD, "ld", day),  # 19
+        keys.series(SHARD, "h", hour - 1),  # 20
     ]
     ttl = {  # a bucket's end plus its granularity's retention, from the rollup's as_of
         ("m5", m5): 300 + 2 * 3600,
@@ -227,13 +230,13 @@ def test_merge_names_each_bucket_once_and_numbers_it_per_entry() -> None:
         *merge.TABLE,
         5,
         *(field for (gran, index), ttl_s in ttl.items() for field in (gran, index, ttl_s)),
-        8,  # the article -> theme hash
+        11,  # the article -> theme hash
         "*",  # the site's field in the series hashes
         4,  # series keys: the local day's article set, then the hours' and day's totals
-        *(14, day_ttl, 15, 3600 + 2 * 86400, 16, day_ttl, 17, 2 * 86400),
-        *(members[0], 9, 10, 11, 14, 15, 16),
-        *(members[1], 9, 10, 11, 14, 15, 16),
-        *(members[2], 12, 13, 11, 14, 17, 16),
+        *(17, day_ttl, 18, 3600 + 2 * 86400, 19, day_ttl, 20, 2 * 86400),
+        *(members[0], 12, 13, 14, 17, 18, 19),
+        *(members[1], 12, 13, 14, 17, 18, 19),
+        *(members[2], 15, 16, 14, 17, 20, 19),
     ]
     assert one_slot(call) and merge.decode("3") == 3
 
@@ -251,16 +254,21 @@ def test_merge_puts_views_in_their_local_day() -> None:
 def test_advance_reads_every_bucket_that_may_still_exist() -> None:
     call = advance.call(SHARD, T0, {})
     m5, hour, day = int(T0 // 300), int(T0 // 3600), int(T0 // 86400)
-    # Per window: name, lo, hi, start, drop, kept, reset (advance.lua's header). T0 is noon
-    # UTC: today (in UTC, the default zone) began 12 hours before; it is rebuilt, from there.
+    # Per window: name, lo, hi, start, drop, kept, reset, span (advance.lua's header). T0 is
+    # noon UTC: today (in UTC, the default zone) began 12 hours before; it is rebuilt, from
+    # there. A window before a list's ends where that one starts (7d's: at the day its first
+    # hour is in, day - 7).
     expected = [
-        ("1h", "m5", m5 - 25, m5 + 1, m5 - 12, 1, m5 - 25, 0),
-        ("24h", "h", hour - 193, hour + 1, hour - 24, 0, hour - 193, 0),
-        ("7d", "h", hour - 193, hour + 1, hour - 168, 1, hour - 193, 0),
-        ("30d", "d", day - 63, day + 1, day - 30, 0, day - 63, 0),  # days stay 60 (kept to TTL)
-        ("today", "h", hour - 12, hour + 1, hour - 12, 0, hour - 193, 1),
+        ("1h", "m5", m5 - 25, m5 + 1, m5 - 12, 1, m5 - 25, 0, 0),
+        ("24h", "h", hour - 193, hour + 1, hour - 24, 0, hour - 193, 0, 0),
+        ("7d", "h", hour - 193, hour + 1, hour - 168, 1, hour - 193, 0, 0),
+        ("30d", "d", day - 63, day + 1, day - 30, 0, day - 63, 0, 0),  # days stay 60 (kept to TTL)
+        ("today", "h", hour - 12, hour + 1, hour - 12, 0, hour - 193, 1, 0),
+        ("24h-before", "h", hour - 193, hour - 25, hour - 48, 0, hour - 193, 0, 24),
+        ("7d-before", "d", day - 63, day - 8, day - 14, 0, day - 63, 0, 7),
+        ("30d-before", "d", day - 63, day - 31, day - 60, 0, day - 63, 0, 30),
     ]
-    assert call.args == [5, *(f for name, _, *rest in expected for f in (name, *rest))]
+    assert call.args == [8, *(f for name, _, *rest in expected for f in (name, *rest))]
     assert call.keys == [
         keys.window_starts(SHARD),
         *(
@@ -285,7 +293,8 @@ def test_advance_reads_every_bucket_that_may_still_exist() -> None:
 )
 def test_advance_looks_back_to_the_start_it_holds(held: int, lo: int) -> None:
     args = advance.call(SHARD, T0, {"30d": held}).args
-    assert args[-14:-11] == ["30d", lo, int(T0 // 86400) + 1]
+    at = args.index("30d")
+    assert args[at : at + 3] == ["30d", lo, int(T0 // 86400) + 1]
 
 
 # --- the other scripts -------------------------------------------------------------------------

@@ -1,15 +1,14 @@
 """Movement and author lists without Redis: which checkpoint a rollup compares with, which
-buckets previous_window_views sums, how the calls are cut, and the list heads and names."""
+buckets the windows before hold (previous_window_views), and the list heads and names."""
 
 from __future__ import annotations
 
 import orjson
 import pytest
 
-from service import keys, snapshot
+from service import snapshot
 from service.movement import reference
-from service.scripts import earlier
-from service.windows import DAY, HOUR, W7D, W24H, W30D
+from service.windows import BEFORE, BEFORE_BY_WINDOW, DAY, HOUR, W7D, W24H, W30D, span_of
 
 T0 = 1_795_780_800.0  # 2026-11-27 12:00:00 UTC
 HELD = [("3", T0 - 4000), ("5", T0 - 3700), ("8", T0 - 3000), ("9", T0 - 60)]
@@ -25,32 +24,30 @@ def test_the_newest_checkpoint_at_least_movement_s_old(movement_s: float, expect
 
 
 def test_previous_windows_are_as_long_and_just_before() -> None:
-    gran, hours = earlier.buckets("24h", T0)
-    assert gran is HOUR and len(hours) == 24 and hours.stop == W24H.first_bucket(T0)
-    gran, days = earlier.buckets("30d", T0)
-    assert gran is DAY and len(days) == 30 and days.stop == W30D.first_bucket(T0)
+    before = BEFORE_BY_WINDOW
+    hours = before["24h"].buckets(T0)
+    assert before["24h"].granularity is HOUR
+    assert len(hours) == 24 and hours.stop == W24H.first_bucket(T0)
+    days = before["30d"].buckets(T0)
+    assert before["30d"].granularity is DAY
+    assert len(days) == 30 and days.stop == W30D.first_bucket(T0)
     # 7d: whole days, ending at the day the window's first hour is in (T0 is noon: its first
     # hour is noon seven days before, in the day that began 7.5 days before T0).
-    gran, days = earlier.buckets("7d", T0)
-    assert gran is DAY and len(days) == 7
+    days = before["7d"].buckets(T0)
+    assert before["7d"].granularity is DAY and len(days) == 7
     assert days.stop == DAY.index(W7D.start(T0)) == DAY.index(T0) - 7
-    with pytest.raises(ValueError, match="no previous window"):
-        earlier.buckets("1h", T0)
+    assert set(before) == {"24h", "7d", "30d"}
+    assert [b.name for b in BEFORE] == ["24h-before", "7d-before", "30d-before"]
 
 
-def test_earlier_calls_stay_small_and_in_one_shard() -> None:
-    shard = 3
-    articles = [f"a{n}" for n in range(2500)]
-    for window in ("24h", "7d", "30d"):
-        calls = earlier.calls(shard, window, T0, articles)
-        assert [a for call in calls for a in call.args] == articles
-        for call in calls:
-            assert len(call.args) <= 1000
-            assert len(call.args) * len(call.keys) <= earlier.MAX_LOOKUPS
-            assert all(
-                k.startswith(f"{keys.PREFIX}:{keys.SHARD_TAGS[shard]}:b:") for k in call.keys
-            )
-    assert earlier.decode([3, 0, 7]) == [3, 0, 7]
+def test_the_windows_before_slide_at_both_ends() -> None:
+    """An hour on, the 24h window before has taken in the hour the 24h window let go and let
+    go of its own oldest one."""
+    before = BEFORE_BY_WINDOW["24h"]
+    now, later = before.buckets(T0), before.buckets(T0 + 3600)
+    assert later.start == now.start + 1 and later.stop == now.stop + 1
+    assert later.stop == W24H.first_bucket(T0 + 3600) == W24H.first_bucket(T0) + 1
+    assert span_of(before) == 24 and span_of(W24H) == 0
 
 
 def test_author_lists_have_names_of_their_own() -> None:
