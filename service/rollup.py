@@ -59,7 +59,7 @@ class Rollup:
             await folding
             ranked, scores, summing = await self._rank(as_of, reader, tasks)
             held = await movement.checkpoints(self.storage)
-            listed = sorted({article for items in ranked.values() for article, _ in items})
+            listed = list({article for items in ranked.values() for article, _ in items})
             # Independent reads, at once: Redis sums the buckets while this process builds JSON.
             reading = (
                 tasks.start(movement.previous(self.storage, held, as_of, self.settings.movement_s)),
@@ -117,7 +117,7 @@ class Rollup:
 
     async def _rank(
         self, as_of: float, reader: topk.TopReader, tasks: _Tasks
-    ) -> tuple[dict[str, list[tuple[str, int]]], dict[str, float], list[asyncio.Task[Earlier]]]:
+    ) -> tuple[dict[str, list[tuple[str, float]]], dict[str, float], list[asyncio.Task[Earlier]]]:
         """List name -> [(article, window views)], best first, ties by article id: site-wide
         and per theme (the catalog's current theme), read from the top of each window set;
         per author (the catalog's current author), and the trending lists (1h views), with each
@@ -130,18 +130,18 @@ class Rollup:
         gate = integrity.ReaderGate(
             self.storage, self.settings.min_readers, as_of, self.settings.zone
         )
-        ranked: dict[str, list[tuple[str, int]]] = {}
+        ranked: dict[str, list[tuple[str, float]]] = {}
         for window in LISTED:
             name = window.name
             top, by_theme, by_author = await reader.lists(
                 keys.totals if name == "all" else partial(keys.window, name=name),
                 partial(gate.passing, window),
             )
-            ranked[snapshot.list_name(name, None)] = _whole(top)
+            ranked[snapshot.list_name(name, None)] = top
             for theme, items in by_theme.items():
-                ranked[snapshot.list_name(name, theme)] = _whole(items)
+                ranked[snapshot.list_name(name, theme)] = items
             for author, items in by_author.items():
-                ranked[snapshot.author_list_name(name, author)] = _whole(items)
+                ranked[snapshot.author_list_name(name, author)] = items
             if name in movement.PREVIOUS_WINDOWS:
                 articles = {a for items in (top, *by_theme.values(), *by_author.values())
                             for a, _ in items}  # fmt: skip
@@ -197,7 +197,7 @@ class _Tasks:
 
 
 def _items(
-    ranked: dict[str, list[tuple[str, int]]],
+    ranked: dict[str, list[tuple[str, float]]],
     scores: dict[str, float],
     previous: movement.Previous,
     earlier: dict[str, dict[str, int]],
@@ -229,7 +229,3 @@ def _items(
             if article in heads
         ]
     return lists
-
-
-def _whole(items: list[tuple[str, float]]) -> list[tuple[str, int]]:
-    return [(article, int(score)) for article, score in items]

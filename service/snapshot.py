@@ -107,14 +107,15 @@ def head(article: str, meta: Mapping[str, str | None]) -> bytes:
 
 def item_json(
     start: bytes,
-    window_views: int,
+    window_views: float,
     views: int,
     score: float | None = None,
     previous_rank: int | None = None,
     previous_window_views: int | None = None,
 ) -> bytes:
     """item() as JSON, from its article's head(): a rollup writes ~100,000 items, and a
-    dict and its serialisation each cost more than this."""
+    dict and its serialisation each cost more than this. ``window_views`` may be a sorted
+    set's score as read (a float holding a whole number): %d writes it as an integer."""
     rank = b"null" if previous_rank is None else b"%d" % previous_rank
     end = b"}"
     if score is not None:

@@ -91,3 +91,6 @@ def test_items_serialised_from_a_head_are_the_items_of_format_1(
     expected = snapshot.item("a-1", meta, 3, 9, score, previous_rank, previous_window_views)
     assert orjson.loads(written) == expected
     assert list(orjson.loads(written)) == list(expected)  # and in the same order
+    # The rollup passes window views as Redis scores them (floats): still written as integers.
+    as_scored = snapshot.item_json(start, 3.0, 9, score, previous_rank, previous_window_views)
+    assert as_scored == written and b'"window_views":3,' in as_scored
