@@ -7,7 +7,8 @@ import orjson
 import pytest
 
 from service import snapshot
-from service.movement import reference
+from service.movement import Previous, reference
+from service.rollup import _items
 from service.windows import BEFORE, BEFORE_BY_WINDOW, DAY, HOUR, W7D, W24H, W30D, span_of
 
 T0 = 1_795_780_800.0  # 2026-11-27 12:00:00 UTC
@@ -94,3 +95,41 @@ def test_items_serialised_from_a_head_are_the_items_of_format_1(
     # The rollup passes window views as Redis scores them (floats): still written as integers.
     as_scored = snapshot.item_json(start, 3.0, 9, score, previous_rank, previous_window_views)
     assert as_scored == written and b'"window_views":3,' in as_scored
+
+
+def test_the_rollups_items_are_item_json_of_each_list_item() -> None:
+    """rollup._items writes most items from inlined templates: each one is what
+    snapshot.item_json() gives, for every kind of list; a deleted article is left out."""
+    meta = {"title": 'Заголовок, "x"', "url": "https://x/a", "theme": "war", "published_at": ""}
+    heads = {a: snapshot.head(a, meta) for a in ("a", "b", "c")}
+    ranked = {
+        "24h|": [("a", 5.0), ("b", 3.0), ("gone", 2.0)],
+        "24h|@ann": [("b", 3.0)],
+        "1h|war": [("c", 1.0), ("a", 1.0)],
+        "trending|": [("c", 4.0)],
+    }
+    previous = Previous(1.0, {"24h|": {"b": 1}, "1h|war": {"c": 2}, "trending|": {"c": 7}})
+    earlier = {"24h": {"a": 11}}
+    totals = {"a": 90.0, "b": 7.0}
+    lists = _items(ranked, {"c": 2.345}, previous, earlier, heads, totals)
+    for name, items in ranked.items():
+        window = snapshot.window_of(name)
+        before = earlier.get(window)
+        expected = [
+            (
+                a,
+                snapshot.item_json(
+                    heads[a],
+                    int(v),
+                    int(totals.get(a, 0)),
+                    2.345 if window == snapshot.TRENDING else None,
+                    previous.rank(name, a),
+                    None if before is None else before.get(a, 0),
+                ),
+            )
+            for a, v in items
+            if a in heads
+        ]
+        assert lists[name] == expected, name
+    assert orjson.loads(lists["24h|"][1][1])["previous_rank"] == 1
+    assert orjson.loads(lists["24h|"][0][1])["previous_window_views"] == 11
