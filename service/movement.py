@@ -110,7 +110,7 @@ async def previous_views(
     """Window -> article -> views in the window of equal length just before it, for the
     articles ``listed`` in each of PREVIOUS_WINDOWS' lists."""
     asked: list[tuple[str, list[str]]] = []
-    ops_: list[ops.Op[list[float | None]]] = []
+    reads: list[ops.Op[list[float | None]]] = []
     for window in PREVIOUS_WINDOWS:
         before = BEFORE_BY_WINDOW[window]
         by_shard: dict[int, list[str]] = defaultdict(list)
@@ -120,8 +120,8 @@ async def previous_views(
             for start in range(0, len(articles), SCORE_CHUNK):
                 chunk = articles[start : start + SCORE_CHUNK]
                 asked.append((window, chunk))
-                ops_.append(ops.zmscore(keys.window(shard, before.name), chunk))
+                reads.append(ops.zmscore(keys.window(shard, before.name), chunk))
     found: dict[str, dict[str, int]] = {window: {} for window in PREVIOUS_WINDOWS}
-    for (window, ids), views in zip(asked, await storage.execute(ops_), strict=True):
+    for (window, ids), views in zip(asked, await storage.execute(reads), strict=True):
         found[window].update(zip(ids, (int(v) if v else 0 for v in views), strict=True))
     return found

@@ -60,7 +60,7 @@ class Rollup:
             ranked, scores, summing = await self._rank(as_of, reader, tasks)
             held = await movement.checkpoints(self.storage)
             listed = list({article for items in ranked.values() for article, _ in items})
-            # Independent reads, at once: Redis sums the buckets while this process builds JSON.
+            # Independent reads, at once: Redis answers while this process decodes the replies.
             reading = (
                 tasks.start(movement.previous(self.storage, held, as_of, self.settings.movement_s)),
                 tasks.start(self._heads(listed)),
@@ -121,9 +121,9 @@ class Rollup:
         """List name -> [(article, window views)], best first, ties by article id: site-wide
         and per theme (the catalog's current theme), read from the top of each window set;
         per author (the catalog's current author), and the trending lists (1h views), with each
-        trending article's score; and the tasks summing the views of the window before for
+        trending article's score; and the tasks reading the views of the window before for
         the articles of the 24h, 7d and 30d lists, started as each window is ranked: Redis
-        sums them while this process ranks the next windows.
+        reads them while this process ranks the next windows.
         An article an editor took out is never listed; one without enough distinct readers
         in a window is not listed in that window's lists."""
         summing: list[asyncio.Task[Earlier]] = []
@@ -241,5 +241,5 @@ def _items(
 
 # snapshot.item_json()'s output without a score: an item, and one of a list that carries
 # previous_window_views.
-_ITEM = b'%s,"window_views":%d,"views":%d,"previous_rank":%s}'
-_ITEM_BEFORE = b'%s,"window_views":%d,"views":%d,"previous_rank":%s,"previous_window_views":%d}'
+_ITEM = snapshot.ITEM_START + b"}"
+_ITEM_BEFORE = snapshot.ITEM_START + b',"previous_window_views":%d}'

@@ -122,13 +122,11 @@ def item_json(
         end = b',"score":' + orjson.dumps(round(score, 2)) + end
     if previous_window_views is not None:
         end = b',"previous_window_views":%d%s' % (previous_window_views, end)
-    return b'%s,"window_views":%d,"views":%d,"previous_rank":%s%s' % (
-        start,
-        window_views,
-        views,
-        rank,
-        end,
-    )
+    return ITEM_START % (start, window_views, views, rank) + end
+
+
+# An item from its head to its previous rank (head, window views, views, rank as JSON).
+ITEM_START = b'%s,"window_views":%d,"views":%d,"previous_rank":%s'
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, tzinfo
+from typing import ClassVar
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +86,7 @@ class Before:
     of: Window
     granularity: Granularity
     span: int  # buckets
-    daily: bool = False
+    daily: ClassVar[bool] = False  # as Window.daily: never
 
     @property
     def name(self) -> str:
