@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import itertools
 import os
 import shutil
 import tempfile
@@ -17,7 +18,7 @@ import httpx
 import pytest
 
 from service.api import create_app
-from service.clock import Clock
+from service.clock import Clock, rfc3339
 from service.embedded import RedisServer, end_process, free_port, wait_for_port
 from service.settings import Settings
 
@@ -127,3 +128,25 @@ def require_tool(name: str, why: str, found: bool | None = None) -> None:
     if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
         pytest.fail(f"{reason} (CI=true: a missing tool fails the run)", pytrace=False)
     pytest.skip(reason)
+
+
+_visitors = itertools.count()
+
+
+async def batch_views(client: httpx.AsyncClient, events: list[tuple[str, float, int]]) -> None:
+    """``count`` views of ``article`` at ``at`` for each event, every one from a visitor of
+    its own, through the admin batch endpoint; all of them counted."""
+    body = [
+        {"article": article, "at": rfc3339(at), "visitor": f"batch-visitor-{next(_visitors)}"}
+        for article, at, count in events
+        for _ in range(count)
+    ]
+    response = await client.post("/v1/views/batch", json={"events": body}, headers=ADMIN)
+    assert response.status_code == 200, response.text
+    assert response.json()["counted"] == len(body), response.text
+
+
+async def rollup(client: httpx.AsyncClient) -> None:
+    """One rollup through the admin endpoint."""
+    response = await client.post("/v1/rollup", headers=ADMIN)
+    assert response.status_code == 200, response.text

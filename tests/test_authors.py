@@ -17,7 +17,7 @@ from service.clock import ManualClock
 from service.settings import Settings
 from service.storage import Storage, ops
 
-from .support import ADMIN, client_for, put_article
+from .support import ADMIN, client_for, put_article, rollup
 from .test_pages import max_age
 
 ANN = {"author": "ann-lee", "author_name": "Ann Lee"}
@@ -33,11 +33,6 @@ async def views(client: httpx.AsyncClient, counts: dict[str, int]) -> None:
     ]
     response = await client.post("/v1/views/batch", json={"events": events}, headers=ADMIN)
     assert response.json()["counted"] == len(events), response.text
-
-
-async def rollup(client: httpx.AsyncClient) -> None:
-    response = await client.post("/v1/rollup", headers=ADMIN)
-    assert response.status_code == 200, response.text
 
 
 async def author_list(client: httpx.AsyncClient, author: str, **params: Any) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from service import keys
 from service.clock import ManualClock, rfc3339
 from service.settings import Settings
 
-from .support import ADMIN, client_for, make_settings, put_article
+from .support import ADMIN, batch_views, client_for, make_settings, put_article, rollup
 
 LIST_PATHS = ("/v1/popular", "/v1/themes/war/popular")
 
@@ -33,11 +33,6 @@ async def views(client: httpx.AsyncClient, counts: dict[str, int]) -> None:
             "/v1/views/batch", json={"events": events[start : start + 5000]}, headers=ADMIN
         )
         assert not response.json()["rejected"], response.text
-
-
-async def rollup(client: httpx.AsyncClient) -> None:
-    response = await client.post("/v1/rollup", headers=ADMIN)
-    assert response.status_code == 200, response.text
 
 
 async def listed(client: httpx.AsyncClient, path: str, **params: Any) -> list[str]:
@@ -418,17 +413,6 @@ async def test_movement_keeps_a_few_checkpoints(
         assert clock.now() - 750 <= epoch(previous) <= clock.now() - 600
 
 
-async def batch_events(client: httpx.AsyncClient, events: list[tuple[str, float, int]]) -> None:
-    """``count`` views of ``article`` at ``at`` each, every one from its own visitor."""
-    body = [
-        {"article": article, "at": rfc3339(at), "visitor": f"{article}-{at}-{n}"}
-        for article, at, count in events
-        for n in range(count)
-    ]
-    response = await client.post("/v1/views/batch", json={"events": body}, headers=ADMIN)
-    assert response.json()["counted"] == len(body), response.text
-
-
 async def before(client: httpx.AsyncClient, window: str) -> list[tuple[str, int, int | None]]:
     response = await client.get("/v1/popular", params={"window": window})
     assert response.status_code == 200, response.text
@@ -445,8 +429,8 @@ async def test_previous_window_views(client: httpx.AsyncClient, clock: ManualClo
     day, hour = 86400, 3600
     for article in ("a", "b"):
         await put_article(client, article)
-    await batch_events(client, [("a", t - 30 * hour, 3), ("a", t - hour, 4)])
-    await batch_events(client, [("b", t - 9 * day, 5), ("b", t - 2 * hour, 3)])
+    await batch_views(client, [("a", t - 30 * hour, 3), ("a", t - hour, 4)])
+    await batch_views(client, [("b", t - 9 * day, 5), ("b", t - 2 * hour, 3)])
     await rollup(client)
     assert await before(client, "24h") == [("a", 4, 3), ("b", 3, 0)]
     assert await before(client, "7d") == [("a", 7, 0), ("b", 3, 5)]  # b's 5: 9 days ago
@@ -459,7 +443,7 @@ async def test_previous_window_views(client: httpx.AsyncClient, clock: ManualClo
     for _ in range(35):
         clock.advance(day)
         await rollup(client)
-    await batch_events(client, [("a", clock.now(), 3)])
+    await batch_views(client, [("a", clock.now(), 3)])
     await rollup(client)
     assert await before(client, "30d") == [("a", 3, 7)]
     assert await before(client, "7d") == [("a", 3, 0)]

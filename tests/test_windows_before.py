@@ -5,38 +5,19 @@ deleted article."""
 
 from __future__ import annotations
 
-import itertools
 import random
 from typing import Any
 
 import httpx
 
 from service import keys
-from service.clock import ManualClock, rfc3339
+from service.clock import ManualClock
 from service.windows import BEFORE
 
-from .support import ADMIN, put_article
+from .support import ADMIN, batch_views, put_article, rollup
 
 ARTICLES = [f"before-{n}" for n in range(12)]  # over several shards
 HOUR, DAY = 3600, 86400
-_visitor = itertools.count()
-
-
-async def views(client: httpx.AsyncClient, events: list[tuple[str, float, int]]) -> None:
-    """``count`` views of ``article`` at ``at``, each from a visitor of its own."""
-    body = [
-        {"article": article, "at": rfc3339(at), "visitor": f"v{next(_visitor)}"}
-        for article, at, count in events
-        for _ in range(count)
-    ]
-    response = await client.post("/v1/views/batch", json={"events": body}, headers=ADMIN)
-    assert response.status_code == 200, response.text
-    assert response.json()["counted"] == len(body), response.text
-
-
-async def rollup(client: httpx.AsyncClient) -> None:
-    response = await client.post("/v1/rollup", headers=ADMIN)
-    assert response.status_code == 200, response.text
 
 
 async def held(redis: Any, key: str) -> dict[str, float]:
@@ -69,7 +50,7 @@ async def test_windows_before_hold_their_buckets_sum(
     async def some_views(now: float) -> None:
         # Recent views, and late ones that land in each window before (up to 29 days old).
         ages = [0, 600, 5 * HOUR, 26 * HOUR, 40 * HOUR, 8 * DAY, 12 * DAY, 29 * DAY]
-        await views(
+        await batch_views(
             client,
             [
                 (rng.choice(ARTICLES), now - age - rng.randrange(600), rng.randint(1, 3))
@@ -89,7 +70,9 @@ async def test_windows_before_hold_their_buckets_sum(
         await assert_sums(redis, clock.now())
     # A deleted article leaves every set.
     gone = ARTICLES[0]
-    await views(client, [(gone, clock.now() - 30 * HOUR, 2), (gone, clock.now() - 9 * DAY, 2)])
+    await batch_views(
+        client, [(gone, clock.now() - 30 * HOUR, 2), (gone, clock.now() - 9 * DAY, 2)]
+    )
     await rollup(client)
     held_gone = [
         await redis.zscore(keys.window(keys.shard_of(gone), before.name), gone) for before in BEFORE
@@ -109,11 +92,11 @@ async def test_previous_window_views_come_from_the_window_before(
     follow the views as they leave the 24h window and then the window before it."""
     await put_article(client, "slid")
     start = clock.now()
-    await views(client, [("slid", start - 10 * HOUR, 4), ("slid", start - 30 * HOUR, 2)])
+    await batch_views(client, [("slid", start - 10 * HOUR, 4), ("slid", start - 30 * HOUR, 2)])
     seen = []
     for hour in range(0, 40, 3):
         clock.t = start + hour * HOUR
-        await views(client, [("slid", clock.now(), 1)])  # listed in 24h all along
+        await batch_views(client, [("slid", clock.now(), 1)])  # listed in 24h all along
         await rollup(client)
         response = await client.get("/v1/popular", params={"window": "24h"})
         (item,) = response.json()["items"]
