@@ -10,12 +10,11 @@ fewer articles than reading on would read, it looks those up by name (ZMSCORE) i
 
 Each article passes the minimum-readers gate once, as it is kept (the gate costs one lookup an
 article for every window: integrity.ReaderGate). No keys of their own: the catalog's
-article -> author index, read once per rollup, and the window sets the other lists read.
+article -> author index (as catalogcache.py keeps it) and the window sets the other lists read.
 """
 
 from __future__ import annotations
 
-import asyncio
 import heapq
 import math
 from collections import defaultdict
@@ -30,7 +29,6 @@ from .storage import Storage, ops
 Scored = tuple[str, float]
 Eligible = Callable[[set[str]], Awaitable[set[str]]]
 
-INDEX_PAGE = 2000  # article -> author fields per HSCAN page
 SCORE_CHUNK = 1000  # members per ZMSCORE: a few hundred µs of Redis each
 RANGE_CHUNK = 4000  # ranks per ZRANGE: about a millisecond of Redis each
 OVERLAP = 64  # ranks each read takes again of the one before (see Reading.deeper)
@@ -48,19 +46,6 @@ class AuthorIndex:
     def size(self, author: str) -> int:
         """The author's articles in the catalog."""
         return sum(len(articles) for articles in self.articles.get(author, {}).values())
-
-
-async def index(storage: Storage) -> AuthorIndex:
-    """The catalog's article -> author hashes, every shard's read in pages at once."""
-    hashes = await asyncio.gather(
-        *(storage.whole_hash(keys.article_authors(s), INDEX_PAGE) for s in range(keys.SHARDS))
-    )
-    found = AuthorIndex()
-    for shard, authors in enumerate(hashes):
-        found.author_of.update(authors)
-        for article, author in authors.items():
-            found.articles.setdefault(author, {}).setdefault(shard, []).append(article)
-    return found
 
 
 async def lists(

@@ -223,6 +223,13 @@ def author_entry(article: str) -> list[str]:
 
 
 # --- per article (under its shard's tag) ------------------------------------------------------
+def catalog_version(shard: int) -> str:
+    """String: a random token, replaced by every change of the shard's catalog (put_article,
+    feed_article and delete_article, through lib/catalog_index.lua): the rollup keeps what
+    it read of a shard's catalog while the token stays the same (catalogcache.py)."""
+    return f"{_s(shard)}:catalogv"
+
+
 def meta(article: str) -> str:
     """Hash of the article's catalog fields."""
     return meta_in(shard_of(article), article)

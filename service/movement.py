@@ -39,6 +39,7 @@ class Previous:
 
     as_of: float | None = None
     ranks: dict[str, dict[str, int]] = field(default_factory=dict)  # list -> article -> rank
+    generation: str | None = None  # the checkpoint's
 
     def rank(self, name: str, article: str) -> int | None:
         return self.ranks.get(name, {}).get(article)
@@ -56,11 +57,21 @@ def reference(held: Sequence[tuple[str, float]], as_of: float, movement_s: float
 
 
 async def previous(
-    storage: Storage, held: Sequence[tuple[str, float]], as_of: float, movement_s: float
+    storage: Storage,
+    held: Sequence[tuple[str, float]],
+    as_of: float,
+    movement_s: float,
+    known: Previous | None = None,
 ) -> Previous:
+    """The ranks of the checkpoint to compare with; ``known`` (what an earlier rollup of the
+    same process read) when it is that checkpoint: a checkpoint never changes once indexed,
+    and the same one is the reference for a quarter of MOVEMENT_S, while reading and parsing
+    one (~3,300 lists at 100,000 articles and 500 authors) took ~0.3 s of every rollup."""
     generation = reference(held, as_of, movement_s)
     if generation is None:
         return Previous()
+    if known is not None and known.generation == generation:
+        return known
     found = await storage.whole_hash(keys.checkpoint(generation), PAGE)
     if not found:  # expired under us
         return Previous()
@@ -69,7 +80,7 @@ async def previous(
         for name, ids in found.items()
         if ids
     }
-    return Previous(dict(held)[generation], ranks)
+    return Previous(dict(held)[generation], ranks, generation)
 
 
 async def record(

@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from . import authorlists, keys
+from .catalogcache import ShardCatalog
 from .storage import Storage, ops
 
 FIRST_DEPTH_FACTOR = 1.5  # first read: 1.5x the candidates the lists need, spread over shards
@@ -39,6 +40,7 @@ class TopReader:
         excluded: frozenset[str] = frozenset(),
         author_sizes: dict[str, int] | None = None,
         author_size: int = 0,
+        catalog: list[ShardCatalog] | None = None,
     ) -> None:
         self.storage = storage
         self.size = size
@@ -47,7 +49,9 @@ class TopReader:
         self.excluded = excluded  # never listed (editors took them out)
         self.author_sizes = author_sizes or {}  # author -> articles (author lists if any)
         self.author_size = author_size  # items of an author's list
-        self.authors: authorlists.AuthorIndex | None = None  # read at the first lists()
+        self.authors: authorlists.AuthorIndex | None = None  # set where authors are listed
+        # What earlier rollups learnt of each shard's themes, still current (catalogcache.py).
+        self.catalog = catalog or [ShardCatalog(None) for _ in range(keys.SHARDS)]
 
     async def lists(
         self, key_of: Any, eligible: Eligible | None = None
@@ -97,8 +101,7 @@ class TopReader:
         top, by_theme = self._rank(candidates)
         if not self.author_sizes:
             return top, by_theme, {}
-        if self.authors is None:
-            self.authors = await authorlists.index(self.storage)
+        assert self.authors is not None, "author lists need the author index"
         by_author = await authorlists.lists(
             self.storage,
             self.authors,
@@ -151,12 +154,19 @@ class TopReader:
         )
 
     async def learn_themes(self, articles: Iterable[str]) -> None:
-        """Look up the current theme (None: deleted) of the articles not yet known."""
+        """Look up the current theme (None: deleted) of the articles not yet known to this
+        rollup or, at the shard's current catalog version, to an earlier one."""
         unknown: dict[int, list[str]] = defaultdict(list)
+        themes, catalog = self.themes, self.catalog
         for article in articles:
-            if article not in self.themes:
-                self.themes[article] = None
-                unknown[keys.shard_of(article)].append(article)
+            if article not in themes:
+                shard = keys.shard_of(article)
+                known = catalog[shard].themes
+                if article in known:
+                    themes[article] = known[article]
+                else:
+                    themes[article] = None
+                    unknown[shard].append(article)
         if not unknown:
             return
         # At most LOOKUP_CHUNK fields an HMGET: after a busy interval a shard can have tens of
@@ -169,8 +179,10 @@ class TopReader:
         replies = await self.storage.execute(
             [ops.hmget(keys.article_themes(shard), found) for shard, found in chunks]
         )
-        for (_, found), themes in zip(chunks, replies, strict=True):
-            self.themes.update(zip(found, themes, strict=True))
+        for (shard, found), values in zip(chunks, replies, strict=True):
+            learnt = dict(zip(found, values, strict=True))
+            themes.update(learnt)
+            catalog[shard].themes.update(learnt)
 
 
 async def theme_sizes(storage: Storage) -> dict[str, int]:

@@ -118,6 +118,7 @@ _PERMANENT = (
             *("articles", "theme", "themes", "total", "bots", "win", "winfrom", "a:"),
             *("auto", "rs:all", "unranked"),  # per article, kept as long as it is
             "rr",  # most recent readers, per article as long as it is (and rr:ready)
+            "catalogv",  # the catalog's version: one short token per shard
             # The event log's stream: capped at EVENT_LOG_MAX_ENTRIES, emptied by the drain.
             *("log", "logstate"),
         )

@@ -66,7 +66,9 @@ async def metrics(svc: Svc) -> Response:
 )
 async def rollup(svc: Svc) -> Response:
     """Run a rollup now (admin)."""
-    result = await Rollup(svc.storage, svc.settings, svc.clock).run()
+    if svc.rollup is None:
+        svc.rollup = Rollup(svc.storage, svc.settings, svc.clock)
+    result = await svc.rollup.run()
     svc.metrics.rollup_duration.observe(result.duration_ms / 1000)
     await svc.rankings.refresh()
     return json(

@@ -21,6 +21,7 @@ from .asgi import Headers, Receive, Scope, Send
 if TYPE_CHECKING:  # the fetcher and page parsers load only when VIEWCOUNT_SITES is set (httpx
     # itself always: a beacon's url is checked as httpx would request it, discovery/urls.py)
     from ..discovery.pending import Discovery
+    from ..rollup import Rollup
 
 
 @dataclass
@@ -36,6 +37,9 @@ class Services:
     metrics: Metrics
     discovery: Discovery | None = None  # VIEWCOUNT_SITES set: views of unknown articles held
     authors: AuthorsIndex = field(default_factory=AuthorsIndex)  # /v1/authors, per snapshot
+    # POST /v1/rollup's, made at its first call and kept, as a scheduler keeps its own: what
+    # it read of the catalog carries over from one rollup to the next (catalogcache.py).
+    rollup: Rollup | None = None
 
 
 # A fast path answers and returns True, or returns False (having sent nothing) to decline.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 from .. import keys
@@ -41,10 +42,11 @@ def call(article: str, now: float) -> Call:
             keys.inbox(shard),
             keys.draining(shard),
             *keys.author_entry(article),
+            keys.catalog_version(shard),
             *holders,
             *readers,
         ],
-        [article, len(holders)],
+        [article, len(holders), secrets.token_hex(8)],
     )
 
 

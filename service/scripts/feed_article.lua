@@ -14,11 +14,12 @@
 -- KEYS as put_article.lua: [1] article meta hash  [2] shard articles set
 --   [3] shard article->theme hash  [4] shard theme->count hash  [5] shard totals zset
 --   [6] shard unranked set  [7] shard article->author hash  [8] shard author->count hash
---   [9] shard author->name hash
+--   [9] shard author->name hash  [10] shard catalog version
 -- ARGV[1] id  ARGV[2] title ("": the feed has none, as a plain sitemap)  ARGV[3] url
 -- ARGV[4] theme ("": the feed names no section)  ARGV[5] published_at ("": none)
 -- ARGV[6] the theme of a new article whose feed names none (VIEWCOUNT_DEFAULT_THEME)
 -- ARGV[7] author slug ("": the feed names no author)  ARGV[8] author name ("" with no slug)
+-- ARGV[9] a new random token for the catalog version (set only when something changed)
 -- Returns 0 unchanged, 1 created, 2 updated, 3 filled in, 4 not created (no title).
 
 local id, title, url, theme, published = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
@@ -38,6 +39,7 @@ if redis.call('SISMEMBER', KEYS[2], id) == 0 then
   index_theme(id, nil, theme)
   index_author(id, redis.call('HGET', KEYS[7], id) or '', author, author_name)
   redis.call('ZINCRBY', KEYS[5], 0, id)  -- in the totals, as put_article.lua leaves it
+  catalog_changed()
   return 1
 end
 
@@ -54,11 +56,13 @@ if old[5] == 'feed' then
              'published_at', published, 'author', author, 'author_name', author_name)
   index_theme(id, old[3], theme)
   index_author(id, redis.call('HGET', KEYS[7], id) or '', author, author_name)
+  catalog_changed()
   return 2
 end
 
 if (old[4] == false or old[4] == '') and published ~= '' then
   redis.call('HSET', KEYS[1], 'published_at', published)
+  catalog_changed()
   return 3
 end
 return 0

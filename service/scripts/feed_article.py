@@ -3,6 +3,7 @@ editor's entry (the rule is at the top of the script)."""
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 from .. import keys
@@ -34,10 +35,12 @@ def call(
             keys.totals(shard),
             keys.unranked(shard),
             *keys.author_entry(article),
+            keys.catalog_version(shard),
         ],
         [
             *(article, title or "", url, theme or "", published_at or "", default_theme),
             *(author or "", author_name or ""),
+            secrets.token_hex(8),
         ],
     )
 

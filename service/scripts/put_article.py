@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 from .. import keys
@@ -30,10 +31,12 @@ def call(
             keys.totals(shard),
             keys.unranked(shard),
             *keys.author_entry(article),
+            keys.catalog_version(shard),
         ],
         [
             *(article, title, url, theme, published_at or "", imported, "1" if ranked else "0"),
             *(author or "", author_name or ""),
+            secrets.token_hex(8),
         ],
     )
 

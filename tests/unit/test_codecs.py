@@ -311,13 +311,20 @@ def test_the_other_calls_keep_their_layout_and_one_slot() -> None:
     assert one_slot(logged)
     assert ratelimit.decode([1, 0]) == [True, False]
     put = put_article.call(ARTICLE, "Title", "https://x.example/a1", "war", None, 3)
-    assert put.args == [ARTICLE, "Title", "https://x.example/a1", "war", "", 3, "1", "", ""]
+    assert put.args[:-1] == [ARTICLE, "Title", "https://x.example/a1", "war", "", 3, "1", "", ""]
     assert put.keys[5] == keys.unranked(SHARD) and one_slot(put)
-    assert put.keys[6:] == keys.author_entry(ARTICLE)
+    assert put.keys[6:] == [*keys.author_entry(ARTICLE), keys.catalog_version(SHARD)]
     hidden = put_article.call(
         ARTICLE, "Title", "https://x.example/a1", "war", None, 3, False, "ann-lee", "Ann Lee"
     )
-    assert hidden.args[-3:] == ["0", "ann-lee", "Ann Lee"] and one_slot(hidden)
+    assert hidden.args[-4:-1] == ["0", "ann-lee", "Ann Lee"] and one_slot(hidden)
+    deleted = delete_article.call(ARTICLE, T0)
+    assert deleted.keys[9] == keys.catalog_version(SHARD) and deleted.args[1] == len(
+        deleted.keys[10:]
+    ) - (delete_article.READER_DAYS_BACK + delete_article.READER_DAYS_AHEAD)
+    # every call a new version token, so that a rollup's cache of the catalog never matches
+    # the one it held before the change
+    assert len({put.args[-1], hidden.args[-1], deleted.args[-1]}) == 3
     hours = hourly.call(ARTICLE, [10, 11])
     assert hours.args == [ARTICLE, 12, 120, 132] and hourly.decode(-1) is None
     assert lease.call("me", "", 5000).keys == [keys.LEADER, keys.EPOCH]

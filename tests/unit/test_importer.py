@@ -146,9 +146,11 @@ def test_the_feed_article_call_keeps_its_layout_and_one_slot() -> None:
         keys.totals(shard),
         keys.unranked(shard),
         *keys.author_entry("a1"),
+        keys.catalog_version(shard),
     ]
-    assert call.args == ["a1", "", "https://x.example/a1", "", "", "news", "", ""]
+    assert call.args[:-1] == ["a1", "", "https://x.example/a1", "", "", "news", "", ""]
     signed = feed_article.call("a1", "T", "https://x.example/a1", None, None, "news", "bo", "Bo")
-    assert signed.args[-2:] == ["bo", "Bo"]
+    assert signed.args[-3:-1] == ["bo", "Bo"]
+    assert len({call.args[-1], signed.args[-1]}) == 2  # each call a new catalog version
     assert len({key_slot(key.encode()) for key in signed.keys}) == 1
     assert [feed_article.decode(code) for code in range(5)] == list(feed_article.CHANGES)

@@ -2,7 +2,14 @@
 -- changes or removes an article (put_article, feed_article, delete_article, which load this
 -- before their own source). Their KEYS share the layout: KEYS[3] article->theme hash,
 -- KEYS[4] theme->count hash, KEYS[7] article->author hash, KEYS[8] author->count hash,
--- KEYS[9] author->name hash.
+-- KEYS[9] author->name hash, KEYS[10] the shard's catalog version; their last ARGV is a new
+-- random token for it.
+
+-- The shard's catalog changed: its version becomes the call's token, so that a rollup holding
+-- what it read of the shard (catalogcache.py) reads it again.
+local function catalog_changed()
+  redis.call('SET', KEYS[10], ARGV[#ARGV])
+end
 
 -- The article's theme moves from `from` to `to` (nil or false: none, as for a new or a
 -- deleted article); a theme's count that reaches 0 is removed.
