@@ -92,7 +92,9 @@ def main() -> None:
     rollup.add_argument("--articles", type=int, default=100_000)
     rollup.add_argument("--themes", type=int, default=50)
     rollup.add_argument("--views", type=int, default=10_000_000)
-    rollup.add_argument("--rollups", type=int, default=3, help="timed rollups in a row")
+    rollup.add_argument(
+        "--rollups", type=int, default=4, help="timed rollups in a row, by one Rollup"
+    )
     rollup.add_argument("--authors", type=int, default=500, help="0: articles have no author")
     rollup.add_argument(
         "--movement-s",
