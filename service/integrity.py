@@ -37,26 +37,31 @@ REBUILD_CALLS = 200  # recent.lua calls a round trip when they are
 
 async def fold_samples(storage: Storage, as_of: float, keep: int) -> None:
     """The last two hours' reader samples into their days', the all-time ones and the
-    articles' most recent readers (first built from every sample where they are not yet)."""
+    articles' most recent readers (first built from every sample where they are not yet):
+    the samples that grew since the last fold, or an hour's whole sample the first time."""
     await build_recent(storage, as_of, keep)
+    folded = [(shard, hour) for shard in range(keys.SHARDS) for hour in samples.hours(as_of)]
+    marks = await storage.execute([ops.exists(keys.readers_folded(s, h)) for s, h in folded])
     await asyncio.gather(
         *(
-            _fold(storage, shard, hour, as_of, keep)
-            for shard in range(keys.SHARDS)
-            for hour in samples.hours(as_of)
+            _fold(storage, shard, hour, as_of, keep, whole=not marked)
+            for (shard, hour), marked in zip(folded, marks, strict=True)
         )
     )
 
 
-async def _fold(storage: Storage, shard: int, hour: int, as_of: float, keep: int) -> None:
-    """One shard's sample of one hour, folded a page a call."""
-    cursor = 0
-    while True:
-        cursor, _ = samples.decode(
-            await storage.run(samples.call(shard, hour, as_of, keep, cursor))
-        )
-        if not cursor:
-            return
+async def _fold(
+    storage: Storage, shard: int, hour: int, as_of: float, keep: int, whole: bool
+) -> None:
+    """One shard's sample of one hour, folded a page a call: the whole sample first when
+    ``whole``, then the articles whose sample grew (meanwhile, too)."""
+    for pass_whole in (True, False) if whole else (False,):
+        cursor = 0
+        while True:
+            call = samples.call(shard, hour, as_of, keep, cursor, whole=pass_whole)
+            cursor, _ = samples.decode(await storage.run(call))
+            if not cursor:
+                break
 
 
 async def build_recent(storage: Storage, as_of: float, keep: int) -> int:

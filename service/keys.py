@@ -149,6 +149,19 @@ def readers_sample(shard: int, period: str, index: int | None = None) -> str:
     return f"{_s(shard)}:rs:{suffix}"
 
 
+def readers_unfolded(shard: int, hour: int) -> str:
+    """Set of the articles whose sample of clock hour ``hour`` grew since a rollup last folded
+    them (record.lua adds, samples.lua takes them), so that a rollup folds what changed."""
+    return f"{_s(shard)}:rs:h:{hour}:new"
+
+
+def readers_folded(shard: int, hour: int) -> str:
+    """Set (to "1") once a rollup folded a shard's whole sample of clock hour ``hour``: from
+    then on it folds only readers_unfolded (samples written before that set existed, by an
+    earlier version or a seed, are folded by that first whole pass)."""
+    return f"{_s(shard)}:rs:h:{hour}:folded"
+
+
 def recent_readers(shard: int) -> str:
     """Hash article -> its most recent distinct readers, up to VIEWCOUNT_MIN_READERS, each a
     reader id (8 characters) and the clock hour it was last seen in (8 digits), most recent

@@ -16,7 +16,8 @@ import pytest
 from service import integrity, keys
 from service.catalog import Article, Catalog
 from service.clock import ManualClock
-from service.scripts import delete_article, purge, samples
+from service.ingest import View
+from service.scripts import delete_article, purge, record, samples
 from service.scripts.record import HOUR_S
 from service.storage import Storage, ops
 from service.windows import DAY, TODAY, W1H, W7D, W24H, W30D, Window
@@ -196,3 +197,38 @@ async def test_a_big_hour_is_folded_a_page_at_a_time(
     )
     ever = await store.execute([ops.hmget(keys.readers_sample(shard, "all"), articles)])
     assert ever[0] == [ids[a] for a in articles]
+
+
+async def test_rollups_fold_the_samples_that_grew_after_one_whole_pass(store: Storage) -> None:
+    """The first fold of an hour takes its whole sample (written before the grown samples were
+    kept: a store of an earlier version, a seed); later ones only the articles whose sample
+    record.lua grew since, and each of those once."""
+    assert await integrity.build_recent(store, AS_OF, N) == 0
+    shard = 3
+    old, unmarked, viewed = [a for a in (f"w{n}" for n in range(500)) if keys.shard_of(a) == shard][
+        :3
+    ]
+    hour_sample = keys.readers_sample(shard, "h", NOW_HOUR)
+    ever = keys.readers_sample(shard, "all")
+    await store.execute([ops.hset(hour_sample, {old: "0000000a"})])
+    await integrity.fold_samples(store, AS_OF, N)
+    assert (await store.execute([ops.hmget(ever, [old])]))[0] == ["0000000a"]
+    assert await store.one(ops.exists(keys.readers_folded(shard, NOW_HOUR)))
+
+    # Written past record.lua, after the whole pass: not folded again (nothing marked it).
+    await store.execute([ops.hset(hour_sample, {unmarked: "0000000b"})])
+    # A view recorded as the service records one: its sample grows, and is marked.
+    await Catalog(store, ManualClock(AS_OF)).put(
+        Article(viewed, "T", f"https://news.example.com/{viewed}", "war", None, 0)
+    )
+    limits = record.Limits(dedupe_ttl_s=1800, event_ttl_s=86400, rate_limit_per_min=600)
+    view = View(viewed, AS_OF, dedupe=False)
+    codes = record.decode(await store.run(record.call([(shard, [view])], AS_OF, limits, False)))
+    assert codes == [record.COUNTED]
+    grown = keys.readers_unfolded(shard, NOW_HOUR)
+    assert await store.one(ops.smembers(grown)) == [viewed]
+    await integrity.fold_samples(store, AS_OF, N)
+    held = (await store.execute([ops.hmget(ever, [old, unmarked, viewed])]))[0]
+    assert held[0] == "0000000a" and held[1] is None and held[2] is not None and len(held[2]) == 8
+    assert await store.one(ops.smembers(grown)) == []  # taken as folded
+    assert await integrity.ReaderGate(store, 1, AS_OF, ZONE).passing(W1H, {viewed}) == {viewed}

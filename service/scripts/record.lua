@@ -10,8 +10,9 @@
 --   b+3 inbox zset, b+4 views-per-minute counter, b+5 automated-views hash, b+6 this clock
 --   hour's per-client caps hash (cap field -> views), b+7 the previous hour's, b+8 this
 --   hour's readers sample (article -> reader ids), b+9 this hour's top clients (article ->
---   "client:views"), b+10 this hour's automated views; then its per-view
---   keys (event id, dedupe, readers) and the rate-limit hashes (client digest -> requests;
+--   "client:views"), b+10 this hour's automated views, b+11 the event log stream (below),
+--   b+12 this hour's set of the articles whose sample grew (samples.lua folds them); then its
+--   per-view keys (event id, dedupe, readers) and the rate-limit hashes (client digest -> requests;
 --   this minute's, then the previous minute's at the next key number).
 -- ARGV[1] dedupe TTL s   ARGV[2] event-id TTL s   ARGV[3] per-minute key TTL s
 -- ARGV[4] inbox TTL s (a safety net: the rollup empties it every interval)
@@ -212,9 +213,13 @@ local function section(b, pos)
   local sampled = false
   for article in pairs(changed) do
     redis.call('HSET', sample_k, article, samples[article])
+    redis.call('SADD', KEYS[b + 12], article)  -- for the next rollup to fold (samples.lua)
     sampled = true
   end
-  if sampled then redis.call('EXPIRE', sample_k, sample_ttl) end
+  if sampled then
+    redis.call('EXPIRE', sample_k, sample_ttl)
+    redis.call('EXPIRE', KEYS[b + 12], sample_ttl)
+  end
   for article, top in pairs(tops) do
     local held = redis.call('HGET', KEYS[b + 9], article)
     if not held or tonumber(string.match(held, ':(%d+)$')) < top[2] then

@@ -56,6 +56,7 @@ def section_keys(shard: int, minute: int, log_shard: int | None = None) -> list[
         keys.top_clients(shard, hour),
         keys.automated_hourly(shard, hour),
         keys.event_log(shard if log_shard is None else log_shard),  # b+11: the event log
+        keys.readers_unfolded(shard, hour),  # b+12: the articles whose sample grew
     ]
 
 

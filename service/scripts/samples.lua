@@ -5,13 +5,19 @@
 -- whether an article has the readers a public list asks for (VIEWCOUNT_MIN_READERS).
 -- record.lua writes the hour's samples; each rollup folds the last two hours' into the day of
 -- each hour and into the all-time sample, so a day's sample holds readers of every hour of it.
--- A page at a time (HSCAN): an hour of a busy site holds tens of thousands of articles a shard.
+-- What it folds: the articles record.lua marked in the hour's set of grown samples (KEYS[5]),
+-- taken from it a page at a time ("new"); the first time an hour is folded, the whole sample
+-- a page at a time (HSCAN, "whole": what was written before the set was kept), after which
+-- KEYS[6] marks the hour as folded whole. Folding is a union: folding an article again, or an
+-- article marked again while a whole pass ran, changes nothing.
 -- KEYS[1] the hour sample   KEYS[2] the day sample it folds into   KEYS[3] the all-time sample
---   KEYS[4] the most recent readers hash
+--   KEYS[4] the most recent readers hash   KEYS[5] the hour's set of grown samples
+--   KEYS[6] the hour's folded-whole mark
 -- ARGV[1] N (ids a sample keeps)   ARGV[2] TTL s of the day sample   ARGV[3] the hour's clock
---   hour   ARGV[4] HSCAN cursor   ARGV[5] entries a page
--- Returns {the next cursor ("0": done), the number of samples and recent readers' values that
--- grew}.
+--   hour   ARGV[4] HSCAN cursor ("whole")   ARGV[5] entries a page   ARGV[6] "whole" or "new"
+--   ARGV[7] TTL s of the folded-whole mark
+-- Returns {the next cursor ("0": done; "new": "0" once the set is empty), the number of samples
+-- and recent readers' values that grew}.
 
 local n, day_ttl, hour = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])
 local ID = 8
@@ -31,8 +37,24 @@ local function union(held, more)
 end
 
 local grew = 0
-local page = redis.call('HSCAN', KEYS[1], ARGV[4], 'COUNT', ARGV[5])
-local entries = page[2]
+local entries, cursor = {}, '0'
+if ARGV[6] == 'whole' then
+  local page = redis.call('HSCAN', KEYS[1], ARGV[4], 'COUNT', ARGV[5])
+  entries, cursor = page[2], page[1]
+  if cursor == '0' then redis.call('SET', KEYS[6], '1', 'EX', ARGV[7]) end
+else
+  local articles = redis.call('SPOP', KEYS[5], ARGV[5])
+  if #articles > 0 then
+    local values = redis.call('HMGET', KEYS[1], unpack(articles))
+    for i, article in ipairs(articles) do
+      if values[i] then  -- (false: the sample expired meanwhile)
+        entries[#entries + 1] = article
+        entries[#entries + 1] = values[i]
+      end
+    end
+    if #articles == tonumber(ARGV[5]) then cursor = '1' end  -- maybe more
+  end
+end
 local touched = false
 for i = 1, #entries, 2 do
   local article, ids = entries[i], entries[i + 1]
@@ -60,4 +82,4 @@ for i = 1, #entries, 2 do
   end
 end
 if touched then redis.call('EXPIRE', day_k, day_ttl) end
-return {page[1], grew}
+return {cursor, grew}

@@ -8,7 +8,7 @@ from .. import keys
 from ..storage import Call
 from ..windows import DAY
 from . import load
-from .record import HOUR_S, ttl
+from .record import HOUR_S, SAMPLE_RETENTION_S, ttl
 
 SCRIPT = load("samples", durable=False, uses=("recent_readers",))  # a union: idempotent
 DAY_RETENTION_S = 32 * 86400  # the 30-day lists read 31 days of samples
@@ -24,17 +24,24 @@ def hours(as_of: float) -> range:
     return range(hour - HOURS + 1, hour + 1)
 
 
-def call(shard: int, hour: int, as_of: float, keep: int, cursor: int = 0) -> Call:
-    """Fold the page at ``cursor`` of ``shard``'s sample of clock hour ``hour``."""
+def call(
+    shard: int, hour: int, as_of: float, keep: int, cursor: int = 0, whole: bool = False
+) -> Call:
+    """Fold a page of ``shard``'s sample of clock hour ``hour``: of the articles whose sample
+    grew since they were last folded, or (``whole``) the one at ``cursor`` of the whole sample."""
     day = DAY.index(hour * HOUR_S)
     key_list = [
         keys.readers_sample(shard, "h", hour),
         keys.readers_sample(shard, "d", day),
         keys.readers_sample(shard, "all"),
         keys.recent_readers(shard),
+        keys.readers_unfolded(shard, hour),
+        keys.readers_folded(shard, hour),
     ]
     day_ttl = ttl((day + 1) * DAY.bucket_s + DAY_RETENTION_S, as_of)
-    return Call(SCRIPT, key_list, [keep, day_ttl, hour, cursor, PAGE])
+    mark_ttl = ttl((hour + 1) * HOUR_S + SAMPLE_RETENTION_S, as_of)
+    mode = "whole" if whole else "new"
+    return Call(SCRIPT, key_list, [keep, day_ttl, hour, cursor, PAGE, mode, mark_ttl])
 
 
 def decode(reply: Any) -> tuple[int, int]:

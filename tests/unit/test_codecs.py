@@ -100,6 +100,7 @@ def section_keys(shard: int, log_shard: int | None = None) -> list[str]:
         keys.top_clients(shard, HOUR),
         keys.automated_hourly(shard, HOUR),
         keys.event_log(shard if log_shard is None else log_shard),
+        keys.readers_unfolded(shard, HOUR),
     ]
 
 
@@ -115,7 +116,7 @@ def test_record_batch_views_take_six_fields() -> None:
     assert call.args == [
         *header(6, 1),
         *(1, 2),  # the section's base key number, its number of views
-        *(ARTICLE, 13, 0, first, 0, M5_NOW),  # article, event key 13, no reader, 5-minute bucket
+        *(ARTICLE, 14, 0, first, 0, M5_NOW),  # article, event key 14, no reader, 5-minute bucket
         *(ARTICLE, 0, 0, second, 0, M5_NOW - 2),
         *(int(NOW), 5000),  # last: the clock and the event log's bound, for its log block
     ]
@@ -134,20 +135,20 @@ def test_record_beacon_views_take_eleven_fields() -> None:
     client_shard = keys.shard_of_digest(CLIENT)
     assert call.keys == [
         *section_keys(SHARD),
-        keys.event(ARTICLE, "e" * 32),  # 13
-        keys.readers(ARTICLE, DAY),  # 14
-        keys.seen(ARTICLE, seen),  # 15
-        keys.rate(client_shard, MINUTE),  # 16: this minute's
-        keys.rate(client_shard, MINUTE - 1),  # 17: the previous minute's
-        keys.readers(ARTICLE, DAY),  # 18: the bot's reader count (no dedupe, no cap for bots)
+        keys.event(ARTICLE, "e" * 32),  # 14
+        keys.readers(ARTICLE, DAY),  # 15
+        keys.seen(ARTICLE, seen),  # 16
+        keys.rate(client_shard, MINUTE),  # 17: this minute's
+        keys.rate(client_shard, MINUTE - 1),  # 18: the previous minute's
+        keys.readers(ARTICLE, DAY),  # 19: the bot's reader count (no dedupe, no cap for bots)
     ]
     readers_ttl = (DAY + 1) * 86400 + 2 * 86400 - NOW
     member = READER.hex()
     assert call.args == [
         *header(11, 1),
         *(1, 2),
-        *(ARTICLE, 13, 14, member, readers_ttl, M5_NOW, HUMAN, 15, 16, CLIENT.hex(), field),
-        *(ARTICLE, 0, 18, member, readers_ttl, M5_NOW, BOT, 0, 16, CLIENT.hex(), ""),
+        *(ARTICLE, 14, 15, member, readers_ttl, M5_NOW, HUMAN, 16, 17, CLIENT.hex(), field),
+        *(ARTICLE, 0, 19, member, readers_ttl, M5_NOW, BOT, 0, 17, CLIENT.hex(), ""),
         *(int(NOW), 5000),
     ]
 
@@ -161,7 +162,7 @@ def test_record_sections_number_their_keys_from_their_base() -> None:
     first, second = call.args[20], call.args[28]
     assert call.args[15:] == [
         *(1, 1, ARTICLE, 0, 0, first, 0, M5_NOW),
-        *(13, 1, other, 0, 0, second, 0, M5_NOW),
+        *(14, 1, other, 0, 0, second, 0, M5_NOW),
         *(int(NOW), 5000),
     ]
     assert record.decode([1, "2", 7]) == [record.COUNTED, record.DUPLICATE, record.AUTOMATED]
@@ -169,14 +170,19 @@ def test_record_sections_number_their_keys_from_their_base() -> None:
 
 def test_samples_fold_a_page_of_an_hour_into_its_day_all_time_and_recent_readers() -> None:
     assert list(samples.hours(NOW)) == [HOUR - 1, HOUR]
-    call = samples.call(SHARD, HOUR - 1, NOW, 3, 17)
+    call = samples.call(SHARD, HOUR - 1, NOW, 3, 17, whole=True)
     assert call.keys == [
         keys.readers_sample(SHARD, "h", HOUR - 1),
         keys.readers_sample(SHARD, "d", DAY),  # T0 is noon: both hours are of one day
         keys.readers_sample(SHARD, "all"),
         keys.recent_readers(SHARD),
+        keys.readers_unfolded(SHARD, HOUR - 1),
+        keys.readers_folded(SHARD, HOUR - 1),
     ]
-    assert call.args == [3, (DAY + 1) * 86400 + 32 * 86400 - NOW, HOUR - 1, 17, samples.PAGE]
+    day_ttl = (DAY + 1) * 86400 + 32 * 86400 - NOW
+    mark_ttl = HOUR * 3600 + 26 * 3600 - NOW  # the hour sample's own TTL
+    assert call.args == [3, day_ttl, HOUR - 1, 17, samples.PAGE, "whole", mark_ttl]
+    assert samples.call(SHARD, HOUR - 1, NOW, 3).args[5] == "new"  # the grown samples
     assert one_slot(call) and samples.decode(["0", 4]) == (0, 4)
 
 
