@@ -85,12 +85,10 @@ class Rollup:
             for task in summing:  # each task's window, and the others' empty
                 for window, views in (await task).items():
                     earlier.setdefault(window, {}).update(views)
-        items = _items(ranked, scores, previous, earlier, heads, totals)
-        payloads = {name: [json for _, json in entries] for name, entries in items.items()}
+        payloads, shown = _items(ranked, scores, previous, earlier, heads, totals)
         generation = await snapshot.write(self.storage, payloads, self._grace_s, previous.as_of)
         published = await self._publish(lease_token, generation, as_of)
         if published:  # only what readers saw is compared with later
-            shown = {name: [article for article, _ in entries] for name, entries in items.items()}
             await movement.record(
                 self.storage, held, generation, as_of, shown, self.settings.movement_s
             )
@@ -257,40 +255,40 @@ def _items(
     earlier: dict[str, dict[str, int]],
     heads: dict[str, bytes],
     totals: dict[str, float],
-) -> dict[str, list[tuple[str, bytes]]]:
-    """The ranked lists' items as JSON, by article: each article's head (catalog fields),
-    all-time total, rank in the previous lists and (24h, 7d, 30d lists) views in the window
-    before. An article deleted while we ranked (no head) is left out.
+) -> tuple[dict[str, list[bytes]], dict[str, list[str]]]:
+    """The ranked lists' items as JSON, and the articles they show, by list: each article's
+    head (catalog fields), all-time total, rank in the previous lists and (24h, 7d, 30d
+    lists) views in the window before. An article deleted while we ranked (no head) is left
+    out.
     snapshot.item_json() inlined: ~135,000 items a rollup at 100,000 articles and 500
     authors, and a call per item cost a third of the time (tests/unit hold them equal)."""
     trending_prefix = snapshot.list_name(snapshot.TRENDING, None)
     total, item_json = totals.get, snapshot.item_json
-    lists: dict[str, list[tuple[str, bytes]]] = {}
-    for name, items in ranked.items():
+    payloads: dict[str, list[bytes]] = {}
+    shown: dict[str, list[str]] = {}
+    for name, listed in ranked.items():
+        articles = shown[name] = [a for a, _ in listed if a in heads]
+        items = listed if len(articles) == len(listed) else [i for i in listed if i[0] in heads]
         previous_ranks = previous.ranks.get(name, {})
         if name.startswith(trending_prefix):
-            lists[name] = [
-                (a, item_json(heads[a], v, int(total(a, 0)), scores[a], previous_ranks.get(a)))
+            payloads[name] = [
+                item_json(heads[a], v, int(total(a, 0)), scores[a], previous_ranks.get(a))
                 for a, v in items
-                if a in heads
             ]
             continue
         rank = {a: b"%d" % r for a, r in previous_ranks.items()}.get
         before = earlier.get(snapshot.window_of(name))
         if before is None:
-            lists[name] = [
-                (a, _ITEM % (heads[a], v, total(a, 0), rank(a, b"null")))
-                for a, v in items
-                if a in heads
+            payloads[name] = [
+                _ITEM % (heads[a], v, total(a, 0), rank(a, b"null")) for a, v in items
             ]
         else:
             prior = before.get
-            lists[name] = [
-                (a, _ITEM_BEFORE % (heads[a], v, total(a, 0), rank(a, b"null"), prior(a, 0)))
+            payloads[name] = [
+                _ITEM_BEFORE % (heads[a], v, total(a, 0), rank(a, b"null"), prior(a, 0))
                 for a, v in items
-                if a in heads
             ]
-    return lists
+    return payloads, shown
 
 
 # snapshot.item_json()'s output without a score: an item, and one of a list that carries
