@@ -276,7 +276,7 @@ def _items(
                 for a, v in items
             ]
             continue
-        rank = {a: b"%d" % r for a, r in previous_ranks.items()}.get
+        rank = previous.ranks_json(name).get
         before = earlier.get(snapshot.window_of(name))
         if before is None:
             payloads[name] = [

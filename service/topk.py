@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable
+from operator import itemgetter
 from typing import Any
 
 from . import authorlists, keys
@@ -140,7 +141,8 @@ class TopReader:
 
     def _rank(self, candidates: list[Scored]) -> tuple[list[Scored], dict[str, list[Scored]]]:
         """The site-wide and theme lists from what was read."""
-        ordered = sorted(candidates, key=lambda item: (-item[1], item[0]))
+        ordered = sorted(candidates)  # by article, then (stable) by score, best first: no
+        ordered.sort(key=itemgetter(1), reverse=True)  # key tuple per item
         by_theme: dict[str, list[Scored]] = defaultdict(list)
         for article, score in ordered:
             members = by_theme[self.themes[article]]  # type: ignore[index]
