@@ -48,7 +48,8 @@ class Rollup:
         self.clock = clock
         self.catalog = Catalog(storage, clock)
         self._previous = movement.Previous()  # the last checkpoint read: reused while current
-        self._catalog = catalogcache.CatalogCache()  # what it read of the catalog: the same
+        # What it read of the catalog, kept while each shard's version stays (catalogcache.py).
+        self._catalog = catalogcache.CatalogCache()
 
     async def run(self, lease_token: str = "") -> RollupResult:
         with _no_cycle_collection():
@@ -207,7 +208,7 @@ _collection_off = 0  # rollups running in this process with the cycle collector 
 def _no_cycle_collection() -> Iterator[None]:
     """The cyclic garbage collector held off while a rollup runs. A rollup builds a few
     million objects (tuples, lists, dicts), none in a cycle, that reference counting frees;
-    the collector walked them all again each time they had grown by a quarter: 0.4-0.8 s of
+    the collector walked them all again each time they had grown by a quarter: 0.3-0.8 s of
     a 2.5-3 s rollup at 100,000 articles (bench rollup; gc callbacks counted ~3 full and
     ~80 middle collections a rollup). It is back on when the last rollup ends, and collects
     whatever cycles arose meanwhile then, as it would have."""
