@@ -22,6 +22,7 @@ import time
 import uuid
 from collections import Counter, defaultdict
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import redis
 
@@ -30,7 +31,7 @@ from service.clock import SystemClock
 from service.rollup import Rollup
 from service.settings import Settings
 from service.storage import Storage, connect
-from service.windows import DAY, M5
+from service.windows import DAY, M5, local_midnight
 
 from . import procs, seed, wrk
 from .report import RESULTS
@@ -176,11 +177,16 @@ def main(args: argparse.Namespace, log: Any) -> None:
         "(appendonly no): the catalog through its script, the views as buckets, the "
         "windows by the service's own maintenance (bench/seed.py)"
     )
+    now = time.time()
+    # Every Settings of this run and of the processes it starts (the seed's maintenance, the
+    # rollups, the service, the roller) in one zone, where it is 22 o'clock now.
+    os.environ["VIEWCOUNT_TIMEZONE"] = zone = seed.late_day_zone(now)
+    today_h = (now - local_midnight(now, ZoneInfo(zone))) / 3600
+    log(f"`today` in {zone}: its last {today_h:.1f} hours (a day's end, at any hour of the run)")
     with procs.redis_server() as redis_port:
         url = f"redis://127.0.0.1:{redis_port}/0"
         client = redis.Redis(port=redis_port, decode_responses=True)
         empty = int(client.info("memory")["used_memory"])
-        now = time.time()
         shards, per_article = seed.build(args.articles, args.views, now)
         built = time.monotonic()
         asyncio.run(seed.write_catalog(url, args.articles, args.themes, args.authors))
@@ -207,6 +213,8 @@ def main(args: argparse.Namespace, log: Any) -> None:
         )
         record: dict[str, Any] = {
             "recent_readers_built_s": round(built_recent_s, 1),
+            "timezone": zone,
+            "today_hours": round(today_h, 2),
             "articles": args.articles,
             "themes": args.themes,
             "views": args.views,

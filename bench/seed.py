@@ -145,6 +145,16 @@ def write_counters(client: redis.Redis, shards: list[ShardData], now: float) -> 
             pipe.execute()
 
 
+def late_day_zone(now: float, local_hour: int = 22) -> str:
+    """A fixed-offset zone (IANA Etc/GMT±N) where ``now`` is ``local_hour`` o'clock: the
+    ``today`` window then holds most of a day's views at whatever hour the bench runs, so
+    runs early and late in the UTC day compare."""
+    offset = (local_hour - int(now // 3600) % 24) % 24
+    if offset > 14:
+        offset -= 24
+    return "Etc/GMT" if offset == 0 else f"Etc/GMT{-offset:+d}"  # Etc/GMT-3 is UTC+3
+
+
 async def slide_windows(url: str, now: float) -> None:
     """The window sets and their starts, from the buckets, by the service's own maintenance."""
     storage = connect(Settings(redis_url=url, log_json=False))

@@ -49,3 +49,17 @@ def test_a_short_bench_run_prints_the_table_and_counts_every_acknowledged_view()
     checks = [line for line in out.splitlines() if "acknowledged" in line and "stored" in line]
     assert len(checks) == 2 and all(line.strip().startswith("ok") for line in checks), checks
     assert "beacon / limit:" in out and "beacon / naive:" in out
+
+
+def test_bench_rollup_runs_at_a_days_end_in_any_hour() -> None:
+    """bench rollup's zone: 22 o'clock local at every UTC hour, so `today` holds 22 hours."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from bench.seed import late_day_zone
+
+    day = 1_796_083_200  # a UTC midnight
+    for hour in range(24):
+        now = day + hour * 3600 + 1234
+        local = datetime.fromtimestamp(now, ZoneInfo(late_day_zone(now)))
+        assert (local.hour, local.minute) == (22, 20), hour
