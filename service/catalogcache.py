@@ -19,7 +19,8 @@ shard keeps the heads of the articles the last rollup listed only.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from . import keys
@@ -45,13 +46,22 @@ _UNREAD = ShardCatalog("")  # a version no shard has: the first rollup reads eve
 class CatalogCache:
     """Each shard's ShardCatalog, and the author index merged from theirs."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self, max_age_s: float = 3600.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.max_age_s = max_age_s  # VIEWCOUNT_CATALOG_CACHE_S: read afresh at least this often
+        self.clock = clock
         self.shards: list[ShardCatalog] = [_UNREAD] * keys.SHARDS
         self._index = AuthorIndex()
         self._indexed: list[ShardCatalog | None] = [None] * keys.SHARDS  # what _index holds
+        self._since: float | None = None  # when every shard was last read afresh
 
     async def refresh(self, storage: Storage) -> list[ShardCatalog]:
-        """Every shard's catalog as known now: the ones whose version changed start empty."""
+        """Every shard's catalog as known now: the ones whose version changed start empty,
+        and all of them once ``max_age_s`` passed since they last all did."""
+        now = self.clock()
+        if self._since is None or now - self._since >= self.max_age_s:
+            self.shards, self._since = [_UNREAD] * keys.SHARDS, now
         versions = await storage.execute(
             [ops.get(keys.catalog_version(shard)) for shard in range(keys.SHARDS)]
         )

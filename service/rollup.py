@@ -49,7 +49,7 @@ class Rollup:
         self.catalog = Catalog(storage, clock)
         self._previous = movement.Previous()  # the last checkpoint read: reused while current
         # What it read of the catalog, kept while each shard's version stays (catalogcache.py).
-        self._catalog = catalogcache.CatalogCache()
+        self._catalog = catalogcache.CatalogCache(settings.catalog_cache_s)
 
     async def run(self, lease_token: str = "") -> RollupResult:
         with _no_cycle_collection():

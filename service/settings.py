@@ -126,6 +126,13 @@ class Settings(BaseSettings):
         le=1000,
         description="the trending ratio an article needs to be listed: 2 is twice its usual hour",
     )
+    catalog_cache_s: float = Field(
+        3600.0,
+        ge=0,
+        description="how long a rollup process keeps what it read of the catalog at most, "
+        "whatever the catalog versions say: a bound for catalog writes that do not set them "
+        "(an earlier release's, during a rolling upgrade); 0 reads it afresh every rollup",
+    )
     timezone: str = Field(
         "UTC",
         description="an IANA time zone name (Europe/Kyiv): the `today` window starts at its "

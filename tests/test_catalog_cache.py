@@ -13,11 +13,12 @@ import httpx
 import pytest
 
 from service import keys, snapshot
+from service.catalogcache import CatalogCache
 from service.clock import ManualClock
 from service.rollup import Rollup
 from service.scripts import feed_article
 from service.settings import Settings
-from service.storage import Storage
+from service.storage import Storage, ops
 
 from .support import ADMIN, batch_views, put_article
 
@@ -165,3 +166,31 @@ async def test_a_kept_cache_reads_no_catalog_until_a_shard_changes(
     assert keys.article_authors(shard) in read  # its author index read again, and its heads
     assert keys.meta_in(shard, changed) in read
     assert read <= catalog_keys(shard)  # and nothing of any other shard
+
+
+async def test_a_catalog_written_without_versions_is_read_again_within_the_max_age(
+    client: httpx.AsyncClient, settings: Settings, clock: ManualClock, store: Storage
+) -> None:
+    """An earlier release's API writes the catalog without setting its version (a rolling
+    upgrade): VIEWCOUNT_CATALOG_CACHE_S bounds how long a rollup keeps what it read (0: not at
+    all), and CatalogCache drops every shard once that long passed."""
+    await put_article(client, "cached-old", title="Before")
+    await batch_views(client, [("cached-old", clock.now() - 60, 3)])
+    fresh = Rollup(store, settings.model_copy(update={"catalog_cache_s": 0.0}), clock)
+    kept = Rollup(store, settings, clock)  # the default hour
+    for rollup in (fresh, kept):
+        assert "Before" in (await published(store, rollup))["24h|"]
+    # As put_article.lua of a release before the catalog versions wrote a new title.
+    await store.execute([ops.hset(keys.meta("cached-old"), {"title": "After"})])
+    assert "After" in (await published(store, fresh))["24h|"]
+    assert "Before" in (await published(store, kept))["24h|"]  # within its hour
+
+    now = [0.0]
+    cache = CatalogCache(60, clock=lambda: now[0])
+    first = await cache.refresh(store)
+    now[0] = 59
+    held = await cache.refresh(store)
+    assert all(a is b for a, b in zip(held, first, strict=True))  # nothing changed, kept
+    now[0] = 60
+    again = await cache.refresh(store)
+    assert not any(a is b for a, b in zip(again, first, strict=True))  # every shard afresh
