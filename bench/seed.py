@@ -157,9 +157,10 @@ def late_day_zone(now: float, local_hour: int = 22) -> str:
 
 async def slide_windows(url: str, now: float) -> None:
     """The window sets and their starts, from the buckets, by the service's own maintenance."""
-    storage = connect(Settings(redis_url=url, log_json=False))
+    settings = Settings(redis_url=url, log_json=False)
+    storage = connect(settings)
     try:
-        await buckets.maintain(storage, now)
+        await buckets.maintain(storage, now, settings.zone)  # today as the rollups see it
     finally:
         await storage.close()
 
