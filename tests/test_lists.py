@@ -13,8 +13,10 @@ import httpx
 import pytest
 
 from service import keys
+from service import movement as checkpoints
 from service.clock import ManualClock, rfc3339
 from service.settings import Settings
+from service.storage import Storage
 
 from .support import ADMIN, batch_views, client_for, make_settings, put_article, rollup
 
@@ -393,6 +395,19 @@ async def test_movement_across_snapshots(
         assert await movement(client, exclude="c") == (rfc3339(t0), [("b", 2), ("a", 1)])
         await rollup_at(client, clock, rfc3339(t0 + 1000))  # compared with t0 + 300
         assert await movement(client) == (rfc3339(t0 + 300), [("c", None), ("b", 1), ("a", 2)])
+
+
+async def test_a_kept_checkpoint_is_the_same_generation_at_the_same_time(store: Storage) -> None:
+    """A rollup reuses the checkpoint it parsed only while the reference is that one: the same
+    generation of another time (a store that lost its last writes hands numbers out again)
+    is read afresh."""
+    await checkpoints.record(store, [], 7, 1000.0, {"24h|": ["a", "b"]}, 600)
+    held = await checkpoints.checkpoints(store)
+    read = await checkpoints.previous(store, held, 2000.0, 600)
+    assert read.ranks == {"24h|": {"a": 1, "b": 2}} and read.generation == "7"
+    assert await checkpoints.previous(store, held, 2000.0, 600, read) is read
+    stale = checkpoints.Previous(999.0, {"24h|": {"b": 1}}, "7")
+    assert (await checkpoints.previous(store, held, 2000.0, 600, stale)).ranks == read.ranks
 
 
 async def test_movement_keeps_a_few_checkpoints(
