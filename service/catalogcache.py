@@ -46,9 +46,7 @@ _UNREAD = ShardCatalog("")  # a version no shard has: the first rollup reads eve
 class CatalogCache:
     """Each shard's ShardCatalog, and the author index merged from theirs."""
 
-    def __init__(
-        self, max_age_s: float = 3600.0, clock: Callable[[], float] = time.monotonic
-    ) -> None:
+    def __init__(self, max_age_s: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.max_age_s = max_age_s  # VIEWCOUNT_CATALOG_CACHE_S: read afresh at least this often
         self.clock = clock
         self.shards: list[ShardCatalog] = [_UNREAD] * keys.SHARDS

@@ -141,8 +141,9 @@ class TopReader:
 
     def _rank(self, candidates: list[Scored]) -> tuple[list[Scored], dict[str, list[Scored]]]:
         """The site-wide and theme lists from what was read."""
-        ordered = sorted(candidates)  # by article, then (stable) by score, best first: no
-        ordered.sort(key=itemgetter(1), reverse=True)  # key tuple per item
+        # By article, then (a stable sort) by score, best first: no key tuple per candidate.
+        ordered = sorted(candidates)
+        ordered.sort(key=itemgetter(1), reverse=True)
         by_theme: dict[str, list[Scored]] = defaultdict(list)
         for article, score in ordered:
             members = by_theme[self.themes[article]]  # type: ignore[index]
