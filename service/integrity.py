@@ -131,29 +131,45 @@ class ReaderGate:
         self.minimum = minimum
         self.as_of = as_of
         self.zone = zone
-        self._hours: dict[str, int | None] = {}  # article -> nth_reader_hour
-        self._ever: dict[str, bool] = {}  # article -> passes the all-time gate
+        # Each article looked up once a rollup, by the hour its N-th reader was seen in
+        # (None: fewer readers); a window fails those before its first hour. Sets, so that
+        # judging a window's ~40,000 read articles is set arithmetic, not a step per article.
+        self._learnt: set[str] = set()
+        self._by_hour: dict[int | None, list[str]] = defaultdict(list)
+        self._failing: dict[int, tuple[set[str], dict[int | None, int]]] = {}
+        self._ever_learnt: set[str] = set()
+        self._ever_failing: set[str] = set()
 
     async def passing(self, window: Window, articles: set[str]) -> set[str]:
         if self.minimum <= 1:  # any article with a view has a reader
             return articles
         if window is WALL:
-            await self._learn_ever([a for a in articles if a not in self._ever])
-            return {a for a in articles if self._ever[a]}
-        await self._learn_hours([a for a in articles if a not in self._hours])
-        first, hours = first_hour(window, self.as_of, self.zone), self._hours
-        return {a for a in articles if (hour := hours[a]) is not None and hour >= first}
+            if unknown := articles - self._ever_learnt:
+                await self._learn_ever(list(unknown))
+            return articles - self._ever_failing
+        if unknown := articles - self._learnt:
+            await self._learn_hours(list(unknown))
+        return articles - self._failing_from(first_hour(window, self.as_of, self.zone))
+
+    def _failing_from(self, first: int) -> set[str]:
+        """The articles learnt so far whose N-th reader was seen before hour ``first``."""
+        failing, taken = self._failing.setdefault(first, (set(), {}))
+        for hour, articles in self._by_hour.items():
+            if (hour is None or hour < first) and taken.get(hour, 0) < len(articles):
+                failing.update(articles[taken.get(hour, 0) :])
+                taken[hour] = len(articles)
+        return failing
 
     async def _learn_hours(self, articles: list[str]) -> None:
         chunks = _chunks(articles)
         replies = await self.storage.execute(
             [ops.hmget(keys.recent_readers(shard), members) for shard, members in chunks]
         )
+        by_hour, minimum = self._by_hour, self.minimum
         for (_, members), values in zip(chunks, replies, strict=True):
-            self._hours.update(
-                (article, nth_reader_hour(value, self.minimum))
-                for article, value in zip(members, values, strict=True)
-            )
+            self._learnt.update(members)
+            for article, value in zip(members, values, strict=True):
+                by_hour[nth_reader_hour(value, minimum)].append(article)
 
     async def _learn_ever(self, articles: list[str]) -> None:
         chunks = _chunks(articles)
@@ -163,15 +179,17 @@ class ReaderGate:
         short: list[str] = []
         for (_, members), values in zip(chunks, replies, strict=True):
             for article, value in zip(members, values, strict=True):
-                ok = self._ever[article] = ever_enough(value, self.minimum)
-                if not ok:
+                if not ever_enough(value, self.minimum):
                     short.append(article)
         if short:  # imported views vouch for an article's all-time count
             imported = await self.storage.execute(
                 [ops.hget(keys.meta(a), "imported_views") for a in short]
             )
-            for article, value in zip(short, imported, strict=True):
-                self._ever[article] = int(value or 0) > 0
+            self._ever_failing.update(
+                article for article, value in zip(short, imported, strict=True)
+                if int(value or 0) <= 0
+            )  # fmt: skip
+        self._ever_learnt.update(articles)
 
 
 def _chunks(articles: list[str]) -> list[tuple[int, list[str]]]:

@@ -14,9 +14,11 @@ from the same reads and look up what they still need (authorlists.py).
 from __future__ import annotations
 
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Iterable
-from operator import itemgetter
+from functools import partial
+from itertools import chain, compress
+from operator import is_not, itemgetter, lt
 from typing import Any
 
 from . import authorlists, keys
@@ -28,6 +30,15 @@ Scored = tuple[str, float]
 Eligible = Callable[[set[str]], Awaitable[set[str]]]
 
 LOOKUP_CHUNK = 1000  # article fields per HMGET of the themes
+
+_ids_of = partial(map, itemgetter(0))  # the articles of some (article, score) items
+_scores_of = partial(map, itemgetter(1))
+_positive = partial(lt, 0)
+_known = partial(is_not, None)
+
+
+def _compress(items: list[Scored], keep: Iterable[Any]) -> list[Scored]:
+    return list(compress(items, keep))
 
 
 class TopReader:
@@ -80,21 +91,22 @@ class TopReader:
             ceiling = max(
                 (read[s][-1][1] for s in read if s not in exhausted and read[s]), default=-math.inf
             )
-            considered = [
-                (a, s)
-                for items in read.values()
-                for a, s in items
-                if s > 0 and self.themes.get(a) is not None
-            ]
+            # C-level passes (map, compress, sets) over the ~10,000 articles read a window.
+            every = list(chain.from_iterable(read.values()))
+            viewed = _compress(every, map(_positive, _scores_of(every)))
+            considered = _compress(viewed, map(_known, map(self.themes.get, _ids_of(viewed))))
             # Each article is judged once per window, when first read.
-            fresh = {a for a, _ in considered if a not in listable}
+            fresh = set(_ids_of(considered)).difference(listable)
             allowed = fresh - self.excluded
             if eligible is not None and allowed:
                 allowed = await eligible(allowed)
             passed_over += len(fresh) - len(allowed)
-            listable.update((a, a in allowed) for a in fresh)
+            listable.update(dict.fromkeys(fresh, False))
+            listable.update(dict.fromkeys(allowed, True))
             candidates = (
-                [(a, s) for a, s in considered if listable[a]] if passed_over else considered
+                _compress(considered, map(listable.__getitem__, _ids_of(considered)))
+                if passed_over
+                else considered
             )
             if self._settled(candidates, considered, ceiling):
                 break
@@ -123,17 +135,12 @@ class TopReader:
         (``considered``: every read article, listable or not)."""
         if ceiling == -math.inf:
             return True
-        above: dict[str | None, int] = defaultdict(int)
-        seen: dict[str | None, int] = defaultdict(int)
-        for article, _ in considered:
-            seen[self.themes[article]] += 1
-        for article, score in candidates:
-            theme = self.themes[article]
-            if score > ceiling:
-                above[theme] += 1
-                above[None] += 1
-        if above[None] < self.size:
+        themes = self.themes.__getitem__
+        seen = Counter(map(themes, _ids_of(considered)))
+        higher = _compress(candidates, map(partial(lt, ceiling), _scores_of(candidates)))
+        if len(higher) < self.size:
             return False
+        above = Counter(map(themes, _ids_of(higher)))
         return all(
             above[theme] >= self.size or seen[theme] >= articles
             for theme, articles in self.theme_sizes.items()
@@ -220,9 +227,9 @@ async def scores(storage: Storage, articles: Iterable[str]) -> dict[str, float]:
     if not by_shard:
         return {}
     replies = await storage.execute(
-        [ops.zmscore(keys.totals(shard), members) for shard, members in by_shard.items()]
+        [ops.zmcount(keys.totals(shard), members) for shard, members in by_shard.items()]
     )
     found: dict[str, float] = {}
     for members, values in zip(by_shard.values(), replies, strict=True):
-        found.update((m, float(v or 0)) for m, v in zip(members, values, strict=True))
+        found.update((m, v or 0) for m, v in zip(members, values, strict=True))
     return found

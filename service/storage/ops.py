@@ -57,6 +57,26 @@ def _scored(reply: Sequence[Any]) -> list[tuple[str, float]]:
     return list(zip(reply[::2], map(float, reply[1::2]), strict=True))
 
 
+def _counted(reply: Sequence[Any]) -> list[tuple[str, float]]:
+    """Members with scores that count views: ints as Redis writes them ("123"), floats if
+    any is not one. An int formats (%d) and compares in a third less time than a float, and
+    a rollup handles ~300,000 of them."""
+    scores = reply[1::2]
+    try:
+        values: list[float] = list(map(int, scores))
+    except ValueError:
+        values = list(map(float, scores))
+    return list(zip(reply[::2], values, strict=True))
+
+
+def _counts(reply: Sequence[Any]) -> list[float | None]:
+    """Scores that count views (None: no member), as _counted() reads them."""
+    try:
+        return [None if value is None else int(value) for value in reply]
+    except ValueError:
+        return _floats(reply)
+
+
 def _floats(reply: Sequence[Any]) -> list[float | None]:
     return [None if value is None else float(value) for value in reply]
 
@@ -136,13 +156,15 @@ def zrange_scored(key: str) -> Op[list[tuple[str, float]]]:
 
 
 def ztop(key: str, count: int) -> Op[list[tuple[str, float]]]:
-    """The ``count`` highest scores, best first (ties: later members first, as Redis orders)."""
-    return Op(("ZRANGE", key, 0, count - 1, "REV", "WITHSCORES"), _scored)
+    """The ``count`` highest scores, best first (ties: later members first, as Redis orders):
+    view counts (_counted)."""
+    return Op(("ZRANGE", key, 0, count - 1, "REV", "WITHSCORES"), _counted)
 
 
 def zrange_rev(key: str, start: int, stop: int) -> Op[list[tuple[str, float]]]:
-    """Members ranked ``start`` to ``stop`` (0: the highest score), with their scores."""
-    return Op(("ZRANGE", key, start, stop, "REV", "WITHSCORES"), _scored)
+    """Members ranked ``start`` to ``stop`` (0: the highest score), with their scores: view
+    counts (_counted)."""
+    return Op(("ZRANGE", key, start, stop, "REV", "WITHSCORES"), _counted)
 
 
 def zat_least(key: str, minimum: float, count: int) -> Op[list[tuple[str, float]]]:
@@ -157,6 +179,11 @@ def zscore(key: str, member: str) -> Op[float | None]:
 
 def zmscore(key: str, members: Sequence[str]) -> Op[list[float | None]]:
     return Op(("ZMSCORE", key, *members), _floats)
+
+
+def zmcount(key: str, members: Sequence[str]) -> Op[list[float | None]]:
+    """ZMSCORE of a set of view counts (_counts)."""
+    return Op(("ZMSCORE", key, *members), _counts)
 
 
 def zadd(key: str, scores: Mapping[str, float]) -> Op[int]:
