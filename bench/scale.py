@@ -195,6 +195,7 @@ def main(args: argparse.Namespace, log: Any) -> None:
         seed.write_readers(client, shards, now)
         keep = Settings.model_fields["min_readers"].default
         seed.write_samples(client, shards, now, keep)
+        seed.mark_folded(client, now)
         building = time.monotonic()
         rebuilt = asyncio.run(seed.build_recent(url, now, keep))
         built_recent_s = time.monotonic() - building

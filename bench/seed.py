@@ -22,7 +22,7 @@ import redis
 
 from service import buckets, integrity, keys
 from service.integrity import ID
-from service.scripts import put_article
+from service.scripts import put_article, samples
 from service.scripts.merge import bucket_ttl_s
 from service.scripts.record import (
     HOUR_S,
@@ -241,3 +241,15 @@ def write_samples(client: redis.Redis, shards: list[ShardData], now: float, keep
             chunk = everything[start : start + CHUNK]
             pipe.hset(keys.readers_sample(shard, "all"), mapping={a: ids(c) for a, c in chunk})
         pipe.execute()
+
+
+def mark_folded(client: redis.Redis, now: float) -> None:
+    """The hours a rollup folds (this one and the one before) marked folded whole, as a
+    running service leaves them: the seed writes the day and all-time samples as folded
+    already, and without the marks the first rollup read both hours' whole samples again,
+    the one-time pass of a store written before the marks existed (integrity.fold_samples)."""
+    pipe = client.pipeline(transaction=False)
+    for shard in range(keys.SHARDS):
+        for hour in samples.hours(now):
+            pipe.set(keys.readers_folded(shard, hour), "1", ex=samples.mark_ttl(hour, now))
+    pipe.execute()

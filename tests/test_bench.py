@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from .support import require_tool
+from .support import RedisProcess, require_tool
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -63,3 +63,29 @@ def test_bench_rollup_runs_at_a_days_end_in_any_hour() -> None:
         now = day + hour * 3600 + 1234
         local = datetime.fromtimestamp(now, ZoneInfo(late_day_zone(now)))
         assert (local.hour, local.minute) == (22, 20), hour
+
+
+def test_bench_seed_marks_the_hours_a_rollup_folds_as_a_running_service_leaves_them(
+    single_server: RedisProcess,
+) -> None:
+    """bench rollup's seed writes the day and all-time samples already folded; it marks the
+    hours a rollup folds so that the first rollup folds only what grew, as on a store the
+    service has been running on (not the one-time whole pass of a store from before)."""
+    import time
+
+    import redis
+
+    from bench.seed import mark_folded
+    from service import keys
+    from service.scripts import samples
+
+    client = redis.Redis.from_url(single_server.url)
+    client.flushdb()
+    now = time.time()
+    mark_folded(client, now)
+    for shard in range(keys.SHARDS):
+        for hour in samples.hours(now):
+            key = keys.readers_folded(shard, hour)
+            assert client.get(key) == b"1", key
+            assert 0 < client.ttl(key) <= samples.mark_ttl(hour, now)
+    client.close()

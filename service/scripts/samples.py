@@ -39,9 +39,13 @@ def call(
         keys.readers_folded(shard, hour),
     ]
     day_ttl = ttl((day + 1) * DAY.bucket_s + DAY_RETENTION_S, as_of)
-    mark_ttl = ttl((hour + 1) * HOUR_S + SAMPLE_RETENTION_S, as_of)
     mode = "whole" if whole else "new"
-    return Call(SCRIPT, key_list, [keep, day_ttl, hour, cursor, PAGE, mode, mark_ttl])
+    return Call(SCRIPT, key_list, [keep, day_ttl, hour, cursor, PAGE, mode, mark_ttl(hour, as_of)])
+
+
+def mark_ttl(hour: int, as_of: float) -> int:
+    """TTL of an hour's folded-whole mark (keys.readers_folded): as long as its sample."""
+    return ttl((hour + 1) * HOUR_S + SAMPLE_RETENTION_S, as_of)
 
 
 def decode(reply: Any) -> tuple[int, int]:
