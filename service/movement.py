@@ -15,9 +15,11 @@ thousand listed articles.
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import count
 from typing import Any
 
 from . import keys
@@ -31,6 +33,11 @@ SCORE_CHUNK = 1000  # articles per ZMSCORE of a window-before set: a few hundred
 # a checkpoint holds ~3,300 lists (1.9 MB): a page of 256 is ~150 KB and ~0.3 ms of Redis, and
 # 13 round trips where pages of 64 took 52, one after another.
 PAGE = 256
+
+
+@functools.cache  # ranks go up to a list's length: a few hundred entries
+def _rank_json(rank: int) -> bytes:
+    return b"%d" % rank
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +58,10 @@ class Previous:
         at 100,000 articles and 500 authors)."""
         found = self._json.get(name)
         if found is None:
-            found = self._json[name] = {a: b"%d" % r for a, r in self.ranks.get(name, {}).items()}
+            ranks = self.ranks.get(name, {})
+            found = self._json[name] = dict(
+                zip(ranks, map(_rank_json, ranks.values()), strict=True)
+            )
         return found
 
 
@@ -88,11 +98,7 @@ async def previous(
     found = await storage.whole_hash(keys.checkpoint(generation), PAGE)
     if not found:  # expired under us
         return Previous()
-    ranks = {
-        name: {article: n for n, article in enumerate(ids.split(","), 1)}
-        for name, ids in found.items()
-        if ids
-    }
+    ranks = {name: dict(zip(ids.split(","), count(1))) for name, ids in found.items() if ids}
     return Previous(at, ranks, generation)
 
 
