@@ -130,6 +130,27 @@ async def test_recent_readers_built_from_the_samples_judge_as_counting_them(
     assert await integrity.build_recent(store, AS_OF, N) == 0  # built once
 
 
+async def test_one_gate_judges_the_windows_in_any_order_as_articles_come(store: Storage) -> None:
+    """A rollup's gate is asked about a few articles at a time, window after window and
+    back (each window's reads, then its author lists' deeper ones): every answer is what
+    counting the samples says, whichever window learnt an article first, and an article
+    learnt for one window is judged for another without being looked up again."""
+    seen = readers_seen(6, 40 * 24)
+    await seen.write(store)
+    await integrity.build_recent(store, AS_OF, N)
+    want = expected(seen)
+    gate = integrity.ReaderGate(store, N, AS_OF, ZONE)
+    rng = random.Random(6)
+    for _ in range(40):
+        window = rng.choice(WINDOWS)
+        asked = set(rng.sample(ARTICLES, rng.randint(1, 15)))
+        assert await gate.passing(window, asked) == want[window.name] & asked, window.name
+    assert await gate.passing(W24H, set(ARTICLES)) == want["24h"]  # the rest learnt
+    await store.execute([ops.unlink(keys.recent_readers(s)) for s in range(keys.SHARDS)])
+    for window in WINDOWS:  # judged from what the gate learnt: no lookup finds nothing now
+        assert await gate.passing(window, set(ARTICLES)) == want[window.name]
+
+
 @pytest.mark.parametrize("seed", [4, 5])
 async def test_recent_readers_folded_hour_by_hour_judge_as_counting_them(
     store: Storage, seed: int
