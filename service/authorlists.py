@@ -69,10 +69,8 @@ async def lists(
     author_of = authors.author_of
     pools = Pools(size)
     candidates = list(candidates)
-    owners = list(map(author_of.get, _ids_of(candidates)))
-    pools.add(
-        compress(zip(_ids_of(candidates), _scores_of(candidates), owners, strict=True), owners)
-    )
+    owners = list(map(author_of.get, ids_of(candidates)))
+    pools.add(compress(zip(ids_of(candidates), scores_of(candidates), owners, strict=True), owners))
     reading = await Reading.start(storage, key_of, read, exhausted)
     short = pools.short(authors.articles, ceiling)
     while short and reading.open:
@@ -95,8 +93,8 @@ class Pools:
         self.best: dict[str, list[float]] = defaultdict(list)  # a min-heap, ``size`` at most
 
     def add(self, found: Iterable[tuple[str, float, str | None]]) -> None:
-        """Keep some listable articles, each with its author (never None: the type of what
-        map(author_of.get) gives)."""
+        """Keep some listable articles, each with its author (typed as map(author_of.get)
+        gives it; callers pass only articles that have one)."""
         size, push, replace = self.size, heapq.heappush, heapq.heapreplace
         items = cast(dict[str | None, list[Scored]], self.items)
         best = cast(dict[str | None, list[float]], self.best)
@@ -144,22 +142,24 @@ async def _keep(
     judges no article its author's list has no room for)."""
     # C-level passes (map, compress): ~36,000 articles read a window at 100,000 articles.
     floors = {author: max(pools.floor(author), _LEAST) for author in short}
-    owners = list(map(author_of.get, _ids_of(found)))
+    owners = list(map(author_of.get, ids_of(found)))
     floor_of = cast(Callable[[str | None, float], float], floors.get)
-    fits = map(le, map(floor_of, owners, repeat(math.inf)), _scores_of(found))
-    wanted = list(compress(zip(_ids_of(found), _scores_of(found), owners, strict=True), fits))
+    fits = map(le, map(floor_of, owners, repeat(math.inf)), scores_of(found))
+    wanted = list(compress(zip(ids_of(found), scores_of(found), owners, strict=True), fits))
     if excluded:
         wanted = [item for item in wanted if item[0] not in excluded]
     if eligible is None or not wanted:
         pools.add(wanted)
         return
-    passing = await eligible(set(_ids_of(wanted)))
-    pools.add(compress(wanted, map(passing.__contains__, _ids_of(wanted))))
+    passing = await eligible(set(ids_of(wanted)))
+    pools.add(compress(wanted, map(passing.__contains__, ids_of(wanted))))
 
 
-_LEAST = math.ulp(0.0)  # the least positive score: a floor that lets only articles with views in
-_ids_of = partial(map, itemgetter(0))
-_scores_of = partial(map, itemgetter(1))
+_LEAST = math.ulp(0.0)  # the least positive score: as a floor, it keeps out articles with none
+# The articles, and the scores, of some (article, score) items, as C-level iterators (topk.py
+# and rollup.py use them too).
+ids_of = partial(map, itemgetter(0))
+scores_of = partial(map, itemgetter(1))
 
 
 @dataclass

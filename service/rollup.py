@@ -18,10 +18,10 @@ from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass
 from functools import partial
 from itertools import chain
-from operator import itemgetter
 from typing import Any, TypeVar
 
 from . import buckets, catalogcache, integrity, keys, movement, snapshot, topk, trending
+from .authorlists import ids_of
 from .catalog import Catalog
 from .clock import Clock
 from .settings import Settings
@@ -31,7 +31,6 @@ from .windows import LISTED, W1H
 log = logging.getLogger("viewcount.rollup")
 Earlier = dict[str, dict[str, int]]  # window -> article -> views in the window before
 T = TypeVar("T")
-_first = itemgetter(0)  # the article of an (article, views) item
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +71,7 @@ class Rollup:
             await folding
             ranked, scores, summing = await self._rank(as_of, reader, tasks)
             held = await movement.checkpoints(self.storage)
-            listed = list(set(map(_first, chain.from_iterable(ranked.values()))))
+            listed = list(set(ids_of(chain.from_iterable(ranked.values()))))
             # Independent reads, at once: Redis answers while this process decodes the replies.
             reading = (
                 tasks.start(
@@ -162,7 +161,7 @@ class Rollup:
                 ranked[snapshot.author_list_name(name, author)] = items
             if name in movement.PREVIOUS_WINDOWS:
                 of_window = (top, *by_theme.values(), *by_author.values())
-                articles = set(map(_first, chain.from_iterable(of_window)))
+                articles = set(ids_of(chain.from_iterable(of_window)))
                 summing.append(tasks.start(movement.previous_views(self.storage, {name: articles})))
         rising, rising_by_theme = await trending.lists(
             self.storage,

@@ -22,6 +22,7 @@ from operator import is_not, itemgetter, lt
 from typing import Any
 
 from . import authorlists, keys
+from .authorlists import ids_of, scores_of
 from .catalogcache import ShardCatalog
 from .storage import Storage, ops
 
@@ -31,8 +32,6 @@ Eligible = Callable[[set[str]], Awaitable[set[str]]]
 
 LOOKUP_CHUNK = 1000  # article fields per HMGET of the themes
 
-_ids_of = partial(map, itemgetter(0))  # the articles of some (article, score) items
-_scores_of = partial(map, itemgetter(1))
 _positive = partial(lt, 0)
 _known = partial(is_not, None)
 
@@ -93,10 +92,10 @@ class TopReader:
             )
             # C-level passes (map, compress, sets) over the ~10,000 articles read a window.
             every = list(chain.from_iterable(read.values()))
-            viewed = _compress(every, map(_positive, _scores_of(every)))
-            considered = _compress(viewed, map(_known, map(self.themes.get, _ids_of(viewed))))
+            viewed = _compress(every, map(_positive, scores_of(every)))
+            considered = _compress(viewed, map(_known, map(self.themes.get, ids_of(viewed))))
             # Each article is judged once per window, when first read.
-            fresh = set(_ids_of(considered)).difference(listable)
+            fresh = set(ids_of(considered)).difference(listable)
             allowed = fresh - self.excluded
             if eligible is not None and allowed:
                 allowed = await eligible(allowed)
@@ -104,7 +103,7 @@ class TopReader:
             listable.update(dict.fromkeys(fresh, False))
             listable.update(dict.fromkeys(allowed, True))
             candidates = (
-                _compress(considered, map(listable.__getitem__, _ids_of(considered)))
+                _compress(considered, map(listable.__getitem__, ids_of(considered)))
                 if passed_over
                 else considered
             )
@@ -136,11 +135,11 @@ class TopReader:
         if ceiling == -math.inf:
             return True
         themes = self.themes.__getitem__
-        seen = Counter(map(themes, _ids_of(considered)))
-        higher = _compress(candidates, map(partial(lt, ceiling), _scores_of(candidates)))
+        seen = Counter(map(themes, ids_of(considered)))
+        higher = _compress(candidates, map(partial(lt, ceiling), scores_of(candidates)))
         if len(higher) < self.size:
             return False
-        above = Counter(map(themes, _ids_of(higher)))
+        above = Counter(map(themes, ids_of(higher)))
         return all(
             above[theme] >= self.size or seen[theme] >= articles
             for theme, articles in self.theme_sizes.items()
