@@ -22,6 +22,7 @@ async def main(url: str) -> None:
         while True:
             print((await rollup.run()).duration_ms, flush=True)
     finally:
+        rollup.close()
         await store.close()
 
 

@@ -66,6 +66,7 @@ class Scheduled:
         return result.duration_ms, result.published, result.generation
 
     def close(self) -> None:
+        self.rollup.close()
         self.runner.run(self.store.close())
         self.runner.close()
 

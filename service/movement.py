@@ -19,8 +19,8 @@ import functools
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import count
-from typing import Any
+from itertools import chain, count
+from typing import Any, cast
 
 from . import keys
 from .storage import Storage, ops
@@ -82,24 +82,49 @@ async def previous(
     as_of: float,
     movement_s: float,
     known: Previous | None = None,
+    names: Iterable[str] | None = None,
 ) -> Previous:
-    """The ranks of the checkpoint to compare with; ``known`` (what an earlier rollup of the
-    same process read) when it is that checkpoint: a checkpoint never changes once indexed,
-    and the same one is the reference for a quarter of MOVEMENT_S, while reading and parsing
-    one (~3,300 lists at 100,000 articles and 500 authors) takes ~40 ms. Known by its
-    generation and time: a store that lost its last writes can hand a generation number out
-    again, to another snapshot."""
+    """The ranks of the checkpoint to compare with: of every list, or of the lists ``names``
+    (a part of a rollup ranks some windows only, rollpart.py). ``known`` (what an earlier
+    rollup of the same process read) is reused while it is that checkpoint, and only the
+    lists it lacks are read: a checkpoint never changes once indexed, and the same one is the
+    reference for a quarter of MOVEMENT_S, while reading and parsing one (~3,300 lists at
+    100,000 articles and 500 authors) takes ~40 ms. Known by its generation and time: a store
+    that lost its last writes can hand a generation number out again, to another snapshot."""
     generation = reference(held, as_of, movement_s)
     if generation is None:
         return Previous()
     at = dict(held)[generation]
-    if known is not None and (known.generation, known.as_of) == (generation, at):
-        return known
-    found = await storage.whole_hash(keys.checkpoint(generation), PAGE)
-    if not found:  # expired under us
+    same = known is not None and (known.generation, known.as_of) == (generation, at)
+    if names is None:
+        if same:
+            return cast(Previous, known)
+        found = await storage.whole_hash(keys.checkpoint(generation), PAGE)
+        if not found:  # expired under us
+            return Previous()
+        return Previous(at, {name: _ranks(ids) for name, ids in found.items() if ids}, generation)
+    read = cast(Previous, known) if same else Previous(at, {}, generation)
+    missing = [name for name in names if name not in read.ranks]
+    if not missing:
+        return read
+    # The "_" field every checkpoint has says whether it expired under us.
+    asked = [CHECKPOINT_FIELD, *missing]
+    pages = [asked[start : start + PAGE] for start in range(0, len(asked), PAGE)]
+    key = keys.checkpoint(generation)
+    replies = await storage.execute([ops.hmget(key, page) for page in pages])
+    found = dict(zip(asked, chain.from_iterable(replies), strict=True))
+    if found[CHECKPOINT_FIELD] is None:
         return Previous()
-    ranks = {name: dict(zip(ids.split(","), count(1))) for name, ids in found.items() if ids}
-    return Previous(at, ranks, generation)
+    read.ranks.update((name, _ranks(found[name])) for name in missing)
+    return read
+
+
+def _ranks(ids: str | None) -> dict[str, int]:
+    """A checkpoint field's ranks: article -> rank (none for a list not kept then)."""
+    return dict(zip(ids.split(","), count(1))) if ids else {}
+
+
+CHECKPOINT_FIELD = "_"  # in every checkpoint, lists or none
 
 
 async def record(
@@ -116,7 +141,9 @@ async def record(
     if not held or as_of - held[-1][1] >= movement_s / CHECKPOINTS_PER_SPAN:
         key = keys.checkpoint(str(generation))
         fields = [(name, ",".join(ids)) for name, ids in ranked.items()]
-        writes.append(ops.hset(key, {"_": ""}))  # a checkpoint with no lists still exists
+        writes.append(
+            ops.hset(key, {CHECKPOINT_FIELD: ""})
+        )  # a checkpoint with no lists still exists
         for start in range(0, len(fields), FIELDS_PER_HSET):
             writes.append(ops.hset(key, dict(fields[start : start + FIELDS_PER_HSET])))
         writes.append(ops.expire(key, int(2 * movement_s) + 600))  # a safety net

@@ -1,36 +1,36 @@
 """Counters to rankings: maintain the buckets, rank, write a snapshot, publish it.
 
 A rollup merges the views counted since the last one into the buckets and window sets and
-slides the windows (buckets.py), reads the top of each shard's window sets (topk.py), takes
-the top ``ranking_size`` articles site-wide and per theme (by the catalog's current theme),
-and writes a new snapshot generation that a fenced script makes current in one step
-(snapshot.py).
+slides the windows (buckets.py), folds the readers samples (integrity.py), then ranks every
+window's lists (rollpart.py: the top of each shard's window sets, topk.py; the top
+``ranking_size`` articles site-wide and per theme by the catalog's current theme, per author,
+trending) into a new snapshot generation, which a fenced script makes current in one step
+(snapshot.py). At VIEWCOUNT_ROLLUP_SPLIT_ARTICLES articles and more, helper processes rank
+some of the windows meanwhile (rollhelpers.py).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import gc
 import logging
 import time
-from collections.abc import Coroutine, Iterator
+from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import partial
-from itertools import chain
-from typing import Any, TypeVar
 
-from . import buckets, catalogcache, integrity, keys, movement, snapshot, topk, trending
-from .authorlists import ids_of
-from .catalog import Catalog
+from . import buckets, integrity, keys, movement, snapshot
 from .clock import Clock
+from .rollhelpers import Helper, HelperFailed, Helpers
+from .rollpart import Part, Ranked, Ranker, Tasks, no_cycle_collection
 from .settings import Settings
-from .storage import Storage
-from .windows import LISTED, W1H
+from .storage import Storage, ops
+from .windows import LISTED
 
 log = logging.getLogger("viewcount.rollup")
-Earlier = dict[str, dict[str, int]]  # window -> article -> views in the window before
-T = TypeVar("T")
+
+# The windows dealt over a rollup's processes in this order, the first to a helper: the `all`,
+# 30d, today, 7d and 24h windows cost about the same to rank, 1h with trending less, and the
+# rollup's own process also folds, publishes and keeps the checkpoint.
+DEALT = ("all", "30d", "today", "7d", "24h", "1h")
+assert sorted(DEALT) == sorted(w.name for w in LISTED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,57 +39,48 @@ class RollupResult:
     as_of: float
     duration_ms: int
     generation: int
+    processes: int = 1  # that ranked its windows: its own, and helpers
 
 
 class Rollup:
-    """One rollup run: reads counters, writes a snapshot, publishes it if still allowed."""
+    """Rollup runs, one after another: each reads counters, writes a snapshot, publishes it if
+    still allowed. Call close() to end the helper processes it may have started."""
 
     def __init__(self, storage: Storage, settings: Settings, clock: Clock) -> None:
         self.storage = storage
         self.settings = settings
         self.clock = clock
-        self.catalog = Catalog(storage, clock)
-        self._previous = movement.Previous()  # the last checkpoint read: reused while current
-        # What it read of the catalog, kept while each shard's version stays (catalogcache.py).
-        self._catalog = catalogcache.CatalogCache(settings.catalog_cache_s)
+        self.ranker = Ranker(storage, settings, clock)
+        self.helpers = Helpers(settings, storage.url)
 
     async def run(self, lease_token: str = "") -> RollupResult:
-        with _no_cycle_collection():
+        with no_cycle_collection():
             return await self._run(lease_token)
+
+    def close(self) -> None:
+        self.helpers.close()
 
     async def _run(self, lease_token: str) -> RollupResult:
         started = time.monotonic()
         as_of = self.clock.now()
         await buckets.maintain(self.storage, as_of, self.settings.zone)
-        shards = await self._catalog.refresh(self.storage)
-        async with _Tasks() as tasks:
-            # Redis folds the readers samples while this process reads the catalog's indexes.
+        async with Tasks() as tasks:
+            # Independent: Redis folds the readers samples while the others are answered.
             folding = tasks.start(
                 integrity.fold_samples(self.storage, as_of, self.settings.min_readers)
             )
-            reader = await self._reader(shards)
-            await folding
-            ranked, scores, summing = await self._rank(as_of, reader, tasks)
+            generation = await snapshot.new_generation(self.storage)
             held = await movement.checkpoints(self.storage)
-            listed = list(set(ids_of(chain.from_iterable(ranked.values()))))
-            # Independent reads, at once: Redis answers while this process decodes the replies.
-            reading = (
-                tasks.start(
-                    movement.previous(
-                        self.storage, held, as_of, self.settings.movement_s, self._previous
-                    )
-                ),
-                tasks.start(self._heads(listed, shards)),
-                tasks.start(topk.scores(self.storage, listed)),
-            )
-            previous, heads, totals = await reading[0], await reading[1], await reading[2]
-            self._previous = previous
-            earlier: Earlier = {}
-            for task in summing:  # each task's window, and the others' empty
-                for window, views in (await task).items():
-                    earlier.setdefault(window, {}).update(views)
-        payloads, shown = _items(ranked, scores, previous, earlier, heads, totals)
-        generation = await snapshot.write(self.storage, payloads, self._grace_s, previous.as_of)
+            size = await catalog_size(self.storage)
+            await folding
+        helpers = self.helpers.ready(size)
+        own, *others = [
+            Part(windows, as_of, generation, held, self._grace_s)
+            for windows in split(DEALT, 1 + len(helpers))
+        ]
+        ranked, processes = await self._rank(own, list(zip(helpers, others, strict=True)))
+        shown = {name: ids for part in ranked for name, ids in part.shown.items()}
+        await snapshot.write_head(self.storage, generation, self._grace_s, ranked[0].previous_as_of)
         published = await self._publish(lease_token, generation, as_of)
         if published:  # only what readers saw is compared with later
             await movement.record(
@@ -98,9 +89,35 @@ class Rollup:
         duration_ms = int((time.monotonic() - started) * 1000)
         log.info(
             "rollup",
-            extra={"published": published, "generation": generation, "duration_ms": duration_ms},
+            extra={
+                "published": published,
+                "generation": generation,
+                "duration_ms": duration_ms,
+                "processes": processes,
+            },
         )
-        return RollupResult(published, as_of, duration_ms, generation)
+        return RollupResult(published, as_of, duration_ms, generation, processes)
+
+    async def _rank(
+        self, own: Part, helped: Sequence[tuple[Helper, Part]]
+    ) -> tuple[list[Ranked], int]:
+        """Each part ranked, this process's own first, and the processes that ranked them: a
+        part a helper fails is ranked here, after this process's own."""
+        processes = 1
+        async with Tasks() as tasks:
+            asked = [
+                (part, tasks.start(helper.rank(part, self.settings.lease_s)))
+                for helper, part in helped
+            ]
+            ranked = [await self.ranker.rank(own)]
+            for part, answer in asked:
+                try:
+                    ranked.append(await answer)
+                    processes += 1
+                except HelperFailed as exc:
+                    log.warning("rollup helper failed: ranked here", extra={"error": str(exc)})
+                    ranked.append(await self.ranker.rank(part))
+        return ranked, processes
 
     @property
     def _grace_s(self) -> int:
@@ -110,191 +127,19 @@ class Rollup:
     async def _publish(self, lease_token: str, generation: int, as_of: float) -> bool:
         return await snapshot.publish(self.storage, lease_token, generation, as_of, self._grace_s)
 
-    async def _reader(self, shards: list[catalogcache.ShardCatalog]) -> topk.TopReader:
-        """A reader of the window sets that knows the catalog's themes, authors and the
-        articles editors took out, as they are now (``shards``: what is known of each
-        shard's catalog at its current version)."""
-        theme_sizes, unranked, author_sizes = await asyncio.gather(
-            topk.theme_sizes(self.storage),
-            integrity.unranked(self.storage),
-            topk.author_sizes(self.storage),
-        )
-        reader = topk.TopReader(
-            self.storage,
-            self.settings.ranking_size + snapshot.SPARE_ITEMS,
-            theme_sizes,
-            unranked,
-            author_sizes,
-            self.settings.author_ranking_size + snapshot.SPARE_ITEMS,
-            shards,
-        )
-        if author_sizes:
-            reader.authors = await self._catalog.authors(self.storage, shards)
-        return reader
 
-    async def _rank(
-        self, as_of: float, reader: topk.TopReader, tasks: _Tasks
-    ) -> tuple[dict[str, list[tuple[str, float]]], dict[str, float], list[asyncio.Task[Earlier]]]:
-        """List name -> [(article, window views)], best first, ties by article id: site-wide
-        and per theme (the catalog's current theme), read from the top of each window set;
-        per author (the catalog's current author), and the trending lists (1h views), with each
-        trending article's score; and the tasks reading the views of the window before for
-        the articles of the 24h, 7d and 30d lists, started as each window is ranked: Redis
-        reads them while this process ranks the next windows.
-        An article an editor took out is never listed; one without enough distinct readers
-        in a window is not listed in that window's lists."""
-        summing: list[asyncio.Task[Earlier]] = []
-        gate = integrity.ReaderGate(
-            self.storage, self.settings.min_readers, as_of, self.settings.zone
-        )
-        ranked: dict[str, list[tuple[str, float]]] = {}
-        for window in LISTED:
-            name = window.name
-            top, by_theme, by_author = await reader.lists(
-                keys.totals if name == "all" else partial(keys.window, name=name),
-                partial(gate.passing, window),
-            )
-            ranked[snapshot.list_name(name, None)] = top
-            for theme, items in by_theme.items():
-                ranked[snapshot.list_name(name, theme)] = items
-            for author, items in by_author.items():
-                ranked[snapshot.author_list_name(name, author)] = items
-            if name in movement.PREVIOUS_WINDOWS:
-                of_window = (top, *by_theme.values(), *by_author.values())
-                articles = set(ids_of(chain.from_iterable(of_window)))
-                summing.append(tasks.start(movement.previous_views(self.storage, {name: articles})))
-        rising, rising_by_theme = await trending.lists(
-            self.storage,
-            reader,
-            partial(gate.passing, W1H),
-            as_of,
-            self.settings.trending_prior_views,
-            self.settings.trending_min_score,
-        )
-        scores: dict[str, float] = {}
-        lists: list[tuple[str | None, list[trending.Scored]]] = [(None, rising)]
-        for of_theme, entries in [*lists, *rising_by_theme.items()]:
-            scores.update((article, score) for article, _, score in entries)
-            ranked[snapshot.list_name(snapshot.TRENDING, of_theme)] = [
-                (article, views) for article, views, _ in entries
-            ]
-        return ranked, scores, summing
-
-    async def _heads(
-        self, listed: list[str], shards: list[catalogcache.ShardCatalog]
-    ) -> dict[str, bytes]:
-        """snapshot.head() of every listed article still in the catalog: read for the ones
-        not known at their shard's current catalog version."""
-        heads: dict[str, bytes] = {}
-        unknown: list[str] = []
-        for article in listed:
-            head = shards[keys.shard_of(article)].heads.get(article)
-            if head is None:
-                unknown.append(article)
-            else:
-                heads[article] = head
-        found = await self.catalog.meta(unknown, snapshot.HEAD_FIELDS)
-        heads.update(
-            (article, snapshot.head(article, fields))
-            for article, fields in zip(unknown, found, strict=True)
-            if fields is not None
-        )
-        catalogcache.keep_heads(shards, heads, listed)
-        return heads
+def split(windows: Sequence[str], parts: int) -> list[tuple[str, ...]]:
+    """``windows`` dealt over ``parts`` in turn, the first to the second part: the first
+    part is the rollup's own process, which also has the rest of the rollup to do."""
+    if parts == 1:  # in the order the lists have always been ranked in
+        return [tuple(w.name for w in LISTED)]
+    dealt: list[list[str]] = [[] for _ in range(parts)]
+    for n, window in enumerate(windows):
+        dealt[(n + 1) % parts].append(window)
+    return [tuple(part) for part in dealt]
 
 
-_collection_off = 0  # rollups running in this process with the cycle collector off
-
-
-@contextlib.contextmanager
-def _no_cycle_collection() -> Iterator[None]:
-    """The cyclic garbage collector held off while a rollup runs. A rollup builds a few
-    million objects (tuples, lists, dicts), none in a cycle, that reference counting frees;
-    the collector walked them all again each time they had grown by a quarter: 0.3-0.8 s of
-    a 2.5-3 s rollup at 100,000 articles (bench rollup; gc callbacks counted ~3 full and
-    ~80 middle collections a rollup). It is back on when the last rollup ends, and collects
-    whatever cycles arose meanwhile then, as it would have."""
-    global _collection_off
-    if not _collection_off and not gc.isenabled():  # someone else turned it off: theirs
-        yield
-        return
-    _collection_off += 1
-    gc.disable()
-    try:
-        yield
-    finally:
-        _collection_off -= 1
-        if not _collection_off:
-            gc.enable()
-
-
-class _Tasks:
-    """The tasks one rollup starts. When it fails they are cancelled and waited for, so that
-    none outlives it: a command still running as its caller closes the storage would leave
-    its connection open."""
-
-    def __init__(self) -> None:
-        self.started: list[asyncio.Task[Any]] = []
-
-    def start(self, work: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
-        task = asyncio.create_task(work)
-        self.started.append(task)
-        return task
-
-    async def __aenter__(self) -> _Tasks:
-        return self
-
-    async def __aexit__(self, kind: object, error: BaseException | None, trace: object) -> None:
-        if error is not None:
-            for task in self.started:
-                task.cancel()
-            await asyncio.gather(*self.started, return_exceptions=True)
-
-
-def _items(
-    ranked: dict[str, list[tuple[str, float]]],
-    scores: dict[str, float],
-    previous: movement.Previous,
-    earlier: dict[str, dict[str, int]],
-    heads: dict[str, bytes],
-    totals: dict[str, float],
-) -> tuple[dict[str, list[bytes]], dict[str, list[str]]]:
-    """The ranked lists' items as JSON, and the articles they show, by list: each article's
-    head (catalog fields), all-time total, rank in the previous lists and (24h, 7d, 30d
-    lists) views in the window before. An article deleted while we ranked (no head) is left
-    out.
-    snapshot.item_json() inlined: ~135,000 items a rollup at 100,000 articles and 500
-    authors, and a call per item cost a third of the time (tests/unit hold them equal)."""
-    trending_prefix = snapshot.list_name(snapshot.TRENDING, None)
-    total, item_json = totals.get, snapshot.item_json
-    payloads: dict[str, list[bytes]] = {}
-    shown: dict[str, list[str]] = {}
-    for name, listed in ranked.items():
-        articles = shown[name] = [a for a, _ in listed if a in heads]
-        items = listed if len(articles) == len(listed) else [i for i in listed if i[0] in heads]
-        previous_ranks = previous.ranks.get(name, {})
-        if name.startswith(trending_prefix):
-            payloads[name] = [
-                item_json(heads[a], v, int(total(a, 0)), scores[a], previous_ranks.get(a))
-                for a, v in items
-            ]
-            continue
-        rank = previous.ranks_json(name).get
-        before = earlier.get(snapshot.window_of(name))
-        if before is None:
-            payloads[name] = [
-                _ITEM % (heads[a], v, total(a, 0), rank(a, b"null")) for a, v in items
-            ]
-        else:
-            prior = before.get
-            payloads[name] = [
-                _ITEM_BEFORE % (heads[a], v, total(a, 0), rank(a, b"null"), prior(a, 0))
-                for a, v in items
-            ]
-    return payloads, shown
-
-
-# snapshot.item_json()'s output without a score: an item, and one of a list that carries
-# previous_window_views.
-_ITEM = snapshot.ITEM_START + b"}"
-_ITEM_BEFORE = snapshot.ITEM_START + b',"previous_window_views":%d}'
+async def catalog_size(storage: Storage) -> int:
+    """Articles in the catalog."""
+    counts = await storage.execute([ops.scard(keys.articles(s)) for s in range(keys.SHARDS)])
+    return sum(counts)

@@ -160,6 +160,7 @@ class RollupScheduler:
         async with self._lock:
             with contextlib.suppress(StorageError):
                 await self.lease.release()
+        await asyncio.to_thread(self.rollup.close)  # its helper processes, if any
         if self.feeds is not None:
             await self.feeds.fetcher.aclose()
 

@@ -133,6 +133,20 @@ class Settings(BaseSettings):
         "whatever the catalog versions say: a bound for catalog writes that do not set them "
         "(an earlier release's, during a rolling upgrade); 0 reads it afresh every rollup",
     )
+    rollup_processes: int = Field(
+        2,
+        ge=1,
+        le=6,
+        description="processes a rollup ranks its windows in, its own and helpers it starts "
+        "(service/rollhelpers.py): windows are independent once counted, so a second core "
+        "ranks half of them; 1 ranks all in the scheduler's own process",
+    )
+    rollup_split_articles: int = Field(
+        20_000,
+        ge=0,
+        description="catalog size from which a rollup uses its helper processes: below it a "
+        "rollup takes well under a second in one process, and no helper is started",
+    )
     timezone: str = Field(
         "UTC",
         description="an IANA time zone name (Europe/Kyiv): the `today` window starts at its "

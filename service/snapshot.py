@@ -140,22 +140,20 @@ class Current:
     as_of: float | None = None
 
 
-async def write(
-    storage: Storage,
-    lists: Mapping[str, Iterable[bytes]],
-    grace_s: int,
-    previous_as_of: float | None = None,
-) -> int:
-    """Store a new, unpublished generation of ``lists`` (their items as item_json() gives
-    them); it expires by itself unless published."""
-    generation = await storage.one(ops.incr(keys.GENERATION))
+async def new_generation(storage: Storage) -> int:
+    """The number of a new snapshot generation."""
+    return await storage.one(ops.incr(keys.GENERATION))
+
+
+async def write_lists(
+    storage: Storage, generation: int, lists: Mapping[str, Iterable[bytes]], grace_s: int
+) -> None:
+    """Store some lists of an unpublished generation (their items as item_json() gives them;
+    a rollup's parts write theirs side by side, rollpart.py); it expires by itself unless
+    published: every round trip sets the expiry, so a rollup that dies before publishing
+    leaves nothing."""
     key = keys.snapshot(generation)
     fields = [(name, b"[" + b",".join(items) + b"]") for name, items in lists.items()]
-    head: dict[str, Any] = {FORMAT_FIELD: FORMAT}
-    if previous_as_of is not None:
-        head[PREVIOUS_FIELD] = previous_as_of
-    # Expiring from its first field: a rollup that dies before publishing leaves nothing.
-    await storage.execute([ops.hset(key, head), ops.expire(key, grace_s)])
     # The lists in round trips of about WRITE_BYTES, all in flight at once: one write of a
     # whole snapshot (26 MiB at 100,000 articles and 500 authors) was packed, joined and
     # buffered as one piece, ~160 ms of a rollup's CPU in copies of it.
@@ -168,8 +166,21 @@ async def write(
         if held >= WRITE_BYTES:
             batches.append([])
             held = 0
-    await asyncio.gather(*(storage.execute(batch) for batch in batches if batch))
-    return generation
+    expire = ops.expire(key, grace_s)
+    await asyncio.gather(*(storage.execute([*batch, expire]) for batch in batches if batch))
+
+
+async def write_head(
+    storage: Storage, generation: int, grace_s: int, previous_as_of: float | None = None
+) -> None:
+    """The fields of a generation beside its lists (its format, and when the lists its
+    previous ranks come from were published), written once its lists are: the format field
+    also makes a generation without lists exist."""
+    head: dict[str, Any] = {FORMAT_FIELD: FORMAT}
+    if previous_as_of is not None:
+        head[PREVIOUS_FIELD] = previous_as_of
+    key = keys.snapshot(generation)
+    await storage.execute([ops.hset(key, head), ops.expire(key, grace_s)])
 
 
 async def publish(

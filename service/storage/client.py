@@ -68,6 +68,7 @@ class Storage:
         self.wait_replicas = wait_replicas
         self.wait_timeout_ms = wait_timeout_ms
         self.marker_ttl_s = marker_ttl_s
+        self.url: str | None = None  # where connect() connected it: for helper processes
         self._marker_key = marker_key or _marker_key
 
     # --- scripts -----------------------------------------------------------------------------
@@ -243,7 +244,9 @@ def connect(settings: Settings, url: str | None = None, *, lean: bool = True) ->
             ),
         )
         _use_connection_class(cluster, SSLConnection if url.startswith("rediss") else Connection)
-        return Storage(ClusterTransport(cluster), cluster=True, **options)
+        storage = Storage(ClusterTransport(cluster), cluster=True, **options)
+        storage.url = url
+        return storage
     if lean and Pipelined.supports(url):
         transport = LeanTransport(Pipelined(url, settings.redis_timeout_s))
     else:
@@ -257,7 +260,9 @@ def connect(settings: Settings, url: str | None = None, *, lean: bool = True) ->
             **common,
         )
         transport = RedisPyTransport(aioredis.Redis.from_pool(pool))
-    return Storage(transport, cluster=False, **options)
+    storage = Storage(transport, cluster=False, **options)
+    storage.url = url
+    return storage
 
 
 def _use_connection_class(cluster: GatedCluster, connection_class: type) -> None:

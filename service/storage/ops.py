@@ -18,7 +18,7 @@ COMMANDS = (
     "GET", "SET", "INCR", "EXPIRE", "EXISTS", "UNLINK", "RENAMENX",
     "HGET", "HMGET", "HGETALL", "HSET", "HINCRBY", "HDEL", "HSCAN",
     "ZRANGE", "ZSCORE", "ZMSCORE", "ZADD", "ZREM", "ZCARD",
-    "SISMEMBER", "SMEMBERS", "SSCAN", "PFCOUNT", "PFADD", "XRANGE",
+    "SISMEMBER", "SCARD", "SMEMBERS", "SSCAN", "PFCOUNT", "PFADD", "XRANGE",
 )  # fmt: skip
 
 
@@ -196,6 +196,10 @@ def zrem(key: str, *members: str) -> Op[int]:
 
 def zcard(key: str) -> Op[int]:
     return Op(("ZCARD", key), _int)
+
+
+def scard(key: str) -> Op[int]:
+    return Op(("SCARD", key), _int)
 
 
 def sismember(key: str, member: str) -> Op[bool]:

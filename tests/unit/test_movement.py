@@ -8,7 +8,7 @@ import pytest
 
 from service import snapshot
 from service.movement import Previous, reference
-from service.rollup import _items
+from service.rollpart import items as _items
 from service.windows import BEFORE, BEFORE_BY_WINDOW, DAY, HOUR, W7D, W24H, W30D, span_of
 
 T0 = 1_795_780_800.0  # 2026-11-27 12:00:00 UTC

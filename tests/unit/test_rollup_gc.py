@@ -8,7 +8,7 @@ import gc
 
 import pytest
 
-from service.rollup import _no_cycle_collection
+from service.rollpart import no_cycle_collection as _no_cycle_collection
 
 
 @pytest.fixture(autouse=True)
