@@ -17,7 +17,7 @@ async def main(url: str) -> None:
     settings = Settings(redis_url=url, log_json=False, log_level="warning")
     yield_cpu(settings)  # as `viewcount scheduler` does
     store = connect(settings)
-    rollup = Rollup(store, settings, SystemClock())
+    rollup = Rollup(store, settings, SystemClock(), helped=True)
     try:
         while True:
             print((await rollup.run()).duration_ms, flush=True)

@@ -43,8 +43,10 @@ PACED = wrk.Load("beacon", connections=32, delay_ms=10)  # ~3k beacons/s, below 
 LOAD_S = 8
 
 
-def _settings(url: str, movement_s: float) -> Settings:
-    return Settings(redis_url=url, log_json=False, log_level="warning", movement_s=movement_s)
+def _settings(url: str, movement_s: float, **more: Any) -> Settings:
+    return Settings(
+        redis_url=url, log_json=False, log_level="warning", movement_s=movement_s, **more
+    )
 
 
 class Scheduled:
@@ -52,18 +54,18 @@ class Scheduled:
     it read of the catalog and the movement checkpoint carry over), on one event loop and one
     Redis client; the first run is the cold one of a process that just started."""
 
-    def __init__(self, url: str, movement_s: float) -> None:
+    def __init__(self, url: str, movement_s: float, **settings: Any) -> None:
         self.runner = asyncio.Runner()
-        self.settings = _settings(url, movement_s)
+        self.settings = _settings(url, movement_s, **settings)
         self.store = self.runner.run(self._connect())
-        self.rollup = Rollup(self.store, self.settings, SystemClock())
+        self.rollup = Rollup(self.store, self.settings, SystemClock(), helped=True)
 
     async def _connect(self) -> Storage:
         return connect(self.settings)
 
-    def run(self) -> tuple[int, bool, int]:
+    def run(self) -> tuple[int, bool, int, int]:
         result = self.runner.run(self.rollup.run())
-        return result.duration_ms, result.published, result.generation
+        return result.duration_ms, result.published, result.generation, result.processes
 
     def close(self) -> None:
         self.rollup.close()
@@ -75,7 +77,7 @@ def timed_rollup(client: redis.Redis, scheduled: Scheduled) -> dict[str, Any]:
     """One rollup: its duration, the slowest command Redis ran meanwhile, and the size of
     what it wrote (the snapshot; the rank checkpoints movement keeps)."""
     client.slowlog_reset()
-    duration_ms, published, generation = scheduled.run()
+    duration_ms, published, generation, processes = scheduled.run()
     slow = client.slowlog_get(100_000)
     worst = max(slow, key=lambda e: e["duration"], default=None)
     snapshot_key = keys.snapshot(generation)
@@ -83,6 +85,7 @@ def timed_rollup(client: redis.Redis, scheduled: Scheduled) -> dict[str, Any]:
     return {
         "duration_ms": duration_ms,
         "published": published,
+        "processes": processes,
         "slowlog_max_ms": worst["duration"] / 1000 if worst else 0.0,
         "slowest_command": _command(worst) if worst else "",
         "commands_over_1ms": len(slow),
@@ -239,25 +242,47 @@ def main(args: argparse.Namespace, log: Any) -> None:
         client.config_set("slowlog-max-len", 100_000)
         record["rollups"] = []
         record["authors"], record["movement_s"] = args.authors, args.movement_s
+        # Two Rollups in turn, each as a scheduler keeps one: the service's default (helper
+        # processes from VIEWCOUNT_ROLLUP_SPLIT_ARTICLES on, started by its first rollup), and
+        # the same in one process, the baseline of the same sitting.
         scheduled = Scheduled(url, args.movement_s)
+        alone = Scheduled(url, args.movement_s, rollup_processes=1)
+        record["rollups_one_process"] = []
         for n in range(args.rollups):
-            if n:  # the next rollup has a checkpoint MOVEMENT_S old to compare with
-                time.sleep(args.movement_s)
-            result = timed_rollup(client, scheduled)
-            result["cold"] = n == 0
-            record["rollups"].append(result)
-            log(
-                f"rollup {n + 1}"
-                + (" (the process's first: nothing read before)" if n == 0 else "")
-                + f": {result['duration_ms']:,} ms (target ≤ 2,000), slowest "
-                f"command {result['slowlog_max_ms']:.1f} ms (target ≤ 20): "
-                f"{result['slowest_command']}; {result['commands_over_1ms']} commands ≥ 1 ms; "
-                f"snapshot {result['snapshot_lists']:,} lists, "
-                f"{result['snapshot_bytes'] / 2**20:.1f} MiB; {result['checkpoints']} rank "
-                f"checkpoints, {result['checkpoint_bytes'] / 2**20:.1f} MiB; author lists "
-                f"shorter than {Settings.model_fields['author_ranking_size'].default}: "
-                f"{result['author_lists_short']}"
-            )
+            for rollup, rows, label in (
+                (scheduled, record["rollups"], ""),
+                (alone, record["rollups_one_process"], ", one process"),
+            ):
+                if n or label:  # the next rollup has a checkpoint MOVEMENT_S old to compare with
+                    time.sleep(args.movement_s)
+                result = timed_rollup(client, rollup)
+                result["cold"] = n == 0
+                rows.append(result)
+                log(
+                    f"rollup {n + 1}{label}"
+                    + (" (the process's first: nothing read before)" if n == 0 else "")
+                    + f": {result['duration_ms']:,} ms in {result['processes']} process"
+                    + ("es" if result["processes"] > 1 else "")
+                    + f" (target ≤ 2,000), slowest command {result['slowlog_max_ms']:.1f} ms "
+                    f"(target ≤ 20): {result['slowest_command']}; "
+                    f"{result['commands_over_1ms']} commands ≥ 1 ms; "
+                    f"snapshot {result['snapshot_lists']:,} lists, "
+                    f"{result['snapshot_bytes'] / 2**20:.1f} MiB; {result['checkpoints']} rank "
+                    f"checkpoints, {result['checkpoint_bytes'] / 2**20:.1f} MiB; author lists "
+                    f"shorter than {Settings.model_fields['author_ranking_size'].default}: "
+                    f"{result['author_lists_short']}"
+                )
+        alone.close()
+        warm = {
+            key: statistics.median([r["duration_ms"] for r in record[key][1:]] or [0])
+            for key in ("rollups", "rollups_one_process")
+        }
+        record["warm_ratio"] = warm["rollups"] / warm["rollups_one_process"]
+        log(
+            f"warm rollups, median: {warm['rollups']:,.0f} ms as the service runs them, "
+            f"{warm['rollups_one_process']:,.0f} ms in one process "
+            f"({record['warm_ratio']:.2f}x)"
+        )
         entries = fill_inboxes(client, per_article, time.time(), INBOX_VIEWS)
         result = timed_rollup(client, scheduled)
         scheduled.close()

@@ -44,14 +44,18 @@ class RollupResult:
 
 class Rollup:
     """Rollup runs, one after another: each reads counters, writes a snapshot, publishes it if
-    still allowed. Call close() to end the helper processes it may have started."""
+    still allowed. ``helped``: rank windows in helper processes as the settings say, for a
+    scheduler's Rollup that runs for the process's life (close() ends them); a one-off
+    rollup (the CLI's, a replay's, the API's on demand) ranks them all in its own process."""
 
-    def __init__(self, storage: Storage, settings: Settings, clock: Clock) -> None:
+    def __init__(
+        self, storage: Storage, settings: Settings, clock: Clock, *, helped: bool = False
+    ) -> None:
         self.storage = storage
         self.settings = settings
         self.clock = clock
         self.ranker = Ranker(storage, settings, clock)
-        self.helpers = Helpers(settings, storage.url)
+        self.helpers = Helpers(settings, storage.url if helped else None)
 
     async def run(self, lease_token: str = "") -> RollupResult:
         with no_cycle_collection():

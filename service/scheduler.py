@@ -72,7 +72,7 @@ class RollupScheduler:
         self.clock = clock
         self.metrics = metrics
         self.lease = Lease(storage, settings.lease_s)
-        self.rollup = Rollup(storage, settings, clock)
+        self.rollup = Rollup(storage, settings, clock, helped=True)
         self.scheduler = AsyncIOScheduler()
         self.rollups = 0
         self.drain = Drain(storage, settings, clock)

@@ -1,7 +1,8 @@
 """A rollup split over processes (rollhelpers.py): with a helper ranking half the windows it
 publishes exactly what one process ranking them all does, through catalog changes, views,
 minimum readers, trending and movement; a helper that dies or hangs costs one rollup its help,
-not its lists, and is replaced; a catalog below the split size starts no helper."""
+not its lists, and is replaced; a catalog below the split size, or a one-off rollup, starts
+no helper."""
 
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ async def helped(settings: Settings, clock: ManualClock, store: Storage) -> Asyn
         store,
         settings.model_copy(update={"rollup_processes": 2, "rollup_split_articles": 0}),
         clock,
+        helped=True,
     )
     try:
         await started(rollup, store)
@@ -146,12 +148,18 @@ async def test_below_the_split_size_no_helper_is_started(
     client: httpx.AsyncClient, settings: Settings, clock: ManualClock, store: Storage
 ) -> None:
     await seed(client, clock, random.Random(5))
-    rollup = Rollup(store, settings.model_copy(update={"rollup_split_articles": 61}), clock)
+    rollup = Rollup(
+        store, settings.model_copy(update={"rollup_split_articles": 61}), clock, helped=True
+    )
     assert (await rollup.run()).processes == 1
     assert rollup.helpers.helpers == []
     assert rollup.helpers.ready(61) == [] and len(rollup.helpers.helpers) == 1
     rollup.close()
     assert rollup.helpers.helpers == []
+    # A one-off rollup (the CLI's, a replay's, the API's) never starts one.
+    one_off = Rollup(store, settings.model_copy(update={"rollup_split_articles": 0}), clock)
+    assert (await one_off.run()).processes == 1
+    assert one_off.helpers.ready(60) == [] and one_off.helpers.helpers == []
 
 
 def test_windows_are_dealt_over_the_processes_each_once() -> None:
