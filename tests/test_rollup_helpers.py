@@ -164,7 +164,7 @@ async def test_below_the_split_size_no_helper_is_started(
 
 def test_windows_are_dealt_over_the_processes_each_once() -> None:
     assert split(DEALT, 1) == [("1h", "24h", "7d", "30d", "all", "today")]
-    assert split(DEALT, 2) == [("30d", "7d", "1h"), ("all", "today", "24h")]
+    assert split(DEALT, 2) == [("30d", "7d", "24h"), ("all", "today", "1h")]
     for parts in range(1, 7):
         dealt = split(DEALT, parts)
         assert len(dealt) == parts and sorted(sum(dealt, ())) == sorted(DEALT)
