@@ -192,20 +192,21 @@ def serve(descriptor: int) -> None:
 async def _serve(conn: Connection, settings: Settings, url: str) -> None:
     storage = connect(settings, url)
     ranker = Ranker(storage, settings, SystemClock())
-    conn.send(("ready", 0, None))
     try:
+        conn.send(("ready", 0, None))
         while True:
-            try:
-                # Blocking: nothing else runs on this loop between parts.
-                kind, number, part = conn.recv()
-            except EOFError:  # the scheduler is gone
-                return
+            # Blocking: nothing else runs on this loop between parts.
+            kind, number, part = conn.recv()
             if kind == "stop":
                 return
+            answer: tuple[str, int, Ranked | str]
             try:
-                conn.send(("ranked", number, await ranker.rank(part)))
+                answer = ("ranked", number, await ranker.rank(part))
             except Exception as exc:  # the scheduler ranks the part itself, and logs why
-                conn.send(("failed", number, f"{type(exc).__name__}: {exc}"))
+                answer = ("failed", number, f"{type(exc).__name__}: {exc}")
+            conn.send(answer)
+    except (EOFError, OSError):  # the scheduler is gone
+        return
     finally:
         await storage.close()
 
