@@ -26,13 +26,14 @@ from operator import itemgetter, le
 from typing import Any, cast
 
 from . import keys
-from .storage import Storage, ops
+from .storage import READS_A_TURN, Storage, ops
 
 Scored = tuple[str, float]
 Eligible = Callable[[set[str]], Awaitable[set[str]]]
 
 SCORE_CHUNK = 1000  # members per ZMSCORE: a few hundred µs of Redis each
 RANGE_CHUNK = 4000  # ranks per ZRANGE: about a millisecond of Redis each
+RANGES_A_TURN = 4  # ZRANGEs sent at once: other clients wait for at most ~4 ms of them
 OVERLAP = 64  # ranks each read takes again of the one before (see Reading.deeper)
 DEEPER = 1.5  # each round reads every open shard this many times as deep
 NAMED_COST = 4  # looking an article up by name costs about this many read by rank
@@ -235,8 +236,8 @@ class Reading:
             end = self._target(shard)
             for first in range(max(0, self.depth[shard] - OVERLAP), end, RANGE_CHUNK):
                 asked.append((shard, first, min(first + RANGE_CHUNK + OVERLAP, end) - 1))
-        replies = await self.storage.execute(
-            [ops.zrange_rev(self.key_of(s), first, last) for s, first, last in asked]
+        replies = await self.storage.execute_in_turns(
+            [ops.zrange_rev(self.key_of(s), first, last) for s, first, last in asked], RANGES_A_TURN
         )
         found: list[Scored] = []
         for (shard, first, last), items in zip(asked, replies, strict=True):
@@ -268,7 +269,9 @@ async def _looked_up(
         for shard, members in unread.items()
         for i in range(0, len(members), SCORE_CHUNK)
     ]
-    replies = await storage.execute([ops.zmcount(key_of(s), members) for s, members in asked])
+    replies = await storage.execute_in_turns(
+        [ops.zmcount(key_of(s), members) for s, members in asked], READS_A_TURN
+    )
     return [
         (article, score)
         for (_, members), scores in zip(asked, replies, strict=True)

@@ -21,7 +21,7 @@ from .clock import rfc3339
 from .scripts import recent, samples
 from .scripts.record import HOUR_S
 from .settings import Settings
-from .storage import Storage, ops
+from .storage import READS_A_TURN, Storage, ops
 from .windows import DAY, WALL, Window
 
 log = logging.getLogger("viewcount.integrity")
@@ -162,8 +162,9 @@ class ReaderGate:
 
     async def _learn_hours(self, articles: list[str]) -> None:
         chunks = _chunks(articles)
-        replies = await self.storage.execute(
-            [ops.hmget(keys.recent_readers(shard), members) for shard, members in chunks]
+        replies = await self.storage.execute_in_turns(
+            [ops.hmget(keys.recent_readers(shard), members) for shard, members in chunks],
+            READS_A_TURN,
         )
         by_hour, minimum = self._by_hour, self.minimum
         for (_, members), values in zip(chunks, replies, strict=True):
@@ -173,8 +174,9 @@ class ReaderGate:
 
     async def _learn_ever(self, articles: list[str]) -> None:
         chunks = _chunks(articles)
-        replies = await self.storage.execute(
-            [ops.hmget(keys.readers_sample(shard, "all"), members) for shard, members in chunks]
+        replies = await self.storage.execute_in_turns(
+            [ops.hmget(keys.readers_sample(shard, "all"), members) for shard, members in chunks],
+            READS_A_TURN,
         )
         short: list[str] = []
         for (_, members), values in zip(chunks, replies, strict=True):

@@ -23,7 +23,7 @@ from itertools import chain, count
 from typing import Any, cast
 
 from . import keys
-from .storage import Storage, ops
+from .storage import READS_A_TURN, Storage, ops
 from .windows import BEFORE_BY_WINDOW
 
 CHECKPOINTS_PER_SPAN = 4  # checkpoints written per MOVEMENT_S
@@ -111,7 +111,7 @@ async def previous(
     asked = [CHECKPOINT_FIELD, *missing]
     pages = [asked[start : start + PAGE] for start in range(0, len(asked), PAGE)]
     key = keys.checkpoint(generation)
-    replies = await storage.execute([ops.hmget(key, page) for page in pages])
+    replies = await storage.execute_in_turns([ops.hmget(key, page) for page in pages], 2)
     found = dict(zip(asked, chain.from_iterable(replies), strict=True))
     if found[CHECKPOINT_FIELD] is None:
         return Previous()
@@ -179,6 +179,7 @@ async def previous_views(
                 asked.append((window, chunk))
                 reads.append(ops.zmscore(keys.window(shard, before.name), chunk))
     found: dict[str, dict[str, int]] = {window: {} for window in PREVIOUS_WINDOWS}
-    for (window, ids), views in zip(asked, await storage.execute(reads), strict=True):
+    replies = await storage.execute_in_turns(reads, READS_A_TURN)
+    for (window, ids), views in zip(asked, replies, strict=True):
         found[window].update(zip(ids, (int(v) if v else 0 for v in views), strict=True))
     return found

@@ -8,8 +8,9 @@ scheduler's event loop or sockets) when a rollup first sees a catalog of
 VIEWCOUNT_ROLLUP_SPLIT_ARTICLES or more. A helper keeps its own Ranker, and so its own catalog
 cache and checkpoint, from one rollup to the next, and its own Redis connection; it gets a Part
 (some window names, the time, the generation) and answers with what it wrote (rollpart.Ranked).
-It inherits the scheduler's CPU niceness. When a helper fails a part, the rollup ranks that
-part itself; a helper that dies or overruns the lease is ended, and replaced for later rollups.
+It runs at the scheduler's CPU niceness (VIEWCOUNT_SCHEDULER_NICE) at least. When a helper
+fails a part, the rollup ranks that part itself; a helper that dies or overruns the lease is
+ended, and replaced for later rollups.
 """
 
 from __future__ import annotations
@@ -185,6 +186,12 @@ def serve(descriptor: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     conn = Connection(descriptor)
     settings, url = conn.recv()
+    # At VIEWCOUNT_SCHEDULER_NICE at least, whoever started it: a helper at Redis's own
+    # priority took Redis's core in turns with it (a 26 ms HSET in bench rollup, whose rollups
+    # run unniced); started by `viewcount scheduler` it has that niceness already.
+    niceness = os.getpriority(os.PRIO_PROCESS, 0)
+    if niceness < settings.scheduler_nice:
+        os.nice(settings.scheduler_nice - niceness)
     logs.setup(settings.log_level, settings.log_json)
     asyncio.run(_serve(conn, settings, url))
 

@@ -24,7 +24,7 @@ from typing import Any
 from . import authorlists, keys
 from .authorlists import ids_of, scores_of
 from .catalogcache import ShardCatalog
-from .storage import Storage, ops
+from .storage import READS_A_TURN, Storage, ops
 
 FIRST_DEPTH_FACTOR = 1.5  # first read: 1.5x the candidates the lists need, spread over shards
 Scored = tuple[str, float]
@@ -158,8 +158,8 @@ class TopReader:
         return ordered[: self.size], dict(by_theme)
 
     async def _read(self, key_of: Any, depth: dict[int, int]) -> list[list[Scored]]:
-        return await self.storage.execute(
-            [ops.ztop(key_of(shard), count) for shard, count in depth.items()]
+        return await self.storage.execute_in_turns(
+            [ops.ztop(key_of(shard), count) for shard, count in depth.items()], READS_A_TURN
         )
 
     async def learn_themes(self, articles: Iterable[str]) -> None:
@@ -185,8 +185,8 @@ class TopReader:
             for shard, found in unknown.items()
             for start in range(0, len(found), LOOKUP_CHUNK)
         ]
-        replies = await self.storage.execute(
-            [ops.hmget(keys.article_themes(shard), found) for shard, found in chunks]
+        replies = await self.storage.execute_in_turns(
+            [ops.hmget(keys.article_themes(shard), found) for shard, found in chunks], READS_A_TURN
         )
         for (shard, found), values in zip(chunks, replies, strict=True):
             learnt = dict(zip(found, values, strict=True))
@@ -225,8 +225,9 @@ async def scores(storage: Storage, articles: Iterable[str]) -> dict[str, float]:
         by_shard[keys.shard_of(article)].append(article)
     if not by_shard:
         return {}
-    replies = await storage.execute(
-        [ops.zmcount(keys.totals(shard), members) for shard, members in by_shard.items()]
+    replies = await storage.execute_in_turns(
+        [ops.zmcount(keys.totals(shard), members) for shard, members in by_shard.items()],
+        READS_A_TURN,
     )
     found: dict[str, float] = {}
     for members, values in zip(by_shard.values(), replies, strict=True):

@@ -11,12 +11,13 @@ from redis.crc import REDIS_CLUSTER_HASH_SLOTS as HASH_SLOTS
 from redis.crc import key_slot
 
 from . import ops
-from .client import Storage, connect
+from .client import READS_A_TURN, Storage, connect
 from .errors import ReplicationShortfall, StorageError, StorageUnavailable
 from .script import Call, Script
 
 __all__ = [
     "HASH_SLOTS",
+    "READS_A_TURN",
     "Call",
     "ReplicationShortfall",
     "Script",
