@@ -59,6 +59,8 @@ class Scheduled:
         self.settings = _settings(url, movement_s, **settings)
         self.store = self.runner.run(self._connect())
         self.rollup = Rollup(self.store, self.settings, SystemClock(), helped=True)
+        # As `viewcount scheduler` does before its first rollup.
+        self.helpers = self.runner.run(self.rollup.start_helpers())
 
     async def _connect(self) -> Storage:
         return connect(self.settings)

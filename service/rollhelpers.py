@@ -24,6 +24,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,7 @@ from .storage import connect
 
 log = logging.getLogger("viewcount.rollup")
 STOP_S = 5.0  # how long a helper may take to finish after it is told to stop
+START_S = 15.0  # how long a scheduler starting up waits for its helpers (Helpers.started)
 
 
 class HelperFailed(Exception):
@@ -166,6 +168,18 @@ class Helpers:
         while len(self.helpers) < wanted:
             self.helpers.append(Helper(self.settings, self.url))
         return [helper for helper in self.helpers if helper.ready]
+
+    async def started(self, catalog_size: int, timeout_s: float = START_S) -> list[Helper]:
+        """ready(), after waiting up to ``timeout_s`` for the helpers it starts to be up (one
+        that ends meanwhile is left for the next rollup to replace)."""
+        deadline = time.monotonic() + timeout_s
+        ready = self.ready(catalog_size)
+        while len(ready) < len(self.helpers) and time.monotonic() < deadline:
+            if any(helper.gone is not None for helper in self.helpers):
+                break
+            await asyncio.sleep(0.05)
+            ready = [helper for helper in self.helpers if helper.ready]
+        return ready
 
     def close(self) -> None:
         for helper in self.helpers:

@@ -21,7 +21,7 @@ from .clock import Clock
 from .rollhelpers import Helper, HelperFailed, Helpers
 from .rollpart import Part, Ranked, Ranker, Tasks, no_cycle_collection
 from .settings import Settings
-from .storage import Storage, ops
+from .storage import Storage, StorageError, ops
 from .windows import LISTED
 
 log = logging.getLogger("viewcount.rollup")
@@ -61,6 +61,17 @@ class Rollup:
     async def run(self, lease_token: str = "") -> RollupResult:
         with no_cycle_collection():
             return await self._run(lease_token)
+
+    async def start_helpers(self) -> int:
+        """Start the helpers a catalog of this size wants and wait for them (a scheduler
+        starting up, before its first rollup: a new interpreter takes a second or so to import
+        the service, and a rollup whose helper is not up yet ranks every window itself); how
+        many are up. Nothing when Redis does not answer: the first rollup starts them then."""
+        try:
+            size = await catalog_size(self.storage)
+        except StorageError:
+            return 0
+        return len(await self.helpers.started(size))
 
     def close(self) -> None:
         self.helpers.close()

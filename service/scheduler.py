@@ -230,6 +230,7 @@ async def run_forever(storage: Storage, settings: Settings, clock: Clock) -> Non
     directory, which the API's /metrics exports; run on its own it has no endpoint to export
     them from, so it records none (service/metrics.py)."""
     scheduler = RollupScheduler(storage, settings, clock, Metrics() if shared() else None)
+    await scheduler.rollup.start_helpers()
     scheduler.start()
     log.info(
         "scheduler started",

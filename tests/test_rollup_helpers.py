@@ -17,7 +17,7 @@ import pytest
 
 from service import snapshot
 from service.clock import ManualClock
-from service.rollup import DEALT, Rollup, catalog_size, split
+from service.rollup import DEALT, Rollup, split
 from service.settings import Settings
 from service.storage import Storage
 
@@ -45,11 +45,8 @@ async def helped(settings: Settings, clock: ManualClock, store: Storage) -> Asyn
 
 
 async def started(rollup: Rollup, store: Storage) -> None:
-    """Until the rollup's helpers are up (a new interpreter imports the service first)."""
-    size = await catalog_size(store)
-    async with asyncio.timeout(60):
-        while len(rollup.helpers.ready(size)) < rollup.settings.rollup_processes - 1:
-            await asyncio.sleep(0.05)
+    """Until the rollup's helpers are up, as a scheduler waits before its first rollup."""
+    assert await rollup.start_helpers() == rollup.settings.rollup_processes - 1
 
 
 async def lists(store: Storage, rollup: Rollup, processes: int) -> dict[str, str]:
@@ -151,6 +148,7 @@ async def test_below_the_split_size_no_helper_is_started(
     rollup = Rollup(
         store, settings.model_copy(update={"rollup_split_articles": 61}), clock, helped=True
     )
+    assert await rollup.start_helpers() == 0  # a scheduler starting up starts none
     assert (await rollup.run()).processes == 1
     assert rollup.helpers.helpers == []
     assert rollup.helpers.ready(61) == [] and len(rollup.helpers.helpers) == 1
