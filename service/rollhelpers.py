@@ -214,6 +214,10 @@ async def _serve(conn: Connection, settings: Settings, url: str) -> None:
     storage = connect(settings, url)
     ranker = Ranker(storage, settings, SystemClock())
     try:
+        try:
+            await ranker.prime()
+        except Exception as exc:  # its first part reads the catalog then
+            log.warning("rollup helper could not read the catalog ahead", extra={"error": str(exc)})
         conn.send(("ready", 0, None))
         while True:
             # Blocking: nothing else runs on this loop between parts.

@@ -64,6 +64,14 @@ class Ranker:
         # What it read of the catalog, kept while each shard's version stays (catalogcache.py).
         self._catalog = catalogcache.CatalogCache(settings.catalog_cache_s)
 
+    async def prime(self) -> None:
+        """Read the catalog's author index ahead of the first part (a scheduler starting up,
+        while its helpers import the service): the one catalog read every author list needs,
+        ~170 ms of a first rollup at 100,000 articles."""
+        shards = await self._catalog.refresh(self.storage)
+        if await topk.author_sizes(self.storage):
+            await self._catalog.authors(self.storage, shards)
+
     async def rank(self, part: Part) -> Ranked:
         with no_cycle_collection():
             return await self._rank(part)

@@ -11,6 +11,7 @@ some of the windows meanwhile (rollhelpers.py).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Sequence
@@ -65,13 +66,19 @@ class Rollup:
     async def start_helpers(self) -> int:
         """Start the helpers a catalog of this size wants and wait for them (a scheduler
         starting up, before its first rollup: a new interpreter takes a second or so to import
-        the service, and a rollup whose helper is not up yet ranks every window itself); how
-        many are up. Nothing when Redis does not answer: the first rollup starts them then."""
+        the service, and a rollup whose helper is not up yet ranks every window itself), each
+        process reading the catalog's author index meanwhile; how many are up. Nothing when
+        Redis does not answer: the first rollup starts them then."""
         try:
             size = await catalog_size(self.storage)
+            if size < self.settings.rollup_split_articles or self.helpers.url is None:
+                return 0
+            # This process reads the author index meanwhile, as each helper does before it
+            # says it is up.
+            up, _ = await asyncio.gather(self.helpers.started(size), self.ranker.prime())
         except StorageError:
             return 0
-        return len(await self.helpers.started(size))
+        return len(up)
 
     def close(self) -> None:
         self.helpers.close()
