@@ -65,6 +65,11 @@ class Scheduled:
     async def _connect(self) -> Storage:
         return connect(self.settings)
 
+    def resident_mib(self) -> list[float]:
+        """Resident memory of each helper process (this one also holds the bench's seed and
+        its other Rollup, so its own says nothing of a scheduler's)."""
+        return [_rss_mib(helper.pid) for helper in self.rollup.helpers.helpers]
+
     def run(self) -> tuple[int, bool, int, int]:
         result = self.runner.run(self.rollup.run())
         return result.duration_ms, result.published, result.generation, result.processes
@@ -88,6 +93,7 @@ def timed_rollup(client: redis.Redis, scheduled: Scheduled) -> dict[str, Any]:
         "duration_ms": duration_ms,
         "published": published,
         "processes": processes,
+        "resident_mib": scheduled.resident_mib(),
         "slowlog_max_ms": worst["duration"] / 1000 if worst else 0.0,
         "slowest_command": _command(worst) if worst else "",
         "commands_over_1ms": len(slow),
@@ -97,6 +103,15 @@ def timed_rollup(client: redis.Redis, scheduled: Scheduled) -> dict[str, Any]:
         "checkpoints": len(checkpoints),
         "checkpoint_bytes": sum(client.memory_usage(k, samples=0) or 0 for k in checkpoints),
     }
+
+
+def _rss_mib(pid: int) -> float:
+    """A process's resident memory (VmRSS), in MiB."""
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
 
 
 def _short_author_lists(client: redis.Redis, snapshot_key: str) -> dict[str, int]:
@@ -245,8 +260,9 @@ def main(args: argparse.Namespace, log: Any) -> None:
         record["rollups"] = []
         record["authors"], record["movement_s"] = args.authors, args.movement_s
         # Two Rollups in turn, each as a scheduler keeps one: the service's default (helper
-        # processes from VIEWCOUNT_ROLLUP_SPLIT_ARTICLES on, started by its first rollup), and
-        # the same in one process, the baseline of the same sitting.
+        # processes from VIEWCOUNT_ROLLUP_SPLIT_ARTICLES on, started before the first rollup as
+        # `viewcount scheduler` starts them), and the same in one process, the baseline of the
+        # same sitting.
         scheduled = Scheduled(url, args.movement_s)
         alone = Scheduled(url, args.movement_s, rollup_processes=1)
         record["rollups_one_process"] = []
@@ -272,7 +288,8 @@ def main(args: argparse.Namespace, log: Any) -> None:
                     f"{result['snapshot_bytes'] / 2**20:.1f} MiB; {result['checkpoints']} rank "
                     f"checkpoints, {result['checkpoint_bytes'] / 2**20:.1f} MiB; author lists "
                     f"shorter than {Settings.model_fields['author_ranking_size'].default}: "
-                    f"{result['author_lists_short']}"
+                    f"{result['author_lists_short']}; helper resident MiB: "
+                    + (", ".join(f"{mib:.0f}" for mib in result["resident_mib"]) or "none")
                 )
         alone.close()
         warm = {

@@ -82,27 +82,21 @@ async def previous(
     as_of: float,
     movement_s: float,
     known: Previous | None = None,
-    names: Iterable[str] | None = None,
+    *,
+    names: Iterable[str],
 ) -> Previous:
-    """The ranks of the checkpoint to compare with: of every list, or of the lists ``names``
-    (a part of a rollup ranks some windows only, rollpart.py). ``known`` (what an earlier
-    rollup of the same process read) is reused while it is that checkpoint, and only the
-    lists it lacks are read: a checkpoint never changes once indexed, and the same one is the
-    reference for a quarter of MOVEMENT_S, while reading and parsing one (~3,300 lists at
-    100,000 articles and 500 authors) takes ~40 ms. Known by its generation and time: a store
-    that lost its last writes can hand a generation number out again, to another snapshot."""
+    """The ranks of the lists ``names`` in the checkpoint to compare with (a part of a rollup
+    ranks some windows only, rollpart.py). ``known`` (what an earlier rollup of the same
+    process read) is reused while it is that checkpoint, and only the lists it lacks are read:
+    a checkpoint never changes once indexed, and the same one is the reference for a quarter
+    of MOVEMENT_S, while reading and parsing one (~3,300 lists at 100,000 articles and 500
+    authors) takes ~40 ms. Known by its generation and time: a store that lost its last writes
+    can hand a generation number out again, to another snapshot."""
     generation = reference(held, as_of, movement_s)
     if generation is None:
         return Previous()
     at = dict(held)[generation]
     same = known is not None and (known.generation, known.as_of) == (generation, at)
-    if names is None:
-        if same:
-            return cast(Previous, known)
-        found = await storage.whole_hash(keys.checkpoint(generation), PAGE)
-        if not found:  # expired under us
-            return Previous()
-        return Previous(at, {name: _ranks(ids) for name, ids in found.items() if ids}, generation)
     read = cast(Previous, known) if same else Previous(at, {}, generation)
     missing = [name for name in names if name not in read.ranks]
     if not missing:

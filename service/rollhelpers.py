@@ -68,6 +68,10 @@ class Helper:
         threading.Thread(target=self._receive, name="rollup-helper-replies", daemon=True).start()
 
     @property
+    def pid(self) -> int:
+        return self._process.pid
+
+    @property
     def ready(self) -> bool:
         """Started, and able to take a part."""
         return self._ready.is_set() and self.gone is None
@@ -154,19 +158,24 @@ class Helpers:
         self.url = url
         self.helpers: list[Helper] = []
 
+    @property
+    def wanted(self) -> int:
+        """How many helpers a large enough catalog gets (none without a URL to give them)."""
+        return 0 if self.url is None else self.settings.rollup_processes - 1
+
     def ready(self, catalog_size: int) -> list[Helper]:
         """The helpers that can take a part of a rollup over ``catalog_size`` articles now;
         the missing ones are started (for a later rollup: a new interpreter takes a second
         or so to import the service)."""
-        wanted = self.settings.rollup_processes - 1
-        if not wanted or self.url is None or catalog_size < self.settings.rollup_split_articles:
+        wanted, url = self.wanted, self.url
+        if url is None or not wanted or catalog_size < self.settings.rollup_split_articles:
             return []
         for helper in [h for h in self.helpers if h.gone is not None]:
             log.warning("rollup helper replaced", extra={"error": helper.gone})
             helper.kill(str(helper.gone))
             self.helpers.remove(helper)
         while len(self.helpers) < wanted:
-            self.helpers.append(Helper(self.settings, self.url))
+            self.helpers.append(Helper(self.settings, url))
         return [helper for helper in self.helpers if helper.ready]
 
     async def started(self, catalog_size: int, timeout_s: float = START_S) -> list[Helper]:

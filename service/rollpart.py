@@ -91,7 +91,7 @@ class Ranker:
                         part.as_of,
                         self.settings.movement_s,
                         self._previous,
-                        ranked,
+                        names=ranked,
                     )
                 ),
                 tasks.start(self._heads(listed, shards)),

@@ -70,8 +70,10 @@ class Rollup:
         process reading the catalog's author index meanwhile; how many are up. Nothing when
         Redis does not answer: the first rollup starts them then."""
         try:
+            if not self.helpers.wanted:
+                return 0
             size = await catalog_size(self.storage)
-            if size < self.settings.rollup_split_articles or self.helpers.url is None:
+            if size < self.settings.rollup_split_articles:
                 return 0
             # This process reads the author index meanwhile, as each helper does before it
             # says it is up.
@@ -83,6 +85,10 @@ class Rollup:
     def close(self) -> None:
         self.helpers.close()
 
+    async def _catalog_size(self) -> int:
+        """Articles in the catalog where helpers could take parts (0 where they cannot)."""
+        return await catalog_size(self.storage) if self.helpers.wanted else 0
+
     async def _run(self, lease_token: str) -> RollupResult:
         started = time.monotonic()
         as_of = self.clock.now()
@@ -92,9 +98,11 @@ class Rollup:
             folding = tasks.start(
                 integrity.fold_samples(self.storage, as_of, self.settings.min_readers)
             )
-            generation = await snapshot.new_generation(self.storage)
-            held = await movement.checkpoints(self.storage)
-            size = await catalog_size(self.storage)
+            generation, held, size = await asyncio.gather(
+                snapshot.new_generation(self.storage),
+                movement.checkpoints(self.storage),
+                self._catalog_size(),
+            )
             await folding
         helpers = self.helpers.ready(size)
         own, *others = [

@@ -403,11 +403,13 @@ async def test_a_kept_checkpoint_is_the_same_generation_at_the_same_time(store: 
     is read afresh."""
     await checkpoints.record(store, [], 7, 1000.0, {"24h|": ["a", "b"]}, 600)
     held = await checkpoints.checkpoints(store)
-    read = await checkpoints.previous(store, held, 2000.0, 600)
+    read = await checkpoints.previous(store, held, 2000.0, 600, names=["24h|"])
     assert read.ranks == {"24h|": {"a": 1, "b": 2}} and read.generation == "7"
-    assert await checkpoints.previous(store, held, 2000.0, 600, read) is read
+    assert await checkpoints.previous(store, held, 2000.0, 600, read, names=["24h|"]) is read
     stale = checkpoints.Previous(999.0, {"24h|": {"b": 1}}, "7")
-    assert (await checkpoints.previous(store, held, 2000.0, 600, stale)).ranks == read.ranks
+    assert (
+        await checkpoints.previous(store, held, 2000.0, 600, stale, names=["24h|"])
+    ).ranks == read.ranks
 
 
 async def test_movement_keeps_a_few_checkpoints(
